@@ -1,0 +1,53 @@
+// Package web renders Interleave's pages with templ components. It only
+// renders: handlers in server/ build the views below and pass them in.
+package web
+
+import "interleave/scenarios"
+
+// CatalogView is the home page: every topic of the guide.
+type CatalogView struct {
+	Scenarios []scenarios.Scenario
+	// EngineErrors maps an unavailable engine to why (and how to fix it).
+	EngineErrors map[string]string
+}
+
+// ScenarioView is /s/{scenario}: the form, the live timeline, the summary.
+type ScenarioView struct {
+	Scenario scenarios.Scenario
+	Engine   string
+	// Params are the params of Engine, in order; Values the form's values as
+	// written in the URL (the submitted ones, even when invalid).
+	Params []scenarios.Param
+	Values map[string]string
+	// Error is the user's mistake in the link, naming the field; Field is
+	// that field's name, to show the message next to it.
+	Error string
+	Field string
+	// EngineError says why Engine cannot run here (python3 missing...).
+	EngineError string
+	// SourceName and Source are the code that runs the scenario on Engine.
+	SourceName string
+	Source     string
+	// ModelNote is set when Engine models a mechanism it does not have.
+	ModelNote string
+}
+
+// RunView is /r/{run}: one recorded or live run.
+type RunView struct {
+	RunID    string
+	Scenario scenarios.Scenario
+	Engine   string
+	Status   string
+	// Query is the share link of the settings that produced the run.
+	Query      string
+	SourceName string
+	Source     string
+	ModelNote  string
+}
+
+// ErrorView is a page for a status other than 200.
+type ErrorView struct {
+	Status  int
+	Title   string
+	Message string
+}
