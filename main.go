@@ -1,0 +1,59 @@
+// Command interleave serves the Interleave playground: pick a concurrency
+// scenario, press Run, and watch a real program's threads, goroutines,
+// processes and tasks on a live timeline.
+//
+// The same binary is also the child that runs a scenario on the go engine:
+// when INTERLEAVE_ROLE is set it runs in that role instead of serving.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"interleave/scenarios/goengine"
+	"interleave/server"
+)
+
+func main() {
+	if role := os.Getenv(goengine.RoleEnv); role != "" {
+		os.Exit(goengine.ChildMain(role))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "interleave:", err)
+		os.Exit(1)
+	}
+}
+
+// run reads flags and environment, then serves until ctx is done.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg := server.DefaultConfig()
+	fs := flag.NewFlagSet("interleave", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	defaultAddr := "127.0.0.1:8080"
+	if port := getenv("PORT"); port != "" {
+		defaultAddr = ":" + port
+	}
+	fs.StringVar(&cfg.Addr, "addr", defaultAddr, "address to serve on (PORT in the environment sets the port)")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "directory for recorded runs")
+	fs.IntVar(&cfg.Limits.MaxConcurrent, "max-runs", cfg.Limits.MaxConcurrent, "runs executing at once (default: number of cores)")
+	fs.IntVar(&cfg.Limits.QueueSize, "queue", cfg.Limits.QueueSize, "runs waiting for a slot before new ones get 429")
+	fs.DurationVar(&cfg.Limits.DefaultDeadline, "deadline", cfg.Limits.DefaultDeadline, "wall-clock deadline of a run")
+	fs.DurationVar(&cfg.Limits.MaxDeadline, "max-deadline", cfg.Limits.MaxDeadline, "largest deadline a run may ask for")
+	fs.Int64Var(&cfg.Limits.MaxEvents, "max-events", cfg.Limits.MaxEvents, "events kept per run before it is truncated")
+	fs.Int64Var(&cfg.Limits.MaxOutput, "max-output", cfg.Limits.MaxOutput, "bytes of stdout+stderr kept per run")
+	fs.Int64Var(&cfg.Limits.MemoryBytes, "memory", cfg.Limits.MemoryBytes, "address-space cap of a run's child process, bytes")
+	fs.BoolVar(&cfg.DevStatic, "dev", false, "serve static/ from disk (edit JS/CSS without rebuilding)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	return server.ListenAndServe(ctx, cfg, logger)
+}

@@ -1,0 +1,130 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"interleave/scenarios"
+)
+
+// scenarioJSON is one entry of GET /api/scenarios.
+type scenarioJSON struct {
+	scenarios.Scenario
+	// Unavailable maps an engine of the scenario that cannot run here to why.
+	Unavailable map[string]string `json:"unavailable,omitempty"`
+}
+
+func (s *Server) listScenarios(w http.ResponseWriter, r *http.Request) error {
+	all := scenarios.All()
+	out := make([]scenarioJSON, len(all))
+	for i, sc := range all {
+		out[i] = scenarioJSON{Scenario: sc}
+		if sc.Params == nil {
+			out[i].Params = []scenarios.Param{}
+		}
+		if sc.Engines == nil {
+			out[i].Engines = []string{}
+		}
+		for _, e := range sc.Engines {
+			if err := s.engineError(e); err != "" {
+				if out[i].Unavailable == nil {
+					out[i].Unavailable = map[string]string{}
+				}
+				out[i].Unavailable[e] = err
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// engineError says why engine cannot run here, or "".
+func (s *Server) engineError(engine string) string {
+	eng, ok := s.runs.Engine(engine)
+	if !ok {
+		return "the " + engine + " engine is not configured on this server"
+	}
+	if err := eng.Available(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// createRunResponse is the 201 body of POST /api/runs.
+type createRunResponse struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Position int    `json:"position"`
+}
+
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	var req RunRequest
+	if err := dec.Decode(&req); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return err
+		}
+		return &badRequestError{msg: "body: want a JSON object {\"scenario\", \"engine\", \"params\"}: " + err.Error()}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &badRequestError{msg: "body: want one JSON object and nothing after it"}
+	}
+	if req.Scenario == "" {
+		return &scenarios.ParamError{Field: "scenario", Message: "missing; want one of the ids of GET /api/scenarios"}
+	}
+	run, err := s.runs.Submit(req)
+	if err != nil {
+		return err
+	}
+	status, pos := run.log.Status()
+	w.Header().Set("Location", "/api/runs/"+run.ID)
+	writeJSON(w, http.StatusCreated, createRunResponse{ID: run.ID, Status: status, Position: pos})
+	return nil
+}
+
+func (s *Server) lookupRun(r *http.Request) (*Run, error) {
+	id := chi.URLParam(r, "id")
+	run, ok := s.runs.Get(id)
+	if !ok {
+		return nil, &NotFoundError{What: fmt.Sprintf("run %q", id)}
+	}
+	return run, nil
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.lookupRun(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, run.Info())
+	return nil
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.lookupRun(r)
+	if err != nil {
+		return err
+	}
+	if err := s.runs.Cancel(run.ID); err != nil {
+		return err
+	}
+	<-run.Done()
+	writeJSON(w, http.StatusOK, run.Info())
+	return nil
+}
+
+func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.lookupRun(r)
+	if err != nil {
+		return err
+	}
+	return s.serveEvents(w, r, run)
+}

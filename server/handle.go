@@ -1,0 +1,92 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"interleave/scenarios"
+	"interleave/web"
+)
+
+// handlerFunc is a handler that returns its error; handle maps it to a status.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// badRequestError is the user's mistake in a request (not in a param).
+type badRequestError struct{ msg string }
+
+func (e *badRequestError) Error() string { return e.msg }
+
+// handle adapts a handlerFunc: typed errors become statuses with a clear
+// message (JSON under /api/, a page elsewhere); anything else is our
+// failure, logged and answered 500.
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		status, msg := s.classify(err)
+		if status == http.StatusInternalServerError {
+			s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		var qf *QueueFullError
+		if errors.As(err, &qf) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(qf.RetryAfter.Seconds())))
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeJSON(w, status, map[string]string{"error": msg})
+			return
+		}
+		s.render(w, r, status, web.ErrorPage(web.ErrorView{Status: status, Title: http.StatusText(status), Message: msg}))
+	}
+}
+
+// classify maps an error to a status and the message the user sees.
+func (s *Server) classify(err error) (int, string) {
+	var (
+		pe *scenarios.ParamError
+		nf *NotFoundError
+		qf *QueueFullError
+		eu *EngineUnavailableError
+		br *badRequestError
+		mb *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &pe):
+		return http.StatusBadRequest, pe.Error()
+	case errors.As(err, &br):
+		return http.StatusBadRequest, br.Error()
+	case errors.As(err, &mb):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: more than %d bytes", mb.Limit)
+	case errors.As(err, &nf):
+		return http.StatusNotFound, nf.Error()
+	case errors.As(err, &qf):
+		return http.StatusTooManyRequests, qf.Error()
+	case errors.As(err, &eu):
+		return http.StatusServiceUnavailable, eu.Error()
+	}
+	return http.StatusInternalServerError, "something went wrong on our side; it has been logged"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// securityHeaders keeps pages same-origin: no inline scripts, no framing.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,38 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/httprate"
+)
+
+// routes lists every URL the server answers, in one place.
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Use(s.securityHeaders)
+
+	// Pages.
+	r.Get("/", s.handle(s.catalogPage))
+	r.Get("/s/{scenario}", s.handle(s.scenarioPage))
+	r.Get("/r/{run}", s.handle(s.runPage))
+	r.Get("/compare", s.handle(s.comparePage))
+
+	// API.
+	r.Get("/api/scenarios", s.handle(s.listScenarios))
+	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
+		Post("/api/runs", s.handle(s.createRun))
+	r.Get("/api/runs/{id}", s.handle(s.getRun))
+	r.Delete("/api/runs/{id}", s.handle(s.cancelRun))
+	r.Get("/api/runs/{id}/events", s.handle(s.runEvents))
+
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	r.Handle("/static/*", s.staticHandler())
+	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &NotFoundError{What: "page " + r.URL.Path}
+	}))
+	return r
+}

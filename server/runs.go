@@ -1,0 +1,443 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"interleave/scenarios"
+	"interleave/scenarios/child"
+	"interleave/scenarios/event"
+)
+
+// Causes of a run's end other than its own exit.
+var (
+	errDeadline  = errors.New("deadline reached")
+	errCancelled = errors.New("cancelled")
+	errShutdown  = errors.New("server shutting down")
+)
+
+// RunRequest is the body of POST /api/runs.
+type RunRequest struct {
+	Scenario string         `json:"scenario"`
+	Engine   string         `json:"engine"`
+	Params   map[string]any `json:"params"`
+	// DeadlineMS optionally shortens or lengthens the run's deadline, up to
+	// Limits.MaxDeadline.
+	DeadlineMS int64 `json:"deadline_ms,omitempty"`
+}
+
+// Run is one execution of a scenario: queued, running or finished.
+type Run struct {
+	ID       string
+	Scenario string
+	Engine   string
+	Params   scenarios.Params
+	Created  time.Time
+	Deadline time.Duration
+
+	log *runLog
+
+	mu         sync.Mutex
+	summary    json.RawMessage
+	events     int64
+	truncated  bool
+	clockBase  int64
+	pid        int
+	peakRSS    int64
+	finishedAt time.Time
+	cancel     context.CancelCauseFunc
+	done       chan struct{}
+}
+
+// Info is a run as GET /api/runs/{id} shows it.
+type Info struct {
+	ID       string           `json:"id"`
+	Scenario string           `json:"scenario"`
+	Engine   string           `json:"engine"`
+	Params   scenarios.Params `json:"params"`
+	Status   string           `json:"status"`
+	Position int              `json:"position,omitempty"`
+	Created  time.Time        `json:"created"`
+	Summary  json.RawMessage  `json:"summary"`
+	Events   int64            `json:"events"`
+	PID      int              `json:"pid,omitempty"`
+	PeakRSS  int64            `json:"peak_rss_bytes,omitempty"`
+}
+
+// Info returns the run's public state.
+func (r *Run) Info() Info {
+	status, pos := r.log.Status()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	summary := r.summary
+	if summary == nil {
+		summary = json.RawMessage("null")
+	}
+	return Info{ID: r.ID, Scenario: r.Scenario, Engine: r.Engine, Params: r.Params, Status: status, Position: pos,
+		Created: r.Created, Summary: summary, Events: r.events, PID: r.pid, PeakRSS: r.peakRSS}
+}
+
+// Done is closed when the run has finished and its status is final.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Manager admits runs, starts each in a child process, and keeps their logs
+// for viewers. At most Limits.MaxConcurrent runs execute at once; up to
+// Limits.QueueSize wait.
+type Manager struct {
+	limits  Limits
+	engines map[string]scenarios.Engine
+	logger  *slog.Logger
+	cores   int
+
+	mu      sync.Mutex
+	runs    map[string]*Run
+	queue   []*Run
+	running int
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// NewManager returns a manager for the given engines.
+func NewManager(limits Limits, engines []scenarios.Engine, logger *slog.Logger) (*Manager, error) {
+	if logger == nil {
+		return nil, errors.New("manager needs a logger")
+	}
+	if limits.MaxConcurrent < 1 || limits.QueueSize < 0 || limits.DefaultDeadline <= 0 || limits.MaxDeadline < limits.DefaultDeadline {
+		return nil, fmt.Errorf("invalid limits: %+v", limits)
+	}
+	m := &Manager{limits: limits, engines: map[string]scenarios.Engine{}, logger: logger, cores: runtime.NumCPU(), runs: map[string]*Run{}}
+	for _, e := range engines {
+		m.engines[e.Name()] = e
+	}
+	return m, nil
+}
+
+// Engine returns a registered engine.
+func (m *Manager) Engine(name string) (scenarios.Engine, bool) {
+	e, ok := m.engines[name]
+	return e, ok
+}
+
+// QueueFullError says the queue is full and when to try again.
+type QueueFullError struct{ RetryAfter time.Duration }
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("the run queue is full; try again in %d s", int(e.RetryAfter.Seconds()))
+}
+
+// EngineUnavailableError says an engine cannot run here, and why.
+type EngineUnavailableError struct {
+	Engine string
+	Err    error
+}
+
+func (e *EngineUnavailableError) Error() string {
+	return fmt.Sprintf("the %s engine is unavailable: %v", e.Engine, e.Err)
+}
+
+func (e *EngineUnavailableError) Unwrap() error { return e.Err }
+
+// NotFoundError is an unknown scenario or run.
+type NotFoundError struct{ What string }
+
+func (e *NotFoundError) Error() string { return e.What + " not found" }
+
+// Submit validates req and admits the run: it starts now, or waits in the queue.
+func (m *Manager) Submit(req RunRequest) (*Run, error) {
+	sc, ok := scenarios.Lookup(req.Scenario)
+	if !ok {
+		return nil, &NotFoundError{What: fmt.Sprintf("scenario %q", req.Scenario)}
+	}
+	if req.Engine == "" {
+		req.Engine = scenarios.EngineGo
+	}
+	eng, ok := m.engines[req.Engine]
+	if !ok && sc.HasEngine(req.Engine) {
+		return nil, &EngineUnavailableError{Engine: req.Engine, Err: errors.New("not configured on this server")}
+	}
+	params, err := sc.Validate(req.Engine, req.Params)
+	if err != nil {
+		return nil, err
+	}
+	if err := eng.Available(); err != nil {
+		return nil, &EngineUnavailableError{Engine: req.Engine, Err: err}
+	}
+	deadline := m.limits.DefaultDeadline
+	if req.DeadlineMS != 0 {
+		if req.DeadlineMS < 100 || time.Duration(req.DeadlineMS)*time.Millisecond > m.limits.MaxDeadline {
+			return nil, &scenarios.ParamError{Field: "deadline_ms", Message: fmt.Sprintf("%d is not allowed; want a whole number from 100 to %d", req.DeadlineMS, m.limits.MaxDeadline.Milliseconds())}
+		}
+		deadline = time.Duration(req.DeadlineMS) * time.Millisecond
+	}
+	run := &Run{ID: newID(), Scenario: sc.ID, Engine: req.Engine, Params: params, Created: time.Now().UTC(),
+		Deadline: deadline, log: newRunLog(StatusQueued), done: make(chan struct{})}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return nil, &EngineUnavailableError{Engine: req.Engine, Err: errShutdown}
+	}
+	if m.running >= m.limits.MaxConcurrent && len(m.queue) >= m.limits.QueueSize {
+		return nil, &QueueFullError{RetryAfter: time.Duration(1+len(m.queue)/m.limits.MaxConcurrent) * 2 * time.Second}
+	}
+	m.runs[run.ID] = run
+	m.queue = append(m.queue, run)
+	m.dispatchLocked()
+	return run, nil
+}
+
+// dispatchLocked starts queued runs while slots are free and tells the rest
+// their position.
+func (m *Manager) dispatchLocked() {
+	for m.running < m.limits.MaxConcurrent && len(m.queue) > 0 {
+		run := m.queue[0]
+		m.queue = m.queue[1:]
+		m.running++
+		ctx, cancel := context.WithCancelCause(context.Background())
+		run.mu.Lock()
+		run.cancel = cancel
+		run.mu.Unlock()
+		run.log.setStatus(StatusRunning, 0)
+		m.wg.Add(1)
+		go m.execute(ctx, run)
+	}
+	for i, run := range m.queue {
+		run.log.setStatus(StatusQueued, i+1)
+	}
+}
+
+// Get returns a run by id.
+func (m *Manager) Get(id string) (*Run, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.runs[id]
+	return r, ok
+}
+
+// Cancel stops a run: a queued run leaves the queue, a running one has its
+// whole process group killed. Cancelling a finished run does nothing.
+func (m *Manager) Cancel(id string) error {
+	m.mu.Lock()
+	run, ok := m.runs[id]
+	if !ok {
+		m.mu.Unlock()
+		return &NotFoundError{What: fmt.Sprintf("run %q", id)}
+	}
+	for i, q := range m.queue {
+		if q == run {
+			m.queue = append(m.queue[:i], m.queue[i+1:]...)
+			m.dispatchLocked()
+			m.mu.Unlock()
+			run.appendMark("cancelled before it started")
+			run.finish(StatusCancelled)
+			return nil
+		}
+	}
+	m.mu.Unlock()
+	run.mu.Lock()
+	cancel := run.cancel
+	run.mu.Unlock()
+	if cancel != nil {
+		cancel(errCancelled)
+	}
+	return nil
+}
+
+// Shutdown cancels every queued and running run, keeping what they
+// recorded, and waits for their children to be gone or ctx to end.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	m.closing = true
+	queued := m.queue
+	m.queue = nil
+	var running []*Run
+	for _, r := range m.runs {
+		running = append(running, r)
+	}
+	m.mu.Unlock()
+	for _, r := range queued {
+		r.appendMark("server shutting down")
+		r.finish(StatusCancelled)
+	}
+	for _, r := range running {
+		r.mu.Lock()
+		if r.cancel != nil {
+			r.cancel(errShutdown)
+		}
+		r.mu.Unlock()
+	}
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// execute runs one admitted run to its end.
+func (m *Manager) execute(ctx context.Context, run *Run) {
+	defer m.wg.Done()
+	defer func() {
+		m.mu.Lock()
+		m.running--
+		if !m.closing {
+			m.dispatchLocked()
+		}
+		m.mu.Unlock()
+	}()
+	ctx, cancelDeadline := context.WithTimeoutCause(ctx, run.Deadline, errDeadline)
+	defer cancelDeadline()
+
+	status, err := m.runChild(ctx, run)
+	if err != nil {
+		m.logger.Info("run ended", "run", run.ID, "scenario", run.Scenario, "engine", run.Engine, "status", status, "err", err)
+	}
+	run.finish(status)
+}
+
+// runChild starts the engine's program and feeds its events into the log.
+func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
+	eng := m.engines[run.Engine]
+	base := event.Monotonic()
+	run.mu.Lock()
+	run.clockBase = base
+	run.mu.Unlock()
+	prog, err := eng.Program(scenarios.Spec{RunID: run.ID, Scenario: run.Scenario, Engine: run.Engine, Params: run.Params, ClockBase: base, Cores: m.cores})
+	if err != nil {
+		run.appendMark("could not start: " + err.Error())
+		return StatusFailed, fmt.Errorf("program for %s: %w", run.ID, err)
+	}
+	res, err := child.Run(ctx, prog, child.Options{
+		OnEvents:    run.appendEvents(m.limits.MaxEvents),
+		OnOutput:    run.appendOutput,
+		OutputLimit: m.limits.MaxOutput,
+		MemoryLimit: m.limits.MemoryBytes,
+		OnStart: func(pid int) {
+			run.mu.Lock()
+			run.pid = pid
+			run.mu.Unlock()
+		},
+	})
+	run.mu.Lock()
+	run.peakRSS = res.PeakRSS
+	run.mu.Unlock()
+	if res.OutputDropped > 0 {
+		run.appendMark(fmt.Sprintf("output truncated: %d bytes over the %d KiB cap were dropped", res.OutputDropped, m.limits.MaxOutput>>10))
+	}
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errDeadline):
+		run.appendMark(fmt.Sprintf("timeout: the run passed its %s deadline and its processes were killed", run.Deadline))
+		return StatusTimeout, cause
+	case errors.Is(cause, errCancelled):
+		run.appendMark("cancelled: the run's processes were killed")
+		return StatusCancelled, cause
+	case errors.Is(cause, errShutdown):
+		run.appendMark("server shutting down: the run's processes were killed")
+		return StatusCancelled, cause
+	case errors.Is(err, child.ErrMemory):
+		run.appendMark(fmt.Sprintf("memory cap: the run used more than %d MiB and was killed", m.limits.MemoryBytes>>20))
+		return StatusFailed, err
+	case err != nil:
+		run.appendMark(fmt.Sprintf("the program exited with code %d", res.ExitCode))
+		return StatusFailed, err
+	}
+	return StatusDone, nil
+}
+
+// now returns the run's clock.
+func (r *Run) now() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return event.Monotonic() - r.clockBase
+}
+
+var endKind = []byte(`"end"`)
+
+// appendEvents returns the OnEvents callback: it keeps valid JSON lines up
+// to max events, then truncates with a mark (the end event still passes).
+func (r *Run) appendEvents(max int64) func([][]byte) {
+	return func(lines [][]byte) {
+		keep := lines[:0:0]
+		r.mu.Lock()
+		var mark []byte
+		for _, line := range lines {
+			if !json.Valid(line) || len(line) == 0 || line[0] != '{' {
+				continue
+			}
+			isEnd := false
+			if bytes.Contains(line, endKind) {
+				var ev struct {
+					K       string          `json:"k"`
+					Summary json.RawMessage `json:"summary"`
+				}
+				if json.Unmarshal(line, &ev) == nil && ev.K == event.KindEnd {
+					isEnd = true
+					r.summary = ev.Summary
+				}
+			}
+			if r.events >= max && !isEnd {
+				if !r.truncated {
+					r.truncated = true
+					mark = event.Marshal(&event.Event{T: event.Monotonic() - r.clockBase, K: event.KindMark,
+						Label: fmt.Sprintf("truncated: the run passed %d events; later events are not shown", max)})
+					keep = append(keep, mark)
+				}
+				continue
+			}
+			r.events++
+			keep = append(keep, line)
+		}
+		r.mu.Unlock()
+		r.log.append(keep...)
+	}
+}
+
+// appendOutput turns what the run's main process printed into an output event.
+func (r *Run) appendOutput(stream string, text []byte) {
+	r.appendEvent(event.Event{K: event.KindOutput, Stream: stream, Text: string(text)})
+}
+
+// appendMark adds a mark for the whole run.
+func (r *Run) appendMark(label string) {
+	r.appendEvent(event.Event{K: event.KindMark, Label: label})
+}
+
+func (r *Run) appendEvent(ev event.Event) {
+	r.mu.Lock()
+	if r.clockBase != 0 {
+		ev.T = event.Monotonic() - r.clockBase
+	}
+	r.events++
+	r.mu.Unlock()
+	r.log.append(event.Marshal(&ev))
+}
+
+// finish sets the final status and wakes whoever waits for the run.
+func (r *Run) finish(status string) {
+	r.mu.Lock()
+	r.finishedAt = time.Now()
+	r.mu.Unlock()
+	r.log.setStatus(status, 0)
+	close(r.done)
+}
+
+// newID returns a short random run id, safe in a URL.
+func newID() string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}

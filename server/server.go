@@ -1,0 +1,115 @@
+// Package server is Interleave's HTTP side: the routes, the run manager that
+// admits runs and starts their child processes, and the hub that streams each
+// run's events to its viewers. It knows nothing of how a scenario computes.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"interleave/scenarios"
+	"interleave/scenarios/goengine"
+)
+
+// Server serves the pages, the API and the event sockets.
+type Server struct {
+	cfg     Config
+	logger  *slog.Logger
+	runs    *Manager
+	handler http.Handler
+	// closing is closed when the server shuts down: viewers still open then
+	// are closed with "going away".
+	closing   chan struct{}
+	closeOnce sync.Once
+	viewers   atomic.Int64
+}
+
+// New returns a server running scenarios on engines.
+func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, error) {
+	if logger == nil {
+		return nil, errors.New("server needs a logger")
+	}
+	m, err := NewManager(cfg.Limits, engines, logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger, runs: m, closing: make(chan struct{})}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Manager returns the run manager.
+func (s *Server) Manager() *Manager { return s.runs }
+
+// Shutdown cancels every run (keeping what was recorded), lets viewers
+// receive the final status, then closes the remaining sockets as going away.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.runs.Shutdown(ctx)
+	// Give viewers a moment to send the runs' final status.
+	deadline := time.Now().Add(time.Second)
+	for s.viewers.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.closeOnce.Do(func() { close(s.closing) })
+	for s.viewers.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return err
+}
+
+// DefaultEngines returns the engines this binary offers.
+func DefaultEngines() ([]scenarios.Engine, error) {
+	g, err := goengine.New()
+	if err != nil {
+		return nil, err
+	}
+	return []scenarios.Engine{g}, nil
+}
+
+// ListenAndServe serves cfg.Addr until ctx is done, then shuts down gracefully.
+func ListenAndServe(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	engines, err := DefaultEngines()
+	if err != nil {
+		return err
+	}
+	s, err := New(cfg, logger, engines)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      0, // event sockets stream for a whole run; each write has its own timeout
+		IdleTimeout:       120 * time.Second,
+	}
+	logger.Info("serving", "url", "http://"+ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("runs did not stop in time", "err", err)
+	}
+	return hs.Shutdown(shutdownCtx)
+}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// statusMessage is a {"type":"status"} message.
+type statusMessage struct {
+	Type     string `json:"type"`
+	Status   string `json:"status"`
+	Position int    `json:"position,omitempty"`
+	Events   int    `json:"events,omitempty"`
+}
+
+// errTooSlow drops a viewer that cannot keep up.
+var errTooSlow = errors.New("viewer too slow")
+
+// serveEvents streams a run to one viewer: the history so far, then live
+// events in batches, then the final status and a normal close. It never
+// reads from the viewer.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) error {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.Limits.WSOriginPatterns})
+	if err != nil {
+		return nil // Accept has written the HTTP error
+	}
+	defer c.CloseNow()
+	ctx := c.CloseRead(r.Context())
+	s.viewers.Add(1)
+	defer s.viewers.Add(-1)
+
+	err = s.streamRun(ctx, c, run)
+	switch {
+	case err == nil:
+		return c.Close(websocket.StatusNormalClosure, "run finished")
+	case errors.Is(err, errTooSlow):
+		s.logger.Info("viewer dropped", "run", run.ID, "err", err)
+		return c.Close(websocket.StatusPolicyViolation, "too slow: the viewer fell behind the run")
+	case errors.Is(err, errShutdown):
+		return c.Close(websocket.StatusGoingAway, "server shutting down")
+	case websocket.CloseStatus(err) != -1 || errors.Is(err, context.Canceled):
+		return nil // the viewer left
+	default:
+		s.logger.Debug("viewer ended", "run", run.ID, "err", err)
+		return nil
+	}
+}
+
+func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) error {
+	lim := s.cfg.Limits
+	write := func(msg []byte) error {
+		wctx, cancel := context.WithTimeout(ctx, lim.WSWriteTimeout)
+		defer cancel()
+		err := c.Write(wctx, websocket.MessageText, msg)
+		if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+			return errTooSlow
+		}
+		return err
+	}
+	cursor := 0
+	sentStatus, sentPosition := "", -1
+	var buf bytes.Buffer
+	for {
+		snap := run.log.read(cursor, lim.BatchEvents)
+		if len(snap.lines) > 0 {
+			if !finished(snap.status) && snap.total-cursor > lim.MaxViewerLag {
+				return errTooSlow
+			}
+			buf.Reset()
+			buf.WriteString(`{"type":"events","events":[`)
+			for i, line := range snap.lines {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				buf.Write(line)
+			}
+			buf.WriteString("]}")
+			if err := write(buf.Bytes()); err != nil {
+				return err
+			}
+			cursor += len(snap.lines)
+			if cursor < snap.total {
+				continue // more history is waiting: send it before the status
+			}
+		}
+		if snap.status != sentStatus || snap.position != sentPosition {
+			// A final status goes out only once every event has been sent.
+			if !finished(snap.status) || cursor == snap.total {
+				b, _ := json.Marshal(statusMessage{Type: "status", Status: snap.status, Position: snap.position})
+				if err := write(b); err != nil {
+					return err
+				}
+				sentStatus, sentPosition = snap.status, snap.position
+				if finished(snap.status) {
+					return nil
+				}
+			}
+		}
+		if len(snap.lines) > 0 && cursor < snap.total {
+			continue
+		}
+		select {
+		case <-snap.changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closing:
+			return errShutdown
+		}
+		// Let events gather for a moment so a busy run sends batches, not
+		// one message per event; a quiet run still answers within ~10 ms.
+		if !finished(snap.status) {
+			select {
+			case <-time.After(batchWindow):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// batchWindow is how long the viewer loop lets events gather after a wake-up.
+const batchWindow = 5 * time.Millisecond
