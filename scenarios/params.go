@@ -62,11 +62,27 @@ func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 // Params holds validated values: int64, float64, bool or string by type.
 type Params map[string]any
 
-// Int returns an int param.
-func (p Params) Int(name string) int { v, _ := p[name].(int64); return int(v) }
+// Int returns an int param (also when it was decoded from JSON as a float).
+func (p Params) Int(name string) int {
+	switch v := p[name].(type) {
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return 0
+}
 
 // Float returns a float param.
-func (p Params) Float(name string) float64 { v, _ := p[name].(float64); return v }
+func (p Params) Float(name string) float64 {
+	switch v := p[name].(type) {
+	case int64:
+		return float64(v)
+	case float64:
+		return v
+	}
+	return 0
+}
 
 // Bool returns a bool param.
 func (p Params) Bool(name string) bool { v, _ := p[name].(bool); return v }

@@ -1,0 +1,475 @@
+/**
+ * model.js: the event model of one run, built from the event protocol.
+ *
+ * Lanes come from `lane` events; a lane's spans from its consecutive `state`
+ * events: a state lasts until the lane's next state, or, for the last one,
+ * until "now" while the run is live and until the end of the run once it is
+ * finished. A `done` state ends the lane: it is a gap, not a span.
+ *
+ * Spans are kept in typed arrays per lane (a run may have millions), and the
+ * model is the same whether events arrive one batch at a time (live) or all
+ * at once (a late joiner receiving the history): add() is order-insensitive
+ * within a lane.
+ */
+
+import { DONE, stateCode } from './palette.js';
+
+/** FINAL_STATUSES are the statuses after which a run changes no more. */
+export const FINAL_STATUSES = Object.freeze(['done', 'failed', 'cancelled', 'timeout']);
+
+/** isFinal reports whether a run status is final. */
+export function isFinal(status) {
+  return FINAL_STATUSES.includes(status);
+}
+
+/** SRC_CODE maps the src field of a state to a small code (0 = not given). */
+const SRC_CODE = { app: 1, sched: 2 };
+const SRC_NAME = ['', 'app', 'sched'];
+
+/** LOCK_OP maps the op field of a lock event to a code. */
+export const LOCK_OP = Object.freeze({ want: 0, got: 1, free: 2 });
+
+/** grow returns a typed array of the same kind with at least n slots, keeping its content. */
+function grow(arr, n) {
+  if (n <= arr.length) return arr;
+  let cap = arr.length || 8;
+  while (cap < n) cap *= 2;
+  const out = new arr.constructor(cap);
+  out.set(arr);
+  return out;
+}
+
+/** upperBound returns the first index i in [lo, hi) with a[i] > t (hi when none). */
+export function upperBound(a, t, lo, hi) {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] <= t) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Lane is one row of the timeline: a goroutine, thread, process, task, event
+ * loop or scheduler P, with its state spans.
+ */
+export class Lane {
+  /**
+   * @param {string} id the lane id, unique in the run
+   * @param {number} order arrival order, which decides the drawing order
+   */
+  constructor(id, order) {
+    this.id = id;
+    this.order = order;
+    this.kind = '';
+    this.name = id;
+    this.parent = '';
+    this.pid = 0;
+    this.group = '';
+    /** declared is true once a lane event has described the lane. */
+    this.declared = false;
+    /** n is the number of state events; starts/states/whys/srcs hold them sorted by time. */
+    this.n = 0;
+    this.starts = new Float64Array(8);
+    this.states = new Uint8Array(8);
+    this.whys = new Int32Array(8);
+    this.srcs = new Uint8Array(8);
+    /** spans counts the state events that are not `done`: each is a span. */
+    this.spans = 0;
+    /** locks holds lock events: time, op code and interned lock name. */
+    this.lockN = 0;
+    this.lockT = new Float64Array(0);
+    this.lockOp = new Uint8Array(0);
+    this.lockName = new Int32Array(0);
+  }
+
+  /** groupKey is the lane's group: its group field, else its process, else the run's one group. */
+  get groupKey() {
+    if (this.group) return this.group;
+    if (this.pid) return `pid ${this.pid}`;
+    return '';
+  }
+
+  /** addState records a state from time t; out-of-order events are inserted in place. */
+  addState(t, code, why, src) {
+    const n = this.n;
+    if (n + 1 > this.starts.length) {
+      this.starts = grow(this.starts, n + 1);
+      this.states = grow(this.states, n + 1);
+      this.whys = grow(this.whys, n + 1);
+      this.srcs = grow(this.srcs, n + 1);
+    }
+    let i = n;
+    if (n > 0 && t < this.starts[n - 1]) {
+      // Rare: an engine stamped an event in the past. Keep equal times in
+      // arrival order (insert after them).
+      i = upperBound(this.starts, t, 0, n);
+      this.starts.copyWithin(i + 1, i, n);
+      this.states.copyWithin(i + 1, i, n);
+      this.whys.copyWithin(i + 1, i, n);
+      this.srcs.copyWithin(i + 1, i, n);
+    }
+    this.starts[i] = t;
+    this.states[i] = code;
+    this.whys[i] = why;
+    this.srcs[i] = src;
+    this.n = n + 1;
+    if (code !== DONE) this.spans++;
+  }
+
+  /** addLock records a lock event. */
+  addLock(t, op, name) {
+    const n = this.lockN;
+    if (n + 1 > this.lockT.length) {
+      this.lockT = grow(this.lockT, n + 1);
+      this.lockOp = grow(this.lockOp, n + 1);
+      this.lockName = grow(this.lockName, n + 1);
+    }
+    let i = n;
+    if (n > 0 && t < this.lockT[n - 1]) {
+      i = upperBound(this.lockT, t, 0, n);
+      this.lockT.copyWithin(i + 1, i, n);
+      this.lockOp.copyWithin(i + 1, i, n);
+      this.lockName.copyWithin(i + 1, i, n);
+    }
+    this.lockT[i] = t;
+    this.lockOp[i] = op;
+    this.lockName[i] = name;
+    this.lockN = n + 1;
+  }
+
+  /** spanEnd is when span i ends: the next state's start, or openEnd for the last one. */
+  spanEnd(i, openEnd) {
+    return i + 1 < this.n ? this.starts[i + 1] : Math.max(openEnd, this.starts[i]);
+  }
+
+  /** indexAt returns the index of the state in force at time t, or -1 before the first. */
+  indexAt(t) {
+    return upperBound(this.starts, t, 0, this.n) - 1;
+  }
+}
+
+/** Counter is the series of one counter name: times and values, sorted by time. */
+export class Counter {
+  constructor(name, order) {
+    this.name = name;
+    this.order = order;
+    this.n = 0;
+    this.t = new Float64Array(8);
+    this.v = new Float64Array(8);
+    this.min = Infinity;
+    this.max = -Infinity;
+  }
+
+  /** add records value v at time t. */
+  add(t, v) {
+    const n = this.n;
+    if (n + 1 > this.t.length) {
+      this.t = grow(this.t, n + 1);
+      this.v = grow(this.v, n + 1);
+    }
+    let i = n;
+    if (n > 0 && t < this.t[n - 1]) {
+      i = upperBound(this.t, t, 0, n);
+      this.t.copyWithin(i + 1, i, n);
+      this.v.copyWithin(i + 1, i, n);
+    }
+    this.t[i] = t;
+    this.v[i] = v;
+    this.n = n + 1;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+  }
+
+  /** valueAt is the counter's value at time t, or undefined before its first sample. */
+  valueAt(t) {
+    const i = upperBound(this.t, t, 0, this.n) - 1;
+    return i < 0 ? undefined : this.v[i];
+  }
+}
+
+/** insertSorted pushes item into arr, kept sorted by item.t (stable). */
+function insertSorted(arr, item) {
+  if (arr.length === 0 || arr[arr.length - 1].t <= item.t) {
+    arr.push(item);
+    return;
+  }
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid].t <= item.t) lo = mid + 1; else hi = mid;
+  }
+  arr.splice(lo, 0, item);
+}
+
+/**
+ * RunModel holds everything known about one run. Feed it with add() (a
+ * batch of protocol events) and setStatus(); read lanes, counters, outputs,
+ * marks, flows and the summary.
+ */
+export class RunModel {
+  constructor() {
+    /** @type {Map<string, Lane>} */
+    this.lanes = new Map();
+    /** @type {Lane[]} lanes in arrival order */
+    this.laneList = [];
+    /** @type {Map<string, Counter>} */
+    this.counters = new Map();
+    /** @type {{t:number, lane:string, stream:string, text:string}[]} in arrival order */
+    this.outputs = [];
+    /** @type {{t:number, lane:string, label:string}[]} sorted by t */
+    this.marks = [];
+    /** @type {{t:number, from:string, to:string, label:string}[]} sorted by t */
+    this.flows = [];
+    /** summary is the end event's summary, or null before the end. */
+    this.summary = null;
+    /** endT is the end event's time, or null. */
+    this.endT = null;
+    /** maxT is the latest event time seen. */
+    this.maxT = 0;
+    /** now is the live clock (ns since run start) used to extend open spans while live. */
+    this.now = 0;
+    this.status = 'connecting';
+    this.position = 0;
+    this.events = 0;
+    this.spanTotal = 0;
+    /** version changes on every change; structure when lanes or counters are added or described. */
+    this.version = 0;
+    this.structure = 0;
+    this.strings = [''];
+    this.stringIndex = new Map([['', 0]]);
+  }
+
+  /** intern returns the index of s in the string table (0 for none). */
+  intern(s) {
+    if (!s) return 0;
+    let i = this.stringIndex.get(s);
+    if (i === undefined) {
+      i = this.strings.length;
+      this.strings.push(s);
+      this.stringIndex.set(s, i);
+    }
+    return i;
+  }
+
+  /** lane returns the lane with id, creating an undeclared one if a state names it first. */
+  lane(id) {
+    let l = this.lanes.get(id);
+    if (!l) {
+      l = new Lane(id, this.laneList.length);
+      this.lanes.set(id, l);
+      this.laneList.push(l);
+      this.structure++;
+    }
+    return l;
+  }
+
+  /** add ingests a batch of protocol events. Unknown kinds are counted and ignored. */
+  add(events) {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      const t = +e.t || 0;
+      if (t > this.maxT) this.maxT = t;
+      switch (e.k) {
+        case 'lane': {
+          const l = this.lane(String(e.id));
+          l.kind = e.kind || l.kind;
+          l.name = e.name || l.name;
+          l.parent = e.parent || '';
+          l.pid = e.pid || 0;
+          l.group = e.group || '';
+          l.declared = true;
+          this.structure++;
+          break;
+        }
+        case 'state': {
+          const l = this.lane(String(e.lane));
+          const code = stateCode(e.s);
+          l.addState(t, code, this.intern(e.why), SRC_CODE[e.src] || 0);
+          if (code !== DONE) this.spanTotal++;
+          break;
+        }
+        case 'lock': {
+          const l = this.lane(String(e.lane));
+          l.addLock(t, LOCK_OP[e.op] ?? 0, this.intern(e.lock));
+          break;
+        }
+        case 'flow':
+          insertSorted(this.flows, { t, from: String(e.from), to: String(e.to), label: e.label || '' });
+          break;
+        case 'counter': {
+          const name = e.name || 'counter';
+          let c = this.counters.get(name);
+          if (!c) {
+            c = new Counter(name, this.counters.size);
+            this.counters.set(name, c);
+            this.structure++;
+          }
+          c.add(t, +e.v || 0);
+          break;
+        }
+        case 'output':
+          this.outputs.push({ t, lane: e.lane ? String(e.lane) : '', stream: e.stream === 'stderr' ? 'stderr' : 'stdout', text: e.text || '' });
+          break;
+        case 'mark':
+          insertSorted(this.marks, { t, lane: e.lane ? String(e.lane) : '', label: e.label || '' });
+          break;
+        case 'end':
+          this.summary = e.summary || { wall_ns: t, cpu_ns: 0, metrics: {}, verdict: '' };
+          this.endT = t;
+          break;
+        default:
+          break;
+      }
+    }
+    this.events += events.length;
+    this.version++;
+  }
+
+  /** setStatus records the run's status (and queue position while queued). */
+  setStatus(status, position = 0) {
+    this.status = status;
+    this.position = position || 0;
+    this.version++;
+  }
+
+  /** setNow advances the live clock; it never goes backwards. */
+  setNow(ns) {
+    if (ns > this.now) {
+      this.now = ns;
+      this.version++;
+    }
+  }
+
+  /** finished reports whether the run has ended (an end event or a final status). */
+  get finished() {
+    return this.endT !== null || isFinal(this.status);
+  }
+
+  /**
+   * openEnd is when the last span of a lane ends: the end of the run once
+   * it is finished, else the live clock.
+   */
+  get openEnd() {
+    if (this.endT !== null) return Math.max(this.endT, this.maxT);
+    if (isFinal(this.status)) return this.maxT;
+    return Math.max(this.now, this.maxT);
+  }
+
+  /** whyOf returns the reason of span i of lane. */
+  whyOf(lane, i) {
+    return this.strings[lane.whys[i]] || '';
+  }
+
+  /** srcOf returns the source (app or sched) of span i of lane. */
+  srcOf(lane, i) {
+    return SRC_NAME[lane.srcs[i]] || '';
+  }
+
+  /** spansBetween counts the spans, over every lane, that overlap the window (t0, t1). */
+  spansBetween(t0, t1) {
+    const end = this.openEnd;
+    let count = 0;
+    for (const l of this.laneList) {
+      if (l.n === 0) continue;
+      const first = Math.max(0, l.indexAt(t0));
+      const last = upperBound(l.starts, t1, 0, l.n) - 1;
+      for (let i = first; i <= last; i++) {
+        if (l.states[i] === DONE) continue;
+        const s = l.starts[i];
+        const e = l.spanEnd(i, end);
+        if (s < t1 && e > t0) count++;
+      }
+    }
+    return count;
+  }
+}
+
+/**
+ * LiveClock estimates "now" in run time while a run is live: the newest
+ * event time, advanced by the wall time elapsed since it arrived. It never
+ * goes backwards when a batch arrives late.
+ */
+export class LiveClock {
+  /** @param {() => number} wallMs a clock in milliseconds (performance.now) */
+  constructor(wallMs = () => performance.now()) {
+    this.wallMs = wallMs;
+    this.anchorT = 0;
+    this.anchorWall = null;
+  }
+
+  /** observe notes that events up to time maxT have arrived. */
+  observe(maxT) {
+    if (this.anchorWall === null || maxT > this.now()) {
+      this.anchorT = maxT;
+      this.anchorWall = this.wallMs();
+    }
+  }
+
+  /** now returns the estimated run time in ns (0 before any event). */
+  now() {
+    if (this.anchorWall === null) return 0;
+    return this.anchorT + (this.wallMs() - this.anchorWall) * 1e6;
+  }
+}
+
+/** SCHED_GROUP is the group of the lanes drawn from the real Go scheduler (runtime/trace). */
+export const SCHED_GROUP = 'sched';
+
+/** GROUP_CAP is how many lanes of a big group are drawn before the rest is summarised in one lane. */
+export const GROUP_CAP = 100;
+
+/** GROUP_SLACK lets a group slightly over GROUP_CAP show every lane rather than "+3 more". */
+const GROUP_SLACK = 20;
+
+/**
+ * groupLanes groups lanes for drawing: by group field, else by process,
+ * else into the run's one group; in order of first appearance, with the
+ * scheduler's lanes (only when showSched) after the scenario's own, their
+ * cores (P lanes) first. Returns [{key, label, sched, lanes}].
+ * @param {Lane[]} lanes in arrival order
+ */
+export function groupLanes(lanes, showSched = false) {
+  const groups = new Map();
+  for (const l of lanes) {
+    const key = l.groupKey;
+    const sched = key === SCHED_GROUP;
+    if (sched && !showSched) continue;
+    let g = groups.get(key);
+    if (!g) {
+      g = { key, label: '', sched, lanes: [] };
+      groups.set(key, g);
+    }
+    g.lanes.push(l);
+  }
+  const out = [...groups.values()].sort((a, b) => Number(a.sched) - Number(b.sched));
+  for (const g of out) {
+    if (g.sched) {
+      g.lanes.sort((a, b) => Number(a.kind !== 'cpu') - Number(b.kind !== 'cpu') || a.order - b.order);
+    }
+    g.label = groupLabel(g);
+  }
+  return out;
+}
+
+/** groupLabel names a group for its header. */
+function groupLabel(g) {
+  if (g.sched) return 'Real Go scheduler (runtime/trace)';
+  if (g.key === '') return 'program';
+  const m = /^pid (\d+)$/.exec(g.key);
+  if (m) {
+    const proc = g.lanes.find((l) => l.kind === 'process');
+    return proc && proc.name !== proc.id ? `${proc.name} (pid ${m[1]})` : `process ${m[1]}`;
+  }
+  return g.key;
+}
+
+/**
+ * collapseGroup splits a group's lanes into those drawn one per row and
+ * those summarised in a single "+N more" lane, so that 10,000 asyncio tasks
+ * still draw (and can be expanded on demand).
+ */
+export function collapseGroup(lanes, expanded = false, cap = GROUP_CAP) {
+  if (expanded || lanes.length <= cap + GROUP_SLACK) return { shown: lanes, hidden: [] };
+  return { shown: lanes.slice(0, cap), hidden: lanes.slice(cap) };
+}

@@ -1,0 +1,110 @@
+/**
+ * palette.js: the colours and fill patterns of lane states.
+ *
+ * Colours come from the Okabe–Ito palette, which stays distinguishable for
+ * the common forms of colour blindness; every waiting state also carries a
+ * pattern (hatching for lock and GIL waits, dots for I/O and sleep...), so
+ * that states differ by more than hue, also in greyscale and on projectors.
+ */
+
+/** STATES lists the states of the event protocol; a state's code is its index. */
+export const STATES = Object.freeze([
+  'running', 'runnable', 'gil-wait', 'lock-wait', 'io', 'sleep',
+  'syscall', 'blocked', 'idle', 'done',
+]);
+
+/** STATE_CODE maps a state name to its code. */
+export const STATE_CODE = Object.freeze(Object.fromEntries(STATES.map((s, i) => [s, i])));
+
+/** DONE is the code of "done": the lane has ended; nothing is drawn after it. */
+export const DONE = STATE_CODE.done;
+
+/** UNKNOWN is the code given to a state name this client does not know. */
+export const UNKNOWN = STATE_CODE.blocked;
+
+/**
+ * STYLE gives each state its fill colour, an optional pattern drawn over the
+ * fill, the pattern's ink, and a one-line meaning for tooltips.
+ * Patterns: hatch (/), cross (x), backhatch (\), dots, vlines, hlines.
+ */
+export const STYLE = Object.freeze({
+  running: { fill: '#009E73', pattern: null, ink: null, meaning: 'executing code on a core' },
+  runnable: { fill: '#F0E442', pattern: 'vlines', ink: 'rgba(0,0,0,0.28)', meaning: 'ready, waiting for a core' },
+  'gil-wait': { fill: '#CC79A7', pattern: 'hatch', ink: 'rgba(0,0,0,0.55)', meaning: 'waiting for the GIL' },
+  'lock-wait': { fill: '#D55E00', pattern: 'cross', ink: 'rgba(0,0,0,0.5)', meaning: 'waiting for a lock' },
+  io: { fill: '#56B4E9', pattern: 'dots', ink: 'rgba(0,0,0,0.55)', meaning: 'waiting for I/O' },
+  sleep: { fill: '#0072B2', pattern: 'dots', ink: 'rgba(255,255,255,0.75)', meaning: 'sleeping' },
+  syscall: { fill: '#E69F00', pattern: 'hlines', ink: 'rgba(0,0,0,0.4)', meaning: 'in a system call' },
+  blocked: { fill: '#8C8C8C', pattern: 'backhatch', ink: 'rgba(0,0,0,0.5)', meaning: 'blocked (channel, queue, join)' },
+  idle: { fill: '#DADADA', pattern: null, ink: null, meaning: 'nothing to do' },
+  done: { fill: 'transparent', pattern: null, ink: null, meaning: 'ended' },
+});
+
+/** Colours of marks drawn over the lanes. */
+export const MARK_COLOURS = Object.freeze({
+  lockWant: '#D55E00',
+  lockGot: '#000000',
+  flow: '#0072B2',
+  mark: '#000000',
+  now: '#D55E00',
+  counter: '#0072B2',
+});
+
+/** stateCode returns the code of a state name; unknown names count as blocked. */
+export function stateCode(name) {
+  const c = STATE_CODE[name];
+  return c === undefined ? UNKNOWN : c;
+}
+
+/**
+ * makePattern draws one tile of a pattern and returns a CanvasPattern for
+ * ctx, or null for a plain fill. scale is the device pixel ratio, so that
+ * the pattern keeps its size in CSS pixels on dense screens.
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {string|null} kind
+ * @param {string} ink
+ * @param {number} scale
+ */
+export function makePattern(ctx, kind, ink, scale = 1) {
+  if (!kind || typeof document === 'undefined') return null;
+  const size = Math.max(4, Math.round(6 * scale));
+  const tile = document.createElement('canvas');
+  tile.width = size;
+  tile.height = size;
+  const g = tile.getContext('2d');
+  g.strokeStyle = ink;
+  g.fillStyle = ink;
+  g.lineWidth = Math.max(1, scale);
+  const line = (x0, y0, x1, y1) => { g.beginPath(); g.moveTo(x0, y0); g.lineTo(x1, y1); g.stroke(); };
+  switch (kind) {
+    case 'hatch': // "/" continuous across tiles
+      line(0, size, size, 0); line(-size / 2, size / 2, size / 2, -size / 2); line(size / 2, size * 1.5, size * 1.5, size / 2);
+      break;
+    case 'backhatch':
+      line(0, 0, size, size); line(-size / 2, size / 2, size / 2, size * 1.5); line(size / 2, -size / 2, size * 1.5, size / 2);
+      break;
+    case 'cross':
+      line(0, size, size, 0); line(0, 0, size, size);
+      break;
+    case 'dots': {
+      const r = Math.max(0.8, 0.9 * scale);
+      g.beginPath(); g.arc(size / 4, size / 4, r, 0, 2 * Math.PI); g.arc(size * 3 / 4, size * 3 / 4, r, 0, 2 * Math.PI); g.fill();
+      break;
+    }
+    case 'vlines':
+      line(size / 2, 0, size / 2, size);
+      break;
+    case 'hlines':
+      line(0, size / 2, size, size / 2);
+      break;
+    default:
+      return null;
+  }
+  const pattern = ctx.createPattern(tile, 'repeat');
+  // The context draws in CSS pixels (scaled by the pixel ratio); the tile is
+  // in device pixels, so scale it back to stay crisp.
+  if (pattern && scale !== 1 && typeof DOMMatrix !== 'undefined') {
+    pattern.setTransform(new DOMMatrix().scale(1 / scale));
+  }
+  return pattern;
+}

@@ -1,0 +1,1035 @@
+/**
+ * timeline.js: the canvas timeline of a run.
+ *
+ * Lanes are drawn in groups with headers (by group, else process), each
+ * state as a rectangle in its colour and pattern, merged to at most about
+ * two rectangles per pixel by lod.js, with lock marks, flow arrows, marks,
+ * one counter track per counter and a time axis. Only the rows inside the
+ * scrolled viewport are drawn, and all rectangles of a state are filled in
+ * one call, so a frame costs about the pixels on screen rather than the
+ * spans in the run.
+ *
+ * The timeline owns its view (the visible window [t0, t1], the vertical
+ * scroll, follow-live) and the mouse: drag to pan, wheel to zoom around the
+ * pointer, Shift+wheel to scroll, click a group header to fold it, click a
+ * "+N more" lane to show every lane of its group. Keyboard shortcuts are
+ * wired by the page controller to the public methods.
+ */
+
+import { STATES, STYLE, DONE, MARK_COLOURS, makePattern } from './palette.js';
+import { lodLane, LodBuffer } from './lod.js';
+import { ticks, formatDuration } from './axis.js';
+import { LOCK_OP, groupLanes, collapseGroup, upperBound } from './model.js';
+
+/** MIN_SPAN is the narrowest window one can zoom to (ns). */
+const MIN_SPAN = 1000;
+
+/** EMPTY_SPAN is the window shown before a run has any event (ns). */
+const EMPTY_SPAN = 1e8;
+
+/** Colours of the frame around the lanes, chosen for contrast on white and on projectors. */
+const INK = {
+  background: '#ffffff',
+  text: '#111111',
+  muted: '#555555',
+  grid: '#e4e4e4',
+  header: '#e9edf2',
+  headerText: '#1b2a3a',
+  gutter: '#f6f7f8',
+  separator: '#d0d4d9',
+  summary: '#f0f0f0',
+};
+
+/** sizes returns the row sizes and fonts for normal or large type. */
+function sizes(large) {
+  const s = large ? 1.5 : 1;
+  const family = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+  return {
+    scale: s,
+    axisH: Math.round(26 * s),
+    laneH: Math.round(18 * s),
+    lanePad: Math.max(2, Math.round(2 * s)),
+    headerH: Math.round(22 * s),
+    counterH: Math.round(46 * s),
+    summaryH: Math.round(32 * s),
+    gutterW: Math.round(190 * s),
+    rightPad: 10,
+    font: `${Math.round(12 * s)}px ${family}`,
+    small: `${Math.round(10.5 * s)}px ${family}`,
+    bold: `600 ${Math.round(12 * s)}px ${family}`,
+  };
+}
+
+/**
+ * Timeline draws a RunModel on a canvas.
+ */
+export class Timeline {
+  /**
+   * @param {HTMLCanvasElement} canvas
+   * @param {object} [options]
+   * @param {HTMLElement} [options.tooltip] element shown on hover
+   * @param {boolean} [options.interactive=true] attach mouse handlers
+   * @param {{width:number, height:number}} [options.size] fixed CSS size (no resize observer)
+   * @param {(t: Timeline) => void} [options.onViewChange] called when the view or a toggle changes
+   */
+  constructor(canvas, options = {}) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d', { alpha: false });
+    this.tooltip = options.tooltip || null;
+    this.onViewChange = options.onViewChange || (() => {});
+    this.fixedSize = options.size || null;
+    this.model = null;
+    /** view is the visible time window in ns since the run started. */
+    this.view = { t0: 0, t1: EMPTY_SPAN };
+    this.scrollY = 0;
+    /** follow keeps the live end of the run in view; fitAll shows the whole run while following. */
+    this.follow = true;
+    this.fitAll = true;
+    this.showSched = false;
+    this.large = false;
+    this.collapsed = new Set();
+    this.expanded = new Set();
+    this.layoutKey = '';
+    this.rows = [];
+    this.laneRows = new Map();
+    this.contentH = 0;
+    this.cssW = 0;
+    this.cssH = 0;
+    this.dpr = 1;
+    this.sz = sizes(false);
+    this.lod = new LodBuffer(4096);
+    this.patterns = new Map();
+    this.patternDpr = 0;
+    this.labelCache = new Map();
+    this.frameRequested = 0;
+    this.drawnVersion = -1;
+    this.pointer = null;
+    this.hoverAt = null;
+    if (options.interactive !== false) this.attachInput();
+    this.resize();
+  }
+
+  /** setModel shows another run, fitting the view and following it while live. */
+  setModel(model) {
+    this.model = model;
+    this.layoutKey = '';
+    this.scrollY = 0;
+    this.follow = true;
+    this.fitAll = true;
+    this.view = { t0: 0, t1: EMPTY_SPAN };
+    this.requestRender();
+  }
+
+  // ---- geometry ----------------------------------------------------------
+
+  /** plotW is the width of the time area in CSS pixels. */
+  get plotW() {
+    return Math.max(10, this.cssW - this.sz.gutterW - this.sz.rightPad);
+  }
+
+  /** viewH is the height of the scrolled lane area in CSS pixels. */
+  get viewH() {
+    return Math.max(0, this.cssH - this.sz.axisH);
+  }
+
+  /** xOf converts a time to an x in the plot (CSS px from the plot's left edge). */
+  xOf(t) {
+    return ((t - this.view.t0) / (this.view.t1 - this.view.t0)) * this.plotW;
+  }
+
+  /** tOf converts an x in the plot to a time. */
+  tOf(x) {
+    return this.view.t0 + (x / this.plotW) * (this.view.t1 - this.view.t0);
+  }
+
+  /** runEnd is the end of the run so far (ns), at least a small window. */
+  runEnd() {
+    if (!this.model) return EMPTY_SPAN;
+    return Math.max(this.model.openEnd, MIN_SPAN * 10);
+  }
+
+  /** resize matches the canvas to its CSS size and the device pixel ratio. */
+  resize() {
+    const dpr = (typeof window !== 'undefined' && window.devicePixelRatio) || 1;
+    let w;
+    if (this.fixedSize) w = this.fixedSize.width;
+    else w = this.canvas.parentElement ? this.canvas.parentElement.clientWidth : this.canvas.clientWidth;
+    w = Math.max(200, Math.floor(w || 800));
+    const h = this.desiredHeight();
+    if (w === this.cssW && h === this.cssH && dpr === this.dpr) return false;
+    this.cssW = w;
+    this.cssH = h;
+    this.dpr = dpr;
+    this.canvas.width = Math.round(w * dpr);
+    this.canvas.height = Math.round(h * dpr);
+    this.canvas.style.width = `${w}px`;
+    this.canvas.style.height = `${h}px`;
+    this.clampScroll();
+    return true;
+  }
+
+  /** desiredHeight fits the content, within bounds that keep the page usable. */
+  desiredHeight() {
+    if (this.fixedSize) return this.fixedSize.height;
+    const inner = (typeof window !== 'undefined' && window.innerHeight) || 900;
+    const max = Math.max(280, Math.round(inner * 0.72));
+    return Math.min(max, Math.max(180, this.sz.axisH + this.contentH + 6));
+  }
+
+  // ---- layout ------------------------------------------------------------
+
+  /** layout computes the rows (counters, group headers, lanes, summaries) when the structure changed. */
+  layout() {
+    const m = this.model;
+    const key = m ? `${m.structure}|${this.showSched}|${this.large}|${[...this.collapsed]}|${[...this.expanded]}` : 'none';
+    if (key === this.layoutKey) return;
+    this.layoutKey = key;
+    const sz = this.sz;
+    const rows = [];
+    const laneRows = new Map();
+    let y = 0;
+    if (m) {
+      const counters = [...m.counters.values()].sort((a, b) => a.order - b.order);
+      for (const c of counters) {
+        rows.push({ type: 'counter', y, h: sz.counterH, counter: c });
+        y += sz.counterH;
+      }
+      for (const g of groupLanes(m.laneList, this.showSched)) {
+        const folded = this.collapsed.has(g.key);
+        rows.push({ type: 'group', y, h: sz.headerH, group: g, folded });
+        y += sz.headerH;
+        if (folded) continue;
+        const { shown, hidden } = collapseGroup(g.lanes, this.expanded.has(g.key));
+        for (const lane of shown) {
+          const row = { type: 'lane', y, h: sz.laneH, lane, group: g };
+          rows.push(row);
+          laneRows.set(lane.id, row);
+          y += sz.laneH;
+        }
+        if (hidden.length > 0) {
+          rows.push({ type: 'summary', y, h: sz.summaryH, lanes: hidden, group: g });
+          y += sz.summaryH;
+        }
+      }
+    }
+    this.rows = rows;
+    this.laneRows = laneRows;
+    this.contentH = y;
+    this.resize();
+    this.clampScroll();
+  }
+
+  /** firstRowAt returns the index of the first row whose bottom is below y. */
+  firstRowAt(y) {
+    let lo = 0;
+    let hi = this.rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = this.rows[mid];
+      if (r.y + r.h <= y) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  // ---- view changes ------------------------------------------------------
+
+  /** setView sets the visible window, clamped to the run. */
+  setView(t0, t1) {
+    const end = this.runEnd();
+    let span = Math.max(MIN_SPAN, t1 - t0);
+    span = Math.min(span, end * 1.5);
+    const lo = -0.02 * span;
+    const hi = Math.max(end, span) + 0.05 * span;
+    t0 = Math.min(Math.max(t0, lo), hi - span);
+    this.view = { t0, t1: t0 + span };
+    this.requestRender();
+    this.onViewChange(this);
+  }
+
+  /** zoomAt zooms by factor (< 1 zooms in) around plot x (default: the middle, or the live end while following). */
+  zoomAt(factor, x) {
+    const { t0, t1 } = this.view;
+    const span = t1 - t0;
+    const live = this.follow && this.model && !this.model.finished;
+    if (x === undefined) x = live ? this.plotW : this.plotW / 2;
+    const anchor = this.tOf(x);
+    const next = Math.max(MIN_SPAN, span * factor);
+    this.fitAll = live && next >= this.runEnd();
+    this.setView(anchor - (x / this.plotW) * next, anchor - (x / this.plotW) * next + next);
+  }
+
+  /** panBy moves the window by dx CSS pixels (positive: later in time); it stops following. */
+  panBy(dx) {
+    const nsPerPx = (this.view.t1 - this.view.t0) / this.plotW;
+    this.setFollow(false);
+    this.setView(this.view.t0 + dx * nsPerPx, this.view.t1 + dx * nsPerPx);
+  }
+
+  /** scrollBy scrolls the lanes by dy CSS pixels. */
+  scrollBy(dy) {
+    this.scrollY += dy;
+    this.clampScroll();
+    this.requestRender();
+  }
+
+  clampScroll() {
+    const max = Math.max(0, this.contentH - this.viewH);
+    this.scrollY = Math.min(Math.max(0, this.scrollY), max);
+  }
+
+  /** fit shows the whole run; while live it also resumes following. */
+  fit() {
+    const end = this.runEnd();
+    if (this.model && !this.model.finished) {
+      this.follow = true;
+      this.fitAll = true;
+    }
+    this.setView(0, end * 1.02);
+  }
+
+  /** setFollow turns following the live end on or off. */
+  setFollow(on) {
+    if (this.follow === on) return;
+    this.follow = on;
+    if (on) this.fitAll = this.view.t1 - this.view.t0 >= this.runEnd();
+    this.requestRender();
+    this.onViewChange(this);
+  }
+
+  /** setSched shows or hides the real Go scheduler's lanes. */
+  setSched(on) {
+    this.showSched = on;
+    this.requestRender();
+    this.onViewChange(this);
+  }
+
+  /** setLarge switches large type (bigger rows and fonts). */
+  setLarge(on) {
+    this.large = on;
+    this.sz = sizes(on);
+    this.labelCache.clear();
+    this.layoutKey = '';
+    this.requestRender();
+  }
+
+  /** applyFollow moves the window to the live end of the run before a frame. */
+  applyFollow() {
+    const m = this.model;
+    if (!this.follow || !m || m.finished) return;
+    const end = this.runEnd();
+    if (this.fitAll) {
+      this.view = { t0: 0, t1: end * 1.02 };
+    } else {
+      const span = this.view.t1 - this.view.t0;
+      const t1 = end + span * 0.02;
+      this.view = { t0: t1 - span, t1 };
+    }
+  }
+
+  // ---- drawing -------------------------------------------------------------
+
+  /** requestRender draws at the next animation frame, at most once per frame. */
+  requestRender() {
+    if (this.frameRequested || typeof requestAnimationFrame === 'undefined') return;
+    this.frameRequested = requestAnimationFrame(() => {
+      this.frameRequested = 0;
+      this.render();
+    });
+  }
+
+  /** pattern returns the cached fill pattern of a state at the current pixel ratio. */
+  pattern(state) {
+    if (this.patternDpr !== this.dpr) {
+      this.patterns.clear();
+      this.patternDpr = this.dpr;
+    }
+    if (!this.patterns.has(state)) {
+      const st = STYLE[state];
+      this.patterns.set(state, makePattern(this.ctx, st.pattern, st.ink, this.dpr));
+    }
+    return this.patterns.get(state);
+  }
+
+  /** render draws one frame now, synchronously. */
+  render() {
+    if (!this.fixedSize && typeof window !== 'undefined' && window.devicePixelRatio !== this.dpr) this.resize();
+    this.layout();
+    this.applyFollow();
+    const { ctx, sz } = this;
+    const W = this.cssW;
+    const H = this.cssH;
+    const plotX = sz.gutterW;
+    const plotW = this.plotW;
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.fillStyle = INK.background;
+    ctx.fillRect(0, 0, W, H);
+    ctx.fillStyle = INK.gutter;
+    ctx.fillRect(0, sz.axisH, sz.gutterW, H - sz.axisH);
+
+    const tk = ticks(this.view.t0, this.view.t1, plotW, 90 * sz.scale);
+
+    // Grid lines under the lanes.
+    ctx.fillStyle = INK.grid;
+    for (const t of tk.ticks) ctx.fillRect(plotX + Math.round(t.x), sz.axisH, 1, H - sz.axisH);
+
+    const m = this.model;
+    if (m) this.drawRows(tk);
+
+    this.drawAxis(tk);
+    this.drawScrollbar();
+    if (m) this.drawnVersion = m.version;
+  }
+
+  /** visibleRows returns the rows inside the viewport. */
+  visibleRows() {
+    const out = [];
+    const top = this.scrollY;
+    const bottom = this.scrollY + this.viewH;
+    for (let i = this.firstRowAt(top); i < this.rows.length && this.rows[i].y < bottom; i++) out.push(this.rows[i]);
+    return out;
+  }
+
+  /** drawRows draws the rows in the viewport: spans, summaries, counters, then marks over them. */
+  drawRows() {
+    const { ctx, sz, model } = this;
+    const plotX = sz.gutterW;
+    const plotW = this.plotW;
+    const { t0, t1 } = this.view;
+    const end = model.openEnd;
+    const originY = sz.axisH - this.scrollY;
+    const rows = this.visibleRows();
+
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(0, sz.axisH, this.cssW, this.viewH);
+    ctx.clip();
+
+    // Row backgrounds and separators.
+    for (const r of rows) {
+      const y = originY + r.y;
+      if (r.type === 'group') {
+        ctx.fillStyle = INK.header;
+        ctx.fillRect(0, y, this.cssW, r.h);
+      } else if (r.type === 'summary') {
+        ctx.fillStyle = INK.summary;
+        ctx.fillRect(plotX, y, plotW, r.h);
+      }
+      ctx.fillStyle = INK.separator;
+      ctx.fillRect(0, y + r.h - 0.5, this.cssW, 0.5);
+    }
+
+    // Spans: gather every rectangle of a state into one path, then fill
+    // each path once (colour, then pattern).
+    const paths = STATES.map(() => null);
+    const addRect = (st, x, y, w, h) => {
+      let p = paths[st];
+      if (!p) p = paths[st] = new Path2D();
+      p.rect(x, y, w, h);
+    };
+    const out = this.lod;
+    for (const r of rows) {
+      if (r.type === 'lane') {
+        const n = lodLane(r.lane, end, t0, t1, plotW, out);
+        const y = originY + r.y + sz.lanePad;
+        const h = r.h - 2 * sz.lanePad;
+        for (let i = 0; i < n; i++) {
+          const x0 = out.x0[i];
+          const w = Math.max(out.x1[i] - x0, 0.75);
+          addRect(out.state[i], plotX + x0, y, w, h);
+        }
+      } else if (r.type === 'summary') {
+        this.summaryRects(r, originY + r.y, addRect);
+      }
+    }
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(plotX, sz.axisH, plotW, this.viewH);
+    ctx.clip();
+    for (let st = 0; st < STATES.length; st++) {
+      const p = paths[st];
+      if (!p || st === DONE) continue;
+      const style = STYLE[STATES[st]];
+      ctx.fillStyle = style.fill;
+      ctx.fill(p);
+      const pat = this.pattern(STATES[st]);
+      if (pat) {
+        ctx.fillStyle = pat;
+        ctx.fill(p);
+      }
+    }
+    for (const r of rows) {
+      if (r.type === 'counter') this.drawCounter(r, originY + r.y);
+      if (r.type === 'lane' && r.lane.lockN > 0) this.drawLocks(r, originY + r.y);
+    }
+    this.drawFlows(originY);
+    this.drawMarks(originY);
+    if (!model.finished && model.events > 0) {
+      const x = plotX + this.xOf(end);
+      ctx.fillStyle = MARK_COLOURS.now;
+      ctx.fillRect(Math.round(x), sz.axisH, 1.5, this.viewH);
+    }
+    ctx.restore();
+
+    // Gutter labels.
+    ctx.textBaseline = 'middle';
+    for (const r of rows) {
+      const y = originY + r.y + r.h / 2;
+      if (r.type === 'group') {
+        ctx.font = sz.bold;
+        ctx.fillStyle = INK.headerText;
+        const n = r.group.lanes.length;
+        const text = `${r.folded ? '▸' : '▾'} ${r.group.label} · ${n.toLocaleString('en')} lane${n === 1 ? '' : 's'}`;
+        ctx.fillText(text, 8, y);
+      } else if (r.type === 'lane') {
+        this.drawLaneLabel(r.lane, y);
+      } else if (r.type === 'summary') {
+        ctx.font = sz.bold;
+        ctx.fillStyle = INK.text;
+        ctx.fillText(this.fit_(`+${r.lanes.length.toLocaleString('en')} more`, sz.gutterW - 16, sz.bold), 14, y - 6 * sz.scale);
+        ctx.font = sz.small;
+        ctx.fillStyle = INK.muted;
+        ctx.fillText('click to show all', 14, y + 7 * sz.scale);
+      } else if (r.type === 'counter') {
+        const c = r.counter;
+        ctx.font = sz.bold;
+        ctx.fillStyle = INK.text;
+        ctx.fillText(this.fit_(c.name, sz.gutterW - 16, sz.bold), 8, y - 7 * sz.scale);
+        const last = c.n > 0 ? c.v[c.n - 1] : 0;
+        ctx.font = sz.small;
+        ctx.fillStyle = INK.muted;
+        ctx.fillText(`now ${formatValue(last)} · max ${formatValue(c.max)}`, 8, y + 8 * sz.scale);
+      }
+    }
+    ctx.restore();
+  }
+
+  /** drawLaneLabel writes a lane's name, and its kind when there is room. */
+  drawLaneLabel(lane, y) {
+    const { ctx, sz } = this;
+    const indent = lane.parent ? 18 : 10;
+    ctx.font = sz.font;
+    ctx.fillStyle = INK.text;
+    const kind = lane.kind === 'cpu' ? 'core' : lane.kind;
+    const kindW = kind ? this.textWidth(kind, sz.small) + 8 : 0;
+    const room = sz.gutterW - indent - 6;
+    const name = this.fit_(lane.name, room - (room > 120 * sz.scale ? kindW : 0), sz.font);
+    ctx.fillText(name, indent, y);
+    if (kind && room > 120 * sz.scale) {
+      ctx.font = sz.small;
+      ctx.fillStyle = INK.muted;
+      ctx.fillText(kind, sz.gutterW - kindW, y);
+    }
+  }
+
+  /** textWidth measures text in font. */
+  textWidth(text, font) {
+    this.ctx.font = font;
+    return this.ctx.measureText(text).width;
+  }
+
+  /** fit_ shortens text with an ellipsis to fit width in font (cached). */
+  fit_(text, width, font) {
+    const key = `${font}|${width}|${text}`;
+    let v = this.labelCache.get(key);
+    if (v !== undefined) return v;
+    if (this.labelCache.size > 5000) this.labelCache.clear();
+    const ctx = this.ctx;
+    ctx.font = font;
+    v = text;
+    if (ctx.measureText(text).width > width) {
+      let lo = 0;
+      let hi = text.length;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (ctx.measureText(`${text.slice(0, mid)}…`).width <= width) lo = mid; else hi = mid - 1;
+      }
+      v = `${text.slice(0, lo)}…`;
+    }
+    this.labelCache.set(key, v);
+    return v;
+  }
+
+  /**
+   * summaryRects draws the "+N more" lane: for each pixel column, how many
+   * of its hidden lanes are in each state, stacked (running at the bottom).
+   */
+  summaryRects(row, y, addRect) {
+    const { sz, model } = this;
+    const plotX = sz.gutterW;
+    const W = Math.ceil(this.plotW) + 1;
+    const nStates = STATES.length;
+    const diff = new Float64Array(nStates * (W + 1));
+    const out = this.lod;
+    const end = model.openEnd;
+    for (const lane of row.lanes) {
+      const n = lodLane(lane, end, this.view.t0, this.view.t1, this.plotW, out);
+      for (let i = 0; i < n; i++) {
+        const a = Math.max(0, Math.floor(out.x0[i]));
+        const b = Math.min(W, Math.max(a + 1, Math.ceil(out.x1[i])));
+        const base = out.state[i] * (W + 1);
+        diff[base + a] += 1;
+        diff[base + b] -= 1;
+      }
+    }
+    const total = row.lanes.length;
+    const h = row.h - 2;
+    const acc = new Float64Array(nStates);
+    // Run-length: columns with the same counts become one rectangle.
+    const prev = new Float64Array(nStates).fill(-1);
+    let runStart = 0;
+    const flush = (xEnd) => {
+      let yy = y + row.h - 1;
+      for (let s = 0; s < nStates; s++) {
+        if (prev[s] <= 0 || s === DONE) continue;
+        const hh = (prev[s] / total) * h;
+        yy -= hh;
+        addRect(s, plotX + runStart, yy, xEnd - runStart, hh);
+      }
+    };
+    for (let x = 0; x < W; x++) {
+      let same = true;
+      for (let s = 0; s < nStates; s++) {
+        acc[s] += diff[s * (W + 1) + x];
+        if (acc[s] !== prev[s]) same = false;
+      }
+      if (!same) {
+        if (x > 0) flush(x);
+        prev.set(acc);
+        runStart = x;
+      }
+    }
+    flush(W);
+  }
+
+  /** drawCounter draws a counter as a step line, one vertical segment per pixel column. */
+  drawCounter(row, y) {
+    const { ctx, sz } = this;
+    const c = row.counter;
+    if (c.n === 0) return;
+    const plotX = sz.gutterW;
+    const lo = Math.min(0, c.min);
+    const hi = c.max > lo ? c.max : lo + 1;
+    const top = y + 6 * sz.scale;
+    const h = row.h - 12 * sz.scale;
+    const yOf = (v) => top + h - ((v - lo) / (hi - lo)) * h;
+    const { t0, t1 } = this.view;
+    let i = Math.max(0, upperBound(c.t, t0, 0, c.n) - 1);
+    ctx.beginPath();
+    let x = Math.max(0, this.xOf(c.t[i]));
+    let level = yOf(c.v[i]);
+    ctx.moveTo(plotX + x, level);
+    let col = Math.floor(x);
+    let minY = level;
+    let maxY = level;
+    for (i++; i < c.n && c.t[i] <= t1; i++) {
+      const xi = this.xOf(c.t[i]);
+      const yi = yOf(c.v[i]);
+      if (Math.floor(xi) === col) {
+        if (yi < minY) minY = yi;
+        if (yi > maxY) maxY = yi;
+        level = yi;
+        continue;
+      }
+      if (minY !== maxY) {
+        ctx.lineTo(plotX + col + 0.5, minY);
+        ctx.lineTo(plotX + col + 0.5, maxY);
+      }
+      ctx.lineTo(plotX + col + 0.5, level);
+      ctx.lineTo(plotX + xi, level);
+      ctx.lineTo(plotX + xi, yi);
+      col = Math.floor(xi);
+      level = minY = maxY = yi;
+    }
+    const xEnd = Math.min(this.plotW, this.xOf(this.model.openEnd));
+    if (minY !== maxY) {
+      ctx.lineTo(plotX + col + 0.5, minY);
+      ctx.lineTo(plotX + col + 0.5, maxY);
+      ctx.lineTo(plotX + col + 0.5, level);
+    }
+    ctx.lineTo(plotX + Math.max(xEnd, col), level);
+    ctx.strokeStyle = MARK_COLOURS.counter;
+    ctx.lineWidth = 1.5 * sz.scale;
+    ctx.stroke();
+    ctx.fillStyle = INK.muted;
+    ctx.font = sz.small;
+    ctx.textBaseline = 'top';
+    ctx.fillText(formatValue(hi), plotX + 4, y + 2);
+    ctx.textBaseline = 'middle';
+  }
+
+  /** drawLocks marks lock events on a lane: want ▽ (outline), got ▼ (filled), free (a short tick). */
+  drawLocks(row, y) {
+    const { ctx, sz } = this;
+    const l = row.lane;
+    const { t0, t1 } = this.view;
+    const first = upperBound(l.lockT, t0, 0, l.lockN);
+    const last = upperBound(l.lockT, t1, 0, l.lockN);
+    if (last - first > this.plotW * 2) return; // too dense to read: the spans say it
+    const plotX = sz.gutterW;
+    const s = 4 * sz.scale;
+    const want = new Path2D();
+    const got = new Path2D();
+    let lastX = -10;
+    for (let i = first; i < last; i++) {
+      const x = plotX + this.xOf(l.lockT[i]);
+      if (x - lastX < 3) continue;
+      lastX = x;
+      const op = l.lockOp[i];
+      if (op === LOCK_OP.free) {
+        got.rect(x - 0.5, y + row.h - s, 1, s);
+        continue;
+      }
+      const p = op === LOCK_OP.want ? want : got;
+      p.moveTo(x - s, y + 1);
+      p.lineTo(x + s, y + 1);
+      p.lineTo(x, y + 1 + s * 1.4);
+      p.closePath();
+    }
+    ctx.fillStyle = '#ffffff';
+    ctx.fill(want);
+    ctx.strokeStyle = MARK_COLOURS.lockWant;
+    ctx.lineWidth = 1.25;
+    ctx.stroke(want);
+    ctx.fillStyle = MARK_COLOURS.lockGot;
+    ctx.fill(got);
+  }
+
+  /** drawFlows draws an arrow per flow between two lanes on screen. */
+  drawFlows(originY) {
+    const { ctx, sz, model } = this;
+    const flows = model.flows;
+    if (flows.length === 0) return;
+    const { t0, t1 } = this.view;
+    let i = lowerBoundBy(flows, t0);
+    const plotX = sz.gutterW;
+    const top = this.scrollY;
+    const bottom = this.scrollY + this.viewH;
+    const path = new Path2D();
+    const heads = new Path2D();
+    const labels = [];
+    let drawn = 0;
+    let lastX = -10;
+    for (; i < flows.length && flows[i].t <= t1 && drawn < 3000; i++) {
+      const f = flows[i];
+      const a = this.laneRows.get(f.from);
+      const b = this.laneRows.get(f.to);
+      if (!a || !b || a === b) continue;
+      const ya = a.y + a.h / 2;
+      const yb = b.y + b.h / 2;
+      if (Math.max(ya, yb) < top || Math.min(ya, yb) > bottom) continue;
+      const x = plotX + this.xOf(f.t);
+      if (Math.abs(x - lastX) < 2 && drawn > 200) continue;
+      lastX = x;
+      drawn++;
+      const y0 = originY + ya;
+      const y1 = originY + yb;
+      const bend = Math.min(14, Math.abs(y1 - y0) / 3) * sz.scale;
+      path.moveTo(x, y0);
+      path.bezierCurveTo(x + bend, y0, x + bend, y1, x, y1 - Math.sign(y1 - y0) * 2);
+      const dir = Math.sign(y1 - y0) || 1;
+      const s = 4 * sz.scale;
+      heads.moveTo(x, y1);
+      heads.lineTo(x - s * 0.8, y1 - dir * s * 1.4);
+      heads.lineTo(x + s * 0.8, y1 - dir * s * 1.4);
+      heads.closePath();
+      if (f.label) labels.push([x + bend + 3, (y0 + y1) / 2, f.label]);
+    }
+    ctx.strokeStyle = MARK_COLOURS.flow;
+    ctx.globalAlpha = 0.8;
+    ctx.lineWidth = 1.25 * sz.scale;
+    ctx.stroke(path);
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = MARK_COLOURS.flow;
+    ctx.fill(heads);
+    if (labels.length <= 30) {
+      ctx.font = sz.small;
+      ctx.textBaseline = 'middle';
+      for (const [x, y, text] of labels) {
+        ctx.fillStyle = 'rgba(255,255,255,0.85)';
+        ctx.fillRect(x - 1, y - 7 * sz.scale, this.textWidth(text, sz.small) + 2, 14 * sz.scale);
+        ctx.fillStyle = MARK_COLOURS.flow;
+        ctx.fillText(text, x, y);
+      }
+    }
+  }
+
+  /** drawMarks draws marks as labelled ticks: on their lane, or across the run when they have none. */
+  drawMarks(originY) {
+    const { ctx, sz, model } = this;
+    const marks = model.marks;
+    if (marks.length === 0) return;
+    const { t1 } = this.view;
+    const plotX = sz.gutterW;
+    ctx.font = sz.small;
+    ctx.textBaseline = 'middle';
+    let drawn = 0;
+    for (let i = lowerBoundBy(marks, this.view.t0); i < marks.length && marks[i].t <= t1 && drawn < 500; i++) {
+      const mk = marks[i];
+      const x = plotX + this.xOf(mk.t);
+      let y0;
+      let h;
+      if (mk.lane) {
+        const r = this.laneRows.get(mk.lane);
+        if (!r) continue;
+        y0 = originY + r.y;
+        h = r.h;
+      } else {
+        y0 = this.sz.axisH;
+        h = this.viewH;
+      }
+      if (y0 + h < sz.axisH || y0 > this.cssH) continue;
+      drawn++;
+      ctx.fillStyle = MARK_COLOURS.mark;
+      ctx.fillRect(x - 1, y0, 2, h);
+      const w = this.textWidth(mk.label, sz.small);
+      const ly = mk.lane ? y0 + h / 2 : y0 + 9 * sz.scale;
+      ctx.fillStyle = 'rgba(255,255,255,0.9)';
+      ctx.fillRect(x + 3, ly - 7 * sz.scale, w + 4, 14 * sz.scale);
+      ctx.fillStyle = MARK_COLOURS.mark;
+      ctx.fillText(mk.label, x + 5, ly);
+    }
+  }
+
+  /** drawAxis draws the time axis with its tick labels. */
+  drawAxis(tk) {
+    const { ctx, sz } = this;
+    const plotX = sz.gutterW;
+    ctx.fillStyle = INK.background;
+    ctx.fillRect(0, 0, this.cssW, sz.axisH);
+    ctx.fillStyle = INK.separator;
+    ctx.fillRect(0, sz.axisH - 1, this.cssW, 1);
+    ctx.font = sz.small;
+    ctx.textBaseline = 'middle';
+    ctx.fillStyle = INK.text;
+    for (const t of tk.ticks) {
+      const x = plotX + Math.round(t.x);
+      ctx.fillRect(x, sz.axisH - 6, 1, 6);
+      ctx.fillText(t.label, x + 3, sz.axisH / 2 - 1);
+    }
+    ctx.fillStyle = INK.gutter;
+    ctx.fillRect(0, 0, sz.gutterW, sz.axisH - 1);
+    ctx.fillStyle = INK.muted;
+    const span = this.view.t1 - this.view.t0;
+    ctx.fillText(`window ${formatDuration(span)}`, 8, sz.axisH / 2 - 1);
+  }
+
+  /** drawScrollbar shows where the viewport is when the lanes do not all fit. */
+  drawScrollbar() {
+    if (this.contentH <= this.viewH) return;
+    const { ctx, sz } = this;
+    const h = this.viewH;
+    const barH = Math.max(20, (h * h) / this.contentH);
+    const y = sz.axisH + (this.scrollY / (this.contentH - h)) * (h - barH);
+    ctx.fillStyle = 'rgba(0,0,0,0.35)';
+    ctx.fillRect(this.cssW - 6, y, 4, barH);
+  }
+
+  // ---- hover and input ---------------------------------------------------
+
+  /**
+   * describe returns what is under CSS point (x, y) of the canvas as lines
+   * of text for the tooltip, or null.
+   */
+  describe(x, y) {
+    const m = this.model;
+    const sz = this.sz;
+    if (!m || y < sz.axisH) return null;
+    const cy = y - sz.axisH + this.scrollY;
+    const row = this.rows[this.firstRowAt(cy)];
+    if (!row || row.y > cy) return null;
+    const px = x - sz.gutterW;
+    const t = this.tOf(px);
+    if (row.type === 'group') {
+      return [row.group.label, `${row.group.lanes.length.toLocaleString('en')} lanes · click to ${row.folded ? 'unfold' : 'fold'}`];
+    }
+    if (row.type === 'summary') {
+      const counts = new Map();
+      for (const l of row.lanes) {
+        const i = l.indexAt(t);
+        if (i < 0 || (i === l.n - 1 && t > m.openEnd)) continue;
+        const s = STATES[l.states[i]];
+        counts.set(s, (counts.get(s) || 0) + 1);
+      }
+      const parts = [...counts].filter(([s]) => s !== 'done').map(([s, n]) => `${n.toLocaleString('en')} ${s}`);
+      return [`${row.lanes.length.toLocaleString('en')} more lanes of ${row.group.label}`, parts.join(', ') || 'none active here', 'click to show every lane'];
+    }
+    if (px < 0) {
+      if (row.type === 'lane') {
+        const l = row.lane;
+        return [l.name, `${l.kind || 'lane'} ${l.id}${l.pid ? ` · pid ${l.pid}` : ''}${l.group ? ` · group ${l.group}` : ''}`, `${l.spans.toLocaleString('en')} spans`];
+      }
+      return null;
+    }
+    if (row.type === 'counter') {
+      const v = row.counter.valueAt(t);
+      return [row.counter.name, v === undefined ? 'no value yet' : `${formatValue(v)} at ${formatDuration(t)}`];
+    }
+    if (row.type === 'lane') {
+      const l = row.lane;
+      const i = l.indexAt(t);
+      if (i < 0) return [l.name, 'not started yet'];
+      const s = STATES[l.states[i]];
+      const end = l.spanEnd(i, m.openEnd);
+      if (s === 'done' || t > end) return [l.name, `ended at ${formatDuration(l.starts[i])}`];
+      const why = m.whyOf(l, i);
+      const src = m.srcOf(l, i);
+      const lines = [
+        `${l.name} (${l.kind || 'lane'})`,
+        `${s}${why ? `: ${why}` : ''}`,
+        `${formatDuration(end - l.starts[i])} from ${formatDuration(l.starts[i])}${i === l.n - 1 && !m.finished ? ' (still going)' : ''}`,
+      ];
+      if (src) lines.push(`source: ${src === 'sched' ? 'the Go scheduler (runtime/trace)' : 'the program'}`);
+      return lines;
+    }
+    return null;
+  }
+
+  /** showTooltip places the tooltip near the pointer with the description of what is under it. */
+  showTooltip(x, y) {
+    const tip = this.tooltip;
+    if (!tip) return;
+    const lines = this.describe(x, y);
+    if (!lines) {
+      tip.hidden = true;
+      return;
+    }
+    tip.replaceChildren(...lines.map((text, i) => {
+      const div = document.createElement('div');
+      if (i === 0) div.className = 'tip-title';
+      div.textContent = text;
+      return div;
+    }));
+    tip.hidden = false;
+    const w = tip.offsetWidth;
+    const left = x + 14 + w > this.cssW ? Math.max(0, x - 14 - w) : x + 14;
+    tip.style.left = `${left}px`;
+    tip.style.top = `${y + 14}px`;
+  }
+
+  /** click folds a group, or shows every lane of a summarised group. */
+  click(x, y) {
+    if (y < this.sz.axisH) return;
+    const cy = y - this.sz.axisH + this.scrollY;
+    const row = this.rows[this.firstRowAt(cy)];
+    if (!row || row.y > cy) return;
+    if (row.type === 'group') {
+      if (this.collapsed.has(row.group.key)) this.collapsed.delete(row.group.key);
+      else this.collapsed.add(row.group.key);
+    } else if (row.type === 'summary') {
+      this.expanded.add(row.group.key);
+    } else {
+      return;
+    }
+    this.requestRender();
+    this.showTooltip(x, y);
+  }
+
+  /** attachInput wires the mouse: drag to pan, wheel to zoom, click to fold. */
+  attachInput() {
+    const c = this.canvas;
+    const pos = (e) => {
+      const r = c.getBoundingClientRect();
+      return [e.clientX - r.left, e.clientY - r.top];
+    };
+    c.addEventListener('pointerdown', (e) => {
+      if (e.button !== 0) return;
+      const [x, y] = pos(e);
+      this.pointer = { id: e.pointerId, x, y, lastX: x, lastY: y, dragging: false };
+      c.setPointerCapture(e.pointerId);
+    });
+    c.addEventListener('pointermove', (e) => {
+      const [x, y] = pos(e);
+      const p = this.pointer;
+      if (p && p.id === e.pointerId) {
+        if (!p.dragging && Math.abs(x - p.x) + Math.abs(y - p.y) > 4) {
+          p.dragging = true;
+          c.classList.add('dragging');
+          if (this.tooltip) this.tooltip.hidden = true;
+        }
+        if (p.dragging) {
+          if (x !== p.lastX) this.panBy(p.lastX - x);
+          if (y !== p.lastY) this.scrollBy(p.lastY - y);
+          p.lastX = x;
+          p.lastY = y;
+        }
+        return;
+      }
+      this.showTooltip(x, y);
+    });
+    const end = (e) => {
+      const p = this.pointer;
+      if (!p || p.id !== e.pointerId) return;
+      this.pointer = null;
+      c.classList.remove('dragging');
+      if (!p.dragging && e.type === 'pointerup') {
+        const [x, y] = pos(e);
+        this.click(x, y);
+      }
+    };
+    c.addEventListener('pointerup', end);
+    c.addEventListener('pointercancel', end);
+    c.addEventListener('pointerleave', () => {
+      if (this.tooltip && !this.pointer) this.tooltip.hidden = true;
+    });
+    c.addEventListener('wheel', (e) => {
+      e.preventDefault();
+      const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? this.viewH : 1;
+      const dx = e.deltaX * unit;
+      const dy = e.deltaY * unit;
+      if (e.shiftKey) {
+        this.scrollBy(dy || dx);
+      } else if (Math.abs(dx) > Math.abs(dy)) {
+        this.panBy(dx);
+      } else if (dy !== 0) {
+        const [x] = pos(e);
+        const px = Math.min(Math.max(0, x - this.sz.gutterW), this.plotW);
+        this.zoomAt(Math.exp(dy * 0.002), px);
+      }
+    }, { passive: false });
+    if (typeof ResizeObserver !== 'undefined' && !this.fixedSize && c.parentElement) {
+      new ResizeObserver(() => {
+        if (this.resize()) this.render();
+      }).observe(c.parentElement);
+    }
+  }
+}
+
+/** lowerBoundBy returns the first index of items (sorted by .t) with t >= t0. */
+function lowerBoundBy(items, t0) {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (items[mid].t < t0) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+/** formatValue writes a counter value compactly. */
+export function formatValue(v) {
+  if (!Number.isFinite(v)) return '–';
+  if (Number.isInteger(v)) return v.toLocaleString('en');
+  return v.toLocaleString('en', { maximumSignificantDigits: 4 });
+}
+
+/**
+ * paintSwatch draws a state's fill and pattern into a small canvas for the
+ * legend, with the same code as the timeline.
+ */
+export function paintSwatch(canvas, state, cssW = 28, cssH = 14) {
+  const dpr = (typeof window !== 'undefined' && window.devicePixelRatio) || 1;
+  canvas.width = Math.round(cssW * dpr);
+  canvas.height = Math.round(cssH * dpr);
+  canvas.style.width = `${cssW}px`;
+  canvas.style.height = `${cssH}px`;
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const style = STYLE[state];
+  ctx.fillStyle = style.fill;
+  ctx.fillRect(0, 0, cssW, cssH);
+  const pat = makePattern(ctx, style.pattern, style.ink, dpr);
+  if (pat) {
+    ctx.fillStyle = pat;
+    ctx.fillRect(0, 0, cssW, cssH);
+  }
+}

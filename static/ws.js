@@ -1,0 +1,80 @@
+/**
+ * ws.js: the client of a run's event socket, GET /api/runs/{id}/events.
+ *
+ * The server sends {"type":"status",...} and {"type":"events","events":[...]}
+ * messages; a viewer joining late first receives the whole history. The
+ * socket closes with 1000 when the run is over, 1008 when this viewer fell
+ * too far behind and was dropped, 1001 when the server shuts down.
+ */
+
+/** Close codes the page reacts to. */
+export const CLOSE_NORMAL = 1000;
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_TOO_SLOW = 1008;
+
+/** eventsURL is the WebSocket URL of run id on the page's own origin. */
+export function eventsURL(location, id) {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/api/runs/${encodeURIComponent(id)}/events`;
+}
+
+/**
+ * closeReason explains a close in words: {kind, message, reconnect} where
+ * reconnect says whether offering to reconnect makes sense.
+ */
+export function closeReason(code, reason, sawFinal) {
+  if (code === CLOSE_NORMAL || (sawFinal && code !== CLOSE_TOO_SLOW)) {
+    return { kind: 'normal', message: '', reconnect: false };
+  }
+  if (code === CLOSE_TOO_SLOW) {
+    return {
+      kind: 'slow',
+      message: 'This page fell too far behind the run and was dropped (the run goes on). Reconnect to load everything recorded so far.',
+      reconnect: true,
+    };
+  }
+  if (code === CLOSE_GOING_AWAY) {
+    return { kind: 'shutdown', message: 'The server is shutting down; what was recorded is kept.', reconnect: true };
+  }
+  return {
+    kind: 'lost',
+    message: `The connection to the run was lost${reason ? ` (${reason})` : ''}.`,
+    reconnect: true,
+  };
+}
+
+/**
+ * connectRun opens the event socket of run id. handlers.onStatus(status,
+ * position) and handlers.onEvents(events) are called per message, in order;
+ * handlers.onClose({code, reason, kind, message, reconnect}) once at the end.
+ * It returns {close()} to stop watching.
+ */
+export function connectRun(id, handlers, { location = globalThis.location, WebSocketImpl = globalThis.WebSocket } = {}) {
+  const ws = new WebSocketImpl(eventsURL(location, id));
+  let sawFinal = false;
+  let closedByUs = false;
+  ws.addEventListener('message', (ev) => {
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch {
+      return;
+    }
+    if (msg.type === 'events' && Array.isArray(msg.events)) {
+      handlers.onEvents?.(msg.events);
+    } else if (msg.type === 'status') {
+      if (['done', 'failed', 'cancelled', 'timeout'].includes(msg.status)) sawFinal = true;
+      handlers.onStatus?.(msg.status, msg.position || 0);
+    }
+  });
+  ws.addEventListener('close', (ev) => {
+    if (closedByUs) return;
+    handlers.onClose?.({ code: ev.code, reason: ev.reason, ...closeReason(ev.code, ev.reason, sawFinal) });
+  });
+  return {
+    close() {
+      closedByUs = true;
+      ws.close(CLOSE_NORMAL);
+    },
+  };
+}
