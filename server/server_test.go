@@ -667,3 +667,42 @@ func TestCrossOriginSocketRefused(t *testing.T) {
 
 var _ = errors.New
 var _ = syscall.Kill
+
+func TestTwoHundredViewersGetEveryEvent(t *testing.T) {
+	viewers, n := 200, 20_000
+	if testing.Short() {
+		viewers = 50
+	}
+	ts := newTestServer(t, nil, &floodEngine{events: n, sleep: 300 * time.Millisecond})
+	id := ts.start(t, `{"scenario":"locks","engine":"go"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	counts := make(chan int, viewers)
+	for range viewers {
+		c := ts.dial(t, ctx, id)
+		go func() {
+			defer c.CloseNow()
+			got := 0
+			for {
+				_, msg, err := c.Read(ctx)
+				if err != nil {
+					if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+						got = -1
+					}
+					counts <- got
+					return
+				}
+				var m struct {
+					Events []json.RawMessage `json:"events"`
+				}
+				json.Unmarshal(msg, &m)
+				got += len(m.Events)
+			}
+		}()
+	}
+	for range viewers {
+		if got := <-counts; got != n+1 {
+			t.Fatalf("a viewer got %d events, want %d", got, n+1)
+		}
+	}
+}

@@ -25,6 +25,10 @@ const RoleEnv = "INTERLEAVE_ROLE"
 // RoleRunner is the role of a run's child process.
 const RoleRunner = "runner"
 
+// UninstrumentedEnv set to 1 runs a scenario without the scheduler trace,
+// for the overhead benchmark.
+const UninstrumentedEnv = "INTERLEAVE_UNINSTRUMENTED"
+
 //go:embed *.go
 var sources embed.FS
 
@@ -173,13 +177,20 @@ func runChild() error {
 	if events == nil {
 		return errors.New("no event pipe on fd 3")
 	}
+	// Uninstrumented runs exist only to measure what instrumentation costs:
+	// app events still flow (the summary must reach the server) but there is
+	// no scheduler trace.
+	uninstrumented := os.Getenv(UninstrumentedEnv) == "1"
 	em := NewEmitter(events, spec.ClockBase)
 	defer em.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	stopTrace := startSchedTrace(em)
+	var stopTrace func()
+	if !uninstrumented {
+		stopTrace = startSchedTrace(em)
+	}
 	start := em.Now()
 	cpuStart := cpuTime()
 	summary, runErr := s.run(ctx, &Run{Emitter: em, Params: params, Spec: spec})

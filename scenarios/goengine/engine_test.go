@@ -167,3 +167,12 @@ func TestLocksLoseUpdatesOnlyWithoutLock(t *testing.T) {
 		})
 	}
 }
+
+// decodeEnd decodes an end event line.
+func decodeEnd(line []byte) (event.Event, bool) {
+	var ev event.Event
+	if json.Unmarshal(line, &ev) != nil || ev.K != event.KindEnd || ev.Summary == nil {
+		return ev, false
+	}
+	return ev, true
+}

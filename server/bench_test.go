@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"interleave/scenarios"
+)
+
+// BenchmarkPipeline measures events per second from a real child process,
+// through the server's run log, to one WebSocket viewer that decodes every
+// batch: go test ./server -run '^$' -bench Pipeline -benchtime 3x
+func BenchmarkPipeline(b *testing.B) {
+	const n = 1_000_000
+	ts := newBenchServer(b, &floodEngine{events: n})
+	var total time.Duration
+	for b.Loop() {
+		start := time.Now()
+		id := benchStart(b, ts, `{"scenario":"locks","engine":"go"}`)
+		got := benchWatch(b, ts, id)
+		total += time.Since(start)
+		if got != n+1 {
+			b.Fatalf("viewer got %d events, want %d", got, n+1)
+		}
+	}
+	b.ReportMetric(float64(n+1)*float64(b.N)/total.Seconds(), "events/s")
+}
+
+// BenchmarkFirstEvent measures the time from POST /api/runs to the first
+// events message at a WebSocket client, on the go engine:
+// go test ./server -run '^$' -bench FirstEvent -benchtime 20x
+func BenchmarkFirstEvent(b *testing.B) {
+	ts := newBenchServer(b, goEngine())
+	var samples []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		id := benchStart(b, ts, `{"scenario":"locks","engine":"go","params":{"workers":2,"increments":1000}}`)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/api/runs/"+id+"/events", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.SetReadLimit(64 << 20)
+		for {
+			_, msg, err := c.Read(ctx)
+			if err != nil {
+				b.Fatalf("no events: %v", err)
+			}
+			if strings.HasPrefix(string(msg), `{"type":"events"`) {
+				samples = append(samples, time.Since(start))
+				break
+			}
+		}
+		c.CloseNow()
+		cancel()
+		run, _ := ts.srv.runs.Get(id)
+		<-run.Done()
+	}
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)/2].Microseconds())/1000, "ms-median-first-event")
+	b.ReportMetric(float64(samples[len(samples)-1].Microseconds())/1000, "ms-max-first-event")
+}
+
+type benchServer struct {
+	URL string
+	srv *Server
+}
+
+func newBenchServer(b *testing.B, engine scenarios.Engine) *benchServer {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.Limits.RunsPerMinute = 1 << 20
+	s, err := New(cfg, slog.New(slog.DiscardHandler), []scenarios.Engine{engine})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		hs.Close()
+	})
+	return &benchServer{URL: hs.URL, srv: s}
+}
+
+func benchStart(b *testing.B, ts *benchServer, body string) string {
+	resp, err := http.Post(ts.URL+"/api/runs", "application/json", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out createRunResponse
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusCreated {
+		b.Fatalf("POST = %d", resp.StatusCode)
+	}
+	return out.ID
+}
+
+// benchWatch reads a run's socket to the end and counts events without
+// decoding each one (a browser parses the whole message with JSON.parse).
+func benchWatch(b *testing.B, ts *benchServer, id string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/api/runs/"+id+"/events", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(64 << 20)
+	n := 0
+	for {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+				b.Fatalf("socket ended: %v", err)
+			}
+			return n
+		}
+		var m struct {
+			Type   string            `json:"type"`
+			Events []json.RawMessage `json:"events"`
+		}
+		if err := json.Unmarshal(msg, &m); err != nil {
+			b.Fatal(err)
+		}
+		n += len(m.Events)
+	}
+}
