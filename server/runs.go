@@ -32,6 +32,10 @@ type RunRequest struct {
 	// DeadlineMS optionally shortens or lengthens the run's deadline, up to
 	// Limits.MaxDeadline.
 	DeadlineMS int64 `json:"deadline_ms,omitempty"`
+	// Exclusive runs alone on the machine: it starts when no other run is
+	// executing and nothing else starts until it ends. Comparisons use it so
+	// that models never compete for cores. Not settable through the API.
+	Exclusive bool `json:"-"`
 }
 
 // Run is one execution of a scenario: queued, running or finished.
@@ -42,6 +46,8 @@ type Run struct {
 	Params   scenarios.Params
 	Created  time.Time
 	Deadline time.Duration
+	// exclusive: see RunRequest.Exclusive.
+	exclusive bool
 
 	log *runLog
 
@@ -52,6 +58,7 @@ type Run struct {
 	clockBase  int64
 	pid        int
 	peakRSS    int64
+	startedAt  time.Time
 	finishedAt time.Time
 	cancel     context.CancelCauseFunc
 	done       chan struct{}
@@ -85,6 +92,13 @@ func (r *Run) Info() Info {
 		Created: r.Created, Summary: summary, Events: r.events, PID: r.pid, PeakRSS: r.peakRSS}
 }
 
+// started is when the run left the queue (zero while queued).
+func (r *Run) started() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.startedAt
+}
+
 // Done is closed when the run has finished and its status is final.
 func (r *Run) Done() <-chan struct{} { return r.done }
 
@@ -101,8 +115,10 @@ type Manager struct {
 	runs    map[string]*Run
 	queue   []*Run
 	running int
-	closing bool
-	wg      sync.WaitGroup
+	// exclusiveRunning is set while an exclusive run executes.
+	exclusiveRunning bool
+	closing          bool
+	wg               sync.WaitGroup
 }
 
 // NewManager returns a manager for the given engines.
@@ -178,7 +194,7 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 		deadline = time.Duration(req.DeadlineMS) * time.Millisecond
 	}
 	run := &Run{ID: newID(), Scenario: sc.ID, Engine: req.Engine, Params: params, Created: time.Now().UTC(),
-		Deadline: deadline, log: newRunLog(StatusQueued), done: make(chan struct{})}
+		Deadline: deadline, exclusive: req.Exclusive, log: newRunLog(StatusQueued), done: make(chan struct{})}
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -197,13 +213,18 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 // dispatchLocked starts queued runs while slots are free and tells the rest
 // their position.
 func (m *Manager) dispatchLocked() {
-	for m.running < m.limits.MaxConcurrent && len(m.queue) > 0 {
+	for len(m.queue) > 0 && !m.exclusiveRunning {
 		run := m.queue[0]
+		if run.exclusive && m.running > 0 || m.running >= m.limits.MaxConcurrent {
+			break
+		}
 		m.queue = m.queue[1:]
 		m.running++
+		m.exclusiveRunning = run.exclusive
 		ctx, cancel := context.WithCancelCause(context.Background())
 		run.mu.Lock()
 		run.cancel = cancel
+		run.startedAt = time.Now()
 		run.mu.Unlock()
 		run.log.setStatus(StatusRunning, 0)
 		m.wg.Add(1)
@@ -290,6 +311,9 @@ func (m *Manager) execute(ctx context.Context, run *Run) {
 	defer func() {
 		m.mu.Lock()
 		m.running--
+		if run.exclusive {
+			m.exclusiveRunning = false
+		}
 		if !m.closing {
 			m.dispatchLocked()
 		}

@@ -706,3 +706,36 @@ func TestTwoHundredViewersGetEveryEvent(t *testing.T) {
 		}
 	}
 }
+
+func TestExclusiveRunWaitsForOthersAndBlocksThem(t *testing.T) {
+	ts := newTestServer(t, func(l *Limits) { l.MaxConcurrent = 2 })
+	long := RunRequest{Scenario: "mental-model", Engine: "go", Params: map[string]any{"tasks": 1.0, "work": "io", "size": 300.0}}
+	first, err := ts.srv.runs.Submit(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	excl := long
+	excl.Exclusive = true
+	exclusive, err := ts.srv.runs.Submit(excl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := ts.srv.runs.Submit(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, pos := exclusive.log.Status(); s != StatusQueued || pos != 1 {
+		t.Fatalf("exclusive run is %s at %d while another runs; want queued at 1", s, pos)
+	}
+	if s, _ := after.log.Status(); s != StatusQueued {
+		t.Fatalf("a run behind the exclusive one is %s; want queued", s)
+	}
+	<-first.Done()
+	<-exclusive.Done()
+	<-after.Done()
+	// The exclusive run started after the first ended, the last after it.
+	if !exclusive.started().After(first.finishedAt) || !after.started().After(exclusive.finishedAt) {
+		t.Errorf("runs overlapped: first ended %v, exclusive %v–%v, after started %v",
+			first.finishedAt, exclusive.started(), exclusive.finishedAt, after.started())
+	}
+}

@@ -1,0 +1,95 @@
+package scenarios
+
+import "slices"
+
+// The decision matrix: the same work run under every model, one after
+// another, so that "which tool for this task?" is answered by measurement on
+// the viewer's machine. Each model is one run of the "compare" scenario.
+
+// CompareID is the scenario that runs one workload under one model.
+const CompareID = "compare"
+
+// Workloads of the decision matrix, in the guide's order.
+var Workloads = []Workload{
+	{ID: "cpu", Title: "CPU-heavy", Task: "pure computation", Rule: "processes",
+		Why: "CPU-heavy work needs several cores: processes (or a process pool) run in parallel, threads under the GIL take turns."},
+	{ID: "io", Title: "Network I/O", Task: "many network waits against a loopback server", Rule: "threads",
+		Why: "Network I/O is mostly waiting: threads (or asyncio) overlap the waits; processes add start-up cost for nothing."},
+	{ID: "many-io", Title: "High-concurrency waits", Task: "thousands of concurrent waits", Rule: "asyncio",
+		Why: "Thousands of concurrent waits are what asyncio is for: a task costs a few KiB, a thread much more."},
+	{ID: "mixed", Title: "Mixed CPU and I/O", Task: "requests that wait and then compute", Rule: "pool",
+		Why: "Mixed work wants the waits overlapped and the computing spread over cores: a pool of workers does both."},
+	{ID: "external", Title: "External programs", Task: "running external programs", Rule: "subprocess",
+		Why: "To run other programs, start them as subprocesses: the OS runs them in parallel, your program only waits."},
+	{ID: "shared-state", Title: "Shared state", Task: "many updates of shared data", Rule: "threads",
+		Why: "Logic over shared in-memory data fits threads with a lock: processes share nothing without explicit (and slow) shared memory."},
+}
+
+// Models a workload can run under.
+const (
+	ModelSequential = "sequential"
+	ModelThreads    = "threads"
+	ModelAsyncio    = "asyncio"
+	ModelProcesses  = "processes"
+	ModelPool       = "pool"
+	ModelSubprocess = "subprocess"
+)
+
+// Workload is one row of the decision matrix.
+type Workload struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Task  string `json:"task"`
+	// Rule is the model the guide's rule of thumb recommends.
+	Rule string `json:"rule"`
+	// Why is the guide's reason for the rule.
+	Why string `json:"why"`
+}
+
+// Models returns the models that apply to the workload, in the order they run.
+func (w Workload) Models() []string {
+	switch w.ID {
+	case "external":
+		return []string{ModelSequential, ModelThreads, ModelAsyncio, ModelSubprocess}
+	case "many-io":
+		// Thousands of waits one after another would take minutes: the
+		// sequential baseline is left out and speedups are against threads.
+		return []string{ModelThreads, ModelAsyncio, ModelProcesses, ModelPool}
+	}
+	return []string{ModelSequential, ModelThreads, ModelAsyncio, ModelProcesses, ModelPool}
+}
+
+// LookupWorkload finds a workload by id.
+func LookupWorkload(id string) (Workload, bool) {
+	i := slices.IndexFunc(Workloads, func(w Workload) bool { return w.ID == id })
+	if i < 0 {
+		return Workload{}, false
+	}
+	return Workloads[i], true
+}
+
+func workloadIDs() []string {
+	ids := make([]string, len(Workloads))
+	for i, w := range Workloads {
+		ids[i] = w.ID
+	}
+	return ids
+}
+
+func init() {
+	catalog = append(catalog, Scenario{
+		ID: CompareID, Title: "One workload, one model (decision matrix)", Topic: "decision matrix",
+		Blurb: "The same work under sequential code, threads, asyncio, processes, a pool or subprocesses; /compare runs them all side by side.",
+		Claim: "There is no best concurrency model, only a best model for a kind of work: CPU-heavy work needs parallel processes, waiting needs threads or asyncio, external programs need subprocesses, shared state needs threads with locks. The decision matrix measures it on this machine.",
+		Notice: []string{
+			"Compare wall time and CPU time: CPU time above wall time means several cores worked at once.",
+			"Open /compare to run every model on the same workload, one after another, on one shared time axis.",
+		},
+		Params: []Param{
+			EnumParam("workload", "Workload", workloadIDs(), "The kind of work: cpu (pure computation), io (network waits against a loopback server), many-io (thousands of concurrent waits), mixed (wait, then compute), external (run external programs), shared-state (update shared data)."),
+			EnumParam("model", "Model", []string{ModelSequential, ModelThreads, ModelAsyncio, ModelProcesses, ModelPool, ModelSubprocess}, "How the work is run: one after another, in threads, as asyncio tasks, in separate processes, in a pool of reused workers, or as external programs."),
+			EnumParam("size", "Size", []string{"small", "medium", "large"}, "How much work: small finishes in well under a second per model, large takes a few seconds."),
+			IntParam("workers", "Workers", 1, 64, 4, "Threads, processes or pool workers the model may use."),
+		},
+	})
+}
