@@ -1,6 +1,10 @@
 package scenarios
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // The decision matrix: the same work run under every model, one after
 // another, so that "which tool for this task?" is answered by measurement on
@@ -11,17 +15,17 @@ const CompareID = "compare"
 
 // Workloads of the decision matrix, in the guide's order.
 var Workloads = []Workload{
-	{ID: "cpu", Title: "CPU-heavy", Task: "pure computation", Rule: "processes",
+	{ID: "cpu", Title: "CPU-heavy", Task: "pure computation", Rule: []string{ModelProcesses, ModelPool},
 		Why: "CPU-heavy work needs several cores: processes (or a process pool) run in parallel, threads under the GIL take turns."},
-	{ID: "io", Title: "Network I/O", Task: "many network waits against a loopback server", Rule: "threads",
+	{ID: "io", Title: "Network I/O", Task: "many network waits against a loopback server", Rule: []string{ModelThreads, ModelAsyncio},
 		Why: "Network I/O is mostly waiting: threads (or asyncio) overlap the waits; processes add start-up cost for nothing."},
-	{ID: "many-io", Title: "High-concurrency waits", Task: "thousands of concurrent waits", Rule: "asyncio",
+	{ID: "many-io", Title: "High-concurrency waits", Task: "thousands of concurrent waits", Rule: []string{ModelAsyncio},
 		Why: "Thousands of concurrent waits are what asyncio is for: a task costs a few KiB, a thread much more."},
-	{ID: "mixed", Title: "Mixed CPU and I/O", Task: "requests that wait and then compute", Rule: "pool",
+	{ID: "mixed", Title: "Mixed CPU and I/O", Task: "requests that wait and then compute", Rule: []string{ModelPool, ModelProcesses},
 		Why: "Mixed work wants the waits overlapped and the computing spread over cores: a pool of workers does both."},
-	{ID: "external", Title: "External programs", Task: "running external programs", Rule: "subprocess",
+	{ID: "external", Title: "External programs", Task: "running external programs", Rule: []string{ModelSubprocess, ModelThreads, ModelAsyncio},
 		Why: "To run other programs, start them as subprocesses: the OS runs them in parallel, your program only waits."},
-	{ID: "shared-state", Title: "Shared state", Task: "many updates of shared data", Rule: "threads",
+	{ID: "shared-state", Title: "Shared state", Task: "many updates of shared data", Rule: []string{ModelThreads},
 		Why: "Logic over shared in-memory data fits threads with a lock: processes share nothing without explicit (and slow) shared memory."},
 }
 
@@ -40,8 +44,8 @@ type Workload struct {
 	ID    string `json:"id"`
 	Title string `json:"title"`
 	Task  string `json:"task"`
-	// Rule is the model the guide's rule of thumb recommends.
-	Rule string `json:"rule"`
+	// Rule lists the models the guide's rule of thumb recommends.
+	Rule []string `json:"rule"`
 	// Why is the guide's reason for the rule.
 	Why string `json:"why"`
 }
@@ -52,9 +56,10 @@ func (w Workload) Models() []string {
 	case "external":
 		return []string{ModelSequential, ModelThreads, ModelAsyncio, ModelSubprocess}
 	case "many-io":
-		// Thousands of waits one after another would take minutes: the
-		// sequential baseline is left out and speedups are against threads.
-		return []string{ModelThreads, ModelAsyncio, ModelProcesses, ModelPool}
+		// Thousands of waits one after another would take minutes, and a
+		// process per wait is absurd: threads (one per wait), asyncio (one
+		// task per wait) and a pool of a few threads are compared.
+		return []string{ModelThreads, ModelAsyncio, ModelPool}
 	}
 	return []string{ModelSequential, ModelThreads, ModelAsyncio, ModelProcesses, ModelPool}
 }
@@ -90,6 +95,13 @@ func init() {
 			EnumParam("model", "Model", []string{ModelSequential, ModelThreads, ModelAsyncio, ModelProcesses, ModelPool, ModelSubprocess}, "How the work is run: one after another, in threads, as asyncio tasks, in separate processes, in a pool of reused workers, or as external programs."),
 			EnumParam("size", "Size", []string{"small", "medium", "large"}, "How much work: small finishes in well under a second per model, large takes a few seconds."),
 			IntParam("workers", "Workers", 1, 64, 4, "Threads, processes or pool workers the model may use."),
+		},
+		check: func(p Params) error {
+			w, _ := LookupWorkload(p.String("workload"))
+			if models := w.Models(); !slices.Contains(models, p.String("model")) {
+				return &ParamError{Field: "model", Message: fmt.Sprintf("%s does not apply to workload %s; want one of %s", p.String("model"), w.ID, strings.Join(models, ", "))}
+			}
+			return nil
 		},
 	})
 }
