@@ -28,6 +28,11 @@ func (s *Server) routes() http.Handler {
 	r.Get("/api/runs/{id}", s.handle(s.getRun))
 	r.Delete("/api/runs/{id}", s.handle(s.cancelRun))
 	r.Get("/api/runs/{id}/events", s.handle(s.runEvents))
+	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
+		Post("/api/compare", s.handle(s.createComparison))
+	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
+		Get("/api/compare", s.handle(s.compareNow))
+	r.Get("/api/compare/{id}", s.handle(s.getComparison))
 
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	r.Handle("/static/*", s.staticHandler())

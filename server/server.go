@@ -20,10 +20,11 @@ import (
 
 // Server serves the pages, the API and the event sockets.
 type Server struct {
-	cfg     Config
-	logger  *slog.Logger
-	runs    *Manager
-	handler http.Handler
+	cfg      Config
+	logger   *slog.Logger
+	runs     *Manager
+	compares *comparisons
+	handler  http.Handler
 	// closing is closed when the server shuts down: viewers still open then
 	// are closed with "going away".
 	closing   chan struct{}
@@ -40,7 +41,7 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, runs: m, closing: make(chan struct{})}
+	s := &Server{cfg: cfg, logger: logger, runs: m, compares: newComparisons(m), closing: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -54,6 +55,7 @@ func (s *Server) Manager() *Manager { return s.runs }
 // Shutdown cancels every run (keeping what was recorded), lets viewers
 // receive the final status, then closes the remaining sockets as going away.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.compares.shutdown()
 	err := s.runs.Shutdown(ctx)
 	// Give viewers a moment to send the runs' final status.
 	deadline := time.Now().Add(time.Second)

@@ -1,0 +1,432 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"interleave/scenarios"
+)
+
+// Comparison runs one workload under every model that applies to it, one
+// after another (each run exclusive, so models never compete for cores), and
+// measures them side by side: the decision matrix, on this machine.
+type Comparison struct {
+	ID       string
+	Workload scenarios.Workload
+	Engine   string
+	Size     string
+	Workers  int
+	Created  time.Time
+	Models   []string
+
+	mu     sync.Mutex
+	runs   map[string]*Run // by model
+	status string
+	err    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Done is closed when every model has run (or the comparison was stopped).
+func (c *Comparison) Done() <-chan struct{} { return c.done }
+
+// CompareRequest is the body of POST /api/compare.
+type CompareRequest struct {
+	Workload string `json:"workload"`
+	Engine   string `json:"engine"`
+	Size     string `json:"size"`
+	Workers  int    `json:"workers"`
+}
+
+// comparisons keeps the comparisons of this server.
+type comparisons struct {
+	runs *Manager
+
+	mu   sync.Mutex
+	byID map[string]*Comparison
+	wg   sync.WaitGroup
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func newComparisons(runs *Manager) *comparisons {
+	ctx, stop := context.WithCancel(context.Background())
+	return &comparisons{runs: runs, byID: map[string]*Comparison{}, ctx: ctx, stop: stop}
+}
+
+// shutdown stops every comparison and waits for their goroutines.
+func (cs *comparisons) shutdown() {
+	cs.stop()
+	cs.wg.Wait()
+}
+
+func (cs *comparisons) get(id string) (*Comparison, bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	c, ok := cs.byID[id]
+	return c, ok
+}
+
+// start validates req and begins running its models in the background.
+func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
+	w, ok := scenarios.LookupWorkload(req.Workload)
+	if !ok {
+		ids := make([]string, len(scenarios.Workloads))
+		for i, w := range scenarios.Workloads {
+			ids[i] = w.ID
+		}
+		return nil, &scenarios.ParamError{Field: "workload", Message: fmt.Sprintf("%q is not allowed; want one of %s", req.Workload, strings.Join(ids, ", "))}
+	}
+	sc, _ := scenarios.Lookup(scenarios.CompareID)
+	if req.Engine == "" {
+		req.Engine = scenarios.EnginePython
+	}
+	if req.Size == "" {
+		req.Size = "medium"
+	}
+	if req.Workers == 0 {
+		req.Workers = 4
+	}
+	// Validate every model's params now, so a bad request fails before any run.
+	for _, model := range w.Models() {
+		if _, err := sc.Validate(req.Engine, compareParams(req, model)); err != nil {
+			return nil, err
+		}
+	}
+	eng, ok := cs.runs.Engine(req.Engine)
+	if !ok {
+		return nil, &EngineUnavailableError{Engine: req.Engine, Err: errors.New("not configured on this server")}
+	}
+	if err := eng.Available(); err != nil {
+		return nil, &EngineUnavailableError{Engine: req.Engine, Err: err}
+	}
+	ctx, cancel := context.WithCancel(cs.ctx)
+	c := &Comparison{ID: newID(), Workload: w, Engine: req.Engine, Size: req.Size, Workers: req.Workers, Created: time.Now().UTC(),
+		Models: w.Models(), runs: map[string]*Run{}, status: StatusRunning, cancel: cancel, done: make(chan struct{})}
+	cs.mu.Lock()
+	cs.byID[c.ID] = c
+	cs.mu.Unlock()
+	cs.wg.Add(1)
+	go func() {
+		defer cs.wg.Done()
+		defer cancel()
+		cs.execute(ctx, c, req)
+	}()
+	return c, nil
+}
+
+func compareParams(req CompareRequest, model string) map[string]any {
+	return map[string]any{"workload": req.Workload, "model": model, "size": req.Size, "workers": float64(req.Workers)}
+}
+
+// execute runs the models in order, each as a normal recorded run.
+func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRequest) {
+	status := StatusDone
+	defer func() {
+		c.mu.Lock()
+		c.status = status
+		c.mu.Unlock()
+		close(c.done)
+	}()
+	for _, model := range c.Models {
+		run, err := cs.submit(ctx, RunRequest{Scenario: scenarios.CompareID, Engine: req.Engine, Params: compareParams(req, model), Exclusive: true})
+		if err != nil {
+			c.mu.Lock()
+			c.err = err.Error()
+			c.mu.Unlock()
+			status = StatusFailed
+			if ctx.Err() != nil {
+				status = StatusCancelled
+			}
+			return
+		}
+		c.mu.Lock()
+		c.runs[model] = run
+		c.mu.Unlock()
+		select {
+		case <-run.Done():
+		case <-ctx.Done():
+			cs.runs.Cancel(run.ID)
+			<-run.Done()
+			status = StatusCancelled
+			return
+		}
+	}
+}
+
+// submit starts a run, waiting for room in the queue when it is full.
+func (cs *comparisons) submit(ctx context.Context, req RunRequest) (*Run, error) {
+	for {
+		run, err := cs.runs.Submit(req)
+		var full *QueueFullError
+		if !errors.As(err, &full) {
+			return run, err
+		}
+		select {
+		case <-time.After(full.RetryAfter):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// ModelResult is one model's measured row of the results table.
+type ModelResult struct {
+	Model  string `json:"model"`
+	Run    string `json:"run,omitempty"`
+	Status string `json:"status"`
+	WallNS int64  `json:"wall_ns,omitempty"`
+	CPUNS  int64  `json:"cpu_ns,omitempty"`
+	// CPUUtilization is CPU time over wall time: above 1 means several cores
+	// worked at once.
+	CPUUtilization float64 `json:"cpu_utilization,omitempty"`
+	// Speedup is the baseline's wall time over this model's (the baseline is
+	// sequential, or the first model when there is no sequential run).
+	Speedup float64 `json:"speedup,omitempty"`
+	// PeakRSSBytes is the peak resident memory of every process of the model.
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+	// LostUpdates counts updates of shared data that were lost (shared-state).
+	LostUpdates *int64 `json:"lost_updates,omitempty"`
+	Correct     bool   `json:"correct"`
+	Verdict     string `json:"verdict,omitempty"`
+}
+
+// CompareResult is GET /api/compare's answer.
+type CompareResult struct {
+	ID       string             `json:"id"`
+	Workload string             `json:"workload"`
+	Engine   string             `json:"engine"`
+	Size     string             `json:"size"`
+	Workers  int                `json:"workers"`
+	Status   string             `json:"status"`
+	Error    string             `json:"error,omitempty"`
+	Created  time.Time          `json:"created"`
+	Baseline string             `json:"baseline,omitempty"`
+	Models   []ModelResult      `json:"models"`
+	Winners  map[string]string  `json:"winners"`
+	Rule     CompareRule        `json:"rule"`
+	Matrix   scenarios.Workload `json:"matrix"`
+}
+
+// CompareRule sets the guide's rule of thumb beside the measurement.
+type CompareRule struct {
+	Recommended []string `json:"recommended"`
+	Measured    string   `json:"measured,omitempty"`
+	Agrees      bool     `json:"agrees"`
+	// Note explains, when the measurement disagrees with the rule, why.
+	Note string `json:"note,omitempty"`
+}
+
+// Result computes the comparison's table from its runs so far.
+func (c *Comparison) Result() CompareResult {
+	c.mu.Lock()
+	res := CompareResult{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Size: c.Size, Workers: c.Workers, Status: c.status, Error: c.err,
+		Created: c.Created, Winners: map[string]string{}, Matrix: c.Workload}
+	runs := make(map[string]*Run, len(c.runs))
+	for k, v := range c.runs {
+		runs[k] = v
+	}
+	c.mu.Unlock()
+
+	for _, model := range c.Models {
+		row := ModelResult{Model: model, Status: StatusQueued}
+		if run, ok := runs[model]; ok {
+			row = measure(model, run)
+		}
+		res.Models = append(res.Models, row)
+	}
+	// Speedups against the sequential run, or the first model.
+	var base *ModelResult
+	for i := range res.Models {
+		if r := &res.Models[i]; r.Status == StatusDone && r.WallNS > 0 && (base == nil || r.Model == scenarios.ModelSequential) {
+			if base == nil || r.Model == scenarios.ModelSequential {
+				base = r
+			}
+		}
+	}
+	if base != nil {
+		res.Baseline = base.Model
+		for i := range res.Models {
+			if r := &res.Models[i]; r.Status == StatusDone && r.WallNS > 0 {
+				r.Speedup = round3(float64(base.WallNS) / float64(r.WallNS))
+			}
+		}
+	}
+	res.Winners = winners(res.Models)
+	res.Rule = judgeRule(c.Workload, c.Engine, res.Models, res.Winners, res.Status)
+	return res
+}
+
+// measure reads one model's numbers from its run.
+func measure(model string, run *Run) ModelResult {
+	info := run.Info()
+	row := ModelResult{Model: model, Run: run.ID, Status: info.Status, PeakRSSBytes: info.PeakRSS}
+	var summary struct {
+		WallNS  int64 `json:"wall_ns"`
+		CPUNS   int64 `json:"cpu_ns"`
+		Metrics map[string]struct {
+			Value float64 `json:"value"`
+		} `json:"metrics"`
+		Verdict string `json:"verdict"`
+	}
+	if len(info.Summary) == 0 || json.Unmarshal(info.Summary, &summary) != nil {
+		return row
+	}
+	row.WallNS, row.CPUNS, row.Verdict = summary.WallNS, summary.CPUNS, summary.Verdict
+	if row.WallNS > 0 {
+		row.CPUUtilization = round3(float64(row.CPUNS) / float64(row.WallNS))
+	}
+	// The child knows its own processes' peaks exactly; the server's samples
+	// (every 100 ms) catch several processes at once. Keep the larger.
+	if m, ok := summary.Metrics["peak_rss"]; ok && int64(m.Value) > row.PeakRSSBytes {
+		row.PeakRSSBytes = int64(m.Value)
+	}
+	row.Correct = row.Status == StatusDone
+	if m, ok := summary.Metrics["lost_updates"]; ok {
+		lost := int64(m.Value)
+		row.LostUpdates = &lost
+		row.Correct = row.Correct && lost == 0
+	}
+	return row
+}
+
+// winners names the best model per criterion among the correct, finished ones.
+func winners(rows []ModelResult) map[string]string {
+	w := map[string]string{}
+	best := func(name string, better func(a, b ModelResult) bool) {
+		var pick *ModelResult
+		for i := range rows {
+			r := &rows[i]
+			if !r.Correct || r.WallNS == 0 {
+				continue
+			}
+			if pick == nil || better(*r, *pick) {
+				pick = r
+			}
+		}
+		if pick != nil {
+			w[name] = pick.Model
+		}
+	}
+	best("wall", func(a, b ModelResult) bool { return a.WallNS < b.WallNS })
+	best("cpu", func(a, b ModelResult) bool { return a.CPUNS < b.CPUNS })
+	best("memory", func(a, b ModelResult) bool {
+		return a.PeakRSSBytes > 0 && (b.PeakRSSBytes == 0 || a.PeakRSSBytes < b.PeakRSSBytes)
+	})
+	return w
+}
+
+// judgeRule compares the guide's rule of thumb with the measured winner and,
+// when they disagree, explains why from the numbers.
+func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[string]string, status string) CompareRule {
+	rule := CompareRule{Recommended: w.Rule, Measured: win["wall"]}
+	if rule.Measured == "" || status != StatusDone {
+		return rule
+	}
+	rule.Agrees = slices.Contains(w.Rule, rule.Measured)
+	if rule.Agrees {
+		return rule
+	}
+	row := func(model string) *ModelResult {
+		for i := range rows {
+			if rows[i].Model == model {
+				return &rows[i]
+			}
+		}
+		return nil
+	}
+	winner := row(rule.Measured)
+	var rec *ModelResult
+	for _, m := range w.Rule {
+		if r := row(m); r != nil && r.WallNS > 0 && (rec == nil || r.WallNS < rec.WallNS) {
+			rec = r
+		}
+	}
+	ms := func(ns int64) string { return fmt.Sprintf("%.0f ms", float64(ns)/1e6) }
+	switch {
+	case rec == nil:
+		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but it did not finish here; %s was fastest.", strings.Join(w.Rule, " or "), rule.Measured)
+	case engine == scenarios.EngineGo && rule.Measured == scenarios.ModelThreads && w.ID == "cpu":
+		rule.Note = fmt.Sprintf("The rule of thumb (processes) is for CPython, whose GIL keeps threads from computing in parallel. Go has no GIL: goroutines used every core (%s) without the start-up and serialization that processes pay (%s).", ms(winner.WallNS), ms(rec.WallNS))
+	case rule.Measured == scenarios.ModelSequential:
+		rule.Note = fmt.Sprintf("Plain sequential code was fastest (%s against %s for %s): for this size of job there is nothing to overlap or parallelise that pays for starting workers, switching tasks or taking locks. Try size=large.", ms(winner.WallNS), ms(rec.WallNS), rec.Model)
+	default:
+		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but %s was faster here (%s against %s). A rule of thumb is about how work scales; on a small job or a 2-core machine fixed costs (start-up, serialization, switching) can decide instead.", rec.Model, rule.Measured, ms(winner.WallNS), ms(rec.WallNS))
+	}
+	return rule
+}
+
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+func (s *Server) createComparison(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	var req CompareRequest
+	if err := dec.Decode(&req); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return err
+		}
+		return &badRequestError{msg: "body: want a JSON object {\"workload\", \"engine\", \"size\", \"workers\"}: " + err.Error()}
+	}
+	c, err := s.compares.start(req)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/compare/"+c.ID)
+	writeJSON(w, http.StatusCreated, c.Result())
+	return nil
+}
+
+func (s *Server) getComparison(w http.ResponseWriter, r *http.Request) error {
+	id := chi.URLParam(r, "id")
+	c, ok := s.compares.get(id)
+	if !ok {
+		return &NotFoundError{What: fmt.Sprintf("comparison %q", id)}
+	}
+	writeJSON(w, http.StatusOK, c.Result())
+	return nil
+}
+
+// compareNow runs a comparison and answers when every model has run:
+// GET /api/compare?workload=cpu&engine=python&size=small.
+func (s *Server) compareNow(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	req := CompareRequest{Workload: q.Get("workload"), Engine: q.Get("engine"), Size: q.Get("size")}
+	for name := range q {
+		if !slices.Contains([]string{"workload", "engine", "size", "workers"}, name) {
+			return &scenarios.ParamError{Field: name, Message: "unknown param; /api/compare takes workload, engine, size, workers"}
+		}
+	}
+	if v := q.Get("workers"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return &scenarios.ParamError{Field: "workers", Message: v + " is not allowed; want a whole number from 1 to 64"}
+		}
+		req.Workers = n
+	}
+	c, err := s.compares.start(req)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-c.Done():
+	case <-r.Context().Done():
+		c.cancel()
+		<-c.Done()
+		return nil
+	}
+	writeJSON(w, http.StatusOK, c.Result())
+	return nil
+}
