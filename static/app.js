@@ -17,8 +17,9 @@
  */
 
 import { RunModel, LiveClock, isFinal } from './model.js';
-import { Timeline, paintSwatch, formatValue } from './timeline.js';
-import { connectRun } from './ws.js';
+import { Timeline, paintSwatch } from './timeline.js';
+import { statusText, formatMetric } from './format.js';
+import { connectRun, parseMessage } from './ws.js';
 import { readFields, runRequest, shareQuery, fieldOfError } from './params.js';
 import { formatDuration } from './axis.js';
 import { syntheticModel, frameScript, percentile } from './bench.js';
@@ -30,25 +31,9 @@ const LARGE_TYPE_KEY = 'interleave.largeType';
 /** INGEST_BUDGET_MS is how long one frame may spend feeding events to the model. */
 const INGEST_BUDGET_MS = 8;
 
-/** STATUS_TEXT is the status line for each run status. */
-const STATUS_TEXT = {
-  idle: 'ready',
-  starting: 'starting…',
-  connecting: 'connecting…',
-  queued: 'queued',
-  running: 'running',
-  cancelling: 'cancelling…',
-  done: 'done',
-  failed: 'failed',
-  cancelled: 'cancelled',
-  timeout: 'timed out',
-};
-
-/** statusText is the status line for status (and queue position). */
-export function statusText(status, position) {
-  if (status === 'queued' && position > 0) return `queued at position ${position}`;
-  return STATUS_TEXT[status] || status;
-}
+/** CATCH_UP_BYTES of queued messages make a frame spend CATCH_UP_BUDGET_MS instead, to catch up. */
+const CATCH_UP_BYTES = 2 << 20;
+const CATCH_UP_BUDGET_MS = 40;
 
 const $ = (id) => document.getElementById(id);
 
@@ -116,6 +101,7 @@ class Viewer {
     this.runId = null;
     this.socket = null;
     this.pending = [];
+    this.pendingBytes = 0;
     this.frame = 0;
     this.fallbackTimer = 0;
     this.viewText = '';
@@ -138,6 +124,7 @@ class Viewer {
     this.model.setStatus(status);
     this.clock = new LiveClock();
     this.pending = [];
+    this.pendingBytes = 0;
     this.outputsShown = 0;
     this.outputBlocks = new Map();
     this.summaryShown = null;
@@ -155,7 +142,9 @@ class Viewer {
   watch(id, status = 'connecting') {
     this.socket?.close();
     this.runId = id;
-    this.resetModel(status);
+    // Until the history has arrived, even a finished run is "connecting":
+    // the view follows the events in, then fits the run at its final status.
+    this.resetModel(isFinal(status) ? 'connecting' : status);
     this.setMessage('');
     const link = $('permalink');
     if (link) {
@@ -163,8 +152,10 @@ class Viewer {
       link.hidden = false;
     }
     this.socket = connectRun(id, {
-      onStatus: (s, position) => this.enqueue({ status: s, position }),
-      onEvents: (events) => this.enqueue({ events }),
+      onMessage: (raw) => {
+        this.pendingBytes += raw.length;
+        this.enqueue({ raw });
+      },
       onClose: (info) => this.enqueue({ close: info }),
     });
   }
@@ -188,20 +179,33 @@ class Viewer {
     }, 250);
   }
 
-  /** tick feeds queued messages to the model within a budget, then redraws. */
+  /**
+   * tick decodes queued messages and feeds them to the model within a time
+   * budget, then redraws. When far behind (a late joiner's history, a
+   * burst) the budget grows so that catching up is not limited by drawing.
+   */
   tick() {
     this.frame = 0;
     clearTimeout(this.fallbackTimer);
-    const deadline = performance.now() + INGEST_BUDGET_MS;
+    const budget = this.pendingBytes > CATCH_UP_BYTES ? CATCH_UP_BUDGET_MS : INGEST_BUDGET_MS;
+    const deadline = performance.now() + budget;
     let i = 0;
     while (i < this.pending.length && (i === 0 || performance.now() < deadline)) {
-      const item = this.pending[i++];
+      let item = this.pending[i++];
+      if (item.raw !== undefined) {
+        this.pendingBytes -= item.raw.length;
+        item = parseMessage(item.raw) || {};
+      }
       if (item.events) {
         this.model.add(item.events);
         this.clock.observe(this.model.maxT);
       } else if (item.status) {
         this.model.setStatus(item.status, item.position);
-        if (isFinal(item.status) && this.timeline.follow) this.timeline.fit();
+        if (isFinal(item.status) && this.timeline.follow) {
+          // The run is over: show all of it; there is no live end to follow.
+          this.timeline.fit();
+          this.timeline.setFollow(false);
+        }
       } else if (item.close) {
         this.closed(item.close);
       }
@@ -211,6 +215,7 @@ class Viewer {
     if (live) this.model.setNow(this.clock.now());
     this.update();
     this.timeline.render();
+    this.syncToolbar();
     if (this.pending.length > 0 || live) this.schedule();
   }
 
@@ -355,8 +360,39 @@ class Viewer {
     $('fit')?.addEventListener('click', () => tl.fit());
     $('follow')?.addEventListener('click', () => tl.setFollow(!tl.follow));
     const sched = $('sched-toggle');
-    if (sched && this.engine && this.engine !== 'go') sched.hidden = true;
+    if (this.root.dataset.imported === 'true') {
+      // An imported Go trace has nothing but the scheduler's lanes.
+      tl.setSched(true);
+    } else if (sched && this.engine && this.engine !== 'go') {
+      sched.hidden = true;
+    }
     sched?.addEventListener('click', () => tl.setSched(!tl.showSched));
+    $('pin')?.addEventListener('click', () => this.togglePin());
+  }
+
+  /** togglePin pins the run (kept by retention) or unpins it. */
+  async togglePin() {
+    const button = $('pin');
+    const id = this.runId || this.root.dataset.run;
+    if (!button || !id) return;
+    const pin = button.getAttribute('aria-pressed') !== 'true';
+    button.disabled = true;
+    try {
+      const res = await fetch(`/api/runs/${encodeURIComponent(id)}/pin`, { method: pin ? 'POST' : 'DELETE' });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) {
+        this.setMessage(`Could not ${pin ? 'pin' : 'unpin'} the run: ${data.error || res.status}`);
+        return;
+      }
+      const pinned = data.pinned ?? pin;
+      button.setAttribute('aria-pressed', String(pinned));
+      button.textContent = pinned ? 'Pinned' : 'Pin this run';
+      this.root.dataset.pinned = String(pinned);
+    } catch (err) {
+      this.setMessage(`Could not ${pin ? 'pin' : 'unpin'} the run: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   /** syncToolbar reflects the timeline's toggles and window in the toolbar. */
@@ -388,7 +424,7 @@ class Viewer {
         case 'ArrowUp': if (!onTimeline) return; tl.scrollBy(-tl.sz.laneH * 3); break;
         case 'ArrowDown': if (!onTimeline) return; tl.scrollBy(tl.sz.laneH * 3); break;
         case 'f': tl.setFollow(!tl.follow); break;
-        case 's': if (this.engine && this.engine !== 'go') return; tl.setSched(!tl.showSched); break;
+        case 's': if ($('sched-toggle')?.hidden) return; tl.setSched(!tl.showSched); break;
         default: return;
       }
       e.preventDefault();
@@ -506,29 +542,6 @@ function markFieldError(field, message) {
     control.setAttribute('aria-invalid', 'true');
     control.title = message;
     control.focus();
-  }
-}
-
-/** formatMetric writes a summary metric with its unit. */
-export function formatMetric(m) {
-  const v = Number(m.value);
-  switch (m.unit) {
-    case 'ns':
-      return formatDuration(v);
-    case 'ms':
-      return formatDuration(v * 1e6);
-    case 's':
-      return formatDuration(v * 1e9);
-    case 'x':
-    case '×':
-      return `${v.toFixed(2)}×`;
-    case '%':
-      return `${formatValue(Math.round(v * 10) / 10)} %`;
-    case '':
-    case undefined:
-      return formatValue(v);
-    default:
-      return `${formatValue(v)} ${m.unit}`;
   }
 }
 

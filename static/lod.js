@@ -69,6 +69,36 @@ function upperBoundFrom(starts, t, lo, hi) {
 const scratch = new Float64Array(STATES.length);
 
 /**
+ * emit appends rectangle [x0, x1) of state st to out's arrays at index n,
+ * or widens rectangle n-1 when it touches it with the same state. It
+ * returns the new count.
+ */
+function emit(ox0, ox1, ost, n, x0, x1, st) {
+  if (n > 0 && ost[n - 1] === st && x0 <= ox1[n - 1] + 1e-3) {
+    if (x1 > ox1[n - 1]) ox1[n - 1] = x1;
+    return n;
+  }
+  ox0[n] = x0;
+  ox1[n] = x1;
+  ost[n] = st;
+  return n + 1;
+}
+
+/** dominant returns the state with the most time in acc, and clears acc. */
+function dominant(acc) {
+  let best = 0;
+  let bestDur = -1;
+  for (let s = 0; s < acc.length; s++) {
+    if (acc[s] > bestDur) {
+      bestDur = acc[s];
+      best = s;
+    }
+    acc[s] = 0;
+  }
+  return best;
+}
+
+/**
  * lodLane fills out with the rectangles of lane's spans inside [t0, t1]
  * drawn width pixels wide, and returns how many there are.
  * @param {{n:number, starts:Float64Array, states:Uint8Array}} lane spans sorted by start; span i lasts until i+1
@@ -84,50 +114,39 @@ export function lodLane(lane, openEnd, t0, t1, width, out) {
   if (n === 0 || !(t1 > t0) || !(width > 0)) return 0;
   const starts = lane.starts;
   const states = lane.states;
+  const ox0 = out.x0;
+  const ox1 = out.x1;
+  const ost = out.state;
+  const acc = scratch;
   const k = width / (t1 - t0);
+  let on = 0;
 
   // The first span that may reach t0: the one in force at t0.
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (starts[mid] <= t0) lo = mid + 1; else hi = mid;
-  }
-  let i = lo > 0 ? lo - 1 : 0;
+  let i = upperBoundFrom(starts, t0, 0, n) - 1;
+  if (i < 0) i = 0;
 
   // The pixel column being merged (-1: none), and the part of it covered.
   let col = -1;
   let bx0 = 0;
   let bx1 = 0;
-  const flush = () => {
-    let best = 0;
-    let bestDur = -1;
-    for (let s = 0; s < scratch.length; s++) {
-      if (scratch[s] > bestDur) { bestDur = scratch[s]; best = s; }
-      scratch[s] = 0;
-    }
-    out.push(bx0, bx1, best);
-    col = -1;
-  };
-
   let checked = -1; // the last column tested for density
+
   for (; i < n; i++) {
     let s = starts[i];
     if (s >= t1) break;
     if (col >= 0 && col !== checked) {
       // Dense column: when many spans start inside it, estimate their
-      // shares from a few samples in time instead of visiting each one, so
-      // the work per lane stays about the pixels, not the spans.
+      // shares from a few instants instead of visiting each span, so the
+      // work per lane follows the pixels, not the spans.
       checked = col;
       const colEnd = t0 + (col + 1) / k;
-      const j = upperBoundFrom(starts, colEnd, i, n);
-      if (j - i > DENSE) {
+      if (i + DENSE < n && starts[i + DENSE] < colEnd) {
+        const j = upperBoundFrom(starts, colEnd, i + DENSE, n);
         const last = starts[j - 1];
         const w = ((last - s) * k) / SAMPLES;
         for (let q = 0; q < SAMPLES; q++) {
-          const tq = s + ((q + 0.5) / SAMPLES) * (last - s);
-          const sq = states[upperBoundFrom(starts, tq, i, j) - 1];
-          if (sq !== DONE) scratch[sq] += w;
+          const sq = states[upperBoundFrom(starts, s + ((q + 0.5) / SAMPLES) * (last - s), i, j) - 1];
+          if (sq !== DONE) acc[sq] += w;
         }
         bx1 = (last - t0) * k;
         i = j - 1;
@@ -135,35 +154,51 @@ export function lodLane(lane, openEnd, t0, t1, width, out) {
       }
     }
     const st = states[i];
-    if (st === DONE) continue; // a gap: see below
+    if (st === DONE) continue; // a gap; see below
     const e = i + 1 < n ? starts[i + 1] : (openEnd > s ? openEnd : s);
     if (e <= t0) continue;
     let x0 = ((s > t0 ? s : t0) - t0) * k;
     const x1 = ((e < t1 ? e : t1) - t0) * k;
-    while (x0 < x1) {
-      if (col >= 0) {
-        if (x0 >= col + 1) {
-          flush(); // a gap reaching past the column ends it
-          continue;
-        }
-        // A gap inside the column (after a `done`) is bridged: the column
-        // is drawn from its first to its last covered point.
+    if (x1 <= x0) continue;
+    if (col >= 0) {
+      if (x0 >= col + 1) {
+        // A gap reaching past the column ends it. (A gap inside the
+        // column, after a `done`, is bridged: the column is drawn from its
+        // first to its last covered point.)
+        on = emit(ox0, ox1, ost, on, bx0, bx1, dominant(acc));
+        col = -1;
+      } else {
         const seg = x1 < col + 1 ? x1 : col + 1;
-        scratch[st] += seg - x0;
+        acc[st] += seg - x0;
         bx1 = seg;
+        if (seg < col + 1) continue; // the span ends inside the column
+        on = emit(ox0, ox1, ost, on, bx0, bx1, dominant(acc));
+        col = -1;
         x0 = seg;
-        if (seg >= col + 1) flush();
-        continue;
+        if (x0 >= x1) continue;
       }
-      if (x1 - x0 >= 1) {
-        out.push(x0, x1, st);
-        break;
-      }
-      col = Math.floor(x0);
-      bx0 = x0;
-      bx1 = x0;
     }
+    if (x1 - x0 >= 1) {
+      on = emit(ox0, ox1, ost, on, x0, x1, st);
+      continue;
+    }
+    // Less than a pixel left: start merging a column with it.
+    col = Math.floor(x0);
+    bx0 = x0;
+    if (x1 <= col + 1) {
+      acc[st] += x1 - x0;
+      bx1 = x1;
+      continue;
+    }
+    // It crosses into the next column: close this one, start that one.
+    acc[st] += col + 1 - x0;
+    on = emit(ox0, ox1, ost, on, bx0, col + 1, dominant(acc));
+    col += 1;
+    bx0 = col;
+    acc[st] += x1 - col;
+    bx1 = x1;
   }
-  if (col >= 0) flush();
-  return out.n;
+  if (col >= 0) on = emit(ox0, ox1, ost, on, bx0, bx1, dominant(acc));
+  out.n = on;
+  return on;
 }

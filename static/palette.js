@@ -57,17 +57,16 @@ export function stateCode(name) {
 }
 
 /**
- * makePattern draws one tile of a pattern and returns a CanvasPattern for
- * ctx, or null for a plain fill. scale is the device pixel ratio, so that
- * the pattern keeps its size in CSS pixels on dense screens.
- * @param {CanvasRenderingContext2D} ctx
+ * patternTile draws one square tile of a pattern in device pixels and
+ * returns it as a canvas, or null for a plain fill. scale is the device
+ * pixel ratio, so that the pattern keeps its size in CSS pixels.
  * @param {string|null} kind
  * @param {string} ink
  * @param {number} scale
  */
-export function makePattern(ctx, kind, ink, scale = 1) {
+export function patternTile(kind, ink, scale = 1) {
   if (!kind || typeof document === 'undefined') return null;
-  const size = Math.max(4, Math.round(6 * scale));
+  const size = tileSize(scale);
   const tile = document.createElement('canvas');
   tile.width = size;
   tile.height = size;
@@ -100,9 +99,27 @@ export function makePattern(ctx, kind, ink, scale = 1) {
     default:
       return null;
   }
+  return tile;
+}
+
+/** tileSize is the side of a pattern tile in device pixels at pixel ratio scale. */
+export function tileSize(scale = 1) {
+  return Math.max(4, Math.round(6 * scale));
+}
+
+/**
+ * makePattern returns a CanvasPattern of a state's pattern for a context
+ * that draws in CSS pixels (scaled by the pixel ratio), or null.
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {string|null} kind
+ * @param {string} ink
+ * @param {number} scale
+ */
+export function makePattern(ctx, kind, ink, scale = 1) {
+  const tile = patternTile(kind, ink, scale);
+  if (!tile) return null;
   const pattern = ctx.createPattern(tile, 'repeat');
-  // The context draws in CSS pixels (scaled by the pixel ratio); the tile is
-  // in device pixels, so scale it back to stay crisp.
+  // The tile is in device pixels: scale it back to stay crisp.
   if (pattern && scale !== 1 && typeof DOMMatrix !== 'undefined') {
     pattern.setTransform(new DOMMatrix().scale(1 / scale));
   }

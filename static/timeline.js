@@ -3,11 +3,10 @@
  *
  * Lanes are drawn in groups with headers (by group, else process), each
  * state as a rectangle in its colour and pattern, merged to at most about
- * two rectangles per pixel by lod.js, with lock marks, flow arrows, marks,
- * one counter track per counter and a time axis. Only the rows inside the
- * scrolled viewport are drawn, and all rectangles of a state are filled in
- * one call, so a frame costs about the pixels on screen rather than the
- * spans in the run.
+ * two rectangles per pixel by lod.js and painted as pixels by raster.js,
+ * with lock marks, flow arrows, marks, one counter track per counter and a
+ * time axis. Only the rows inside the scrolled viewport are drawn, so a
+ * frame costs about the pixels on screen rather than the spans in the run.
  *
  * The timeline owns its view (the visible window [t0, t1], the vertical
  * scroll, follow-live) and the mouse: drag to pan, wheel to zoom around the
@@ -16,9 +15,11 @@
  * wired by the page controller to the public methods.
  */
 
-import { STATES, STYLE, DONE, MARK_COLOURS, makePattern } from './palette.js';
+import { STATES, STYLE, MARK_COLOURS, makePattern } from './palette.js';
 import { lodLane, LodBuffer } from './lod.js';
+import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
+import { formatValue } from './format.js';
 import { LOCK_OP, groupLanes, collapseGroup, upperBound } from './model.js';
 
 /** MIN_SPAN is the narrowest window one can zoom to (ns). */
@@ -98,8 +99,8 @@ export class Timeline {
     this.dpr = 1;
     this.sz = sizes(false);
     this.lod = new LodBuffer(4096);
-    this.patterns = new Map();
-    this.patternDpr = 0;
+    this.plot = new PixelPlot();
+    this.counts = null;
     this.labelCache = new Map();
     this.frameRequested = 0;
     this.drawnVersion = -1;
@@ -117,6 +118,8 @@ export class Timeline {
     this.follow = true;
     this.fitAll = true;
     this.view = { t0: 0, t1: EMPTY_SPAN };
+    // A finished run (a replay, a benchmark) opens fitted to its length.
+    if (model && model.finished) this.setView(0, this.runEnd() * 1.02);
     this.requestRender();
   }
 
@@ -157,7 +160,10 @@ export class Timeline {
     w = Math.max(200, Math.floor(w || 800));
     const h = this.desiredHeight();
     if (w === this.cssW && h === this.cssH && dpr === this.dpr) return false;
-    this.cssW = w;
+    if (w !== this.cssW) {
+      this.cssW = w;
+      this.applySizes();
+    }
     this.cssH = h;
     this.dpr = dpr;
     this.canvas.width = Math.round(w * dpr);
@@ -166,6 +172,13 @@ export class Timeline {
     this.canvas.style.height = `${h}px`;
     this.clampScroll();
     return true;
+  }
+
+  /** applySizes picks row sizes and fonts for the type size, with a gutter that leaves a narrow screen room for time. */
+  applySizes() {
+    this.sz = sizes(this.large);
+    if (this.cssW > 0) this.sz.gutterW = Math.min(this.sz.gutterW, Math.max(90, Math.round(this.cssW * 0.28)));
+    this.labelCache.clear();
   }
 
   /** desiredHeight fits the content, within bounds that keep the page usable. */
@@ -306,7 +319,7 @@ export class Timeline {
   /** setLarge switches large type (bigger rows and fonts). */
   setLarge(on) {
     this.large = on;
-    this.sz = sizes(on);
+    this.applySizes();
     this.labelCache.clear();
     this.layoutKey = '';
     this.requestRender();
@@ -337,19 +350,6 @@ export class Timeline {
     });
   }
 
-  /** pattern returns the cached fill pattern of a state at the current pixel ratio. */
-  pattern(state) {
-    if (this.patternDpr !== this.dpr) {
-      this.patterns.clear();
-      this.patternDpr = this.dpr;
-    }
-    if (!this.patterns.has(state)) {
-      const st = STYLE[state];
-      this.patterns.set(state, makePattern(this.ctx, st.pattern, st.ink, this.dpr));
-    }
-    return this.patterns.get(state);
-  }
-
   /** render draws one frame now, synchronously. */
   render() {
     if (!this.fixedSize && typeof window !== 'undefined' && window.devicePixelRatio !== this.dpr) this.resize();
@@ -358,7 +358,6 @@ export class Timeline {
     const { ctx, sz } = this;
     const W = this.cssW;
     const H = this.cssH;
-    const plotX = sz.gutterW;
     const plotW = this.plotW;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.fillStyle = INK.background;
@@ -367,10 +366,6 @@ export class Timeline {
     ctx.fillRect(0, sz.axisH, sz.gutterW, H - sz.axisH);
 
     const tk = ticks(this.view.t0, this.view.t1, plotW, 90 * sz.scale);
-
-    // Grid lines under the lanes.
-    ctx.fillStyle = INK.grid;
-    for (const t of tk.ticks) ctx.fillRect(plotX + Math.round(t.x), sz.axisH, 1, H - sz.axisH);
 
     const m = this.model;
     if (m) this.drawRows(tk);
@@ -389,8 +384,12 @@ export class Timeline {
     return out;
   }
 
-  /** drawRows draws the rows in the viewport: spans, summaries, counters, then marks over them. */
-  drawRows() {
+  /**
+   * drawRows draws the rows in the viewport: the lane area as pixels
+   * (bands, grid, spans, summaries), then counters, lock marks, flows and
+   * marks over it, then the labels in the gutter.
+   */
+  drawRows(tk) {
     const { ctx, sz, model } = this;
     const plotX = sz.gutterW;
     const plotW = this.plotW;
@@ -399,64 +398,40 @@ export class Timeline {
     const originY = sz.axisH - this.scrollY;
     const rows = this.visibleRows();
 
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(0, sz.axisH, this.cssW, this.viewH);
-    ctx.clip();
+    // The lane area, in pixels; y is relative to the top of the viewport.
+    const plot = this.plot;
+    plot.begin(ctx, plotW, this.viewH, this.dpr, INK.background);
+    plot.columns(tk.ticks.map((t) => t.x), 0, this.viewH, INK.grid);
+    const out = this.lod;
+    for (const r of rows) {
+      const y = r.y - this.scrollY;
+      if (r.type === 'group') plot.band(y, r.h, INK.header);
+      else if (r.type === 'summary') plot.band(y, r.h, INK.summary);
+      if (r.type === 'lane') {
+        const n = lodLane(r.lane, end, t0, t1, plotW, out);
+        plot.lane(y + sz.lanePad, r.h - 2 * sz.lanePad, out, n);
+      } else if (r.type === 'summary') {
+        plot.stack(y + 1, r.h - 2, this.summaryCounts(r), r.lanes.length, Math.ceil(plotW));
+      }
+      plot.band(y + r.h - 1 / this.dpr, 1 / this.dpr, INK.separator);
+    }
+    plot.put(ctx, plotX, sz.axisH);
 
-    // Row backgrounds and separators.
+    // Gutter bands and separators.
     for (const r of rows) {
       const y = originY + r.y;
       if (r.type === 'group') {
         ctx.fillStyle = INK.header;
-        ctx.fillRect(0, y, this.cssW, r.h);
-      } else if (r.type === 'summary') {
-        ctx.fillStyle = INK.summary;
-        ctx.fillRect(plotX, y, plotW, r.h);
+        ctx.fillRect(0, y, plotX, r.h);
       }
       ctx.fillStyle = INK.separator;
-      ctx.fillRect(0, y + r.h - 0.5, this.cssW, 0.5);
+      ctx.fillRect(0, y + r.h - 0.5, plotX, 0.5);
     }
 
-    // Spans: gather every rectangle of a state into one path, then fill
-    // each path once (colour, then pattern).
-    const paths = STATES.map(() => null);
-    const addRect = (st, x, y, w, h) => {
-      let p = paths[st];
-      if (!p) p = paths[st] = new Path2D();
-      p.rect(x, y, w, h);
-    };
-    const out = this.lod;
-    for (const r of rows) {
-      if (r.type === 'lane') {
-        const n = lodLane(r.lane, end, t0, t1, plotW, out);
-        const y = originY + r.y + sz.lanePad;
-        const h = r.h - 2 * sz.lanePad;
-        for (let i = 0; i < n; i++) {
-          const x0 = out.x0[i];
-          const w = Math.max(out.x1[i] - x0, 0.75);
-          addRect(out.state[i], plotX + x0, y, w, h);
-        }
-      } else if (r.type === 'summary') {
-        this.summaryRects(r, originY + r.y, addRect);
-      }
-    }
     ctx.save();
     ctx.beginPath();
     ctx.rect(plotX, sz.axisH, plotW, this.viewH);
     ctx.clip();
-    for (let st = 0; st < STATES.length; st++) {
-      const p = paths[st];
-      if (!p || st === DONE) continue;
-      const style = STYLE[STATES[st]];
-      ctx.fillStyle = style.fill;
-      ctx.fill(p);
-      const pat = this.pattern(STATES[st]);
-      if (pat) {
-        ctx.fillStyle = pat;
-        ctx.fill(p);
-      }
-    }
     for (const r of rows) {
       if (r.type === 'counter') this.drawCounter(r, originY + r.y);
       if (r.type === 'lane' && r.lane.lockN > 0) this.drawLocks(r, originY + r.y);
@@ -470,17 +445,29 @@ export class Timeline {
     }
     ctx.restore();
 
-    // Gutter labels.
+    // Group headers span the whole width; other labels stay in the gutter.
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(0, sz.axisH, this.cssW, this.viewH);
+    ctx.clip();
+    ctx.textBaseline = 'middle';
+    for (const r of rows) {
+      if (r.type !== 'group') continue;
+      ctx.font = sz.bold;
+      ctx.fillStyle = INK.headerText;
+      const n = r.group.lanes.length;
+      const text = `${r.folded ? '▸' : '▾'} ${r.group.label} · ${n.toLocaleString('en')} lane${n === 1 ? '' : 's'}`;
+      ctx.fillText(text, 8, originY + r.y + r.h / 2);
+    }
+    ctx.restore();
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(0, sz.axisH, plotX, this.viewH);
+    ctx.clip();
     ctx.textBaseline = 'middle';
     for (const r of rows) {
       const y = originY + r.y + r.h / 2;
-      if (r.type === 'group') {
-        ctx.font = sz.bold;
-        ctx.fillStyle = INK.headerText;
-        const n = r.group.lanes.length;
-        const text = `${r.folded ? '▸' : '▾'} ${r.group.label} · ${n.toLocaleString('en')} lane${n === 1 ? '' : 's'}`;
-        ctx.fillText(text, 8, y);
-      } else if (r.type === 'lane') {
+      if (r.type === 'lane') {
         this.drawLaneLabel(r.lane, y);
       } else if (r.type === 'summary') {
         ctx.font = sz.bold;
@@ -503,28 +490,35 @@ export class Timeline {
     ctx.restore();
   }
 
-  /** drawLaneLabel writes a lane's name, and its kind when there is room. */
+  /** drawLaneLabel writes a lane's name, and its kind when both fit: the name comes first. */
   drawLaneLabel(lane, y) {
     const { ctx, sz } = this;
     const indent = lane.parent ? 18 : 10;
-    ctx.font = sz.font;
-    ctx.fillStyle = INK.text;
+    const room = sz.gutterW - indent - 6;
     const kind = lane.kind === 'cpu' ? 'core' : lane.kind;
     const kindW = kind ? this.textWidth(kind, sz.small) + 8 : 0;
-    const room = sz.gutterW - indent - 6;
-    const name = this.fit_(lane.name, room - (room > 120 * sz.scale ? kindW : 0), sz.font);
-    ctx.fillText(name, indent, y);
-    if (kind && room > 120 * sz.scale) {
+    const both = kind && this.textWidth(lane.name, sz.font) <= room - kindW;
+    ctx.font = sz.font;
+    ctx.fillStyle = INK.text;
+    ctx.fillText(both ? lane.name : this.fit_(lane.name, room, sz.font), indent, y);
+    if (both) {
       ctx.font = sz.small;
       ctx.fillStyle = INK.muted;
       ctx.fillText(kind, sz.gutterW - kindW, y);
     }
   }
 
-  /** textWidth measures text in font. */
+  /** textWidth measures text in font (cached). */
   textWidth(text, font) {
-    this.ctx.font = font;
-    return this.ctx.measureText(text).width;
+    const key = `w|${font}|${text}`;
+    let w = this.labelCache.get(key);
+    if (w === undefined) {
+      if (this.labelCache.size > 5000) this.labelCache.clear();
+      this.ctx.font = font;
+      w = this.ctx.measureText(text).width;
+      this.labelCache.set(key, w);
+    }
+    return w;
   }
 
   /** fit_ shortens text with an ellipsis to fit width in font (cached). */
@@ -550,55 +544,32 @@ export class Timeline {
   }
 
   /**
-   * summaryRects draws the "+N more" lane: for each pixel column, how many
-   * of its hidden lanes are in each state, stacked (running at the bottom).
+   * summaryCounts counts, for each pixel column, how many of a "+N more"
+   * row's hidden lanes are in each state: one array per state.
    */
-  summaryRects(row, y, addRect) {
-    const { sz, model } = this;
-    const plotX = sz.gutterW;
+  summaryCounts(row) {
     const W = Math.ceil(this.plotW) + 1;
-    const nStates = STATES.length;
-    const diff = new Float64Array(nStates * (W + 1));
+    if (!this.counts || this.counts[0].length !== W) {
+      this.counts = STATES.map(() => new Float64Array(W));
+    }
+    const counts = this.counts;
+    for (const c of counts) c.fill(0);
     const out = this.lod;
-    const end = model.openEnd;
+    const end = this.model.openEnd;
     for (const lane of row.lanes) {
       const n = lodLane(lane, end, this.view.t0, this.view.t1, this.plotW, out);
       for (let i = 0; i < n; i++) {
         const a = Math.max(0, Math.floor(out.x0[i]));
-        const b = Math.min(W, Math.max(a + 1, Math.ceil(out.x1[i])));
-        const base = out.state[i] * (W + 1);
-        diff[base + a] += 1;
-        diff[base + b] -= 1;
+        const b = Math.min(W - 1, Math.max(a + 1, Math.ceil(out.x1[i])));
+        const c = counts[out.state[i]];
+        c[a] += 1; // difference array: +1 where the span starts, -1 after it ends
+        c[b] -= 1;
       }
     }
-    const total = row.lanes.length;
-    const h = row.h - 2;
-    const acc = new Float64Array(nStates);
-    // Run-length: columns with the same counts become one rectangle.
-    const prev = new Float64Array(nStates).fill(-1);
-    let runStart = 0;
-    const flush = (xEnd) => {
-      let yy = y + row.h - 1;
-      for (let s = 0; s < nStates; s++) {
-        if (prev[s] <= 0 || s === DONE) continue;
-        const hh = (prev[s] / total) * h;
-        yy -= hh;
-        addRect(s, plotX + runStart, yy, xEnd - runStart, hh);
-      }
-    };
-    for (let x = 0; x < W; x++) {
-      let same = true;
-      for (let s = 0; s < nStates; s++) {
-        acc[s] += diff[s * (W + 1) + x];
-        if (acc[s] !== prev[s]) same = false;
-      }
-      if (!same) {
-        if (x > 0) flush(x);
-        prev.set(acc);
-        runStart = x;
-      }
+    for (const c of counts) {
+      for (let x = 1; x < W; x++) c[x] += c[x - 1];
     }
-    flush(W);
+    return counts;
   }
 
   /** drawCounter draws a counter as a step line, one vertical segment per pixel column. */
@@ -741,12 +712,18 @@ export class Timeline {
     ctx.globalAlpha = 1;
     ctx.fillStyle = MARK_COLOURS.flow;
     ctx.fill(heads);
-    if (labels.length <= 30) {
+    if (labels.length <= 60) {
+      // Label the arrows whose labels do not overlap one already drawn.
       ctx.font = sz.small;
       ctx.textBaseline = 'middle';
+      const lh = 14 * sz.scale;
+      const placed = [];
       for (const [x, y, text] of labels) {
+        const w = this.textWidth(text, sz.small) + 2;
+        if (placed.some((b) => x < b.x + b.w && b.x < x + w && Math.abs(y - b.y) < lh)) continue;
+        placed.push({ x, y, w });
         ctx.fillStyle = 'rgba(255,255,255,0.85)';
-        ctx.fillRect(x - 1, y - 7 * sz.scale, this.textWidth(text, sz.small) + 2, 14 * sz.scale);
+        ctx.fillRect(x - 1, y - lh / 2, w, lh);
         ctx.fillStyle = MARK_COLOURS.flow;
         ctx.fillText(text, x, y);
       }
@@ -762,6 +739,8 @@ export class Timeline {
     const plotX = sz.gutterW;
     ctx.font = sz.small;
     ctx.textBaseline = 'middle';
+    const lh = 14 * sz.scale;
+    const placed = [];
     let drawn = 0;
     for (let i = lowerBoundBy(marks, this.view.t0); i < marks.length && marks[i].t <= t1 && drawn < 500; i++) {
       const mk = marks[i];
@@ -782,11 +761,18 @@ export class Timeline {
       ctx.fillStyle = MARK_COLOURS.mark;
       ctx.fillRect(x - 1, y0, 2, h);
       const w = this.textWidth(mk.label, sz.small);
-      const ly = mk.lane ? y0 + h / 2 : y0 + 9 * sz.scale;
+      // The label goes right of the tick, or left of it near the right edge,
+      // and one line lower when it would cover another label.
+      const lx = x + w + 10 > plotX + this.plotW ? Math.max(plotX + 2, x - w - 7) : x + 3;
+      let ly = mk.lane ? y0 + h / 2 : y0 + lh / 2 + 2;
+      let tries = 0;
+      while (placed.some((b) => lx < b.x + b.w && b.x < lx + w + 4 && Math.abs(ly - b.y) < lh) && tries++ < 4) ly += lh;
+      if (tries > 4) continue;
+      placed.push({ x: lx, y: ly, w: w + 4 });
       ctx.fillStyle = 'rgba(255,255,255,0.9)';
-      ctx.fillRect(x + 3, ly - 7 * sz.scale, w + 4, 14 * sz.scale);
+      ctx.fillRect(lx, ly - lh / 2, w + 4, lh);
       ctx.fillStyle = MARK_COLOURS.mark;
-      ctx.fillText(mk.label, x + 5, ly);
+      ctx.fillText(mk.label, lx + 2, ly);
     }
   }
 
@@ -873,8 +859,9 @@ export class Timeline {
       if (s === 'done' || t > end) return [l.name, `ended at ${formatDuration(l.starts[i])}`];
       const why = m.whyOf(l, i);
       const src = m.srcOf(l, i);
+      const kind = l.kind === 'cpu' ? 'core' : l.kind || 'lane';
       const lines = [
-        `${l.name} (${l.kind || 'lane'})`,
+        l.name.includes(`(${kind})`) ? l.name : `${l.name} (${kind})`,
         `${s}${why ? `: ${why}` : ''}`,
         `${formatDuration(end - l.starts[i])} from ${formatDuration(l.starts[i])}${i === l.n - 1 && !m.finished ? ' (still going)' : ''}`,
       ];
@@ -991,6 +978,11 @@ export class Timeline {
         if (this.resize()) this.render();
       }).observe(c.parentElement);
     }
+    // The window's height bounds the canvas's, and moving to another screen
+    // may change the pixel ratio.
+    window.addEventListener('resize', () => {
+      if (this.resize()) this.render();
+    });
   }
 }
 
@@ -1003,13 +995,6 @@ function lowerBoundBy(items, t0) {
     if (items[mid].t < t0) lo = mid + 1; else hi = mid;
   }
   return lo;
-}
-
-/** formatValue writes a counter value compactly. */
-export function formatValue(v) {
-  if (!Number.isFinite(v)) return '–';
-  if (Number.isInteger(v)) return v.toLocaleString('en');
-  return v.toLocaleString('en', { maximumSignificantDigits: 4 });
 }
 
 /**

@@ -44,28 +44,44 @@ export function closeReason(code, reason, sawFinal) {
 }
 
 /**
- * connectRun opens the event socket of run id. handlers.onStatus(status,
- * position) and handlers.onEvents(events) are called per message, in order;
- * handlers.onClose({code, reason, kind, message, reconnect}) once at the end.
- * It returns {close()} to stop watching.
+ * parseMessage decodes one socket message: {status, position} for a
+ * status, {events} for a batch of events, or null for anything else.
+ */
+export function parseMessage(raw) {
+  let msg;
+  try {
+    msg = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (msg && msg.type === 'events' && Array.isArray(msg.events)) return { events: msg.events };
+  if (msg && msg.type === 'status' && typeof msg.status === 'string') return { status: msg.status, position: msg.position || 0 };
+  return null;
+}
+
+/** FINAL lists the statuses after which the server closes the socket normally. */
+const FINAL = ['done', 'failed', 'cancelled', 'timeout'];
+
+/**
+ * connectRun opens the event socket of run id. handlers.onMessage(raw) is
+ * called with each message's text, in order, and does no more than queue
+ * it: decoding (parseMessage) is left to the caller's frame loop, so that a
+ * burst of history never blocks the socket. handlers.onClose({code, reason,
+ * kind, message, reconnect}) is called once at the end. It returns
+ * {close()} to stop watching.
  */
 export function connectRun(id, handlers, { location = globalThis.location, WebSocketImpl = globalThis.WebSocket } = {}) {
   const ws = new WebSocketImpl(eventsURL(location, id));
   let sawFinal = false;
   let closedByUs = false;
   ws.addEventListener('message', (ev) => {
-    let msg;
-    try {
-      msg = JSON.parse(ev.data);
-    } catch {
-      return;
+    const raw = ev.data;
+    // Status messages are short; only they can be final.
+    if (!sawFinal && raw.length < 200) {
+      const m = parseMessage(raw);
+      if (m && FINAL.includes(m.status)) sawFinal = true;
     }
-    if (msg.type === 'events' && Array.isArray(msg.events)) {
-      handlers.onEvents?.(msg.events);
-    } else if (msg.type === 'status') {
-      if (['done', 'failed', 'cancelled', 'timeout'].includes(msg.status)) sawFinal = true;
-      handlers.onStatus?.(msg.status, msg.position || 0);
-    }
+    handlers.onMessage?.(raw);
   });
   ws.addEventListener('close', (ev) => {
     if (closedByUs) return;

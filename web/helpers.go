@@ -50,6 +50,8 @@ func engineLabel(engine string) string {
 		return "Go"
 	case scenarios.EnginePython:
 		return "CPython"
+	case "go-trace":
+		return "an imported Go trace"
 	}
 	return engine
 }
@@ -68,6 +70,22 @@ func scenarioURL(id, engine string) templ.SafeURL {
 func runURL(id string) templ.SafeURL {
 	return templ.SafeURL("/r/" + url.PathEscape(id))
 }
+
+// traceURL is a run's Chrome Trace Event JSON.
+func traceURL(id string) templ.SafeURL {
+	return templ.SafeURL("/api/runs/" + url.PathEscape(id) + "/trace.json")
+}
+
+// runTitle is the title of a run's page.
+func runTitle(v RunView) string {
+	if v.Imported {
+		return "Run " + v.RunID + " · Imported Go trace"
+	}
+	return "Run " + v.RunID + " · " + v.Scenario.Title
+}
+
+// boolString writes a bool for an attribute.
+func boolString(b bool) string { return strconv.FormatBool(b) }
 
 // runAgainURL is the scenario page with the settings of a run; query is
 // already encoded by the server.

@@ -71,7 +71,7 @@ func layout(title string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\"></script></head><body><a class=\"skip\" href=\"#content\">Skip to content</a><header class=\"site\"><a class=\"brand\" href=\"/\">Interleave</a> <span class=\"tagline\">watch concurrency happen</span><nav aria-label=\"Display\"><button type=\"button\" id=\"large-toggle\" class=\"toggle\" aria-pressed=\"false\" title=\"Large type for projectors (key l)\">Large type</button> <button type=\"button\" id=\"help-toggle\" class=\"toggle\" aria-pressed=\"false\" aria-controls=\"shortcuts\" title=\"Keyboard shortcuts (key ?)\">Shortcuts</button></nav></header>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\"></script></head><body><a class=\"skip\" href=\"#content\">Skip to content</a><header class=\"site\"><a class=\"brand\" href=\"/\">Interleave</a> <span class=\"tagline\">watch concurrency happen</span><nav aria-label=\"Site\" class=\"site-links\"><a href=\"/\">Topics</a> <a href=\"/runs\">Recent runs</a> <a href=\"/compare\">Decision matrix</a></nav><nav aria-label=\"Display\" class=\"display\"><button type=\"button\" id=\"large-toggle\" class=\"toggle\" aria-pressed=\"false\" title=\"Large type for projectors (key l)\">Large type</button> <button type=\"button\" id=\"help-toggle\" class=\"toggle\" aria-pressed=\"false\" aria-controls=\"shortcuts\" title=\"Keyboard shortcuts (key ?)\">Shortcuts</button></nav></header>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -126,7 +126,7 @@ func shortcuts() templ.Component {
 			var templ_7745c5c3_Var6 string
 			templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(k.Keys)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `layout.templ`, Line: 47, Col: 22}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `layout.templ`, Line: 52, Col: 22}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 			if templ_7745c5c3_Err != nil {
@@ -139,7 +139,7 @@ func shortcuts() templ.Component {
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(k.Action)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `layout.templ`, Line: 48, Col: 19}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `layout.templ`, Line: 53, Col: 19}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 			if templ_7745c5c3_Err != nil {

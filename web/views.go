@@ -2,7 +2,11 @@
 // renders: handlers in server/ build the views below and pass them in.
 package web
 
-import "interleave/scenarios"
+import (
+	"time"
+
+	"interleave/scenarios"
+)
 
 // CatalogView is the home page: every topic of the guide.
 type CatalogView struct {
@@ -43,6 +47,14 @@ type RunView struct {
 	SourceName string
 	Source     string
 	ModelNote  string
+	// Pinned runs are kept by retention (POST/DELETE /api/runs/{id}/pin).
+	Pinned bool
+	// Imported is a Go execution trace uploaded through POST /api/imports:
+	// it has no scenario page to run again and no source to show.
+	Imported bool
+	// SourceVersion names the code that ran (a hash of the scenario source
+	// and the server's build).
+	SourceVersion string
 }
 
 // ErrorView is a page for a status other than 200.
@@ -50,4 +62,36 @@ type ErrorView struct {
 	Status  int
 	Title   string
 	Message string
+}
+
+// RecentRunsView is /runs: the recorded runs, newest first, a page at a time.
+type RecentRunsView struct {
+	Runs []RunRow
+	// Scenario and Engine filter the list ("" lists all); Scenarios and
+	// Engines are the filter's choices.
+	Scenario  string
+	Engine    string
+	Scenarios []scenarios.Scenario
+	Engines   []string
+	// Next is the URL of the next (older) page, "" on the last one.
+	Next string
+	// Error is the user's mistake in the query (a bad filter).
+	Error string
+}
+
+// RunRow is one recorded run in a list.
+type RunRow struct {
+	ID       string
+	Scenario string
+	// Title is the scenario's title ("Imported Go trace" for an import).
+	Title   string
+	Engine  string
+	Status  string
+	Created time.Time
+	Events  int64
+	Bytes   int64
+	Pinned  bool
+	Verdict string
+	// WallNS is how long the run took, from its summary (0 when unknown).
+	WallNS int64
 }

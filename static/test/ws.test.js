@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectRun, closeReason, eventsURL } from '../ws.js';
+import { connectRun, closeReason, eventsURL, parseMessage } from '../ws.js';
 
 /** FakeSocket stands in for WebSocket: the test sends messages and closes. */
 class FakeSocket extends EventTarget {
@@ -17,19 +17,23 @@ test('eventsURL uses the page origin and ws or wss', () => {
   assert.equal(eventsURL({ protocol: 'https:', host: 'h' }, 'a/b'), 'wss://h/api/runs/a%2Fb/events');
 });
 
-test('messages are dispatched in order and the close is explained', () => {
+test('messages are handed over in order, decoded by parseMessage, and the close is explained', () => {
   const seen = [];
   connectRun('r1', {
-    onStatus: (s, p) => seen.push(['status', s, p]),
-    onEvents: (evs) => seen.push(['events', evs.length]),
+    onMessage: (raw) => {
+      const m = parseMessage(raw);
+      seen.push(m.events ? ['events', m.events.length] : ['status', m.status, m.position]);
+    },
     onClose: (c) => seen.push(['close', c.kind, c.reconnect]),
   }, { location: { protocol: 'http:', host: 'x' }, WebSocketImpl: FakeSocket });
   const s = FakeSocket.last;
   s.message({ type: 'status', status: 'queued', position: 2 });
   s.message({ type: 'events', events: [{ t: 0, k: 'lane' }, { t: 1, k: 'state' }] });
   s.message({ type: 'status', status: 'done' });
-  s.end(1000);
+  s.end(1006); // lost after the final status: nothing to worry about
   assert.deepEqual(seen, [['status', 'queued', 2], ['events', 2], ['status', 'done', 0], ['close', 'normal', false]]);
+  assert.equal(parseMessage('not json'), null);
+  assert.equal(parseMessage('{"type":"hello"}'), null);
 });
 
 test('a viewer dropped as too slow is told so and offered a reconnect', () => {

@@ -1,0 +1,60 @@
+/**
+ * format.js: numbers and statuses as the page writes them.
+ */
+
+import { formatDuration } from './axis.js';
+
+/** STATUS_TEXT is the status line for each run status (and the page's own states). */
+const STATUS_TEXT = {
+  idle: 'ready',
+  starting: 'starting…',
+  connecting: 'connecting…',
+  queued: 'queued',
+  running: 'running',
+  cancelling: 'cancelling…',
+  done: 'done',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  timeout: 'timed out',
+  disconnected: 'disconnected',
+};
+
+/** statusText is the status line for status (and its queue position). */
+export function statusText(status, position = 0) {
+  if (status === 'queued' && position > 0) return `queued at position ${position}`;
+  return STATUS_TEXT[status] || status;
+}
+
+/** formatValue writes a number compactly: whole numbers with separators, others with 4 significant digits. */
+export function formatValue(v) {
+  if (!Number.isFinite(v)) return '–';
+  if (Number.isInteger(v)) return v.toLocaleString('en');
+  return v.toLocaleString('en', { maximumSignificantDigits: 4 });
+}
+
+/** formatMetric writes a summary metric ({value, unit}) with its unit. */
+export function formatMetric(m) {
+  const v = Number(m.value);
+  switch (m.unit) {
+    case 'ns':
+      return formatDuration(v);
+    case 'us':
+    case 'µs':
+      return formatDuration(v * 1e3);
+    case 'ms':
+      return formatDuration(v * 1e6);
+    case 's':
+      return formatDuration(v * 1e9);
+    case 'x':
+    case '×':
+      return `${v.toFixed(2)}×`;
+    case '%':
+      return `${formatValue(Math.round(v * 10) / 10)} %`;
+    case '':
+    case undefined:
+    case null:
+      return formatValue(v);
+    default:
+      return `${formatValue(v)} ${m.unit}`;
+  }
+}

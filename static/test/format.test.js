@@ -1,0 +1,25 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statusText, formatMetric, formatValue } from '../format.js';
+
+test('the status line says where a run is', () => {
+  const cases = [
+    ['queued', 3, 'queued at position 3'], ['queued', 0, 'queued'], ['running', 0, 'running'],
+    ['done', 0, 'done'], ['failed', 0, 'failed'], ['cancelled', 0, 'cancelled'], ['timeout', 0, 'timed out'],
+  ];
+  for (const [s, p, want] of cases) assert.equal(statusText(s, p), want);
+});
+
+test('metrics are written with their units', () => {
+  const cases = [
+    [{ value: 117.07, unit: 'ms' }, '117 ms'],
+    [{ value: 52.19, unit: '%' }, '52.2 %'],
+    [{ value: 1.8734, unit: 'x' }, '1.87×'],
+    [{ value: 80000, unit: '' }, '80,000'],
+    [{ value: 2500, unit: 'ns' }, '2.50 µs'],
+    [{ value: 3, unit: 'cores' }, '3 cores'],
+  ];
+  for (const [m, want] of cases) assert.equal(formatMetric(m), want, JSON.stringify(m));
+  assert.equal(formatValue(0.123456), '0.1235');
+  assert.equal(formatValue(NaN), '–');
+});
