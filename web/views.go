@@ -95,3 +95,23 @@ type RunRow struct {
 	// WallNS is how long the run took, from its summary (0 when unknown).
 	WallNS int64
 }
+
+// CompareView is /compare: one workload under every model, side by side.
+type CompareView struct {
+	Workloads []scenarios.Workload
+	// Engines offered, and why one is unavailable (by engine).
+	Engines      []string
+	EngineErrors map[string]string
+	Sizes        []string
+	// The form's values as written in the URL.
+	Workload string
+	Engine   string
+	Size     string
+	Workers  string
+	// ComparisonID is set on a comparison's permalink (/compare/{id}); the
+	// page then shows that comparison (live if still running).
+	ComparisonID string
+	// Error is the user's mistake in the link, naming Field.
+	Error string
+	Field string
+}
