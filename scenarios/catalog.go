@@ -32,6 +32,8 @@ type Scenario struct {
 	// does not have (the GIL in Go, for instance) rather than running it.
 	Models map[string]string `json:"models,omitempty"`
 	Params []Param           `json:"params"`
+	// check validates params against each other, after each is in range.
+	check func(Params) error
 }
 
 // HasEngine reports whether the scenario runs on engine.
@@ -53,7 +55,11 @@ func (s Scenario) Validate(engine string, raw map[string]any) (Params, error) {
 	if !s.HasEngine(engine) {
 		return nil, &ParamError{Field: "engine", Message: fmt.Sprintf("%q is not available for %s; want one of %v", engine, s.ID, s.Engines)}
 	}
-	return Validate(s.ParamsFor(engine), raw)
+	p, err := Validate(s.ParamsFor(engine), raw)
+	if err == nil && s.check != nil {
+		err = s.check(p)
+	}
+	return p, err
 }
 
 // All returns the catalog in the guide's order.
@@ -82,7 +88,7 @@ var catalog = []Scenario{
 			"With mode=parallel two Ps are busy at the same time and the wall time drops by about the number of cores.",
 			"Switch work to io: waiting tasks overlap even on one core, so concurrency alone already wins.",
 		},
-		Engines: []string{EngineGo},
+		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
 			IntParam("tasks", "Tasks", 1, 16, 4, "How many tasks to run."),
 			EnumParam("work", "Work", []string{"cpu", "io"}, "cpu: each task computes; io: each task waits (sleeps) as if for the network."),
@@ -95,17 +101,40 @@ var catalog = []Scenario{
 		Blurb: "Run real OS programs: blocking by default, exit codes, captured output, timeouts, pipelines.",
 		Claim: "A subprocess is another program with its own memory and lifecycle, scheduled by the OS. Running one blocks until it exits unless you start several; a non-zero exit is only an error when you ask for it (check); its stdout, stderr and exit code are captured; a timeout kills it.",
 		Notice: []string{
-			"Sequential runs take about the sum of the children's times; concurrent ones about the longest.",
-			"Each child is a process lane with its pid and its exit code.",
-			"With check=true a failing command turns the run into an error; with check=false its exit code is only reported.",
+			"Each child is a process lane with its pid, its start, its exit-code mark and its output; the parent's lane is blocked while it waits.",
+			"Sequential runs take about the sum of the children's own times; concurrent ones about the longest: the summary shows both.",
+			"With check=true a failing command (fail) turns the run into an error carrying its stderr; with check=false its exit code is only reported.",
+			"A timeout kills the child: a timeout mark, then a mark that its pid is gone.",
+			"mode=pipeline connects command | sort -r | cat -n with OS pipes (the arrows); the last program's numbered output proves the data went through.",
+			"No shell is ever involved: each name maps to a fixed program and arguments.",
 		},
-		Params: []Param{},
+		Engines: []string{EngineGo, EnginePython},
+		Params: []Param{
+			EnumParam("command", "Command", []string{"slow-print", "sleep", "list", "search", "fail", "compute"}, "The program to run, from an allow-list: slow-print prints 5 lines 60 ms apart; sleep is `sleep 0.2`; list is `ls -la /etc`; search is `find /etc -maxdepth 2 -name *.conf`; fail writes an error to stderr and exits with code 3; compute uses 200 ms of CPU. (slow-print, fail and compute are small programs of the playground itself.)"),
+			EnumParam("mode", "Mode", []string{"sequential", "concurrent", "pipeline"}, "sequential: run one, wait for it, run the next (subprocess.run); concurrent: start them all, then wait for each (Popen); pipeline: command | sort -r | cat -n, stdout of each into stdin of the next."),
+			IntParam("count", "Count", 1, 16, 4, "How many copies of the command to run (sequential and concurrent; a pipeline runs it once)."),
+			BoolParam("check", "Check the exit code", false, "Like check=True: a non-zero exit code becomes an error that fails the run. A timeout is always an error, as in Python."),
+			IntParam("timeout_ms", "Timeout (ms)", 0, 10_000, 0, "Kill a child that runs longer than this, in milliseconds; 0 means no timeout."),
+		},
 	},
 	{
 		ID: "threads", Title: "Threads: overlapping waits", Topic: "threads",
-		Blurb:  "I/O-bound work overlaps while threads wait; CPU-bound work needs cores (and no GIL).",
-		Claim:  "Threads let I/O-bound work overlap: while one waits, another runs. CPU-bound work only speeds up when threads really run in parallel, which CPython's GIL prevents.",
-		Params: []Param{},
+		Blurb: "I/O-bound work overlaps while threads wait; CPU-bound work needs cores (and no GIL).",
+		Claim: "Threads let I/O-bound work overlap: while one waits, another runs. CPU-bound work only speeds up when threads really run in parallel, which CPython's GIL prevents.",
+		Notice: []string{
+			"With work=io the worker lanes wait at the same time: 8 workers finish about 8 times sooner than 1, on any number of cores.",
+			"io=http makes real requests to a loopback HTTP server inside the run; its requests-in-flight track climbs to the number of workers.",
+			"With work=cpu the speedup stops at the number of cores: more workers only take turns.",
+			"Go has no GIL, so CPU work here speeds up with cores. CPython threads would stay near 1x, because only the thread holding the GIL runs bytecode: run the same scenario on the python engine, or see the gil scenario.",
+		},
+		Engines: []string{EngineGo, EnginePython},
+		Params: []Param{
+			IntParam("workers", "Workers", 1, 64, 8, "How many threads take tasks from the queue (goroutines on the go engine)."),
+			IntParam("tasks", "Tasks", 1, 256, 32, "How many tasks to run."),
+			EnumParam("work", "Work", []string{"io", "cpu"}, "io: each task waits (for a sleep or an HTTP response); cpu: each task computes."),
+			IntParam("size", "Task size (ms)", 1, 2000, 100, "How long one task waits or computes, in milliseconds."),
+			EnumParam("io", "I/O kind", []string{"sleep", "http"}, "For work=io, sleep: a timed wait; http: a GET to a loopback HTTP server that answers after size ms."),
+		},
 	},
 	{
 		ID: "locks", Title: "Locks: lost updates and their cure", Topic: "locks",
@@ -116,36 +145,108 @@ var catalog = []Scenario{
 			"With lock=true the final value is exact; lock-wait spans show workers queueing for the lock.",
 			"The time spent waiting for the lock is the cost of correctness under contention.",
 		},
-		Engines: []string{EngineGo},
+		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
 			IntParam("workers", "Workers", 1, 64, 4, "How many goroutines (threads) increment the shared counter."),
 			IntParam("increments", "Increments per worker", 1, 1_000_000, 10_000, "How many times each worker adds one."),
 			BoolParam("lock", "Use a lock", false, "Guard the read-modify-write with a mutex."),
 			BoolParam("yield", "Pause between read and write", true, "Yield to the scheduler between reading and writing back, which widens the window in which updates are lost."),
+			{Name: "variant", Type: TypeEnum, Options: []string{"rmw", "naive"}, Default: "rmw", Label: "Increment written as",
+				Help:    "rmw: value = counter, (pause,) counter = value + 1, the read-modify-write spelled out; naive: counter += 1, which CPython 3.10+ rarely interrupts half-way (the pause does not apply).",
+				Engines: []string{EnginePython}},
 		},
 	},
 	{
 		ID: "asyncio", Title: "asyncio: one thread, one event loop", Topic: "asyncio",
-		Blurb:  "Tasks suspend at await; thousands of waits are cheap; one blocking call stalls them all.",
-		Claim:  "asyncio runs every task on one thread in one event loop. A task gives the loop back only at an await, so thousands of concurrent waits cost almost nothing, and one blocking call stalls every task.",
-		Params: []Param{},
+		Blurb: "Tasks suspend at await; thousands of waits are cheap; one blocking call stalls them all.",
+		Claim: "asyncio runs every task on one thread in one event loop. A task gives the loop back only at an await, so thousands of concurrent waits cost almost nothing, and one blocking call stalls every task.",
+		Notice: []string{
+			"The loop lane alternates between running ready tasks and waiting in the selector; the ready-queue and waiting-tasks tracks show where the tasks are.",
+			"1,000 tasks each awaiting 100 ms all finish a little after 100 ms, and the loop is busy for only a small part of that time: a waiting task costs microseconds, not a thread.",
+			"With blocking=true task 1 calls time.sleep instead of awaiting: the loop lane is stalled and every other task finishes at least blocking_ms late.",
+			"Contrast with Go: a goroutine that blocks on the network is parked by the runtime's netpoller and its thread runs other goroutines, so one blocking read never stalls the rest.",
+		},
+		Engines: []string{EngineGo, EnginePython},
+		Models: map[string]string{
+			EngineGo: "Go has no asyncio: on the go engine this is a model, a cooperative event loop written in Go (one goroutine with a ready queue, a timer heap and a selector for simulated sockets) whose tasks are coroutine-like state machines that yield at await. The python engine runs the real asyncio.",
+		},
+		Params: []Param{
+			IntParam("tasks", "Tasks", 1, 10_000, 1000, "How many tasks run on the one event loop."),
+			IntParam("wait_ms", "Wait (ms)", 1, 5000, 100, "How long each task awaits (asyncio.sleep or a socket read), in milliseconds."),
+			BoolParam("blocking", "One blocking call", false, "Task 1 calls time.sleep(blocking_ms) instead of awaiting: a blocking call inside the loop."),
+			IntParam("blocking_ms", "Blocking call (ms)", 1, 5000, 500, "How long the blocking call lasts, in milliseconds."),
+			{Name: "to_thread", Type: TypeBool, Default: false, Label: "Run it in a thread",
+				Help:    "The cure: task 1 awaits asyncio.to_thread(time.sleep, ...), so the blocking call runs in a worker thread and the loop goes on.",
+				Engines: []string{EnginePython}},
+		},
 	},
 	{
 		ID: "multiprocessing", Title: "Multiprocessing: true parallelism, paid for", Topic: "multiprocessing",
-		Blurb:  "Separate interpreters on several cores, at the cost of start-up, memory and pickling.",
-		Claim:  "Processes have their own interpreter and memory, so CPU work runs in parallel on several cores. The price is start-up time, memory per process, and serializing (pickling) every argument and result that crosses between them.",
-		Params: []Param{},
+		Blurb: "Separate interpreters on several cores, at the cost of start-up, memory and pickling.",
+		Claim: "Processes have their own interpreter and memory, so CPU work runs in parallel on several cores. The price is start-up time, memory per process, and serializing (pickling) every argument and result that crosses between them.",
+		Notice: []string{
+			"Each worker process is a lane with its pid: a start-up span, then decode, compute and encode; the arrows carry the encoded bytes.",
+			"The main lane encodes every worker's arguments, then decodes the results: raise payload_kb and watch those spans and the serialization total grow.",
+			"The summary adds up the price: start-up per process, serialization time, peak memory per process.",
+			"mode=threads shares memory: nothing is copied and a thread starts in microseconds. In Go threads also compute in parallel; in CPython the GIL would keep them near 1x.",
+		},
+		Engines: []string{EngineGo, EnginePython},
+		Params: []Param{
+			IntParam("workers", "Workers", 1, 16, 4, "How many worker processes (or threads) compute, one task each."),
+			EnumParam("mode", "Mode", []string{"processes", "threads"}, "processes: each worker is a separate process with its own memory, reached through pipes; threads: threads of the one process, sharing its memory (goroutines on the go engine)."),
+			IntParam("size", "Work per worker (ms)", 10, 2000, 200, "CPU work of each worker, in milliseconds of one core."),
+			IntParam("payload_kb", "Payload (KiB)", 0, 10_240, 1024, "Data sent to each worker and back, encoded and decoded on the way (pickle in Python, gob on the go engine)."),
+			{Name: "start", Type: TypeEnum, Options: []string{"spawn", "fork", "forkserver"}, Default: "spawn", Label: "Start method",
+				Help:    "How multiprocessing starts a worker: spawn runs a fresh interpreter that imports the script (the default on macOS and Windows); fork copies the parent process (fast, unsafe with threads); forkserver forks workers from a clean server process started once (the default on Linux since 3.14).",
+				Engines: []string{EnginePython}},
+		},
 	},
 	{
 		ID: "pools", Title: "Pools and executors: reused workers", Topic: "pools/executors",
-		Blurb:  "Reused workers, task distribution and balancing, chunk size.",
-		Claim:  "A pool starts its workers once and feeds them tasks, so start-up is paid once. How tasks are split (chunk size) decides how evenly the work is balanced and how idle the workers are at the tail.",
-		Params: []Param{},
+		Blurb: "Reused workers, task distribution and balancing, chunk size.",
+		Claim: "A pool starts its workers once and feeds them tasks, so start-up is paid once. How tasks are split (chunk size) decides how evenly the work is balanced and how idle the workers are at the tail.",
+		Notice: []string{
+			"Each arrow from the pool hands a chunk to a worker; the chunks-queued track drains as workers take them.",
+			"When the queue is empty, workers that finished go idle while the last chunks run: the tail. Raise chunksize with skew=true and the tail grows.",
+			"The summary counts executions: every task runs exactly once.",
+			"reuse=false starts a fresh worker for every chunk: compare the start-up total with reuse=true, especially for processes.",
+		},
+		Engines: []string{EngineGo, EnginePython},
+		Params: []Param{
+			IntParam("workers", "Workers", 1, 64, 4, "How many workers the pool runs at once."),
+			IntParam("tasks", "Tasks", 1, 500, 40, "How many tasks to map over the pool."),
+			IntParam("chunksize", "Chunk size", 1, 100, 1, "How many consecutive tasks are handed to a worker at a time."),
+			EnumParam("kind", "Workers are", []string{"processes", "goroutines"}, "processes: worker processes fed through pipes; goroutines: threads of the one process (real goroutines on the go engine)."),
+			IntParam("size", "Task size (ms)", 1, 1000, 20, "CPU work of one task, in milliseconds (the mean, with skew)."),
+			BoolParam("skew", "Uneven tasks", false, "Task sizes grow from a quarter to 1.75 times the size, the heaviest last."),
+			BoolParam("reuse", "Reuse workers", true, "true: a pool starts its workers once; false: a fresh worker for every chunk (with chunksize=1, for every task)."),
+			{Name: "api", Type: TypeEnum, Options: []string{"pool", "executor"}, Default: "pool", Label: "API",
+				Help:    "pool: multiprocessing.Pool (kind=processes) or multiprocessing.pool.ThreadPool (kind=goroutines, i.e. threads); executor: concurrent.futures.ProcessPoolExecutor or ThreadPoolExecutor (whose map ignores chunksize).",
+				Engines: []string{EnginePython}},
+			{Name: "start", Type: TypeEnum, Options: []string{"spawn", "fork", "forkserver"}, Default: "spawn", Label: "Start method",
+				Help:    "For kind=processes, how multiprocessing starts a worker: spawn runs a fresh interpreter; fork copies the parent; forkserver forks from a clean server process.",
+				Engines: []string{EnginePython}},
+		},
 	},
 	{
 		ID: "gil", Title: "The GIL: one thread runs bytecode at a time", Topic: "GIL",
-		Blurb:  "Hand-offs every switch interval; no thread safety for free; the convoy effect.",
-		Claim:  "CPython's global interpreter lock lets one thread run bytecode at a time; a thread that wants it asks the holder to drop it after the switch interval (5 ms by default). CPU-bound threads therefore take turns instead of running in parallel, and an I/O thread next to them waits for the GIL every time it wakes (the convoy effect).",
-		Params: []Param{},
+		Blurb: "Hand-offs every switch interval; no thread safety for free; the convoy effect.",
+		Claim: "CPython's global interpreter lock lets one thread run bytecode at a time; a thread that wants it asks the holder to drop it after the switch interval (5 ms by default). CPU-bound threads therefore take turns instead of running in parallel, and an I/O thread next to them waits for the GIL every time it wakes (the convoy effect).",
+		Notice: []string{
+			"The GIL lane shows who holds the lock; CPU threads alternate between running and gil-wait, handing over about every switch_ms (the hand-off marks and arrows).",
+			"More threads do not finish sooner: the speedup stays near 1x even though every core is available.",
+			"With io_thread=true the I/O thread waits for the GIL after every read: compare its wait alone with its wait next to the CPU threads.",
+			"The GIL does not make your code thread-safe: a thread can lose it between any two bytecodes, in the middle of a read-modify-write (see the locks scenario).",
+		},
+		Engines: []string{EngineGo, EnginePython},
+		Models: map[string]string{
+			EngineGo: "Go has no GIL: on the go engine this is a model, a global lock with a switch interval handed off as CPython's ceval_gil.c does (a waiting thread asks for a drop after switch_ms; the holder checks between small slices of work and hands over). Goroutines may use every core; only the lock serialises them. The python engine runs the real GIL.",
+		},
+		Params: []Param{
+			IntParam("threads", "CPU threads", 1, 8, 2, "How many CPU-bound threads compete for the GIL."),
+			FloatParam("switch_ms", "Switch interval (ms)", 0.1, 100, 5, "How long a waiting thread waits before asking the holder to drop the GIL (sys.setswitchinterval), in milliseconds."),
+			BoolParam("io_thread", "Add an I/O thread", false, "One more thread doing 1 ms socket reads, measuring how long it waits for the GIL each time it wakes up."),
+			IntParam("size", "Work per thread (ms)", 10, 1000, 200, "CPU work of each thread, in milliseconds of one core."),
+		},
 	},
 }

@@ -105,6 +105,8 @@ func (g *Engine) Program(spec scenarios.Spec) (scenarios.Program, error) {
 		RoleEnv + "=" + RoleRunner,
 		scenarios.SpecEnv + "=" + string(b),
 		"GOMAXPROCS=" + strconv.Itoa(procs),
+		// A race-enabled build (go test -race) sleeps 1 s at exit by default.
+		"GORACE=atexit_sleep_ms=0",
 	}, g.Env...)
 	return scenarios.Program{Path: g.Executable, Args: []string{"interleave-runner", spec.Scenario}, Env: env}, nil
 }

@@ -1,0 +1,187 @@
+package goengine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"interleave/scenarios/event"
+)
+
+// threads: a pool of workers (goroutines, Go's threads) takes tasks from a
+// queue. I/O-bound tasks overlap while they wait; CPU-bound tasks speed up
+// only as far as there are cores, and in Go nothing (no GIL) stops them.
+func init() {
+	register("threads", scenario{run: runThreads, source: "threads.go"})
+}
+
+func runThreads(ctx context.Context, r *Run) (event.Summary, error) {
+	workers, tasks := r.Params.Int("workers"), r.Params.Int("tasks")
+	work, size, ioKind := r.Params.String("work"), r.Params.Int("size"), r.Params.String("io")
+	workers = min(workers, tasks) // a worker with no task to take would only be an empty lane
+	taskTime := time.Duration(size) * time.Millisecond
+
+	var rounds int64
+	var doTask func(ctx context.Context, lane string, n int) error
+	switch {
+	case work == "cpu":
+		rounds = calibrate()
+		doTask = func(ctx context.Context, lane string, n int) error {
+			r.State(lane, event.Running, fmt.Sprintf("task %d: computing %d ms", n, size))
+			return cpuWork(ctx, rounds, size)
+		}
+	case ioKind == "http":
+		srv, client := startLatencyServer(r, workers)
+		defer srv.Close()
+		defer client.CloseIdleConnections()
+		url := srv.URL + "/slow?ms=" + strconv.Itoa(size)
+		doTask = func(ctx context.Context, lane string, n int) error {
+			r.State(lane, event.IO, fmt.Sprintf("task %d: GET %s, waiting for the response", n, url))
+			return httpGet(ctx, client, url)
+		}
+	default:
+		doTask = func(ctx context.Context, lane string, n int) error {
+			r.State(lane, event.IO, fmt.Sprintf("task %d: waiting %d ms (sleep, as for a slow device)", n, size))
+			return sleepCtx(ctx, taskTime)
+		}
+	}
+
+	queue := make(chan int, tasks)
+	for n := 1; n <= tasks; n++ {
+		queue <- n
+	}
+	close(queue)
+	lanes := make([]string, workers)
+	for i := range workers {
+		lanes[i] = fmt.Sprintf("worker-%d", i+1)
+		r.Lane(lanes[i], event.LaneGoroutine, fmt.Sprintf("worker %d", i+1), "")
+		r.State(lanes[i], event.Runnable, "started, about to take a task")
+	}
+	r.Counter("tasks done", 0)
+
+	var done atomic.Int64
+	var taskNS atomic.Int64
+	start := r.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for i := range workers {
+		wg.Go(func() {
+			labelGoroutine(ctx, lanes[i])
+			for n := range queue {
+				t0 := time.Now()
+				if err := doTask(ctx, lanes[i], n); err != nil {
+					errs[i] = err
+					break
+				}
+				taskNS.Add(int64(time.Since(t0)))
+				r.Counter("tasks done", float64(done.Add(1)))
+			}
+			r.State(lanes[i], event.Done, "no task left in the queue")
+		})
+	}
+	wg.Wait()
+	wall := r.Now() - start
+	var runErr error
+	for _, err := range errs {
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+
+	// The sequential baseline is an estimate: tasks × size is what one worker
+	// would take if every task took exactly size ms alone (CPU work is
+	// calibrated to do so; a wait is size ms plus a little overhead).
+	sequential := float64(tasks) * float64(taskTime)
+	speedup := sequential / float64(max(wall, 1))
+	meanTask := float64(taskNS.Load()) / float64(max(done.Load(), 1))
+	s := event.Summary{
+		WallNS: wall,
+		Metrics: map[string]event.Metric{
+			"wall":       {Value: round2(float64(wall) / 1e6), Unit: "ms", Label: "wall time to finish every task"},
+			"sequential": {Value: round2(sequential / 1e6), Unit: "ms", Label: "sequential estimate: tasks × size, one worker doing one task after another"},
+			"speedup":    {Value: round2(speedup), Unit: "x", Label: "speedup vs the sequential estimate"},
+			"mean_task":  {Value: round2(meanTask / 1e6), Unit: "ms", Label: "mean measured time of one task"},
+			"workers":    {Value: float64(workers), Label: "workers (goroutines) that took tasks"},
+			"cores":      {Value: float64(gomaxprocs()), Label: "cores the Go scheduler may use (GOMAXPROCS)"},
+			"tasks_done": {Value: float64(done.Load()), Label: "tasks done"},
+		},
+	}
+	s.Verdict = threadsVerdict(ctx, work, ioKind, workers, gomaxprocs(), tasks, size, wall, sequential)
+	if runErr == nil {
+		runErr = ctx.Err()
+	}
+	return s, runErr
+}
+
+func threadsVerdict(ctx context.Context, work, ioKind string, workers, procs, tasks, size int, wall int64, sequential float64) string {
+	took := fmt.Sprintf("%d tasks of %d ms took %.0f ms instead of about %.0f ms one after another (%.2fx)",
+		tasks, size, float64(wall)/1e6, sequential/1e6, sequential/float64(max(wall, 1)))
+	switch {
+	case ctx.Err() != nil:
+		return "The run was stopped before every task was done."
+	case workers == 1:
+		return fmt.Sprintf("One worker does one task after another: %d tasks of %d ms took %.0f ms, nothing overlapped.", tasks, size, float64(wall)/1e6)
+	case work == "io":
+		what := "sleeps"
+		if ioKind == "http" {
+			what = "HTTP requests"
+		}
+		return fmt.Sprintf("%d workers waited on their %s at the same time: %s, because waiting takes no CPU.", workers, what, took)
+	case procs == 1:
+		return fmt.Sprintf("With one core, %d workers computing take turns: %s.", workers, took)
+	default:
+		return fmt.Sprintf("%d workers computed on %d cores at once: %s, since Go has no GIL; CPython threads would stay near 1x.", workers, procs, took)
+	}
+}
+
+// startLatencyServer starts a loopback HTTP server whose /slow handler
+// answers after ?ms= milliseconds, and a client that keeps a connection per
+// worker. The server's requests in flight are drawn as a counter.
+func startLatencyServer(r *Run, workers int) (*httptest.Server, *http.Client) {
+	var inFlight atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		ms, err := strconv.Atoi(req.URL.Query().Get("ms"))
+		if err != nil || ms < 0 || ms > 60_000 {
+			http.Error(w, "ms: want 0 to 60000", http.StatusBadRequest)
+			return
+		}
+		r.Counter("requests in flight (server)", float64(inFlight.Add(1)))
+		defer func() { r.Counter("requests in flight (server)", float64(inFlight.Add(-1))) }()
+		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			fmt.Fprintf(w, "answered after %d ms\n", ms)
+		case <-req.Context().Done():
+		}
+	}))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
+	return srv, client
+}
+
+// httpGet fetches url and reads the whole body.
+func httpGet(ctx context.Context, client *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,395 @@
+package goengine
+
+// Worker processes: this binary re-executed in a worker role, as Python's
+// multiprocessing starts a fresh interpreter. The parent sends jobs on the
+// worker's stdin and reads results on its stdout, both as length-prefixed gob
+// frames (gob plays the part of pickle: a real encode and decode whose cost
+// grows with the data). The worker writes its own events as JSON lines on fd 3,
+// a pipe of its own that the parent reads and re-emits whole: lines of several
+// workers never interleave, and everything is stamped with the run's clock.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/gob"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"interleave/scenarios/event"
+)
+
+// Environment of a re-executed child of this binary.
+const (
+	// roleProcessWorker is the role of multiprocessing and pool workers.
+	roleProcessWorker = "process-worker"
+	// clockBaseEnv carries the run's ClockBase so a worker stamps its events
+	// with the same clock as the runner.
+	clockBaseEnv = "INTERLEAVE_CLOCK_BASE"
+	// laneEnv names the worker's lane.
+	laneEnv = "INTERLEAVE_LANE"
+	// serializationEnv set to 1 makes a worker draw its decode and encode
+	// spans (multiprocessing); pools leave it out to keep the timeline light.
+	serializationEnv = "INTERLEAVE_SHOW_SERIALIZATION"
+)
+
+// maxFrame bounds one job or result frame (payload_kb is at most 10 MiB of
+// values; their gob encoding is smaller than twice that).
+const maxFrame = 64 << 20
+
+func init() {
+	childRoles[roleProcessWorker] = processWorkerMain
+}
+
+// selfExecutable is the binary to re-execute for child roles.
+var selfExecutable = sync.OnceValues(os.Executable)
+
+// selfCommand returns a command that runs this binary in role. The child
+// stays in the runner's process group (no Setpgid), so the server's kill of
+// the group reaches it; Pdeathsig also kills it should the runner die alone.
+// Cancelling ctx kills it. GORACE only matters to race-enabled builds, whose
+// runtime otherwise sleeps a second before every exit.
+func selfCommand(ctx context.Context, role string, env ...string) (*exec.Cmd, error) {
+	exe, err := selfExecutable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, exe, "interleave-"+role)
+	cmd.Env = append([]string{RoleEnv + "=" + role, "PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0"}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	cmd.WaitDelay = time.Second
+	return cmd, nil
+}
+
+// workerJob is what the parent sends a worker: tasks to compute and a payload
+// to carry there and back.
+type workerJob struct {
+	Tasks []workerTask
+	// RoundsPerMS is the parent's calibration, so that a task of N ms is the
+	// same amount of work in every process.
+	RoundsPerMS int64
+	// Payload is data sent to the worker and returned (each value plus one).
+	Payload []int64
+}
+
+// workerTask is one unit of CPU work.
+type workerTask struct {
+	ID int
+	MS int
+}
+
+// workerResult is a worker's answer to one job, with its own measurements.
+// It travels as two frames: this record, then the payload encoded on its own
+// so that EncodeNS is the measured time of exactly the bytes sent.
+type workerResult struct {
+	PID  int
+	Done []int
+	// DecodeNS, ComputeNS and EncodeNS are measured in the worker.
+	DecodeNS, ComputeNS, EncodeNS int64
+}
+
+// workerHello is the first frame of a worker: it is ready for jobs.
+type workerHello struct {
+	PID    int
+	ReadyT int64 // run clock
+}
+
+func writeFrame(w io.Writer, b []byte) error {
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], uint32(len(b)))
+	if _, err := w.Write(h[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(h[:])
+	if n > maxFrame {
+		return nil, fmt.Errorf("frame of %d bytes is over the %d byte limit", n, maxFrame)
+	}
+	b := make([]byte, n)
+	_, err := io.ReadFull(r, b)
+	return b, err
+}
+
+func gobEncode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	err := gob.NewEncoder(&buf).Encode(v)
+	return buf.Bytes(), err
+}
+
+func gobDecode(b []byte, v any) error { return gob.NewDecoder(bytes.NewReader(b)).Decode(v) }
+
+// processWorkerMain is a worker process: it announces itself, then runs jobs
+// from stdin until stdin closes.
+func processWorkerMain() error {
+	base, err := strconv.ParseInt(os.Getenv(clockBaseEnv), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s: %w", clockBaseEnv, err)
+	}
+	lane := os.Getenv(laneEnv)
+	showSerialization := os.Getenv(serializationEnv) == "1"
+	em := NewEmitter(os.NewFile(3, "events"), base)
+	defer em.Close()
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	send := func(frames ...[]byte) error {
+		for _, f := range frames {
+			if err := writeFrame(out, f); err != nil {
+				return err
+			}
+		}
+		return out.Flush()
+	}
+	hello, err := gobEncode(workerHello{PID: os.Getpid(), ReadyT: em.Now()})
+	if err != nil {
+		return err
+	}
+	if err := send(hello); err != nil {
+		return fmt.Errorf("write hello: %w", err)
+	}
+	em.State(lane, event.Idle, "ready: idle until a task arrives on stdin")
+	in := bufio.NewReaderSize(os.Stdin, 64<<10)
+	for {
+		frame, err := readFrame(in)
+		if errors.Is(err, io.EOF) {
+			em.State(lane, event.Done, "stdin closed: the worker exits")
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read job: %w", err)
+		}
+		res, payload, err := runWorkerJob(em, lane, frame, showSerialization)
+		if err != nil {
+			return err
+		}
+		meta, err := gobEncode(res)
+		if err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		if err := send(meta, payload); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+		em.State(lane, event.Idle, "idle: waiting for the next task on stdin")
+	}
+}
+
+// runWorkerJob decodes one job, computes it and encodes the payload to send
+// back, measuring each step.
+func runWorkerJob(em *Emitter, lane string, frame []byte, show bool) (workerResult, []byte, error) {
+	var job workerJob
+	if show {
+		em.State(lane, event.Running, fmt.Sprintf("decode the task: %s (gob, like unpickling)", formatBytes(len(frame))))
+	}
+	t0 := time.Now()
+	if err := gobDecode(frame, &job); err != nil {
+		return workerResult{}, nil, fmt.Errorf("decode job: %w", err)
+	}
+	res := workerResult{PID: os.Getpid(), DecodeNS: int64(time.Since(t0))}
+
+	t1 := time.Now()
+	for _, task := range job.Tasks {
+		em.State(lane, event.Running, fmt.Sprintf("compute task %d (%d ms of CPU)", task.ID+1, task.MS))
+		_ = cpuWork(context.Background(), job.RoundsPerMS, task.MS)
+		res.Done = append(res.Done, task.ID)
+	}
+	for i := range job.Payload {
+		job.Payload[i]++
+	}
+	res.ComputeNS = int64(time.Since(t1))
+
+	if show {
+		em.State(lane, event.Running, fmt.Sprintf("encode the result: %d values (gob, like pickling)", len(job.Payload)))
+	}
+	t2 := time.Now()
+	payload, err := gobEncode(job.Payload)
+	if err != nil {
+		return res, nil, fmt.Errorf("encode result: %w", err)
+	}
+	res.EncodeNS = int64(time.Since(t2))
+	return res, payload, nil
+}
+
+// workerProcess is the parent's handle on one worker process.
+type workerProcess struct {
+	cmd    *exec.Cmd
+	lane   string
+	pid    int
+	in     io.WriteCloser
+	out    *bufio.Reader
+	stderr *cappedBuffer
+	relay  chan struct{} // closed when the worker's event pipe is drained
+	// spawnT and readyT are run-clock times of the start and of the hello.
+	spawnT, readyT int64
+}
+
+// startWorkerProcess starts a worker on its own lane (kind process, with its
+// pid) and waits until it is ready for jobs. With showSerialization the
+// worker draws its decode and encode spans. The worker runs with GOMAXPROCS=1:
+// one thread of execution, like one Python interpreter.
+func startWorkerProcess(ctx context.Context, r *Run, lane, name, parent string, showSerialization bool) (*workerProcess, error) {
+	env := []string{
+		clockBaseEnv + "=" + strconv.FormatInt(r.Spec.ClockBase, 10),
+		laneEnv + "=" + lane,
+		"GOMAXPROCS=1",
+	}
+	if showSerialization {
+		env = append(env, serializationEnv+"=1")
+	}
+	cmd, err := selfCommand(ctx, roleProcessWorker, env...)
+	if err != nil {
+		return nil, err
+	}
+	evR, evW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("event pipe: %w", err)
+	}
+	cmd.ExtraFiles = []*os.File{evW}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		evR.Close()
+		evW.Close()
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		evR.Close()
+		evW.Close()
+		return nil, err
+	}
+	w := &workerProcess{cmd: cmd, lane: lane, in: in, out: bufio.NewReaderSize(out, 64<<10), stderr: &cappedBuffer{max: 4096}, relay: make(chan struct{})}
+	cmd.Stderr = w.stderr
+	w.spawnT = r.Now()
+	err = cmd.Start()
+	evW.Close() // the worker holds its own copy
+	if err != nil {
+		evR.Close()
+		return nil, fmt.Errorf("start worker %s: %w", name, err)
+	}
+	w.pid = cmd.Process.Pid
+	r.Emit(event.Event{T: w.spawnT, K: event.KindLane, ID: lane, Kind: event.LaneProcess, Name: name, Parent: parent, PID: w.pid})
+	r.Emit(event.Event{T: w.spawnT, K: event.KindState, Lane: lane, S: event.Running, Why: "starting: fork, exec and runtime start-up of a new process", Src: event.SrcApp})
+	go func() {
+		defer close(w.relay)
+		defer evR.Close()
+		relayEvents(r, evR)
+	}()
+
+	frame, err := readFrame(w.out)
+	if err != nil {
+		w.kill()
+		return nil, fmt.Errorf("worker %s did not start: %v %s", name, err, w.stderr.String())
+	}
+	var hello workerHello
+	if err := gobDecode(frame, &hello); err != nil {
+		w.kill()
+		return nil, fmt.Errorf("worker %s hello: %w", name, err)
+	}
+	w.readyT = hello.ReadyT
+	return w, nil
+}
+
+// relayEvents re-emits the JSON event lines a worker writes, whole.
+func relayEvents(r *Run, rd io.Reader) {
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var ev event.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.K == event.KindEnd {
+			continue
+		}
+		r.Emit(ev)
+	}
+	// Drain what is left if a line was too long, so the worker never blocks.
+	_, _ = io.Copy(io.Discard, rd)
+}
+
+// send writes an encoded job to the worker.
+func (w *workerProcess) send(frame []byte) error {
+	if err := writeFrame(w.in, frame); err != nil {
+		return fmt.Errorf("send to worker pid %d: %w", w.pid, err)
+	}
+	return nil
+}
+
+// receive reads the next result: its record and its encoded payload.
+func (w *workerProcess) receive() (meta, payload []byte, err error) {
+	if meta, err = readFrame(w.out); err == nil {
+		payload, err = readFrame(w.out)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("result from worker pid %d: %w %s", w.pid, err, w.stderr.String())
+	}
+	return meta, payload, nil
+}
+
+// finish closes the worker's stdin, waits for it to exit and for its events,
+// and returns its peak resident memory in bytes (rusage of the waited child).
+func (w *workerProcess) finish() (peakRSS int64, err error) {
+	w.in.Close()
+	err = w.cmd.Wait()
+	<-w.relay
+	if st := w.cmd.ProcessState; st != nil {
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			peakRSS = ru.Maxrss << 10 // KiB on Linux
+		}
+	}
+	if err != nil {
+		return peakRSS, fmt.Errorf("worker pid %d: %w %s", w.pid, err, w.stderr.String())
+	}
+	return peakRSS, nil
+}
+
+// kill stops the worker at once and reaps it.
+func (w *workerProcess) kill() {
+	if w.cmd.Process != nil {
+		_ = w.cmd.Process.Kill()
+	}
+	w.in.Close()
+	_ = w.cmd.Wait()
+	<-w.relay
+}
+
+// cappedBuffer keeps the first max bytes written to it (a child's stderr).
+type cappedBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *cappedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(bytes.TrimSpace(b.buf))
+}
+
+// selfRSS returns this process's peak resident memory in bytes.
+func selfRSS() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Maxrss << 10
+}
