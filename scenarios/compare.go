@@ -103,5 +103,6 @@ func init() {
 			}
 			return nil
 		},
+		Engines: []string{EnginePython},
 	})
 }

@@ -1,0 +1,267 @@
+// Package pyengine runs scenarios as real CPython: python3 from PATH runs one
+// script per scenario (py/<scenario>_scenario.py) with the embedded harness
+// (harness.py), which reports threads, asyncio tasks, multiprocessing
+// workers and subprocesses as the same events the go engine emits.
+//
+// The scripts and the harness are embedded in the binary and written once,
+// when the engine is created, to a private directory (0700) that Close
+// removes. What the page shows as the source is exactly the file that runs.
+//
+// # How a run reports its events
+//
+// The scenario's process never makes a system call to emit an event: the
+// harness appends each JSON line to a ring buffer in shared memory (a
+// memfd), under a lock and without calling a Python function, so a thread
+// cannot lose the GIL half-way. A recorder process (harness.py run as a
+// script, started at import) holds fd 3, reads the ring every 2 ms, holds
+// events for 20 ms so that late ones sort in, and writes them in time
+// order. Processes the scenario starts (multiprocessing with spawn, fork or
+// forkserver) write whole lines of at most PIPE_BUF bytes to a relay pipe
+// the recorder also reads, so lines never interleave and every lane's
+// events reach the server in time order, whichever process wrote them. The
+// scenario's process has no flusher thread: one would compete for the GIL
+// and change the hand-offs the gil scenario measures (with a 20 ms switch
+// interval, a 20 ms flusher doubled the measured hand-off interval).
+//
+// # How waiting for the GIL is measured
+//
+// CPU work (harness.cpu) runs in slices of about 100 µs; after each slice
+// the thread reads time.perf_counter_ns and time.thread_time_ns. Wall time
+// that advanced while the thread's own CPU time did not is time the thread
+// wanted to run and could not. If another thread of the process checked in
+// meanwhile, it held the GIL: the span is drawn as gil-wait. If none did,
+// the thread kept the GIL and the OS ran someone else: runnable. Sleeps,
+// lock waits and I/O are known to the harness and never counted; a sleep
+// that returns late is GIL wait too (the convoy effect). Measured on
+// CPython 3.11 (2 cores): two CPU-bound threads alternate every 5.15 ms
+// with the default 5 ms switch interval and every 20.2 ms with 20 ms
+// (TestGILHandOffsFollowTheSwitchInterval); the checks cost about 0.4 µs
+// per slice, within noise of a plain run (TestHarnessOverhead).
+//
+// A sampler in another process was tried and rejected: Linux only exposes
+// another process's per-thread CPU time at scheduler-tick resolution (4 ms
+// at HZ=250), and a thread's run state "R" includes waiting for a core right
+// after a GIL hand-off, so it cannot tell who holds the GIL.
+package pyengine
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"interleave/scenarios"
+)
+
+//go:embed harness.py py/*.py
+var files embed.FS
+
+// MinVersion is the oldest CPython the harness supports (major, minor).
+var MinVersion = [2]int{3, 10}
+
+// installHint is how to fix a missing or old python3, shown on the page and
+// in the API's 503.
+const installHint = "install it (apt-get install python3)"
+
+// Engine is the python engine. It is safe for concurrent use.
+type Engine struct {
+	// python is the resolved path of the interpreter ("" when not found).
+	python string
+	// version is what the interpreter reported, e.g. "3.11.7".
+	version string
+	// unavailable says why python cannot run scenarios; nil when it can.
+	unavailable error
+	// dir holds harness.py and the scenario scripts.
+	dir string
+	// env is PATH for the children; nothing else is inherited.
+	path string
+
+	closeOnce sync.Once
+}
+
+// New returns the python engine for the interpreter python (a name looked
+// up in PATH, or a path; "" means python3). The interpreter's version is
+// checked once, here. A missing or too old python3 is not an error: the
+// engine is returned and Available says what is wrong, so the rest of the
+// server keeps working. The error is for failing to write the scripts.
+func New(python string) (*Engine, error) {
+	if python == "" {
+		python = "python3"
+	}
+	dir, err := os.MkdirTemp("", "interleave-python-")
+	if err != nil {
+		return nil, fmt.Errorf("python engine: create script directory: %w", err)
+	}
+	e := &Engine{dir: dir, path: os.Getenv("PATH")}
+	if err := writeScripts(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("python engine: %w", err)
+	}
+	e.python, e.version, e.unavailable = probe(python)
+	return e, nil
+}
+
+// writeScripts copies the embedded .py files into dir, read-only and side
+// by side, so that every script (and every process multiprocessing spawns
+// from it) finds the harness next to itself on sys.path.
+func writeScripts(dir string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	return fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		dst := filepath.Join(dir, path.Base(name))
+		b, err := files.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o400); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// probe finds python and checks its version. It returns the interpreter's
+// own sys.executable when that is an absolute path: a launcher on PATH (a
+// pyenv shim is a shell script) would add tens of milliseconds to every run.
+func probe(python string) (path, version string, unavailable error) {
+	path, err := exec.LookPath(python)
+	if err != nil {
+		return "", "", fmt.Errorf("python3 not found on PATH: %s", installHint)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "-E", "-S", "-c",
+		"import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)").Output()
+	if err != nil {
+		return path, "", fmt.Errorf("python3 at %s does not run (%v): %s", path, err, installHint)
+	}
+	version, exe, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if exe = strings.TrimSpace(exe); filepath.IsAbs(exe) {
+		if st, err := os.Stat(exe); err == nil && st.Mode().IsRegular() {
+			path = exe
+		}
+	}
+	major, minor, ok := parseVersion(version)
+	if !ok {
+		return path, version, fmt.Errorf("python3 at %s reports version %q: %s", path, version, installHint)
+	}
+	if major < MinVersion[0] || (major == MinVersion[0] && minor < MinVersion[1]) {
+		return path, version, fmt.Errorf("python3 at %s is %s, older than %d.%d: %s",
+			path, version, MinVersion[0], MinVersion[1], installHint)
+	}
+	return path, version, nil
+}
+
+func parseVersion(v string) (major, minor int, ok bool) {
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 {
+		return 0, 0, false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	return major, minor, err1 == nil && err2 == nil
+}
+
+// Name implements scenarios.Engine.
+func (*Engine) Name() string { return scenarios.EnginePython }
+
+// Available implements scenarios.Engine: nil when python3 (3.10+) was found.
+func (e *Engine) Available() error { return e.unavailable }
+
+// Version returns the interpreter's version, e.g. "3.11.7" ("" if unknown).
+func (e *Engine) Version() string { return e.version }
+
+// Program implements scenarios.Engine. The command line holds nothing the
+// user chose: params travel in the spec (JSON in the environment). The
+// interpreter runs isolated the way -I would, except that the scripts'
+// own directory (private to the server) stays on sys.path for the harness:
+// -E (no PYTHON* variables), -S (no site: no user or system site-packages,
+// only the standard library, which also saves a good part of the start-up),
+// -B (no .pyc files) and -u (output unbuffered, so it streams live).
+// multiprocessing passes the same flags on to the processes it spawns.
+func (e *Engine) Program(spec scenarios.Spec) (scenarios.Program, error) {
+	if e.unavailable != nil {
+		return scenarios.Program{}, e.unavailable
+	}
+	script, ok := scriptFor(spec.Scenario)
+	if !ok {
+		return scenarios.Program{}, fmt.Errorf("python engine has no scenario %q", spec.Scenario)
+	}
+	return e.program(filepath.Join(e.dir, path.Base(script)), spec)
+}
+
+// program runs the script at path (next to which harness.py must be) for spec.
+func (e *Engine) program(script string, spec scenarios.Spec) (scenarios.Program, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return scenarios.Program{}, fmt.Errorf("encode spec: %w", err)
+	}
+	return scenarios.Program{
+		Path: e.python,
+		Args: []string{"-E", "-S", "-B", "-u", script},
+		Env: []string{
+			scenarios.SpecEnv + "=" + string(b),
+			"PATH=" + e.path,
+			"LC_ALL=C.UTF-8",
+		},
+		Dir: filepath.Dir(script),
+	}, nil
+}
+
+// Source implements scenarios.Engine: the scenario's script as it runs.
+func (*Engine) Source(id string) (string, string, bool) {
+	script, ok := scriptFor(id)
+	if !ok {
+		return "", "", false
+	}
+	b, err := files.ReadFile(script)
+	if err != nil {
+		return "", "", false
+	}
+	return script, string(b), true
+}
+
+// Has reports whether the engine has a script for scenario id.
+func Has(id string) bool { _, ok := scriptFor(id); return ok }
+
+// scriptFor maps a scenario id to its script: py/<id, - as _>_scenario.py.
+// The suffix keeps a script from shadowing the module it demonstrates: the
+// scripts' directory comes first on sys.path, so a file named asyncio.py
+// would be imported by "import asyncio".
+func scriptFor(id string) (string, bool) {
+	if id == "" || strings.ContainsAny(id, "/\\.") {
+		return "", false
+	}
+	name := "py/" + strings.ReplaceAll(id, "-", "_") + "_scenario.py"
+	if _, err := fs.Stat(files, name); err != nil {
+		return "", false
+	}
+	return name, true
+}
+
+// Close removes the script directory. Runs still going keep their open
+// files; new runs must not start after Close.
+func (e *Engine) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		err = os.RemoveAll(e.dir)
+		if err != nil && errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+	})
+	return err
+}

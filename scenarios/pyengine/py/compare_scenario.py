@@ -1,0 +1,405 @@
+"""compare on CPython: one workload under one model, one row of the decision
+matrix. /compare runs every model on the same workload, one after another,
+and sets the measurements side by side.
+
+Workloads (the same work for every model; size picks how much):
+  cpu           tasks that compute (pure Python)
+  io            HTTP requests to a loopback server (another process) that
+                answers after a delay
+  many-io       thousands of short waits
+  mixed         requests that wait for the server, then compute
+  external      runs of an external program that computes 50 ms
+  shared-state  many read-modify-write updates of one shared counter
+
+Models:
+  sequential    one task after another in the main thread
+  threads       one thread per task (they share the process, and its GIL)
+  asyncio       one task per task on one event loop; CPU work runs inline
+  processes     one new process per task (spawn), at most `workers` at once
+  pool          `workers` reused processes (multiprocessing.Pool); for
+                many-io a ThreadPoolExecutor of `workers` threads
+  subprocess    (external) start every program with Popen, then wait
+
+wall_ns and cpu_ns cover the work only (not the server's start). cpu_ns is
+the CPU time of this process and of every child process that finished
+during the work: above wall_ns, several cores worked at once.
+"""
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import queue
+import resource
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import harness as h
+
+# size -> (tasks, per-task parameters)
+SIZES = {
+    "cpu": {"small": (8, 25), "medium": (8, 100), "large": (16, 200)},  # ms of CPU each
+    "io": {"small": (16, 50), "medium": (32, 100), "large": (64, 100)},  # ms the server waits
+    "many-io": {"small": (200, 20), "medium": (1000, 20), "large": (2000, 20)},  # ms each wait
+    "mixed": {"small": (8, (50, 20)), "medium": (16, (100, 50)), "large": (32, (100, 100))},  # (wait, cpu) ms
+    "external": {"small": (4, 50), "medium": (8, 50), "large": (16, 50)},  # ms of CPU per program
+    "shared-state": {"small": (4, 10_000), "medium": (4, 50_000), "large": (8, 100_000)},  # updates per task
+}
+
+PY = [sys.executable, "-E", "-S", "-c"]
+
+# The loopback server: answers GET /wait/<ms> after ms milliseconds.
+SERVER = """
+import http.server, sys, time
+class Slow(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def do_GET(self):
+        time.sleep(int(self.path.rsplit("/", 1)[-1]) / 1000)
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\\n")
+    def log_message(self, *args):
+        pass
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 4096  # the listen backlog: a full one drops SYNs (1 s retries)
+srv = Server(("127.0.0.1", 0), Slow)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"""
+
+# The external program: computes ms milliseconds of CPU, then prints.
+EXTERNAL = """
+import sys, time
+end = time.thread_time() + int(sys.argv[1]) / 1000
+while time.thread_time() < end:
+    pass
+print("done")
+"""
+
+
+# --- The work of one task, per workload (runs in any thread or process) ------
+
+
+def fetch(port, ms):
+    with urllib.request.urlopen("http://127.0.0.1:%d/wait/%d" % (port, ms), timeout=60) as resp:
+        return resp.read() == b"ok\n"
+
+
+def do_task(lane, workload, arg, port):
+    """Does one task synchronously; returns True when its result is right."""
+    if workload == "cpu":
+        h.state(lane, "running", "computing %d ms" % arg)
+        h.cpu(lane, arg)
+        return True
+    if workload == "io":
+        with h.waiting(lane, "io", "HTTP request: the server answers after %d ms" % arg, after=None):
+            return fetch(port, arg)
+    if workload == "many-io":
+        h.sleep(lane, arg / 1000, "waiting %d ms" % arg, after=None)
+        return True
+    if workload == "mixed":
+        wait, work = arg
+        with h.waiting(lane, "io", "HTTP request: the server answers after %d ms" % wait, after=None):
+            ok = fetch(port, wait)
+        h.state(lane, "running", "computing %d ms" % work)
+        h.cpu(lane, work)
+        return ok
+    if workload == "external":
+        with h.waiting(lane, "blocked", "subprocess.run: waiting for the program", after=None):
+            done = subprocess.run(PY + [EXTERNAL, str(arg)], capture_output=True, text=True)
+        return done.returncode == 0 and done.stdout == "done\n"
+    raise ValueError(workload)
+
+
+# --- shared-state: the counter each model shares its own way -----------------
+
+counter = 0
+counter_lock = threading.Lock()
+shared_value = None  # multiprocessing.Value in worker processes
+
+
+def add_plain(lane, n):
+    global counter
+    h.state(lane, "running", "%d updates, nobody else running: no lock" % n)
+    for _ in range(n):
+        counter += 1
+    return True
+
+
+def add_with_lock(lane, n):
+    global counter
+    h.state(lane, "running", "%d updates under threading.Lock" % n)
+    for _ in range(n):
+        with counter_lock:
+            counter += 1
+    return True
+
+
+def add_shared_value(lane, n, value):
+    h.state(lane, "running", "%d updates of a multiprocessing.Value (shared memory + its lock)" % n)
+    for _ in range(n):
+        with value.get_lock():
+            value.value += 1
+    return True
+
+
+# --- Worker processes ----------------------------------------------------------
+
+
+def process_task(i, workload, arg, port, units, value, results):
+    """One task in its own process (model processes)."""
+    h.calibrate(units)
+    lane = "task-%d" % i
+    if workload == "shared-state":
+        ok = add_shared_value(lane, arg, value)
+    else:
+        ok = do_task(lane, workload, arg, port)
+    h.state(lane, "done")
+    results.put((i, ok, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+
+
+def pool_init(workload, port, units, value):
+    global shared_value, pool_config
+    shared_value = value
+    pool_config = (workload, port)
+    h.calibrate(units)
+    h.process_lane("worker-%d" % os.getpid(), "pool worker (pid %d)" % os.getpid(), parent="main", group="workers")
+
+
+pool_config = None
+
+
+def pool_task(item):
+    i, arg = item
+    workload, port = pool_config
+    lane = h.current_lane()
+    h.flow("main", lane, "task %d" % i)
+    if workload == "shared-state":
+        ok = add_shared_value(lane, arg, shared_value)
+    else:
+        ok = do_task(lane, workload, arg, port)
+    h.state(lane, "idle", "waiting for the next task")
+    return i, ok
+
+
+# --- Models ------------------------------------------------------------------------
+
+
+def run_sequential(workload, tasks, arg, port):
+    lane = "main"
+    ok = True
+    for _ in range(tasks):
+        if workload == "shared-state":
+            ok &= add_plain(lane, arg)
+        else:
+            ok &= do_task(lane, workload, arg, port)
+    return ok
+
+
+def run_threads(workload, tasks, arg, port):
+    oks = [False] * tasks
+
+    def one(i):
+        lane = h.thread_lane("thread-%d" % i, "thread %d" % i, parent="main", group="threads")
+        if workload == "shared-state":
+            oks[i - 1] = add_with_lock(lane, arg)
+        else:
+            oks[i - 1] = do_task(lane, workload, arg, port)
+        h.state(lane, "done")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(1, tasks + 1)]
+    for t in threads:
+        t.start()
+    with h.waiting("main", "blocked", "joining %d threads" % tasks, after=None):
+        for t in threads:
+            t.join()
+    return all(oks)
+
+
+def run_asyncio(workload, tasks, arg, port):
+    async def http_get(ms):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /wait/%d HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % ms)
+        data = await reader.read()
+        writer.close()
+        return data.endswith(b"\r\n\r\nok\n")
+
+    async def one(i):
+        global counter
+        lane = "task-%d" % i
+        h.lane(lane, "task", "task %d" % i, parent="main", group="tasks")
+        if workload == "cpu":
+            h.state(lane, "running", "computing %d ms inline: the loop waits" % arg)
+            h.cpu(lane, arg)
+            ok = True
+        elif workload in ("io", "mixed"):
+            wait = arg if workload == "io" else arg[0]
+            h.state(lane, "io", "await an HTTP response (%d ms)" % wait)
+            ok = await http_get(wait)
+            if workload == "mixed":
+                h.state(lane, "running", "computing %d ms inline: the loop waits" % arg[1])
+                h.cpu(lane, arg[1])
+        elif workload == "many-io":
+            h.state(lane, "sleep", "await asyncio.sleep(%d ms)" % arg)
+            await asyncio.sleep(arg / 1000)
+            ok = True
+        elif workload == "external":
+            h.state(lane, "io", "await the program (asyncio.create_subprocess_exec)")
+            proc = await asyncio.create_subprocess_exec(*PY, EXTERNAL, str(arg), stdout=subprocess.PIPE)
+            out, _ = await proc.communicate()
+            ok = proc.returncode == 0 and out == b"done\n"
+        else:  # shared-state: no await between read and write, so no lock needed
+            h.state(lane, "running", "%d updates (one thread, no await inside: no lock)" % arg)
+            for _ in range(arg):
+                counter += 1
+            ok = True
+        h.state(lane, "done")
+        return ok
+
+    async def main():
+        return all(await asyncio.gather(*(one(i) for i in range(1, tasks + 1))))
+
+    h.state("main", "running", "running the event loop")
+    return asyncio.run(main())
+
+
+def run_processes(workload, tasks, arg, port, workers, value, peaks):
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.SimpleQueue()
+    units = h.calibrate()
+    running, oks = [], []
+    with h.waiting("main", "blocked", "starting a process per task, %d at a time" % workers, after=None):
+        for i in range(1, tasks + 1):
+            while len(running) >= workers:
+                running.pop(0).join()
+            t0 = h.now()
+            p = ctx.Process(target=process_task, args=(i, workload, arg, port, units, value, results))
+            p.start()
+            h.lane("task-%d" % i, "process", "task %d (pid %d)" % (i, p.pid), parent="main", pid=p.pid, group="processes", t=t0)
+            h.state("task-%d" % i, "runnable", "starting a new interpreter (spawn)", t=t0)
+            running.append(p)
+        for p in running:
+            p.join()
+    while not results.empty():
+        i, ok, rss = results.get()
+        oks.append(ok)
+        peaks.append(rss)
+    return len(oks) == tasks and all(oks)
+
+
+def run_pool(workload, tasks, arg, port, workers, value):
+    items = [(i, arg) for i in range(1, tasks + 1)]
+    if workload == "many-io":
+        def one(item):
+            lane = h.current_lane() or h.thread_lane("pool-%d" % threading.get_ident(), "pool thread", parent="main", group="workers")
+            h.flow("main", lane, "task %d" % item[0])
+            return do_task(lane, workload, item[1], port)
+        with concurrent.futures.ThreadPoolExecutor(workers) as ex:
+            with h.waiting("main", "blocked", "ThreadPoolExecutor(%d).map" % workers, after=None):
+                return all(ex.map(one, items))
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers, pool_init, (workload, port, h.calibrate(), value)) as pool:
+        with h.waiting("main", "blocked", "Pool(%d).map" % workers, after=None):
+            oks = [ok for _, ok in pool.map(pool_task, items)]
+        pool.close()
+        pool.join()
+    return len(oks) == tasks and all(oks)
+
+
+def run_subprocess(tasks, arg):
+    procs = []
+    for i in range(1, tasks + 1):
+        t0 = h.now()
+        p = subprocess.Popen(PY + [EXTERNAL, str(arg)], stdout=subprocess.PIPE, text=True)
+        h.lane("prog-%d" % i, "process", "program %d (pid %d)" % (i, p.pid), parent="main", pid=p.pid, group="programs", t=t0)
+        h.state("prog-%d" % i, "running", "computing %d ms: its own process" % arg, t=t0)
+        procs.append(p)
+    oks = []
+    with h.waiting("main", "blocked", "waiting for %d programs" % tasks, after=None):
+        for i, p in enumerate(procs, 1):
+            out, _ = p.communicate()
+            oks.append(p.returncode == 0 and out == "done\n")
+            h.state("prog-%d" % i, "done", "exit code %d" % p.returncode)
+    return all(oks)
+
+
+# --- Run ---------------------------------------------------------------------------
+
+
+def start_server():
+    server = subprocess.Popen(PY + [SERVER], stdout=subprocess.PIPE, text=True)
+    port = int(server.stdout.readline())
+    h.lane("server", "process", "loopback HTTP server (pid %d)" % server.pid, pid=server.pid)
+    h.state("server", "idle", "answers GET /wait/<ms> after ms")
+    return server, port
+
+
+def main():
+    global counter
+    workload, model = h.param("workload", "cpu"), h.param("model", "sequential")
+    size, workers = h.param("size", "medium"), h.param("workers", 4)
+    tasks, arg = SIZES[workload][size]
+    h.lane("main", "thread", "main thread (%s)" % model)
+    if workload in ("cpu", "mixed"):
+        h.state("main", "running", "calibrating the CPU work")
+        h.calibrate()
+    server, port = start_server() if workload in ("io", "mixed") else (None, 0)
+    value = multiprocessing.get_context("spawn").Value("q", 0) if workload == "shared-state" and model in ("processes", "pool") else None
+    peaks = []
+
+    cpu0, start = h.cpu_ns(), h.now()
+    h.state("main", "running", "%s: %d tasks" % (model, tasks))
+    if model == "sequential":
+        ok = run_sequential(workload, tasks, arg, port)
+    elif model == "threads":
+        ok = run_threads(workload, tasks, arg, port)
+    elif model == "asyncio":
+        ok = run_asyncio(workload, tasks, arg, port)
+    elif model == "processes":
+        ok = run_processes(workload, tasks, arg, port, workers, value, peaks)
+    elif model == "pool":
+        ok = run_pool(workload, tasks, arg, port, workers, value)
+    else:
+        ok = run_subprocess(tasks, arg)
+    wall, cpu = h.now() - start, h.cpu_ns() - cpu0
+    h.state("main", "done")
+    # Memory before the server is reaped: it is not part of the model.
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    if server is not None:
+        server.kill()
+        server.wait()
+        h.state("server", "done", "stopped")
+
+    ms = lambda ns: round(ns / 1e6, 2)
+    m = {
+        "wall": h.metric(ms(wall), "ms", "wall time of the work"),
+        "cpu": h.metric(ms(cpu), "ms", "CPU time of this process and its finished children during the work"),
+        "cpu_utilization": h.metric(round(cpu / max(wall, 1), 2), "", "CPU time over wall time: above 1, several cores worked at once"),
+        "tasks": h.metric(tasks, "", "tasks"),
+        "correct": h.metric(ok, "", "1 when every task's result was right"),
+        "peak_rss": h.metric(me + max([kids] + peaks), "bytes", "peak resident memory: this process plus its largest child (a lower bound)"),
+    }
+    if workload == "shared-state":
+        expected = tasks * arg
+        actual = value.value if value is not None else counter
+        m["lost_updates"] = h.metric(expected - actual, "", "updates lost (expected %d)" % expected)
+    h.end({"wall_ns": wall, "cpu_ns": cpu, "metrics": m, "verdict": verdict(workload, model, tasks, wall, cpu, ok)})
+
+
+def verdict(workload, model, tasks, wall, cpu, ok):
+    if not ok:
+        return "%s on %s: some results were wrong." % (model, workload)
+    use = cpu / max(wall, 1)
+    cores = "several cores worked at once" if use > 1.2 else "about one core's worth of CPU" if use > 0.6 else "mostly waiting"
+    return "%s ran %d %s tasks in %.0f ms with %.0f ms of CPU (%.2f× the wall time: %s)." % (
+        model, tasks, workload, wall / 1e6, cpu / 1e6, use, cores)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""gil on CPython: the real global interpreter lock.
+
+CPU-bound threads compute; sys.setswitchinterval sets how long a thread that
+wants the GIL waits before asking the holder to drop it. Every thread
+measures its own hand-offs: it computes in slices of a few tens of µs and
+after each slice compares its wall clock with its CPU clock
+(time.thread_time_ns). Wall time that passed without CPU time is time the
+thread wanted to run and could not: it was waiting for the GIL. The time
+between two such waits is how long the thread held the GIL.
+
+With io_thread=true one more thread waits 1 ms on a socket (select, GIL
+released) and then works 50 µs, over and over. When its wait is over it
+needs the GIL back; next to CPU threads it gets it only when the holder is
+asked to drop it, about one switch interval later: the convoy effect.
+"""
+
+import select
+import socket
+import statistics
+import sys
+import threading
+
+import harness as h
+
+IO_WAIT = 0.001  # one socket wait of the I/O thread, s
+IO_WORK_MS = 0.05  # what the I/O thread computes after each wait, ms
+IO_ALONE = 10  # waits measured before the CPU threads start
+FLOWS_SHOWN = 200  # hand-off arrows drawn; all are counted
+
+
+class Holder:
+    """Draws the GIL lane: who holds the GIL, as the CPU threads saw it."""
+
+    def __init__(self):
+        self.last = None
+        self.handoffs = 0
+        self.lock = threading.Lock()
+
+    def took(self, lane, t):
+        with self.lock:
+            prev, self.last = self.last, lane
+            if prev == lane:
+                return
+            self.handoffs += 1
+            n = self.handoffs
+        h.state("gil", "running", "held by " + lane, t=t)
+        if prev is not None and n <= FLOWS_SHOWN:
+            h.flow(prev, lane, "GIL hand-off", t=t)
+
+    def on_gap(self, lane, kind, start, end):
+        if kind == "gil-wait":
+            self.took(lane, end)
+
+
+def cpu_thread(n, size, holder, barrier, results):
+    lane = h.thread_lane("cpu-%d" % n, "CPU thread %d" % n, parent="main")
+    h.state(lane, "runnable", "waiting for the start")
+    barrier.wait()
+    h.state(lane, "running", "computing (holds the GIL)")
+    holder.took(lane, h.now())
+    start = h.now()
+    gaps = h.cpu(lane, size, "computing (holds the GIL)", on_gap=holder.on_gap)
+    results[n] = (start, h.now(), gaps.spans)
+    h.state(lane, "done")
+
+
+def io_wait(lane, sock, latencies):
+    """Waits IO_WAIT on the socket, then records how late the thread ran again."""
+    t0 = h.now()
+    h.state(lane, "io", "waiting 1 ms on a socket (select, GIL released)", t=t0)
+    select.select([sock], [], [], IO_WAIT)
+    t1 = h.now()
+    late = max(0, t1 - t0 - int(IO_WAIT * 1e9))
+    if late >= 20_000:
+        h.state(lane, "gil-wait", "the wait is over; waiting for the GIL to run again", t=t1 - late)
+    h.state(lane, "running", "handling the data (holds the GIL)", t=t1)
+    latencies.append(late)
+    h.cpu(lane, IO_WORK_MS, "handling the data (holds the GIL)")
+
+
+def io_thread(stop, started, alone, contended):
+    lane = h.thread_lane("io", "I/O thread", parent="main")
+    sock, peer = socket.socketpair()  # nobody writes: every wait times out
+    with sock, peer:
+        for _ in range(IO_ALONE):
+            io_wait(lane, sock, alone)
+        started.set()
+        while not stop.is_set():
+            io_wait(lane, sock, contended)
+    h.state(lane, "done")
+
+
+def main():
+    threads, switch_ms = h.param("threads", 2), float(h.param("switch_ms", 5))
+    with_io, size = h.param("io_thread", False), h.param("size", 200)
+    sys.setswitchinterval(switch_ms / 1000)
+    h.lane("main", "thread", "main thread")
+    h.lane("gil", "thread", "GIL: who holds it (as the CPU threads measured)")
+    h.state("main", "running", "calibrating the CPU work")
+    h.calibrate()
+    holder = Holder()
+
+    stop, io_started = threading.Event(), threading.Event()
+    alone, contended = [], []
+    io = None
+    if with_io:
+        io = threading.Thread(target=io_thread, args=(stop, io_started, alone, contended))
+        io.start()
+        io_started.wait()
+
+    barrier = threading.Barrier(threads + 1)
+    results = {}
+    workers = [threading.Thread(target=cpu_thread, args=(n, size, holder, barrier, results))
+               for n in range(1, threads + 1)]
+    for t in workers:
+        t.start()
+    start = h.now()
+    with h.waiting("main", "blocked", "joining the CPU threads (GIL released)"):
+        barrier.wait()
+        for t in workers:
+            t.join()
+    wall = h.now() - start
+    contended_reads = list(contended)
+    stop.set()
+    if io is not None:
+        io.join()
+    h.state("main", "done")
+    h.state("gil", "idle", "nobody computes any more")
+
+    # A hold is the stretch between two GIL waits of one thread: it had the
+    # GIL (a preemption by the OS in between does not end it).
+    holds, waited = [], 0
+    for first, last, spans in results.values():
+        waited += sum(e - s for s, e in spans)
+        for (_, e), (s, _) in zip(spans, spans[1:]):
+            holds.append(s - e)
+    sequential = threads * size * 1e6
+    speedup = sequential / wall
+    ms = lambda ns: round(ns / 1e6, 3)
+    m = {
+        "threads": h.metric(threads, "", "CPU-bound threads"),
+        "cores": h.metric(h.cores(), "", "cores the process may use"),
+        "wall": h.metric(ms(wall), "ms", "wall time of the CPU threads"),
+        "sequential": h.metric(sequential / 1e6, "ms", "one thread doing all the work: threads × size, CPU work calibrated on one core (estimate)"),
+        "speedup": h.metric(round(speedup, 2), "x", "speedup vs one thread (against the estimate)"),
+        "switch_ms": h.metric(switch_ms, "ms", "switch interval (sys.setswitchinterval)"),
+        "handoffs": h.metric(holder.handoffs - 1 if holder.handoffs else 0, "", "times a CPU thread took the GIL from another (as the threads measured)"),
+        "gil_wait_pct": h.metric(round(100 * waited / max(threads * wall, 1), 2), "%", "share of the CPU threads' time spent waiting for the GIL"),
+    }
+    if holds:
+        m["handoff_median"] = h.metric(ms(statistics.median(holds)), "ms", "median time a thread held the GIL between two waits (measured)")
+    if with_io:
+        m["io_latency_alone"] = h.metric(ms(statistics.median(alone)), "ms", "I/O thread: median wait to run again after a 1 ms socket wait, before the CPU threads started")
+        if contended_reads:
+            m["io_latency_median"] = h.metric(ms(statistics.median(contended_reads)), "ms", "I/O thread: median wait to run again after a socket wait, next to the CPU threads")
+            m["io_latency_max"] = h.metric(ms(max(contended_reads)), "ms", "I/O thread: longest wait to run again")
+        m["io_reads"] = h.metric(len(contended_reads), "", "1 ms socket waits the I/O thread completed next to the CPU threads")
+    h.end({"wall_ns": wall, "metrics": m, "verdict": verdict(threads, switch_ms, speedup, holds, with_io, alone, contended_reads)})
+
+
+def verdict(threads, switch_ms, speedup, holds, with_io, alone, contended):
+    x = "%.2fx" % speedup
+    io = ""
+    if with_io and contended:
+        io = (" The I/O thread woke %.2f ms late (median) next to them, against %.2f ms alone: it has to wait "
+              "for the GIL every time its I/O is done (the convoy effect)." %
+              (statistics.median(contended) / 1e6, statistics.median(alone) / 1e6))
+    if threads == 1:
+        return "One CPU thread kept the GIL to itself: nobody asked for it, so no hand-off happened (%s of the estimate).%s" % (x, io)
+    if not holds:
+        return "%d CPU threads ran at %s of one thread's speed.%s" % (threads, x, io)
+    return ("%d CPU threads took turns holding the GIL: %s the speed of one thread, each holding it %.2f ms "
+            "(median, measured) before handing over; the switch interval is %.4g ms.%s" %
+            (threads, x, statistics.median(holds) / 1e6, switch_ms, io))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""locks on CPython: worker threads add one to a shared counter, many times.
+
+variant=rmw spells the read-modify-write out: read the counter into a local,
+optionally pause (time.sleep(0), which releases the GIL and lets another
+thread run), write it back plus one. Two threads that both read before
+either writes, write the same value: one update is lost.
+
+variant=naive is `counter += 1`. It is a read-modify-write too (LOAD_GLOBAL,
+BINARY_OP, STORE_GLOBAL) and nothing guarantees it is atomic, but CPython
+3.10+ only lets a thread drop the GIL at certain points of the eval loop
+(a backward jump, a call): never between that load and that store. So in
+practice it rarely loses an update on CPython, by accident of the
+implementation. A pause, a function call in between, or a build without the
+GIL (3.13t) lose updates.
+
+With lock=true a threading.Lock guards the read-modify-write: no update is
+lost, and the workers queue for the lock (lock-wait spans).
+"""
+
+import threading
+import time
+
+import harness as h
+
+counter = 0
+
+CHUNK = 500  # increments between two checks of the GIL-wait measurement
+SAMPLE_NS = 2_000_000  # the counter track is sampled about this often
+
+
+class Shared:
+    """What the workers share besides the counter."""
+
+    def __init__(self, use_lock):
+        self.lock = h.Lock("counter_lock") if use_lock else None
+        self.last_sample = 0
+        self.switches = 0  # times a worker had to wait for the GIL
+
+
+def worker(n, increments, variant, pause, shared, start):
+    global counter
+    lane = h.thread_lane("worker-%d" % n, "worker %d" % n, parent="main")
+    h.state(lane, "runnable", "waiting for the start")
+    start.wait()
+    why = {"naive": "counter += 1", "rmw": "read, add one, write back"}[variant]
+    if shared.lock:
+        why += " (under the lock)"
+    h.state(lane, "running", why)
+    gaps = h.Gaps(lane, why)
+    lock = shared.lock
+    done = 0
+    while done < increments:
+        n_chunk = min(CHUNK, increments - done)
+        if variant == "naive" and lock is None:
+            for _ in range(n_chunk):
+                counter += 1
+        elif variant == "naive":
+            for _ in range(n_chunk):
+                lock.acquire(lane, why, gaps)
+                counter += 1
+                lock.release()
+        else:
+            for _ in range(n_chunk):
+                if lock:
+                    lock.acquire(lane, why, gaps)
+                value = counter  # read
+                if pause:
+                    time.sleep(0)  # releases the GIL: another thread may read the same value
+                counter = value + 1  # write back: an update made meanwhile is lost
+                if lock:
+                    lock.release()
+        done += n_chunk
+        gaps.check()
+        now = h.now()
+        if now - shared.last_sample >= SAMPLE_NS:
+            shared.last_sample = now
+            h.counter("counter", counter)
+    shared.switches += len(gaps.spans)
+    h.state(lane, "done")
+
+
+def main():
+    workers, increments = h.param("workers", 4), h.param("increments", 10000)
+    use_lock, pause, variant = h.param("lock", False), h.param("yield", True), h.param("variant", "rmw")
+    h.lane("main", "thread", "main thread")
+    h.counter("counter", 0)
+    shared = Shared(use_lock)
+    start = threading.Event()
+    threads = [threading.Thread(target=worker, args=(n, increments, variant, pause, shared, start))
+               for n in range(1, workers + 1)]
+    for t in threads:
+        t.start()
+    t0 = h.now()
+    start.set()
+    with h.waiting("main", "blocked", "joining the workers"):
+        for t in threads:
+            t.join()
+    wall = h.now() - t0
+    h.state("main", "done")
+    h.counter("counter", counter)
+
+    expected = workers * increments
+    lost = expected - counter
+    waited = shared.lock.waited_ns if shared.lock else 0
+    h.end({
+        "wall_ns": wall,
+        "metrics": {
+            "expected": h.metric(expected, "", "expected final value (workers × increments)"),
+            "actual": h.metric(counter, "", "actual final value"),
+            "lost": h.metric(lost, "", "lost updates"),
+            "lost_pct": h.metric(round(100 * lost / expected, 2), "%", "share of updates lost"),
+            "lock_wait": h.metric(round(waited / 1e6, 2), "ms", "time spent waiting for the lock (all workers)"),
+            "wait_share": h.metric(round(100 * waited / max(wall * workers, 1), 2), "%", "share of worker time spent waiting for the lock"),
+            "contended": h.metric(shared.lock.contended if shared.lock else 0, "", "acquisitions that had to wait for the lock"),
+            "gil_waits": h.metric(shared.switches, "", "times a worker waited for the GIL while another one counted (measured)"),
+        },
+        "verdict": verdict(workers, expected, lost, use_lock, pause, variant, waited, shared.switches),
+    })
+
+
+def verdict(workers, expected, lost, use_lock, pause, variant, waited, switches):
+    if lost > 0:
+        how = "between the read and the write" if variant == "rmw" else "inside counter += 1"
+        return ("Without a lock, %d of %d updates (%.1f%%) were lost: threads switched %s, "
+                "so two of them wrote back the same value." % (lost, expected, 100 * lost / expected, how))
+    if use_lock:
+        return ("With the lock no update was lost (%d of %d); the workers spent %.1f ms in total waiting for it."
+                % (expected - lost, expected, waited / 1e6))
+    if workers == 1:
+        return "One worker cannot race with itself: no update was lost."
+    if variant == "naive" and switches < 2:
+        return ("No update was lost, but the workers hardly ran at the same time (%d GIL hand-offs): raise "
+                "increments to see them interleave." % switches)
+    if variant == "naive":
+        return ("No update was lost although the threads handed the GIL over %d times, but not because "
+                "counter += 1 is atomic: CPython 3.10+ only switches threads at a backward jump or a call, never "
+                "between the load and the store of this statement. That is an accident of the implementation, "
+                "not a guarantee; use a lock (or try variant=rmw)." % switches)
+    if not pause:
+        return ("No update was lost this time: without a pause the read and the write are a few bytecodes apart "
+                "with no call between them, so the GIL was never handed over in between. Nothing prevents it: "
+                "try yield=true.")
+    return "No update was lost this time, but nothing prevents it: the read-modify-write was not protected."
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""threads on CPython: worker threads take tasks from a queue. A task either
+waits (a sleep, or a real HTTP request to a server on the loopback that
+answers after size ms) or computes for size ms.
+
+While a thread waits for I/O it has released the GIL, so the waits of many
+threads overlap. CPU work needs the GIL the whole time: the threads take
+turns holding it, and the speedup stays near 1x however many cores there
+are. The gil-wait spans are measured: a thread whose wall clock moves while
+its own CPU clock (time.thread_time_ns) does not is waiting to run.
+"""
+
+import http.server
+import queue
+import threading
+import time
+import urllib.request
+
+import harness as h
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every GET after the delay in its path: /wait/<ms>."""
+
+    in_flight = 0
+    lock = threading.Lock()
+
+    def do_GET(self):
+        with SlowHandler.lock:
+            SlowHandler.in_flight += 1
+            h.counter("requests in flight", SlowHandler.in_flight)
+        time.sleep(int(self.path.rsplit("/", 1)[-1]) / 1000)
+        body = b"ok\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        with SlowHandler.lock:
+            SlowHandler.in_flight -= 1
+            h.counter("requests in flight", SlowHandler.in_flight)
+
+    def log_message(self, *args):
+        pass  # no access log on stderr
+
+
+class LoopbackServer(http.server.ThreadingHTTPServer):
+    """A thread per request; a listen backlog deep enough for every worker
+    (a full backlog drops connections, which the client retries after 1 s)."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+
+
+def worker(n, tasks, work, io_kind, size, url, durations):
+    lane = h.thread_lane("worker-%d" % n, "worker %d" % n, parent="main")
+    while True:
+        try:
+            task = tasks.get_nowait()
+        except queue.Empty:
+            break
+        t0 = time.perf_counter_ns()
+        if work == "cpu":
+            h.state(lane, "running", "task %d: computing" % task)
+            h.cpu(lane, size, "task %d: computing" % task)
+        elif io_kind == "http":
+            with h.waiting(lane, "io", "task %d: waiting for the HTTP response" % task, after=None):
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    resp.read()
+        else:
+            h.sleep(lane, size / 1000, "task %d: waiting for I/O (sleep)" % task, after=None)
+        durations.append(time.perf_counter_ns() - t0)
+    h.state(lane, "done")
+
+
+def main():
+    workers, ntasks, work = h.param("workers", 8), h.param("tasks", 32), h.param("work", "io")
+    size, io_kind = h.param("size", 100), h.param("io", "sleep")
+    h.lane("main", "thread", "main thread")
+    if work == "cpu":
+        h.state("main", "running", "calibrating the CPU work")
+        h.calibrate()
+
+    url, server = None, None
+    if work == "io" and io_kind == "http":
+        server = LoopbackServer(("127.0.0.1", 0), SlowHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = "http://127.0.0.1:%d/wait/%d" % (server.server_address[1], size)
+
+    tasks = queue.Queue()
+    for i in range(1, ntasks + 1):
+        tasks.put(i)
+    durations = []
+    start = h.now()
+    threads = [threading.Thread(target=worker, args=(n, tasks, work, io_kind, size, url, durations))
+               for n in range(1, workers + 1)]
+    for t in threads:
+        t.start()
+    with h.waiting("main", "blocked", "joining the workers"):
+        for t in threads:
+            t.join()
+    wall = h.now() - start
+    h.state("main", "done")
+    if server is not None:
+        server.shutdown()
+
+    sequential = ntasks * size * 1e6
+    speedup = sequential / wall
+    h.end({
+        "wall_ns": wall,
+        "metrics": {
+            "wall": h.metric(round(wall / 1e6, 2), "ms", "wall time to finish every task"),
+            "sequential": h.metric(sequential / 1e6, "ms", "sequential estimate: tasks × size, one worker doing one task after another"),
+            "speedup": h.metric(round(speedup, 2), "x", "speedup vs the sequential estimate"),
+            "mean_task": h.metric(round(sum(durations) / max(len(durations), 1) / 1e6, 2), "ms", "mean measured time of one task"),
+            "workers": h.metric(workers, "", "worker threads"),
+            "cores": h.metric(h.cores(), "", "cores the run may use (the GIL lets one thread run Python code at a time)"),
+            "tasks_done": h.metric(len(durations), "", "tasks done"),
+        },
+        "verdict": verdict(work, io_kind, workers, speedup),
+    })
+
+
+def verdict(work, io_kind, workers, speedup):
+    x = "%.2fx" % speedup
+    if workers == 1:
+        return "One worker does the tasks one after another (%s of the sequential estimate)." % x
+    if work == "io":
+        what = "HTTP requests" if io_kind == "http" else "waits"
+        return ("%d threads overlapped their %s: %s faster than one after another, because a waiting thread "
+                "releases the GIL." % (workers, what, x))
+    return ("%d threads computed at %s of one thread's speed: only the thread holding the GIL runs Python code, "
+            "so the others waited (the gil-wait spans) instead of using the other cores." % (workers, x))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The CPU-bound work of the overhead benchmark, plain: no harness at all.
+It prints how long the work took, in ns."""
+
+import json
+import os
+import time
+
+UNITS = 20_000_000  # about a second of one core
+SLICE = 2_000  # units per call: the slice harness.cpu computes between two checks
+
+
+def spin(n):  # the harness's work function, verbatim
+    x = 0
+    for i in range(n):
+        x = (x + i * i) % 1000003
+    return x
+
+
+def main():
+    units = json.loads(os.environ.get("INTERLEAVE_SPEC") or "{}").get("params", {}).get("units", UNITS)
+    start = time.perf_counter_ns()
+    for _ in range(units // SLICE):
+        spin(SLICE)
+    print(time.perf_counter_ns() - start)
+
+
+if __name__ == "__main__":
+    main()
