@@ -62,6 +62,30 @@ func (s Scenario) Validate(engine string, raw map[string]any) (Params, error) {
 	return p, err
 }
 
+// SchedParam is the go engine's switch for the real scheduler trace, added
+// to every scenario that runs on the go engine.
+const SchedParam = "sched"
+
+// schedTraceCosts lists scenarios whose numbers the scheduler trace would
+// distort: runtime/trace slows heavy lock contention 2-3x, so there it is
+// off unless asked for.
+var schedTraceCosts = []string{"locks"}
+
+func init() {
+	for i := range catalog {
+		s := &catalog[i]
+		if !s.HasEngine(EngineGo) {
+			continue
+		}
+		def := !slices.Contains(schedTraceCosts, s.ID)
+		help := "Record the real Go scheduler with runtime/trace: which goroutine ran on which core (P), and why goroutines waited. It costs under 3 % on CPU work."
+		if !def {
+			help += " Off by default here: tracing slows heavy lock contention 2-3x, which would inflate the lock-wait times this scenario measures."
+		}
+		s.Params = append(s.Params, Param{Name: SchedParam, Type: TypeBool, Default: def, Label: "Record the Go scheduler", Help: help, Engines: []string{EngineGo}})
+	}
+}
+
 // All returns the catalog in the guide's order.
 func All() []Scenario { return catalog }
 

@@ -1,0 +1,809 @@
+package schedtrace
+
+import (
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/exp/trace"
+
+	"interleave/scenarios/event"
+)
+
+// laneGroup groups every lane this package declares, apart from the app's own.
+const laneGroup = "sched"
+
+// gomaxprocsMetric is the trace metric that carries GOMAXPROCS.
+const gomaxprocsMetric = "/sched/gomaxprocs:threads"
+
+// mergeIdleBelow is the shortest idle gap drawn on a P lane: the scheduler
+// switching from one goroutine to the next takes a microsecond or two, and
+// drawing every such gap would double the events without showing anything.
+const mergeIdleBelow = 20 * time.Microsecond
+
+// rateWindow is the window the rate cap counts in (in run time).
+const rateWindow = int64(100 * time.Millisecond)
+
+// maxPending is how many states an undeclared goroutine remembers (the
+// first and the latest ones), to draw its lane from its start once it is
+// labelled.
+const maxPending = 16
+
+// role says what started a goroutine, as far as the trace tells.
+type role uint8
+
+const (
+	roleUnknown role = iota // its start function has not been seen yet
+	roleUser                // started in user code: it may become a lane
+	roleStd                 // started in the standard library (net/http, os/exec, time...)
+	roleRuntime             // started in package runtime (sweeper, scavenger...)
+	roleGC                  // a GC mark worker
+	roleOwn                 // this tracer or runtime/trace's writer
+)
+
+// roleOf classifies a goroutine by its start function.
+func roleOf(fn string) role {
+	switch pkg := funcPackage(fn); {
+	case fn == "":
+		return roleUnknown
+	case fn == "runtime.gcBgMarkWorker":
+		return roleGC
+	case pkg == "runtime/trace" || pkg == ownPackage:
+		return roleOwn
+	case pkg == "runtime":
+		return roleRuntime
+	case strings.HasPrefix(fn, "sync.(*WaitGroup).Go."):
+		return roleUser // wg.Go's wrapper runs the caller's function
+	case isStd(pkg):
+		return roleStd
+	}
+	return roleUser
+}
+
+// funcPackage returns the import path of a function's package:
+// "net/http" for "net/http.(*persistConn).readLoop".
+func funcPackage(fn string) string {
+	fn, _, _ = strings.Cut(fn, "[") // type arguments may hold paths too
+	slash := strings.LastIndexByte(fn, '/') + 1
+	if dot := strings.IndexByte(fn[slash:], '.'); dot >= 0 {
+		return fn[:slash+dot]
+	}
+	return fn
+}
+
+// isStd reports whether pkg is in the standard library: its first path
+// element has no dot, and it is neither package main nor in the main module.
+func isStd(pkg string) bool {
+	first, _, _ := strings.Cut(pkg, "/")
+	if strings.Contains(first, ".") || pkg == "main" {
+		return false
+	}
+	return pkg != mainModule && !strings.HasPrefix(pkg, mainModule+"/")
+}
+
+// mainModule is the module path of the program (the scenarios' module).
+var mainModule = func() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Path != "" {
+		return bi.Main.Path
+	}
+	first, _, _ := strings.Cut(ownPackage, "/")
+	return first
+}()
+
+// ownPackage is this package's import path, to recognise its goroutines.
+const ownPackage = "interleave/scenarios/schedtrace"
+
+type span struct {
+	s, why string
+	t      int64
+}
+
+// laneState is what the timeline shows for one lane: the latest state the
+// trace told (cur) and the latest one emitted (sent). They differ only while
+// the rate cap holds emission back (dirty).
+type laneState struct {
+	id    string
+	cur   span
+	sent  span
+	dirty bool
+}
+
+// goroutine is what the converter knows of one goroutine.
+type goroutine struct {
+	laneState // id is empty until the lane is declared
+
+	gid   trace.GoID
+	role  role
+	pkg   string // for roleStd, the package that started it
+	label string // app lane id given to Label
+	name  string // lane name, set once it is a scenario goroutine
+	// parent is the scenario goroutine that started this one, if any.
+	parent *goroutine
+	// scenario is true for goroutines labelled with Label and for those a
+	// scenario goroutine started in user code: the ones that get a lane.
+	scenario bool
+	// noLane is set when the lane cap refused this goroutine a lane.
+	noLane bool
+	// pending holds states seen before the lane was declared.
+	pending []span
+	// onP is the P the goroutine runs on, or -1.
+	onP trace.ProcID
+	// session is the latest trace session that reported the goroutine.
+	session int
+}
+
+// procWhy is what a P lane says when it runs g.
+func (g *goroutine) procWhy() string {
+	switch {
+	case g.scenario && !g.noLane:
+		return g.name
+	case g.role == roleGC:
+		return "GC worker"
+	case g.role == roleRuntime:
+		return "runtime"
+	case g.role == roleStd:
+		return g.pkg + " goroutine"
+	case g.role == roleOwn:
+		return "scheduler trace (this tool)"
+	}
+	return "other goroutine"
+}
+
+// setStart classifies g by its start function fn.
+func (g *goroutine) setStart(fn string) {
+	if g.role = roleOf(fn); g.role == roleStd {
+		g.pkg = funcPackage(fn)
+	}
+}
+
+func (g *goroutine) addPending(sp span) {
+	if g.noLane {
+		return
+	}
+	if len(g.pending) < maxPending {
+		g.pending = append(g.pending, sp)
+		return
+	}
+	// Keep the first state (its start) and the latest ones.
+	copy(g.pending[1:], g.pending[2:])
+	g.pending[len(g.pending)-1] = sp
+}
+
+// proc is what the converter knows of one P.
+type proc struct {
+	laneState
+	onWhy   string // "on P3": the why of a goroutine running on it
+	running *goroutine
+	// pend is the P's latest state, held back until the next one (or until
+	// the reader caught up) so that tiny idle gaps can be merged away and the
+	// goroutine's name is known when it is emitted.
+	pend pendingProc
+}
+
+type pendingProc struct {
+	set bool
+	s   string
+	why string     // used when g is nil
+	g   *goroutine // the goroutine running, for s == running
+	t   int64
+}
+
+// limits bounds what the converter emits.
+type limits struct {
+	perWindow int   // state events per rateWindow
+	maxEvents int64 // events in all
+	maxLanes  int   // goroutine lanes in all
+	rate      int   // perWindow per second, for the marks
+	// traceWindow is how many trace events a rateWindow may hold before
+	// the trace is sampled (overRate).
+	traceWindow int64
+}
+
+// converter turns trace events into timeline events. It is used by one
+// goroutine at a time (the reader, then the caller of stop).
+type converter struct {
+	emit func(event.Event)
+	base int64
+	lim  limits
+
+	// offset is CLOCK_MONOTONIC minus the trace clock, from the latest
+	// clock snapshot (a Sync event); on Linux the trace clock is nanotime,
+	// so it is within the trace clock's 64 ns resolution of zero.
+	offset  int64
+	lastT   int64 // run time of the latest event handled
+	handled int64 // trace events handled
+
+	// Trace events per rateWindow, to notice a scenario too busy to trace.
+	rawWindow int64
+	rawCount  int64
+	// overRate is set when a window held more than lim.traceWindow trace
+	// events; the reader then pauses the trace and clears it.
+	overRate bool
+
+	// session counts trace sessions; after a pause, goroutines whose status
+	// the new session's first generation does not report have exited.
+	session     int
+	sweepSyncs  int // Sync events since the session started, until the sweep
+	sweepWanted bool
+
+	gs          map[trace.GoID]*goroutine // goroutines alive (or not yet known to have exited)
+	ps          []*proc
+	gomaxprocs  int
+	lanes       int          // goroutine lanes declared
+	newChildren []*goroutine // scenario children to declare when caught up
+
+	// rate cap
+	window        int64 // current window index (run time / rateWindow)
+	budget        int   // state events left in the window
+	windowSkipped bool
+	thinning      bool
+	thinFrom      int64
+	skipped       int64
+	dirty         []*laneState
+	emitted       int64 // lane and state events emitted
+	exhausted     bool  // maxEvents reached: nothing more is emitted
+}
+
+func newConverter(emit func(event.Event), base int64, lim limits) *converter {
+	return &converter{emit: emit, base: base, lim: lim, gs: map[trace.GoID]*goroutine{}, window: -1}
+}
+
+// runTime maps a trace timestamp to the run clock (ns since spec.ClockBase).
+func (c *converter) runTime(ts trace.Time) int64 {
+	return max(int64(ts)+c.offset-c.base, 1) // T 0 would be restamped by the emitter
+}
+
+// handle converts one trace event.
+func (c *converter) handle(ev *trace.Event) {
+	c.handled++
+	if c.exhausted {
+		return
+	}
+	if w := int64(ev.Time()) / rateWindow; w != c.rawWindow {
+		c.rawWindow, c.rawCount = w, 0
+	}
+	if c.rawCount++; c.rawCount > c.lim.traceWindow {
+		c.overRate = true
+	}
+	switch ev.Kind() {
+	case trace.EventSync:
+		if cs := ev.Sync().ClockSnapshot; cs != nil {
+			c.offset = int64(cs.Mono) - int64(cs.Trace)
+		}
+		// Every event of the previous generation has been handled.
+		c.caughtUp()
+		if c.sweepWanted {
+			if c.sweepSyncs++; c.sweepSyncs == 2 {
+				c.sweep(c.runTime(ev.Time()))
+			}
+		}
+	case trace.EventStateTransition:
+		st := ev.StateTransition()
+		switch st.Resource.Kind {
+		case trace.ResourceGoroutine:
+			c.goTransition(ev, &st)
+		case trace.ResourceProc:
+			c.procTransition(ev, &st)
+		}
+	case trace.EventLog:
+		switch l := ev.Log(); l.Category {
+		case labelCategory:
+			c.label(ev.Goroutine(), l.Message, c.runTime(ev.Time()))
+		case selfCategory:
+			c.goroutine(ev.Goroutine()).role = roleOwn
+		}
+	case trace.EventMetric:
+		if m := ev.Metric(); m.Name == gomaxprocsMetric {
+			c.setGOMAXPROCS(int(m.Value.Uint64()), c.runTime(ev.Time()))
+		}
+	}
+	c.lastT = c.runTime(ev.Time())
+}
+
+func (c *converter) goroutine(gid trace.GoID) *goroutine {
+	g := c.gs[gid]
+	if g == nil {
+		g = &goroutine{gid: gid, onP: trace.NoProc}
+		c.gs[gid] = g
+	}
+	return g
+}
+
+func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition) {
+	from, to := st.Goroutine()
+	if from == to {
+		// A status at the start of a generation: nothing changed, but the
+		// goroutine is alive.
+		if g := c.gs[st.Resource.Goroutine()]; g != nil {
+			g.session = c.session
+		}
+		return
+	}
+	t := c.runTime(ev.Time())
+	gid := st.Resource.Goroutine()
+	g := c.goroutine(gid)
+	g.session = c.session
+	if from == trace.GoNotExist {
+		// Creation: the transition's stack is the new goroutine's start.
+		g.setStart(firstFunc(st.Stack))
+		if parent := c.gs[ev.Goroutine()]; parent != nil && parent != g && parent.scenario && g.role == roleUser {
+			g.scenario, g.parent = true, parent
+			g.name = laneName(g)
+			c.newChildren = append(c.newChildren, g)
+		}
+	} else if g.role == roleUnknown {
+		g.setStart(lastFunc(st.Stack))
+	}
+
+	if to == trace.GoRunning {
+		c.procRun(ev.Proc(), g, t)
+	} else if from == trace.GoRunning {
+		c.procRelease(ev.Proc(), g, t)
+	}
+
+	s, why := c.goState(from, to, st, ev.Proc())
+	switch {
+	case g.id != "":
+		c.setState(&g.laneState, s, why, t)
+	case g.role == roleUser || g.role == roleStd || g.role == roleUnknown:
+		g.addPending(span{s, why, t})
+	}
+	if to == trace.GoNotExist {
+		delete(c.gs, gid)
+	}
+}
+
+// goState maps a goroutine transition to a timeline state and its why.
+func (c *converter) goState(from, to trace.GoState, st *trace.StateTransition, pid trace.ProcID) (s, why string) {
+	switch to {
+	case trace.GoRunning:
+		if p := c.proc(pid, 0); p != nil {
+			return event.Running, p.onWhy
+		}
+		return event.Running, ""
+	case trace.GoRunnable:
+		return event.Runnable, runnableWhy(from, st.Reason)
+	case trace.GoWaiting:
+		return waitState(st.Reason, st.Stack)
+	case trace.GoSyscall:
+		return event.Syscall, "syscall"
+	case trace.GoNotExist:
+		return event.Done, ""
+	}
+	return event.Blocked, st.Reason
+}
+
+// runnableWhy says why a goroutine is waiting for a P.
+func runnableWhy(from trace.GoState, reason string) string {
+	switch {
+	case reason == "preempted":
+		return "preempted"
+	case reason == "runtime.Gosched":
+		return "yielded (runtime.Gosched)"
+	case from == trace.GoNotExist:
+		return "created"
+	case from == trace.GoWaiting:
+		return "woken"
+	case from == trace.GoSyscall:
+		return "back from a syscall"
+	}
+	return reason
+}
+
+// waitState maps the trace's block reason to a timeline state. The runtime
+// says only "sync" for every semaphore (Mutex, RWMutex, WaitGroup), so the
+// blocked goroutine's stack tells which it was.
+func waitState(reason string, stack trace.Stack) (s, why string) {
+	switch reason {
+	case "sync":
+		switch fn := syncFunc(stack); {
+		case strings.Contains(fn, "(*RWMutex)"):
+			return event.LockWait, "sync.RWMutex"
+		case strings.Contains(fn, "(*Mutex)"):
+			return event.LockWait, "sync.Mutex"
+		case strings.Contains(fn, "(*WaitGroup)"):
+			return event.Blocked, "sync.WaitGroup"
+		}
+		return event.Blocked, "sync"
+	case "sync.(*Cond).Wait":
+		return event.Blocked, "sync.Cond"
+	case "sleep":
+		return event.Sleep, "time.Sleep"
+	case "network":
+		return event.IO, "network"
+	case "":
+		return event.Blocked, "waiting"
+	}
+	return event.Blocked, reason // chan send, chan receive, select, forever, GC...
+}
+
+// syncFunc returns the innermost frame of package sync (or internal/sync).
+func syncFunc(stack trace.Stack) string {
+	n := 0
+	for f := range stack.Frames() {
+		if strings.HasPrefix(f.Func, "sync.") || strings.HasPrefix(f.Func, "internal/sync.") {
+			return f.Func
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	return ""
+}
+
+func firstFunc(stack trace.Stack) string {
+	for f := range stack.Frames() {
+		return f.Func
+	}
+	return ""
+}
+
+// lastFunc returns the outermost frame: the goroutine's start function.
+func lastFunc(stack trace.Stack) string {
+	fn := ""
+	for f := range stack.Frames() {
+		fn = f.Func
+	}
+	return fn
+}
+
+// laneName names a scenario goroutine's lane: "g12 · worker-3".
+func laneName(g *goroutine) string {
+	name := "g" + strconv.FormatInt(int64(g.gid), 10)
+	switch {
+	case g.label != "":
+		return name + " · " + g.label
+	case g.parent != nil && g.parent.label != "":
+		return name + " · child of " + g.parent.label
+	case g.parent != nil:
+		return name + " · child of g" + strconv.FormatInt(int64(g.parent.gid), 10)
+	}
+	return name
+}
+
+// label ties goroutine gid to the app lane laneID.
+func (c *converter) label(gid trace.GoID, laneID string, t int64) {
+	g := c.goroutine(gid)
+	if g.label == laneID {
+		return
+	}
+	g.role, g.scenario, g.label = roleUser, true, laneID
+	if g.id != "" {
+		// Already drawn (as a child, or under another label): lane ids are
+		// declared once, so say it on the lane.
+		c.mark(g.id, "labelled "+laneID, t)
+		return
+	}
+	g.name = laneName(g)
+	c.declare(g, t)
+	if p := c.proc(g.onP, t); p != nil && p.running == g && !p.pend.set {
+		// Re-emit the P's state so it names the goroutine from now on.
+		c.procSet(p, event.Running, g, t)
+	}
+}
+
+// declare emits g's lane and the states it went through so far.
+func (c *converter) declare(g *goroutine, t int64) {
+	if g.id != "" || g.noLane {
+		return
+	}
+	if c.lanes >= c.lim.maxLanes {
+		if c.lanes == c.lim.maxLanes {
+			c.mark("", "scheduler trace: more than "+strconv.Itoa(c.lim.maxLanes)+" goroutines; later ones are not drawn", t)
+			c.lanes++
+		}
+		g.noLane, g.pending = true, nil
+		return
+	}
+	c.lanes++
+	if len(g.pending) > 0 {
+		t = g.pending[0].t
+	}
+	g.id = "g" + strconv.FormatInt(int64(g.gid), 10)
+	ev := event.Event{T: t, K: event.KindLane, ID: g.id, Kind: event.LaneGoroutine, Name: g.name, Group: laneGroup}
+	if g.parent != nil {
+		ev.Parent = g.parent.id
+	}
+	c.send(ev)
+	for _, sp := range g.pending {
+		c.setState(&g.laneState, sp.s, sp.why, sp.t)
+	}
+	g.pending = nil
+}
+
+// proc returns P pid, declaring its lane at t when it is new; nil for NoProc.
+func (c *converter) proc(pid trace.ProcID, t int64) *proc {
+	if pid < 0 {
+		return nil
+	}
+	for int(pid) >= len(c.ps) {
+		c.ps = append(c.ps, nil)
+	}
+	if p := c.ps[pid]; p != nil {
+		return p
+	}
+	id := "P" + strconv.FormatInt(int64(pid), 10)
+	p := &proc{laneState: laneState{id: id}, onWhy: "on " + id}
+	c.ps[pid] = p
+	c.send(event.Event{T: max(t, 1), K: event.KindLane, ID: id, Kind: event.LaneCPU, Name: id + " (core)", Group: laneGroup})
+	return p
+}
+
+func (c *converter) procTransition(ev *trace.Event, st *trace.StateTransition) {
+	from, to := st.Proc()
+	if from == to {
+		return
+	}
+	t := c.runTime(ev.Time())
+	p := c.proc(st.Resource.Proc(), t)
+	if p == nil {
+		return
+	}
+	switch {
+	case to == trace.ProcNotExist:
+		p.running = nil
+		c.procSetWhy(p, event.Idle, "removed", t)
+	case from == trace.ProcUndetermined && to == trace.ProcIdle && p.running == nil:
+		c.procSetWhy(p, event.Idle, "", t)
+	}
+}
+
+func (c *converter) setGOMAXPROCS(n int, t int64) {
+	if n == c.gomaxprocs {
+		return
+	}
+	c.gomaxprocs = n
+	for pid := range n {
+		c.proc(trace.ProcID(pid), t)
+	}
+	for pid, p := range c.ps {
+		switch {
+		case p == nil || p.running != nil:
+		case pid >= n:
+			c.procSetWhy(p, event.Idle, "outside GOMAXPROCS="+strconv.Itoa(n), t)
+		case p.pend.set && p.pend.s == event.Idle || !p.pend.set && p.cur.s == event.Idle:
+			c.procSetWhy(p, event.Idle, "", t)
+		}
+	}
+}
+
+// procRun records that g started running on P pid.
+func (c *converter) procRun(pid trace.ProcID, g *goroutine, t int64) {
+	p := c.proc(pid, t)
+	if p == nil {
+		return
+	}
+	if p.running != nil {
+		p.running.onP = trace.NoProc
+	}
+	p.running, g.onP = g, pid
+	c.procSet(p, event.Running, g, t)
+}
+
+// procRelease records that g stopped running on P pid (it blocked, yielded,
+// entered a syscall or exited).
+func (c *converter) procRelease(pid trace.ProcID, g *goroutine, t int64) {
+	g.onP = trace.NoProc
+	p := c.proc(pid, t)
+	if p == nil || p.running != g {
+		return
+	}
+	p.running = nil
+	c.procSetWhy(p, event.Idle, "", t)
+}
+
+func (c *converter) procSet(p *proc, s string, g *goroutine, t int64) {
+	c.procPend(p, pendingProc{set: true, s: s, g: g, t: t})
+}
+
+func (c *converter) procSetWhy(p *proc, s, why string, t int64) {
+	c.procPend(p, pendingProc{set: true, s: s, why: why, t: t})
+}
+
+// procPend makes next the P's pending state, emitting the one before unless
+// it was an idle gap too short to draw.
+func (c *converter) procPend(p *proc, next pendingProc) {
+	if p.pend.set {
+		gap := p.pend.s == event.Idle && p.pend.why == "" && next.s == event.Running && next.t-p.pend.t < int64(mergeIdleBelow)
+		if !gap {
+			c.flushProc(p)
+		}
+	}
+	p.pend = next
+}
+
+func (c *converter) flushProc(p *proc) {
+	if !p.pend.set {
+		return
+	}
+	why := p.pend.why
+	if p.pend.g != nil {
+		why = p.pend.g.procWhy()
+	}
+	p.pend.set = false
+	c.setState(&p.laneState, p.pend.s, why, p.pend.t)
+}
+
+// caughtUp runs when every event parsed so far has been handled (a
+// generation ended): lanes held back for a label are declared and the P
+// lanes' latest states are emitted.
+func (c *converter) caughtUp() {
+	if c.exhausted {
+		return
+	}
+	for _, g := range c.newChildren {
+		c.declare(g, c.lastT)
+	}
+	clear(c.newChildren)
+	c.newChildren = c.newChildren[:0]
+	for _, p := range c.ps {
+		if p != nil {
+			c.flushProc(p)
+		}
+	}
+}
+
+// setState records that lane ls is in state s from t, and emits it unless it
+// repeats the state shown or the rate cap holds it back.
+func (c *converter) setState(ls *laneState, s, why string, t int64) {
+	ls.cur = span{s, why, t}
+	if s == ls.sent.s && why == ls.sent.why {
+		return
+	}
+	if !c.take(t) {
+		if !ls.dirty && !c.exhausted {
+			ls.dirty = true
+			c.dirty = append(c.dirty, ls)
+		}
+		return
+	}
+	c.sendState(ls)
+}
+
+func (c *converter) sendState(ls *laneState) {
+	ls.sent = ls.cur
+	c.emit(event.Event{T: ls.cur.t, K: event.KindState, Lane: ls.id, S: ls.cur.s, Why: ls.cur.why, Src: event.SrcSched})
+}
+
+func (c *converter) send(ev event.Event) {
+	if c.exhausted {
+		return
+	}
+	if c.emitted >= c.lim.maxEvents {
+		c.exhaust(ev.T)
+		return
+	}
+	c.emitted++
+	c.emit(ev)
+}
+
+// take reports whether one more state event at t fits the caps.
+func (c *converter) take(t int64) bool {
+	if c.exhausted {
+		return false
+	}
+	if w := t / rateWindow; w > c.window {
+		c.nextWindow(w, t)
+	}
+	if c.emitted >= c.lim.maxEvents {
+		c.exhaust(t)
+		return false
+	}
+	if c.budget > 0 {
+		c.budget--
+		c.emitted++
+		return true
+	}
+	if !c.thinning {
+		c.thinning, c.thinFrom, c.skipped = true, t, 0
+		c.mark("", "scheduler trace thinned: more than "+strconv.Itoa(c.lim.rate)+" state changes/s, so some are skipped", t)
+	}
+	c.windowSkipped = true
+	c.skipped++
+	return false
+}
+
+// nextWindow starts rate window w: a fresh budget, the end of a thinning
+// episode if the last window had room, and the lanes held back caught up.
+func (c *converter) nextWindow(w, t int64) {
+	c.window, c.budget = w, c.lim.perWindow
+	if c.thinning && !c.windowSkipped {
+		c.endThinning(t)
+	}
+	c.windowSkipped = false
+	c.resync(false)
+}
+
+func (c *converter) endThinning(t int64) {
+	c.mark("", "scheduler trace: "+strconv.FormatInt(c.skipped, 10)+" state changes skipped from "+
+		time.Duration(c.thinFrom).Round(time.Millisecond).String()+" (cap "+strconv.Itoa(c.lim.rate)+"/s)", t)
+	c.thinning, c.skipped = false, 0
+}
+
+// resync emits the current state of lanes the rate cap held back; force
+// ignores the window's budget (at the end of the trace).
+func (c *converter) resync(force bool) {
+	keep := c.dirty[:0]
+	for _, ls := range c.dirty {
+		switch {
+		case ls.cur.s == ls.sent.s && ls.cur.why == ls.sent.why:
+			ls.dirty = false
+		case force || c.budget > 0 && c.emitted < c.lim.maxEvents:
+			c.budget--
+			c.emitted++
+			ls.dirty = false
+			c.sendState(ls)
+		default:
+			keep = append(keep, ls)
+		}
+	}
+	clear(c.dirty[len(keep):])
+	c.dirty = keep
+}
+
+func (c *converter) exhaust(t int64) {
+	c.exhausted = true
+	c.mark("", "scheduler trace stopped: it reached its cap of "+strconv.FormatInt(c.lim.maxEvents, 10)+" events", t)
+}
+
+func (c *converter) mark(lane, label string, t int64) {
+	c.emit(event.Event{T: max(t, 1), K: event.KindMark, Lane: lane, Label: label})
+}
+
+// paused records that the trace is skipped from the latest event on.
+func (c *converter) paused(why string) {
+	c.caughtUp()
+	c.mark("", "scheduler trace paused: "+why, c.lastT)
+}
+
+// resumed records (with a mark saying label) that a fresh trace session
+// starts at now, and forgets what the new session will tell again.
+func (c *converter) resumed(now int64, label string) {
+	for _, p := range c.ps {
+		if p != nil {
+			p.running, p.pend = nil, pendingProc{}
+		}
+	}
+	for gid, g := range c.gs {
+		g.onP = trace.NoProc
+		if !g.scenario && g.role != roleOwn {
+			delete(c.gs, gid)
+		}
+	}
+	c.overRate, c.rawCount = false, 0
+	c.session++
+	c.sweepSyncs, c.sweepWanted = 0, true
+	c.mark("", label, now)
+}
+
+// sweep ends the lanes of scenario goroutines that exited while the trace
+// was paused: every generation reports the status of every live goroutine,
+// so those the session's first generation did not mention are gone.
+func (c *converter) sweep(t int64) {
+	c.sweepWanted = false
+	for gid, g := range c.gs {
+		if g.session == c.session {
+			continue
+		}
+		if g.id != "" {
+			c.setState(&g.laneState, event.Done, "exited while the trace was paused", t)
+		}
+		delete(c.gs, gid)
+	}
+}
+
+// finish emits what is held back, at the end of the trace.
+func (c *converter) finish() {
+	c.caughtUp()
+	if c.exhausted {
+		return
+	}
+	if c.sweepWanted && c.sweepSyncs > 0 {
+		c.sweep(c.lastT) // the trace ended within the session's first generation
+	}
+	if c.thinning {
+		c.endThinning(c.lastT)
+	}
+	c.resync(true)
+}
