@@ -42,7 +42,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defaultAddr = ":" + port
 	}
 	fs.StringVar(&cfg.Addr, "addr", defaultAddr, "address to serve on (PORT in the environment sets the port)")
-	fs.StringVar(&cfg.DataDir, "data", "./data", "directory for recorded runs")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "directory for recorded runs (a SQLite database; created on start)")
+	fs.IntVar(&cfg.Limits.KeepRuns, "keep-runs", cfg.Limits.KeepRuns, "recorded runs kept; past it the oldest unpinned runs are deleted")
+	fs.Int64Var(&cfg.Limits.KeepBytes, "keep-bytes", cfg.Limits.KeepBytes, "bytes of recorded events kept on disk; past it the oldest unpinned runs are deleted")
+	fs.Int64Var(&cfg.Limits.MaxImportBytes, "max-import", cfg.Limits.MaxImportBytes, "largest Go execution trace POST /api/imports accepts, bytes")
 	fs.IntVar(&cfg.Limits.MaxConcurrent, "max-runs", cfg.Limits.MaxConcurrent, "runs executing at once (default: number of cores)")
 	fs.IntVar(&cfg.Limits.QueueSize, "queue", cfg.Limits.QueueSize, "runs waiting for a slot before new ones get 429")
 	fs.DurationVar(&cfg.Limits.DefaultDeadline, "deadline", cfg.Limits.DefaultDeadline, "wall-clock deadline of a run")

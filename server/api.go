@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 
@@ -90,13 +89,9 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// lookupRun returns the run of the {id} in the URL, live or recorded.
 func (s *Server) lookupRun(r *http.Request) (*Run, error) {
-	id := chi.URLParam(r, "id")
-	run, ok := s.runs.Get(id)
-	if !ok {
-		return nil, &NotFoundError{What: fmt.Sprintf("run %q", id)}
-	}
-	return run, nil
+	return s.runs.Lookup(r.Context(), chi.URLParam(r, "id"))
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
@@ -117,6 +112,30 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	<-run.Done()
+	writeJSON(w, http.StatusOK, run.Info())
+	return nil
+}
+
+// pinRun is POST /api/runs/{id}/pin: retention never evicts the run. It
+// answers the run.
+func (s *Server) pinRun(w http.ResponseWriter, r *http.Request) error {
+	return s.setPinned(w, r, true)
+}
+
+// unpinRun is DELETE /api/runs/{id}/pin: the run may be evicted again.
+func (s *Server) unpinRun(w http.ResponseWriter, r *http.Request) error {
+	return s.setPinned(w, r, false)
+}
+
+func (s *Server) setPinned(w http.ResponseWriter, r *http.Request, pinned bool) error {
+	id := chi.URLParam(r, "id")
+	if err := s.store.setPinned(r.Context(), id, pinned); err != nil {
+		return err
+	}
+	run, err := s.runs.Lookup(r.Context(), id)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, run.Info())
 	return nil
 }

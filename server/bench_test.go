@@ -78,6 +78,7 @@ type benchServer struct {
 func newBenchServer(b *testing.B, engine scenarios.Engine) *benchServer {
 	b.Helper()
 	cfg := DefaultConfig()
+	cfg.DataDir = b.TempDir()
 	cfg.Limits.RunsPerMinute = 1 << 20
 	s, err := New(cfg, slog.New(slog.DiscardHandler), []scenarios.Engine{engine})
 	if err != nil {
@@ -89,6 +90,7 @@ func newBenchServer(b *testing.B, engine scenarios.Engine) *benchServer {
 		defer cancel()
 		s.Shutdown(ctx)
 		hs.Close()
+		s.Close()
 	})
 	return &benchServer{URL: hs.URL, srv: s}
 }

@@ -9,7 +9,7 @@ import (
 type Config struct {
 	// Addr is the listen address (default 127.0.0.1:8080).
 	Addr string
-	// DataDir holds recorded runs.
+	// DataDir holds recorded runs (the SQLite store); created on start.
 	DataDir string
 	// DevStatic serves static/ from disk instead of the embedded copy.
 	DevStatic bool
@@ -53,6 +53,13 @@ type Limits struct {
 	// WSOriginPatterns are extra origins allowed to open the event socket;
 	// same-origin is always allowed.
 	WSOriginPatterns []string
+	// KeepRuns and KeepBytes bound the store (defaults 1,000 runs and 1 GiB
+	// of event lines): past either, the oldest finished runs that are not
+	// pinned are deleted.
+	KeepRuns  int
+	KeepBytes int64
+	// MaxImportBytes caps an uploaded runtime/trace file (default 32 MiB).
+	MaxImportBytes int64
 }
 
 // DefaultConfig returns the defaults documented on Limits.
@@ -73,6 +80,9 @@ func DefaultConfig() Config {
 			WSWriteTimeout:  5 * time.Second,
 			MaxViewerLag:    500_000,
 			BatchEvents:     5_000,
+			KeepRuns:        1000,
+			KeepBytes:       1 << 30,
+			MaxImportBytes:  32 << 20,
 		},
 	}
 }

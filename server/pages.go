@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -109,14 +110,14 @@ func (s *Server) fillSource(name, code *string, engine, scenario string) {
 }
 
 func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
-	id := chi.URLParam(r, "run")
-	run, ok := s.runs.Get(id)
-	if !ok {
-		return &NotFoundError{What: "run " + id}
+	run, err := s.runs.Lookup(r.Context(), chi.URLParam(r, "run"))
+	if err != nil {
+		return err
 	}
-	sc, _ := scenarios.Lookup(run.Scenario)
-	status, _ := run.log.Status()
-	v := web.RunView{RunID: run.ID, Scenario: sc, Engine: run.Engine, Status: status, Query: shareQuery(sc, run.Engine, run.Params), ModelNote: sc.Models[run.Engine]}
+	sc := scenarioOf(run.Scenario)
+	info := run.Info()
+	v := web.RunView{RunID: run.ID, Scenario: sc, Engine: run.Engine, Status: info.Status, Query: shareQuery(sc, run.Engine, run.Params),
+		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion}
 	s.fillSource(&v.SourceName, &v.Source, run.Engine, sc.ID)
 	s.render(w, r, http.StatusOK, web.RunPage(v))
 	return nil
@@ -133,7 +134,48 @@ func shareQuery(sc scenarios.Scenario, engine string, params scenarios.Params) s
 }
 
 func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, http.StatusOK, web.ErrorPage(web.ErrorView{Status: http.StatusOK, Title: "The decision matrix is coming", Message: "The measured decision matrix will run the same work under every model, side by side."}))
+	q := r.URL.Query()
+	v := web.CompareView{Workloads: scenarios.Workloads, Engines: []string{scenarios.EnginePython, scenarios.EngineGo}, EngineErrors: map[string]string{},
+		Sizes: []string{"small", "medium", "large"}, Workload: q.Get("workload"), Engine: q.Get("engine"), Size: q.Get("size"), Workers: q.Get("workers")}
+	for _, e := range v.Engines {
+		if msg := s.engineError(e); msg != "" {
+			v.EngineErrors[e] = msg
+		}
+	}
+	status := http.StatusOK
+	if id := chi.URLParam(r, "id"); id != "" {
+		c, ok := s.compares.get(id)
+		if !ok {
+			return &NotFoundError{What: "comparison " + id}
+		}
+		v.ComparisonID, v.Workload, v.Engine, v.Size, v.Workers = c.ID, c.Workload.ID, c.Engine, c.Size, strconv.Itoa(c.Workers)
+	} else {
+		if v.Workload == "" {
+			v.Workload = scenarios.Workloads[0].ID
+		}
+		if v.Engine == "" {
+			v.Engine = scenarios.EnginePython
+		}
+		if v.Size == "" {
+			v.Size = "medium"
+		}
+		if v.Workers == "" {
+			v.Workers = "4"
+		}
+		sc, _ := scenarios.Lookup(scenarios.CompareID)
+		if _, ok := scenarios.LookupWorkload(v.Workload); !ok {
+			v.Error, v.Field = "workload: "+v.Workload+" is not allowed; want one of cpu, io, many-io, mixed, external, shared-state", "workload"
+			status = http.StatusBadRequest
+		} else if _, err := sc.Validate(v.Engine, map[string]any{"workload": v.Workload, "size": v.Size, "workers": v.Workers, "model": scenarios.Workloads[0].Models()[0]}); err != nil {
+			var pe *scenarios.ParamError
+			if !errors.As(err, &pe) {
+				return err
+			}
+			v.Error, v.Field = pe.Error(), pe.Field
+			status = http.StatusBadRequest
+		}
+	}
+	s.render(w, r, status, web.ComparePage(v))
 	return nil
 }
 

@@ -19,15 +19,23 @@ func (s *Server) routes() http.Handler {
 	r.Get("/", s.handle(s.catalogPage))
 	r.Get("/s/{scenario}", s.handle(s.scenarioPage))
 	r.Get("/r/{run}", s.handle(s.runPage))
+	r.Get("/runs", s.handle(s.runsPage))
 	r.Get("/compare", s.handle(s.comparePage))
+	r.Get("/compare/{id}", s.handle(s.comparePage))
 
 	// API.
 	r.Get("/api/scenarios", s.handle(s.listScenarios))
 	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
 		Post("/api/runs", s.handle(s.createRun))
+	r.Get("/api/runs", s.handle(s.listRuns))
 	r.Get("/api/runs/{id}", s.handle(s.getRun))
 	r.Delete("/api/runs/{id}", s.handle(s.cancelRun))
 	r.Get("/api/runs/{id}/events", s.handle(s.runEvents))
+	r.Get("/api/runs/{id}/trace.json", s.handle(s.exportTrace))
+	r.Post("/api/runs/{id}/pin", s.handle(s.pinRun))
+	r.Delete("/api/runs/{id}/pin", s.handle(s.unpinRun))
+	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
+		Post("/api/imports", s.handle(s.importTrace))
 	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
 		Post("/api/compare", s.handle(s.createComparison))
 	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).

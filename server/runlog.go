@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"sync"
 )
 
@@ -28,17 +29,36 @@ func finished(status string) bool {
 // plus the run's status. Viewers read it at their own pace (each keeps its
 // own cursor), so a slow viewer never holds up the run or other viewers, and
 // a late joiner simply starts at zero.
+//
+// A live run's log holds its lines in memory (the store's writer copies them
+// to the database from there). A recorded run loaded from the store holds
+// none: it pages them in from the database as each viewer reads, so a
+// 1,000,000-event replay starts as soon as its first page is read.
 type runLog struct {
 	mu       sync.Mutex
 	lines    [][]byte
 	status   string
 	position int
 	changed  chan struct{} // closed and replaced on every change
+
+	// page, when set, reads the lines of a finished, recorded run; stored
+	// is how many there are.
+	page   func(from, n int) ([][]byte, error)
+	stored int
 }
 
 func newRunLog(status string) *runLog {
 	return &runLog{status: status, changed: make(chan struct{})}
 }
+
+// newStoredLog returns the log of a finished run whose total lines are read
+// by page.
+func newStoredLog(status string, total int, page func(from, n int) ([][]byte, error)) *runLog {
+	return &runLog{status: status, changed: make(chan struct{}), page: page, stored: total}
+}
+
+// errRunGone is a recorded run deleted (by retention) while being read.
+var errRunGone = errors.New("the run was deleted from the store while it was read")
 
 // broadcastLocked wakes every viewer waiting for a change.
 func (l *runLog) broadcastLocked() {
@@ -78,7 +98,21 @@ type snapshot struct {
 
 // read returns up to max lines from cursor on, with the status and a
 // channel closed at the next change.
-func (l *runLog) read(cursor, max int) snapshot {
+func (l *runLog) read(cursor, max int) (snapshot, error) {
+	if l.page != nil {
+		snap := snapshot{total: l.stored, status: l.status, changed: l.changed}
+		if n := min(max, l.stored-cursor); n > 0 {
+			lines, err := l.page(cursor, n)
+			if err != nil {
+				return snap, err
+			}
+			if len(lines) == 0 {
+				return snap, errRunGone
+			}
+			snap.lines = lines
+		}
+		return snap, nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	end := len(l.lines)
@@ -89,11 +123,14 @@ func (l *runLog) read(cursor, max int) snapshot {
 	if cursor < end {
 		lines = l.lines[cursor:end:end]
 	}
-	return snapshot{lines: lines, total: len(l.lines), status: l.status, position: l.position, changed: l.changed}
+	return snapshot{lines: lines, total: len(l.lines), status: l.status, position: l.position, changed: l.changed}, nil
 }
 
 // count returns the number of event lines.
 func (l *runLog) count() int {
+	if l.page != nil {
+		return l.stored
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.lines)

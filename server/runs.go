@@ -48,23 +48,29 @@ type Run struct {
 	Deadline time.Duration
 	// exclusive: see RunRequest.Exclusive.
 	exclusive bool
+	// SourceVersion names the code that ran (see sourceVersion).
+	SourceVersion string
 
 	log *runLog
 
-	mu         sync.Mutex
-	summary    json.RawMessage
-	events     int64
-	truncated  bool
-	clockBase  int64
-	pid        int
-	peakRSS    int64
-	startedAt  time.Time
-	finishedAt time.Time
-	cancel     context.CancelCauseFunc
-	done       chan struct{}
+	mu          sync.Mutex
+	summary     json.RawMessage
+	events      int64
+	bytes       int64 // of the event lines kept
+	storedBytes int64 // on disk, for a run loaded from the store
+	pinned      bool
+	truncated   bool
+	clockBase   int64
+	pid         int
+	peakRSS     int64
+	startedAt   time.Time
+	finishedAt  time.Time
+	cancel      context.CancelCauseFunc
+	done        chan struct{}
 }
 
-// Info is a run as GET /api/runs/{id} shows it.
+// Info is a run as GET /api/runs/{id} and the entries of GET /api/runs
+// show it.
 type Info struct {
 	ID       string           `json:"id"`
 	Scenario string           `json:"scenario"`
@@ -73,10 +79,19 @@ type Info struct {
 	Status   string           `json:"status"`
 	Position int              `json:"position,omitempty"`
 	Created  time.Time        `json:"created"`
-	Summary  json.RawMessage  `json:"summary"`
-	Events   int64            `json:"events"`
-	PID      int              `json:"pid,omitempty"`
-	PeakRSS  int64            `json:"peak_rss_bytes,omitempty"`
+	// Finished is when the run ended; absent while queued or running.
+	Finished *time.Time      `json:"finished,omitempty"`
+	Summary  json.RawMessage `json:"summary"`
+	// Events counts the event lines recorded; Bytes is their size as JSON
+	// and StoredBytes their size in the store (deflated), once stored.
+	Events      int64 `json:"events"`
+	Bytes       int64 `json:"bytes"`
+	StoredBytes int64 `json:"stored_bytes,omitempty"`
+	// Pinned runs are never evicted by retention.
+	Pinned        bool   `json:"pinned"`
+	SourceVersion string `json:"source_version,omitempty"`
+	PID           int    `json:"pid,omitempty"`
+	PeakRSS       int64  `json:"peak_rss_bytes,omitempty"`
 }
 
 // Info returns the run's public state.
@@ -88,8 +103,14 @@ func (r *Run) Info() Info {
 	if summary == nil {
 		summary = json.RawMessage("null")
 	}
-	return Info{ID: r.ID, Scenario: r.Scenario, Engine: r.Engine, Params: r.Params, Status: status, Position: pos,
-		Created: r.Created, Summary: summary, Events: r.events, PID: r.pid, PeakRSS: r.peakRSS}
+	in := Info{ID: r.ID, Scenario: r.Scenario, Engine: r.Engine, Params: r.Params, Status: status, Position: pos,
+		Created: r.Created, Summary: summary, Events: r.events, Bytes: r.bytes, StoredBytes: r.storedBytes, Pinned: r.pinned,
+		SourceVersion: r.SourceVersion, PID: r.pid, PeakRSS: r.peakRSS}
+	if finished(status) && !r.finishedAt.IsZero() {
+		t := r.finishedAt.UTC()
+		in.Finished = &t
+	}
+	return in
 }
 
 // started is when the run left the queue (zero while queued).
@@ -104,15 +125,17 @@ func (r *Run) Done() <-chan struct{} { return r.done }
 
 // Manager admits runs, starts each in a child process, and keeps their logs
 // for viewers. At most Limits.MaxConcurrent runs execute at once; up to
-// Limits.QueueSize wait.
+// Limits.QueueSize wait. Every run is recorded in the store; once a finished
+// run is all there, the manager forgets it and serves it from the store.
 type Manager struct {
 	limits  Limits
 	engines map[string]scenarios.Engine
+	store   *Store
 	logger  *slog.Logger
 	cores   int
 
 	mu      sync.Mutex
-	runs    map[string]*Run
+	runs    map[string]*Run // queued, running, and finished but not yet stored
 	queue   []*Run
 	running int
 	// exclusiveRunning is set while an exclusive run executes.
@@ -121,15 +144,18 @@ type Manager struct {
 	wg               sync.WaitGroup
 }
 
-// NewManager returns a manager for the given engines.
-func NewManager(limits Limits, engines []scenarios.Engine, logger *slog.Logger) (*Manager, error) {
+// NewManager returns a manager for the given engines that records runs in store.
+func NewManager(limits Limits, engines []scenarios.Engine, store *Store, logger *slog.Logger) (*Manager, error) {
 	if logger == nil {
 		return nil, errors.New("manager needs a logger")
+	}
+	if store == nil {
+		return nil, errors.New("manager needs a store")
 	}
 	if limits.MaxConcurrent < 1 || limits.QueueSize < 0 || limits.DefaultDeadline <= 0 || limits.MaxDeadline < limits.DefaultDeadline {
 		return nil, fmt.Errorf("invalid limits: %+v", limits)
 	}
-	m := &Manager{limits: limits, engines: map[string]scenarios.Engine{}, logger: logger, cores: runtime.NumCPU(), runs: map[string]*Run{}}
+	m := &Manager{limits: limits, engines: map[string]scenarios.Engine{}, store: store, logger: logger, cores: runtime.NumCPU(), runs: map[string]*Run{}}
 	for _, e := range engines {
 		m.engines[e.Name()] = e
 	}
@@ -193,21 +219,50 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 		}
 		deadline = time.Duration(req.DeadlineMS) * time.Millisecond
 	}
+	_, source, _ := eng.Source(sc.ID)
 	run := &Run{ID: newID(), Scenario: sc.ID, Engine: req.Engine, Params: params, Created: time.Now().UTC(),
-		Deadline: deadline, exclusive: req.Exclusive, log: newRunLog(StatusQueued), done: make(chan struct{})}
+		Deadline: deadline, exclusive: req.Exclusive, SourceVersion: sourceVersion(source),
+		log: newRunLog(StatusQueued), done: make(chan struct{})}
 
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closing {
+		m.mu.Unlock()
 		return nil, &EngineUnavailableError{Engine: req.Engine, Err: errShutdown}
 	}
 	if m.running >= m.limits.MaxConcurrent && len(m.queue) >= m.limits.QueueSize {
+		m.mu.Unlock()
 		return nil, &QueueFullError{RetryAfter: time.Duration(1+len(m.queue)/m.limits.MaxConcurrent) * 2 * time.Second}
 	}
 	m.runs[run.ID] = run
 	m.queue = append(m.queue, run)
 	m.dispatchLocked()
+	m.mu.Unlock()
+	m.recordRun(run)
 	return run, nil
+}
+
+// recordRun hands run to the store; once it is stored the manager forgets
+// it. It must be called without m.mu held: the store calls back.
+func (m *Manager) recordRun(run *Run) {
+	err := m.store.record(run, func() {
+		m.mu.Lock()
+		if m.runs[run.ID] == run {
+			delete(m.runs, run.ID)
+		}
+		m.mu.Unlock()
+	})
+	if err != nil {
+		m.logger.Error("run will not be recorded", "run", run.ID, "err", err)
+	}
+}
+
+// addFinished records a run that did not execute here (an imported trace):
+// its log is complete and its status final.
+func (m *Manager) addFinished(run *Run) {
+	m.mu.Lock()
+	m.runs[run.ID] = run
+	m.mu.Unlock()
+	m.recordRun(run)
 }
 
 // dispatchLocked starts queued runs while slots are free and tells the rest
@@ -235,12 +290,23 @@ func (m *Manager) dispatchLocked() {
 	}
 }
 
-// Get returns a run by id.
+// Get returns a run by id, live or recorded.
 func (m *Manager) Get(id string) (*Run, bool) {
+	r, err := m.Lookup(context.Background(), id)
+	return r, err == nil
+}
+
+// Lookup returns a run by id: a live one from memory, else a recorded one
+// from the store (its events paged in as they are read). An unknown id is a
+// *NotFoundError.
+func (m *Manager) Lookup(ctx context.Context, id string) (*Run, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	r, ok := m.runs[id]
-	return r, ok
+	m.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	return m.store.load(ctx, id)
 }
 
 // Cancel stops a run: a queued run leaves the queue, a running one has its
@@ -250,7 +316,9 @@ func (m *Manager) Cancel(id string) error {
 	run, ok := m.runs[id]
 	if !ok {
 		m.mu.Unlock()
-		return &NotFoundError{What: fmt.Sprintf("run %q", id)}
+		// A recorded run has finished: there is nothing to cancel.
+		_, err := m.store.load(context.Background(), id)
+		return err
 	}
 	for i, q := range m.queue {
 		if q == run {
@@ -415,10 +483,12 @@ func (r *Run) appendEvents(max int64) func([][]byte) {
 					mark = event.Marshal(&event.Event{T: event.Monotonic() - r.clockBase, K: event.KindMark,
 						Label: fmt.Sprintf("truncated: the run passed %d events; later events are not shown", max)})
 					keep = append(keep, mark)
+					r.bytes += int64(len(mark))
 				}
 				continue
 			}
 			r.events++
+			r.bytes += int64(len(line))
 			keep = append(keep, line)
 		}
 		r.mu.Unlock()
@@ -441,9 +511,11 @@ func (r *Run) appendEvent(ev event.Event) {
 	if r.clockBase != 0 {
 		ev.T = event.Monotonic() - r.clockBase
 	}
+	line := event.Marshal(&ev)
 	r.events++
+	r.bytes += int64(len(line))
 	r.mu.Unlock()
-	r.log.append(event.Marshal(&ev))
+	r.log.append(line)
 }
 
 // finish sets the final status and wakes whoever waits for the run.
@@ -464,4 +536,13 @@ func newID() string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// live returns a run the manager still holds in memory (queued, running, or
+// finished and not yet all stored).
+func (m *Manager) live(id string) (*Run, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.runs[id]
+	return r, ok
 }

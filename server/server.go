@@ -16,6 +16,7 @@ import (
 
 	"interleave/scenarios"
 	"interleave/scenarios/goengine"
+	"interleave/scenarios/pyengine"
 )
 
 // Server serves the pages, the API and the event sockets.
@@ -23,6 +24,7 @@ type Server struct {
 	cfg      Config
 	logger   *slog.Logger
 	runs     *Manager
+	store    *Store
 	compares *comparisons
 	handler  http.Handler
 	// closing is closed when the server shuts down: viewers still open then
@@ -32,16 +34,22 @@ type Server struct {
 	viewers   atomic.Int64
 }
 
-// New returns a server running scenarios on engines.
+// New returns a server running scenarios on engines and recording every
+// run in the store in cfg.DataDir. Close releases the store.
 func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, error) {
 	if logger == nil {
 		return nil, errors.New("server needs a logger")
 	}
-	m, err := NewManager(cfg.Limits, engines, logger)
+	store, err := OpenStore(cfg.DataDir, cfg.Limits.KeepRuns, cfg.Limits.KeepBytes, logger)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, runs: m, compares: newComparisons(m), closing: make(chan struct{})}
+	m, err := NewManager(cfg.Limits, engines, store, logger)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m), closing: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -57,6 +65,10 @@ func (s *Server) Manager() *Manager { return s.runs }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.compares.shutdown()
 	err := s.runs.Shutdown(ctx)
+	// Everything the runs recorded goes to the store before sockets close.
+	if derr := s.store.drain(ctx); derr != nil && !errors.Is(derr, errStoreClosed) {
+		err = errors.Join(err, fmt.Errorf("store the last events: %w", derr))
+	}
 	// Give viewers a moment to send the runs' final status.
 	deadline := time.Now().Add(time.Second)
 	for s.viewers.Load() > 0 && time.Now().Before(deadline) {
@@ -69,25 +81,36 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// DefaultEngines returns the engines this binary offers.
-func DefaultEngines() ([]scenarios.Engine, error) {
+// Close closes the store: call it after Shutdown.
+func (s *Server) Close() error { return s.store.Close() }
+
+// DefaultEngines returns the engines this binary offers: Go, and CPython
+// (python3 from PATH; listed as unavailable, with how to install it, when
+// missing). close releases what the engines hold (the harness's files).
+func DefaultEngines() (engines []scenarios.Engine, close func(), err error) {
 	g, err := goengine.New()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return []scenarios.Engine{g}, nil
+	p, err := pyengine.New("")
+	if err != nil {
+		return nil, nil, err
+	}
+	return []scenarios.Engine{g, p}, func() { p.Close() }, nil
 }
 
 // ListenAndServe serves cfg.Addr until ctx is done, then shuts down gracefully.
 func ListenAndServe(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	engines, err := DefaultEngines()
+	engines, closeEngines, err := DefaultEngines()
 	if err != nil {
 		return err
 	}
+	defer closeEngines()
 	s, err := New(cfg, logger, engines)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

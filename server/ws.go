@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -21,6 +22,9 @@ type statusMessage struct {
 
 // errTooSlow drops a viewer that cannot keep up.
 var errTooSlow = errors.New("viewer too slow")
+
+// errRecording is a recorded run whose events could not be read.
+var errRecording = errors.New("read the run's recording")
 
 // serveEvents streams a run to one viewer: the history so far, then live
 // events in batches, then the final status and a normal close. It never
@@ -46,6 +50,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) e
 		return c.Close(websocket.StatusGoingAway, "server shutting down")
 	case websocket.CloseStatus(err) != -1 || errors.Is(err, context.Canceled):
 		return nil // the viewer left
+	case errors.Is(err, errRecording):
+		s.logger.Warn("replay cut short", "run", run.ID, "err", err)
+		return c.Close(websocket.StatusInternalError, "the run's recording is no longer available")
 	default:
 		s.logger.Debug("viewer ended", "run", run.ID, "err", err)
 		return nil
@@ -67,7 +74,10 @@ func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) err
 	sentStatus, sentPosition := "", -1
 	var buf bytes.Buffer
 	for {
-		snap := run.log.read(cursor, lim.BatchEvents)
+		snap, err := run.log.read(cursor, lim.BatchEvents)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errRecording, err)
+		}
 		if len(snap.lines) > 0 {
 			if !finished(snap.status) && snap.total-cursor > lim.MaxViewerLag {
 				return errTooSlow

@@ -22,9 +22,16 @@ var keyboardShortcuts = []shortcut{
 	{"0", "fit the whole run"},
 	{"f", "follow the live end of the run (on while running; panning turns it off)"},
 	{"s", "show the real Go scheduler lanes"},
+	{"space", "play or pause the replay of a finished run"},
+	{". / ,", "next / previous event (of the selected lane, if one is selected); also ] / ["},
+	{"Home / End", "replay from the start / show the whole run"},
 	{"l", "large type (for projectors)"},
 	{"?", "show or hide this list"},
 }
+
+// replaySpeeds are the speeds of a run's replay, as static/replay.js
+// offers them (keep the two in sync); 1 is real time.
+var replaySpeeds = []string{"0.1", "0.25", "0.5", "1", "2", "5", "10"}
 
 // legendEntry is a lane state and what it means.
 type legendEntry struct{ State, Meaning string }
@@ -74,6 +81,107 @@ func runURL(id string) templ.SafeURL {
 // traceURL is a run's Chrome Trace Event JSON.
 func traceURL(id string) templ.SafeURL {
 	return templ.SafeURL("/api/runs/" + url.PathEscape(id) + "/trace.json")
+}
+
+// compareURL is a comparison's permalink.
+func compareURL(id string) templ.SafeURL {
+	return templ.SafeURL("/compare/" + url.PathEscape(id))
+}
+
+// compareWorkloadURL is the comparison page with a workload and engine chosen.
+func compareWorkloadURL(workload, engine string) templ.SafeURL {
+	q := url.Values{"workload": {workload}}
+	if engine != "" {
+		q.Set("engine", engine)
+	}
+	return templ.SafeURL("/compare?" + q.Encode())
+}
+
+// workloadModels are the models the chosen workload runs under, in the
+// order they run (none when the link names no known workload).
+func (v CompareView) workloadModels() []string {
+	for _, w := range v.Workloads {
+		if w.ID == v.Workload {
+			return w.Models()
+		}
+	}
+	return nil
+}
+
+// canRun reports whether the comparison the form describes can start here.
+func (v CompareView) canRun() bool {
+	return v.Error == "" && v.EngineErrors[v.Engine] == ""
+}
+
+// ruleText writes a rule of thumb: "processes or pool".
+func ruleText(models []string) string {
+	return strings.Join(models, " or ")
+}
+
+// formatBytes writes a size in KiB, MiB or GiB.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'f', -1, 64) + " GiB"
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', -1, 64) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', -1, 64) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}
+
+// firstPageURL is /runs with the filters of v and no page: its newest runs.
+func (v RecentRunsView) firstPageURL() templ.SafeURL {
+	q := url.Values{}
+	if v.Scenario != "" {
+		q.Set("scenario", v.Scenario)
+	}
+	if v.Engine != "" {
+		q.Set("engine", v.Engine)
+	}
+	if len(q) == 0 {
+		return "/runs"
+	}
+	return templ.SafeURL("/runs?" + q.Encode())
+}
+
+// filtered reports whether the list is filtered.
+func (v RecentRunsView) filtered() bool { return v.Scenario != "" || v.Engine != "" }
+
+// importHelp says what the trace upload accepts.
+func importHelp(maxBytes int64) string {
+	size := ""
+	if maxBytes > 0 {
+		size = ", up to " + formatBytes(maxBytes)
+	}
+	return "A Go execution trace (Go 1.22 or later)" + size + ". The whole file is read; one that is not a trace is refused with the reason."
+}
+
+// formatCount writes a count with thousands separators: 1,234,567.
+func formatCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// engineChoice is how an engine is named in the runs filter.
+func engineChoice(engine string) string {
+	if engine == "go-trace" {
+		return "imported Go traces"
+	}
+	return engineLabel(engine)
 }
 
 // runTitle is the title of a run's page.
@@ -178,4 +286,21 @@ func (v ScenarioView) fieldShown() bool {
 		return len(v.Scenario.Engines) > 1
 	}
 	return slices.ContainsFunc(v.Params, func(p scenarios.Param) bool { return p.Name == v.Field })
+}
+
+// compareStatus is the comparison's status before the page has asked the
+// server: "loading" on a permalink, "idle" otherwise.
+func compareStatus(v CompareView) string {
+	if v.ComparisonID != "" {
+		return "loading"
+	}
+	return "idle"
+}
+
+// compareStatusText is the status line before the page has asked the server.
+func compareStatusText(v CompareView) string {
+	if v.ComparisonID != "" {
+		return "loading…"
+	}
+	return "not started"
 }

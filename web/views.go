@@ -75,6 +75,11 @@ type RecentRunsView struct {
 	Engines   []string
 	// Next is the URL of the next (older) page, "" on the last one.
 	Next string
+	// Before is the before= of this page: "" on the first (newest) page.
+	Before string
+	// MaxImportBytes is the largest trace POST /api/imports accepts (0:
+	// not said), shown next to the upload and checked before sending.
+	MaxImportBytes int64
 	// Error is the user's mistake in the query (a bad filter).
 	Error string
 }

@@ -1,0 +1,590 @@
+package server
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"interleave/scenarios/event"
+)
+
+// exportPage is how many event lines the exporter reads at a time.
+const exportPage = 20_000
+
+func (s *Server) exportTrace(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.lookupRun(r)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="interleave-%s-%s.trace.json"`, run.Scenario, run.ID))
+	h.Set("Vary", "Accept-Encoding")
+	var out io.Writer = w
+	if acceptsGzip(r) {
+		// A 1,000,000-event run is ~150 MB of JSON and ~10 MB gzipped;
+		// the browser inflates it before saving.
+		h.Set("Content-Encoding", "gzip")
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		defer zw.Close()
+		out = zw
+	}
+	bw := bufio.NewWriterSize(out, 256<<10)
+	if err := writeChromeTrace(bw, run); err != nil {
+		// The status is sent: all that can be done is to log and stop.
+		s.logger.Error("export trace.json", "run", run.ID, "err", err)
+		return nil
+	}
+	if err := bw.Flush(); err != nil {
+		s.logger.Debug("export trace.json: client went away", "run", run.ID, "err", err)
+	}
+	return nil
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(coding) == "gzip" && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// writeChromeTrace writes run as a Chrome Trace Event file (JSON object
+// format), the one ui.perfetto.dev and chrome://tracing open:
+//
+//   - a process per kind of lane: the run's own lanes, each OS process of the
+//     run (lanes with a pid), and the real Go scheduler (group "sched");
+//     process_name, thread_name and thread_sort_index metadata (ph M) name
+//     them and keep the timeline's lane order;
+//   - a thread (track) per lane, with one complete slice (ph X) per state:
+//     a state lasts from its event to the lane's next state, so the slices
+//     of a track follow one another and never overlap; "done" ends a lane;
+//   - instants (ph i) for marks, lock operations and output, flows (ph s and
+//     f with one id per arrow) and counters (ph C);
+//   - ts and dur in microseconds as numbers with nanosecond decimals.
+//
+// A live run is exported as far as it has got.
+func writeChromeTrace(w *bufio.Writer, run *Run) error {
+	x := &chromeExporter{w: w, lanes: map[string]*chromeTrack{}, procs: map[string]int{}, strs: map[string]string{}}
+	x.runName = run.Scenario + " (" + run.Engine + ") run " + run.ID
+	w.WriteString(`{"displayTimeUnit":"ns","otherData":{"run":`)
+	w.Write(event.AppendString(nil, run.ID))
+	w.WriteString(`,"scenario":`)
+	w.Write(event.AppendString(nil, run.Scenario))
+	w.WriteString(`,"engine":`)
+	w.Write(event.AppendString(nil, run.Engine))
+	w.WriteString(`,"source_version":`)
+	w.Write(event.AppendString(nil, run.SourceVersion))
+	w.WriteString(`},"traceEvents":[`)
+	x.process("run", x.runName)
+
+	for cursor := 0; ; {
+		snap, err := run.log.read(cursor, exportPage)
+		if err != nil {
+			return err
+		}
+		var ev exportEvent
+		for _, line := range snap.lines {
+			if !x.scan(line, &ev) {
+				ev = exportEvent{}
+				if err := json.Unmarshal(line, &ev); err != nil {
+					continue // the log holds only valid lines; skip rather than fail
+				}
+			}
+			x.add(&ev)
+		}
+		cursor += len(snap.lines)
+		if len(snap.lines) == 0 || cursor >= snap.total {
+			break
+		}
+	}
+	x.closeAll()
+	w.WriteString("]}\n")
+	return nil
+}
+
+// exportEvent is the part of an event the exporter reads.
+type exportEvent struct {
+	T       int64          `json:"t"`
+	K       string         `json:"k"`
+	ID      string         `json:"id"`
+	Kind    string         `json:"kind"`
+	Name    string         `json:"name"`
+	PID     int            `json:"pid"`
+	Group   string         `json:"group"`
+	Lane    string         `json:"lane"`
+	S       string         `json:"s"`
+	Why     string         `json:"why"`
+	Src     string         `json:"src"`
+	Lock    string         `json:"lock"`
+	Op      string         `json:"op"`
+	From    string         `json:"from"`
+	To      string         `json:"to"`
+	Label   string         `json:"label"`
+	V       *float64       `json:"v"`
+	Stream  string         `json:"stream"`
+	Text    string         `json:"text"`
+	Summary *event.Summary `json:"summary"`
+}
+
+// chromeTrack is one lane: a thread of the trace.
+type chromeTrack struct {
+	pid, tid int
+	// the state being drawn, from its start until the lane's next state
+	open            bool
+	start           int64
+	state, why, src string
+}
+
+type chromeExporter struct {
+	w       *bufio.Writer
+	buf     []byte
+	n       int // trace events written
+	runName string
+	lanes   map[string]*chromeTrack
+	tracks  []*chromeTrack // in tid order
+	procs   map[string]int // process key -> pid
+	flows   int
+	last    int64 // the latest t seen: where open states end
+	// strs interns the short strings of events (lane ids, states, whys):
+	// a run repeats a few of them a million times.
+	strs map[string]string
+}
+
+// scan decodes one event line the fast way: a flat JSON object whose
+// strings have no escapes, as the engines write them. It reports false for
+// anything else, and the caller falls back to encoding/json.
+func (x *chromeExporter) scan(line []byte, ev *exportEvent) bool {
+	*ev = exportEvent{}
+	i := skipSpace(line, 0)
+	if i >= len(line) || line[i] != '{' {
+		return false
+	}
+	i = skipSpace(line, i+1)
+	if i < len(line) && line[i] == '}' {
+		return true
+	}
+	for i < len(line) {
+		key, next, ok := rawString(line, i)
+		if !ok {
+			return false
+		}
+		i = skipSpace(line, next)
+		if i >= len(line) || line[i] != ':' {
+			return false
+		}
+		i = skipSpace(line, i+1)
+		if i >= len(line) {
+			return false
+		}
+		switch c := line[i]; {
+		case c == '"':
+			val, next, ok := rawString(line, i)
+			if !ok {
+				return false
+			}
+			if !x.setString(ev, key, val) {
+				return false
+			}
+			i = next
+		case c == '-' || c >= '0' && c <= '9':
+			j := i
+			for j < len(line) && strings.IndexByte("+-.0123456789eE", line[j]) >= 0 {
+				j++
+			}
+			if !setNumber(ev, key, line[i:j]) {
+				return false
+			}
+			i = j
+		default:
+			return false // objects (the summary), arrays, literals
+		}
+		i = skipSpace(line, i)
+		if i >= len(line) {
+			return false
+		}
+		if line[i] == '}' {
+			return skipSpace(line, i+1) == len(line)
+		}
+		if line[i] != ',' {
+			return false
+		}
+		i = skipSpace(line, i+1)
+	}
+	return false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// rawString returns the contents of the JSON string at b[i] when it has no
+// escapes, and the index after it.
+func rawString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '"':
+			return b[i+1 : j], j + 1, true
+		case '\\':
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+func (x *chromeExporter) intern(b []byte) string {
+	if s, ok := x.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(s) <= 64 && len(x.strs) < 100_000 {
+		x.strs[s] = s
+	}
+	return s
+}
+
+func (x *chromeExporter) setString(ev *exportEvent, key, val []byte) bool {
+	var dst *string
+	switch string(key) {
+	case "k":
+		dst = &ev.K
+	case "id":
+		dst = &ev.ID
+	case "kind":
+		dst = &ev.Kind
+	case "name":
+		dst = &ev.Name
+	case "group":
+		dst = &ev.Group
+	case "lane":
+		dst = &ev.Lane
+	case "s":
+		dst = &ev.S
+	case "why":
+		dst = &ev.Why
+	case "src":
+		dst = &ev.Src
+	case "lock":
+		dst = &ev.Lock
+	case "op":
+		dst = &ev.Op
+	case "from":
+		dst = &ev.From
+	case "to":
+		dst = &ev.To
+	case "label":
+		dst = &ev.Label
+	case "stream":
+		dst = &ev.Stream
+	case "text":
+		ev.Text = string(val)
+		return true
+	case "parent":
+		return true
+	default:
+		return false // a string where a number belongs, or a field we do not know
+	}
+	*dst = x.intern(val)
+	return true
+}
+
+func setNumber(ev *exportEvent, key, num []byte) bool {
+	switch string(key) {
+	case "t":
+		t, err := strconv.ParseInt(string(num), 10, 64)
+		ev.T = t
+		return err == nil
+	case "pid":
+		pid, err := strconv.Atoi(string(num))
+		ev.PID = pid
+		return err == nil
+	case "v":
+		v, err := strconv.ParseFloat(string(num), 64)
+		ev.V = &v
+		return err == nil
+	}
+	return false
+}
+
+// begin starts one trace event object.
+func (x *chromeExporter) begin(ph string) {
+	if x.n > 0 {
+		x.buf = append(x.buf, ',', '\n')
+	}
+	x.n++
+	x.buf = append(x.buf, `{"ph":"`...)
+	x.buf = append(x.buf, ph...)
+	x.buf = append(x.buf, '"')
+}
+
+func (x *chromeExporter) str(key, v string) {
+	x.buf = append(x.buf, ',', '"')
+	x.buf = append(x.buf, key...)
+	x.buf = append(x.buf, '"', ':')
+	x.buf = event.AppendString(x.buf, v)
+}
+
+func (x *chromeExporter) int(key string, v int) {
+	x.buf = append(x.buf, ',', '"')
+	x.buf = append(x.buf, key...)
+	x.buf = append(x.buf, '"', ':')
+	x.buf = strconv.AppendInt(x.buf, int64(v), 10)
+}
+
+// micros writes ns as microseconds with exact nanosecond decimals.
+func (x *chromeExporter) micros(key string, ns int64) {
+	x.buf = append(x.buf, ',', '"')
+	x.buf = append(x.buf, key...)
+	x.buf = append(x.buf, '"', ':')
+	x.buf = appendMicros(x.buf, ns)
+}
+
+func appendMicros(buf []byte, ns int64) []byte {
+	if ns < 0 {
+		buf = append(buf, '-')
+		ns = -ns
+	}
+	buf = strconv.AppendInt(buf, ns/1000, 10)
+	if frac := ns % 1000; frac != 0 {
+		buf = append(buf, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+		for buf[len(buf)-1] == '0' {
+			buf = buf[:len(buf)-1]
+		}
+	}
+	return buf
+}
+
+// end finishes the trace event and flushes the buffer when it is large.
+func (x *chromeExporter) end() {
+	x.buf = append(x.buf, '}')
+	if len(x.buf) > 64<<10 {
+		x.w.Write(x.buf)
+		x.buf = x.buf[:0]
+	}
+}
+
+func (x *chromeExporter) flush() {
+	x.w.Write(x.buf)
+	x.buf = x.buf[:0]
+}
+
+// process returns the pid for a process key, naming it when new.
+func (x *chromeExporter) process(key, name string) int {
+	if pid, ok := x.procs[key]; ok {
+		return pid
+	}
+	pid := len(x.procs) + 1
+	x.procs[key] = pid
+	x.begin("M")
+	x.str("name", "process_name")
+	x.int("pid", pid)
+	x.buf = append(x.buf, `,"args":{"name":`...)
+	x.buf = event.AppendString(x.buf, name)
+	x.buf = append(x.buf, '}')
+	x.end()
+	x.begin("M")
+	x.str("name", "process_sort_index")
+	x.int("pid", pid)
+	x.buf = append(x.buf, `,"args":{"sort_index":`...)
+	x.buf = strconv.AppendInt(x.buf, int64(pid), 10)
+	x.buf = append(x.buf, '}')
+	x.end()
+	return pid
+}
+
+// track returns the lane's track, declaring it (in the run's process) when
+// the lane was used before its lane event.
+func (x *chromeExporter) track(lane string) *chromeTrack {
+	if tr, ok := x.lanes[lane]; ok {
+		return tr
+	}
+	return x.declare(lane, lane, "run", x.runName)
+}
+
+func (x *chromeExporter) declare(lane, name, procKey, procName string) *chromeTrack {
+	pid := x.process(procKey, procName)
+	tr := &chromeTrack{pid: pid, tid: len(x.tracks) + 1}
+	x.lanes[lane] = tr
+	x.tracks = append(x.tracks, tr)
+	x.begin("M")
+	x.str("name", "thread_name")
+	x.int("pid", pid)
+	x.int("tid", tr.tid)
+	x.buf = append(x.buf, `,"args":{"name":`...)
+	x.buf = event.AppendString(x.buf, name)
+	x.buf = append(x.buf, '}')
+	x.end()
+	x.begin("M")
+	x.str("name", "thread_sort_index")
+	x.int("pid", pid)
+	x.int("tid", tr.tid)
+	x.buf = append(x.buf, `,"args":{"sort_index":`...)
+	x.buf = strconv.AppendInt(x.buf, int64(tr.tid), 10)
+	x.buf = append(x.buf, '}')
+	x.end()
+	return tr
+}
+
+func (x *chromeExporter) add(ev *exportEvent) {
+	x.last = max(x.last, ev.T)
+	switch ev.K {
+	case event.KindLane:
+		if _, ok := x.lanes[ev.ID]; ok || ev.ID == "" {
+			return
+		}
+		key, pname := "run", x.runName
+		switch {
+		case ev.Group == "sched":
+			key, pname = "sched", "Go scheduler (runtime/trace)"
+		case ev.PID != 0:
+			key, pname = "pid:"+strconv.Itoa(ev.PID), "process "+strconv.Itoa(ev.PID)
+		}
+		name := ev.Name
+		if name == "" {
+			name = ev.ID
+		}
+		if ev.Kind != "" && ev.Kind != event.LaneCPU { // a cpu lane's name says "core"
+			name += " (" + ev.Kind + ")"
+		}
+		x.declare(ev.ID, name, key, pname)
+	case event.KindState:
+		if ev.Lane == "" {
+			return
+		}
+		tr := x.track(ev.Lane)
+		// A state that claims to start before the open one (clocks of two
+		// processes) starts when it ends: slices on a track never overlap.
+		t := ev.T
+		if tr.open {
+			t = max(t, tr.start)
+			x.closeSpan(tr, t)
+		}
+		if ev.S == event.Done {
+			tr.open = false
+			return
+		}
+		tr.open, tr.start, tr.state, tr.why, tr.src = true, t, ev.S, ev.Why, ev.Src
+	case event.KindMark:
+		x.instant(ev.Lane, ev.T, "mark", ev.Label, "")
+	case event.KindLock:
+		x.instant(ev.Lane, ev.T, "lock", ev.Op+" "+ev.Lock, "")
+	case event.KindOutput:
+		x.instant(ev.Lane, ev.T, "output", ev.Stream, ev.Text)
+	case event.KindFlow:
+		if ev.From == "" || ev.To == "" {
+			return
+		}
+		from, to := x.track(ev.From), x.track(ev.To)
+		x.flows++
+		label := ev.Label
+		if label == "" {
+			label = "flow"
+		}
+		for _, side := range []struct {
+			ph string
+			tr *chromeTrack
+		}{{"s", from}, {"f", to}} {
+			x.begin(side.ph)
+			x.str("name", label)
+			x.str("cat", "flow")
+			x.int("id", x.flows)
+			if side.ph == "f" {
+				x.str("bp", "e")
+			}
+			x.micros("ts", ev.T)
+			x.int("pid", side.tr.pid)
+			x.int("tid", side.tr.tid)
+			x.end()
+		}
+	case event.KindCounter:
+		if ev.V == nil {
+			return
+		}
+		x.begin("C")
+		x.str("name", ev.Name)
+		x.micros("ts", ev.T)
+		x.int("pid", x.process("run", x.runName))
+		x.buf = append(x.buf, `,"args":{"value":`...)
+		x.buf = strconv.AppendFloat(x.buf, *ev.V, 'g', -1, 64)
+		x.buf = append(x.buf, '}')
+		x.end()
+	case event.KindEnd:
+		verdict := ""
+		if ev.Summary != nil {
+			verdict = ev.Summary.Verdict
+		}
+		x.instant("", ev.T, "end", "end", verdict)
+	}
+}
+
+// instant writes an instant on a lane's track, or for the whole run.
+func (x *chromeExporter) instant(lane string, t int64, cat, name, text string) {
+	x.begin("i")
+	x.str("name", name)
+	x.str("cat", cat)
+	x.micros("ts", t)
+	if lane != "" {
+		tr := x.track(lane)
+		x.str("s", "t")
+		x.int("pid", tr.pid)
+		x.int("tid", tr.tid)
+	} else {
+		x.str("s", "g")
+		x.int("pid", x.process("run", x.runName))
+		x.int("tid", 0)
+	}
+	if text != "" {
+		x.buf = append(x.buf, `,"args":{"text":`...)
+		x.buf = event.AppendString(x.buf, text)
+		x.buf = append(x.buf, '}')
+	}
+	x.end()
+}
+
+// closeSpan writes the open state of tr as a slice ending at t.
+func (x *chromeExporter) closeSpan(tr *chromeTrack, t int64) {
+	tr.open = false
+	if t <= tr.start {
+		return // nothing to draw
+	}
+	x.begin("X")
+	x.str("name", tr.state)
+	cat := tr.src
+	if cat == "" {
+		cat = "state"
+	}
+	x.str("cat", cat)
+	x.micros("ts", tr.start)
+	x.micros("dur", t-tr.start)
+	x.int("pid", tr.pid)
+	x.int("tid", tr.tid)
+	if tr.why != "" {
+		x.buf = append(x.buf, `,"args":{"why":`...)
+		x.buf = event.AppendString(x.buf, tr.why)
+		x.buf = append(x.buf, '}')
+	}
+	x.end()
+}
+
+// closeAll ends every open state at the last moment of the run.
+func (x *chromeExporter) closeAll() {
+	for _, tr := range x.tracks {
+		if tr.open {
+			x.closeSpan(tr, x.last)
+		}
+	}
+	x.flush()
+}
