@@ -23,8 +23,10 @@ type Scenario struct {
 	Blurb string `json:"blurb"`
 	// Claim is the sentence of the guide the scenario makes visible.
 	Claim string `json:"claim"`
-	// Notice lists what to look at in the timeline.
+	// Notice lists what to look at in the timeline, on every engine.
 	Notice []string `json:"notice"`
+	// EngineNotice adds what to look at on one engine only.
+	EngineNotice map[string][]string `json:"engine_notice,omitempty"`
 	// Engines lists the engines that implement the scenario; empty means
 	// "coming".
 	Engines []string `json:"engines"`
@@ -38,6 +40,11 @@ type Scenario struct {
 
 // HasEngine reports whether the scenario runs on engine.
 func (s Scenario) HasEngine(engine string) bool { return slices.Contains(s.Engines, engine) }
+
+// NoticeFor returns what to look at on engine.
+func (s Scenario) NoticeFor(engine string) []string {
+	return append(slices.Clip(s.Notice), s.EngineNotice[engine]...)
+}
 
 // ParamsFor returns the params that apply on engine.
 func (s Scenario) ParamsFor(engine string) []Param {
@@ -108,9 +115,17 @@ var catalog = []Scenario{
 		Blurb: "The same tasks run one after another, interleaved on one core, and in parallel on all cores.",
 		Claim: "Concurrency is how a program is structured (several tasks in progress at once); parallelism is how it executes (several tasks running at the same instant). Concurrency without parallelism interleaves tasks on one core: CPU work takes as long as running them in turn, while waits overlap.",
 		Notice: []string{
-			"With mode=concurrent every goroutine is in progress at once, but the scheduler lanes show a single P (core) carrying all of them: CPU work is no faster than sequential.",
-			"With mode=parallel two Ps are busy at the same time and the wall time drops by about the number of cores.",
 			"Switch work to io: waiting tasks overlap even on one core, so concurrency alone already wins.",
+		},
+		EngineNotice: map[string][]string{
+			EngineGo: {
+				"With mode=concurrent every goroutine is in progress at once, but the scheduler lanes (Real Go scheduler) show a single P (core) carrying all of them: CPU work is no faster than sequential.",
+				"With mode=parallel two Ps are busy at the same time and the wall time drops by about the number of cores.",
+			},
+			EnginePython: {
+				"With mode=concurrent the tasks are threads: all in progress at once, but the gil-wait spans show them taking turns for the GIL, so CPU work is no faster than sequential.",
+				"With mode=parallel the tasks are processes, each with its own interpreter and GIL: they compute at the same instant and the wall time drops by about the number of cores.",
+			},
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
@@ -149,7 +164,10 @@ var catalog = []Scenario{
 			"With work=io the worker lanes wait at the same time: 8 workers finish about 8 times sooner than 1, on any number of cores.",
 			"io=http makes real requests to a loopback HTTP server inside the run; its requests-in-flight track climbs to the number of workers.",
 			"With work=cpu the speedup stops at the number of cores: more workers only take turns.",
-			"Go has no GIL, so CPU work here speeds up with cores. CPython threads would stay near 1x, because only the thread holding the GIL runs bytecode: run the same scenario on the python engine, or see the gil scenario.",
+		},
+		EngineNotice: map[string][]string{
+			EngineGo:     {"Go has no GIL, so CPU work here speeds up with cores. CPython threads would stay near 1x, because only the thread holding the GIL runs bytecode: run the same scenario on the python engine, or see the gil scenario."},
+			EnginePython: {"With work=cpu CPython threads take turns holding the GIL: the gil-wait spans fill the gaps and the speedup stays near 1x however many cores there are. Run the same scenario on the go engine to see threads without a GIL."},
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{

@@ -64,6 +64,7 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusBadRequest
 	}
 	v.Params = sc.ParamsFor(v.Engine)
+	v.Scenario.Notice = sc.NoticeFor(v.Engine)
 	raw := map[string]any{}
 	for name, vals := range query {
 		if name == "engine" || len(vals) == 0 {
@@ -118,6 +119,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 	info := run.Info()
 	v := web.RunView{RunID: run.ID, Scenario: sc, Engine: run.Engine, Status: info.Status, Query: shareQuery(sc, run.Engine, run.Params),
 		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion}
+	v.Scenario.Notice = sc.NoticeFor(run.Engine)
 	s.fillSource(&v.SourceName, &v.Source, run.Engine, sc.ID)
 	s.render(w, r, http.StatusOK, web.RunPage(v))
 	return nil
