@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -392,20 +393,29 @@ func TestQueueAnswers429WhenFull(t *testing.T) {
 }
 
 func TestStalledViewerIsDroppedOthersGetEverything(t *testing.T) {
-	// Enough events (~25 MB of JSON) to fill the stalled viewer's socket
-	// buffers many times over.
-	const n = 300_000
+	// ~17 MB of JSON: far more than the stalled viewer's socket buffers hold
+	// (its receive buffer is pinned small, as a slow phone's would be).
+	const n = 200_000
 	ts := newTestServer(t, func(l *Limits) { l.WSWriteTimeout = time.Second }, &floodEngine{events: n})
 	id := ts.start(t, `{"scenario":"locks","engine":"go"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	stalled := ts.dial(t, ctx, id) // never reads until the end
+	stalled := dialSmallBuffer(t, ctx, ts, id) // never reads until the end
 	good := countAll(ctx, ts.dial(t, ctx, id))
 	if good.final != StatusDone || good.close != websocket.StatusNormalClosure {
 		t.Fatalf("reading viewer: final %q close %v err %v", good.final, good.close, good.err)
 	}
 	if good.events != n+1 { // n events and the end
 		t.Fatalf("reading viewer got %d events, want %d", good.events, n+1)
+	}
+	// The reading viewer is gone; the stalled one stays connected until the
+	// server gives up on its blocked write.
+	for ts.srv.viewers.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the stalled viewer was never dropped")
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	slow := readAll(ctx, stalled)
 	if slow.close == websocket.StatusNormalClosure || len(slow.events) >= n {
@@ -786,4 +796,26 @@ func countAll(ctx context.Context, c *websocket.Conn) counted {
 			v.final = m.Status
 		}
 	}
+}
+
+// dialSmallBuffer opens a run's event socket with a 64 KiB receive buffer,
+// which stops the kernel from growing it to tens of MiB on loopback.
+func dialSmallBuffer(t *testing.T, ctx context.Context, ts *testServer, id string) *websocket.Conn {
+	t.Helper()
+	dialer := &net.Dialer{}
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		}
+		return c, err
+	}}
+	t.Cleanup(transport.CloseIdleConnections)
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/api/runs/" + id + "/events"
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: &http.Client{Transport: transport}})
+	if err != nil {
+		t.Fatalf("dial events of %s: %v", id, err)
+	}
+	c.SetReadLimit(64 << 20)
+	return c
 }

@@ -87,11 +87,14 @@ func runLocks(ctx context.Context, r *Run) (event.Summary, error) {
 		}
 	}
 
-	start := r.Now()
+	// Every worker waits at the start line, so that none has finished before
+	// the last one is created: they really run at the same time.
+	startLine := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
 			labelGoroutine(ctx, lanes[i])
+			<-startLine
 			why := "read, add one, write back (no lock)"
 			if useLock {
 				why = "read-modify-write under the lock"
@@ -106,6 +109,8 @@ func runLocks(ctx context.Context, r *Run) (event.Summary, error) {
 			r.State(lanes[i], event.Done, "")
 		})
 	}
+	start := r.Now()
+	close(startLine)
 	wg.Wait()
 	wall := r.Now() - start
 	close(stopSampling)
