@@ -103,6 +103,6 @@ func init() {
 			}
 			return nil
 		},
-		Engines: []string{EnginePython},
+		Engines: []string{EngineGo, EnginePython},
 	})
 }

@@ -49,6 +49,12 @@ type asyncTask struct {
 	created  int64 // run clock
 	due      int64 // when its timer fires or its socket becomes readable
 	finished int64
+	// coro, when set, is the task's coroutine instead of the one above: it
+	// runs the task from where it stopped to its next await (registering it
+	// with a timer, a simulated socket or the selector) and reports whether
+	// the task returned. The decision matrix (compare.go) writes its tasks
+	// this way. A task with an empty lane is counted but not drawn.
+	coro func(l *eventLoop, t *asyncTask) (returned bool)
 }
 
 // deadlineHeap orders waiting tasks by due time: the timer heap, and the
@@ -86,6 +92,19 @@ type eventLoop struct {
 	// the events, and the loop time spent recording them, small.
 	steps    bool
 	whySleep string
+	// selector, when set, waits for real file descriptors (sockets, process
+	// exits) as well as the timers: epoll in compare.go. Without it the loop
+	// knows only timers and simulated sockets.
+	selector ioSelector
+}
+
+// ioSelector is the loop's view of a real selector (epoll).
+type ioSelector interface {
+	// waiting returns how many tasks wait for a file descriptor.
+	waiting() int
+	// wait blocks up to timeout for registered descriptors to become ready
+	// and returns their tasks, no longer registered.
+	wait(ctx context.Context, timeout time.Duration) ([]*asyncTask, error)
 }
 
 // stepsDrawnUpTo is the largest task count whose running steps are drawn.
@@ -141,7 +160,14 @@ func (l *eventLoop) run(ctx context.Context) error {
 		// due or the next socket becomes readable, as epoll_wait would.
 		next := l.nextDue()
 		wait := time.Duration(next - l.r.Now())
-		if wait > 0 {
+		if l.selector != nil && l.selector.waiting() > 0 {
+			l.r.State(loopLane, event.IO, fmt.Sprintf("selector: epoll_wait for %d descriptor(s) and %d timer(s)", l.selector.waiting(), len(l.timers)))
+			woken, err := l.selector.wait(ctx, wait)
+			if err != nil {
+				return err
+			}
+			l.ready = append(l.ready, woken...)
+		} else if wait > 0 {
 			l.r.State(loopLane, event.IO, fmt.Sprintf("selector: waiting %.1f ms for the next timer or readable socket (%d tasks waiting)", float64(wait)/1e6, len(l.timers)+len(l.sockets)))
 			if err := sleepCtx(ctx, wait); err != nil {
 				return err
@@ -168,6 +194,12 @@ func (l *eventLoop) runReady() {
 
 // resume runs task t from where it stopped to its next await or its end.
 func (l *eventLoop) resume(t *asyncTask) {
+	if t.coro != nil {
+		if t.coro(l, t) {
+			l.finish(t)
+		}
+		return
+	}
 	switch t.step {
 	case stepStart:
 		if l.steps || t.blocking {
@@ -208,7 +240,14 @@ func (l *eventLoop) finish(t *asyncTask) {
 	t.step = stepFinished
 	t.finished = l.r.Now()
 	l.pending--
-	l.r.State(t.lane, event.Done, "returned")
+	l.taskState(t, event.Done, "returned")
+}
+
+// taskState draws a task's state, unless the task is not drawn.
+func (l *eventLoop) taskState(t *asyncTask, s, why string) {
+	if t.lane != "" {
+		l.r.State(t.lane, s, why)
+	}
 }
 
 func (l *eventLoop) nextDue() int64 {
@@ -228,12 +267,12 @@ func (l *eventLoop) collectDue() {
 	now := l.r.Now()
 	for len(l.timers) > 0 && l.timers[0].due <= now {
 		t := heap.Pop(&l.timers).(*asyncTask)
-		l.r.State(t.lane, event.Runnable, whyTimerDue)
+		l.taskState(t, event.Runnable, whyTimerDue)
 		l.ready = append(l.ready, t)
 	}
 	for len(l.sockets) > 0 && l.sockets[0].due <= now {
 		t := heap.Pop(&l.sockets).(*asyncTask)
-		l.r.State(t.lane, event.Runnable, whyReadable)
+		l.taskState(t, event.Runnable, whyReadable)
 		l.ready = append(l.ready, t)
 	}
 }
@@ -244,7 +283,11 @@ func (l *eventLoop) counters() {
 		l.lastReady = len(l.ready)
 		l.r.Counter("ready queue", float64(l.lastReady))
 	}
-	if w := len(l.timers) + len(l.sockets); w != l.lastWait {
+	w := len(l.timers) + len(l.sockets)
+	if l.selector != nil {
+		w += l.selector.waiting()
+	}
+	if w != l.lastWait {
 		l.lastWait = w
 		l.r.Counter("tasks waiting", float64(w))
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -512,13 +513,24 @@ func failMain() error {
 	return nil
 }
 
-// computeMain computes for about 200 ms of one core's time.
+// computeMSEnv, when set, is how many ms of CPU computeMain does (1 to
+// 10000; 200 by default, as the subprocess scenario runs it).
+const computeMSEnv = "INTERLEAVE_COMPUTE_MS"
+
+// computePeakPrefix precedes, in compute's output, its own peak memory in
+// KiB: a parent cannot learn it from the reaped child's rusage (see selfRSS).
+const computePeakPrefix = "peak memory (VmHWM)"
+
+// computeMain computes for about 200 ms of one core's time, or computeMSEnv.
 func computeMain() error {
-	const ms = 200
+	ms := 200
+	if v, err := strconv.Atoi(os.Getenv(computeMSEnv)); err == nil && v >= 1 && v <= 10_000 {
+		ms = v
+	}
 	start := time.Now()
 	if err := cpuWork(context.Background(), calibrate(), ms); err != nil {
 		return err
 	}
-	fmt.Printf("compute: %d ms of CPU work done in %d ms (checksum %x)\n", ms, time.Since(start).Milliseconds(), sink.Load()&0xffff)
+	fmt.Printf("compute: %d ms of CPU work done in %d ms (checksum %x); %s %d KiB\n", ms, time.Since(start).Milliseconds(), sink.Load()&0xffff, computePeakPrefix, selfRSS()>>10)
 	return nil
 }

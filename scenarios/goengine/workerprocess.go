@@ -243,15 +243,23 @@ type workerProcess struct {
 // worker draws its decode and encode spans. The worker runs with GOMAXPROCS=1:
 // one thread of execution, like one Python interpreter.
 func startWorkerProcess(ctx context.Context, r *Run, lane, name, parent string, showSerialization bool) (*workerProcess, error) {
-	env := []string{
-		clockBaseEnv + "=" + strconv.FormatInt(r.Spec.ClockBase, 10),
-		laneEnv + "=" + lane,
-		"GOMAXPROCS=1",
-	}
+	var env []string
 	if showSerialization {
 		env = append(env, serializationEnv+"=1")
 	}
-	cmd, err := selfCommand(ctx, roleProcessWorker, env...)
+	return startRoleProcess(ctx, r, roleProcessWorker, lane, name, parent, env...)
+}
+
+// startRoleProcess starts this binary in role as a worker process that
+// speaks the worker protocol (a hello frame, then frames on stdin and
+// stdout, its events on fd 3), with env added to its environment.
+func startRoleProcess(ctx context.Context, r *Run, role, lane, name, parent string, env ...string) (*workerProcess, error) {
+	env = append([]string{
+		clockBaseEnv + "=" + strconv.FormatInt(r.Spec.ClockBase, 10),
+		laneEnv + "=" + lane,
+		"GOMAXPROCS=1",
+	}, env...)
+	cmd, err := selfCommand(ctx, role, env...)
 	if err != nil {
 		return nil, err
 	}
@@ -387,8 +395,22 @@ func (b *cappedBuffer) String() string {
 	return string(bytes.TrimSpace(b.buf))
 }
 
-// selfRSS returns this process's peak resident memory in bytes.
+// selfRSS returns this process's peak resident memory in bytes: VmHWM, the
+// high-water mark of its own address space. getrusage's ru_maxrss is only the
+// fallback: Linux carries the old address space's peak across execve, and Go
+// starts children with a vfork-style clone, so a re-executed child's
+// ru_maxrss (and the rusage its parent gets from wait4) starts at its
+// parent's peak, the server's or the test binary's.
 func selfRSS() int64 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		if _, rest, ok := bytes.Cut(b, []byte("\nVmHWM:")); ok {
+			line, _, _ := bytes.Cut(rest, []byte("\n"))
+			kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(line), []byte("kB")))), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Maxrss << 10
