@@ -96,6 +96,9 @@ func init() {
 			EnumParam("size", "Size", []string{"small", "medium", "large"}, "How much work: small finishes in well under a second per model, large takes a few seconds."),
 			IntParam("workers", "Workers", 1, 64, 4, "Threads, processes or pool workers the model may use."),
 		},
+		Models: map[string]string{
+			EngineGo: "On the go engine threads are goroutines (no GIL: they compute in parallel), processes are this binary re-executed, and asyncio is a model: a cooperative event loop in one goroutine over real non-blocking sockets. The python engine runs real threads under the GIL and the real asyncio.",
+		},
 		check: func(p Params) error {
 			w, _ := LookupWorkload(p.String("workload"))
 			if models := w.Models(); !slices.Contains(models, p.String("model")) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -366,7 +367,15 @@ func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[
 	return rule
 }
 
-func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+// round3 keeps three significant digits, so that a 0.0004x speedup stays
+// visible rather than rounding to zero.
+func round3(f float64) float64 {
+	if f == 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	scale := math.Pow(10, 2-math.Floor(math.Log10(math.Abs(f))))
+	return math.Round(f*scale) / scale
+}
 
 func (s *Server) createComparison(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBodyBytes)
