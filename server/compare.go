@@ -31,7 +31,8 @@ type Comparison struct {
 	Models   []string
 
 	mu     sync.Mutex
-	runs   map[string]*Run // by model
+	runs   map[string]*Run         // by model
+	spans  map[string][2]time.Time // by model: when its run started and finished
 	status string
 	err    string
 	cancel context.CancelFunc
@@ -46,7 +47,8 @@ type CompareRequest struct {
 	Workload string `json:"workload"`
 	Engine   string `json:"engine"`
 	Size     string `json:"size"`
-	Workers  int    `json:"workers"`
+	// Workers is optional (default 4); zero is refused.
+	Workers *int `json:"workers,omitempty"`
 }
 
 // comparisons keeps the comparisons of this server.
@@ -95,12 +97,13 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	if req.Size == "" {
 		req.Size = "medium"
 	}
-	if req.Workers == 0 {
-		req.Workers = 4
+	workers := 4
+	if req.Workers != nil {
+		workers = *req.Workers
 	}
 	// Validate every model's params now, so a bad request fails before any run.
 	for _, model := range w.Models() {
-		if _, err := sc.Validate(req.Engine, compareParams(req, model)); err != nil {
+		if _, err := sc.Validate(req.Engine, compareParams(req, workers, model)); err != nil {
 			return nil, err
 		}
 	}
@@ -112,8 +115,8 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 		return nil, &EngineUnavailableError{Engine: req.Engine, Err: err}
 	}
 	ctx, cancel := context.WithCancel(cs.ctx)
-	c := &Comparison{ID: newID(), Workload: w, Engine: req.Engine, Size: req.Size, Workers: req.Workers, Created: time.Now().UTC(),
-		Models: w.Models(), runs: map[string]*Run{}, status: StatusRunning, cancel: cancel, done: make(chan struct{})}
+	c := &Comparison{ID: newID(), Workload: w, Engine: req.Engine, Size: req.Size, Workers: workers, Created: time.Now().UTC(),
+		Models: w.Models(), runs: map[string]*Run{}, spans: map[string][2]time.Time{}, status: StatusRunning, cancel: cancel, done: make(chan struct{})}
 	cs.mu.Lock()
 	cs.byID[c.ID] = c
 	cs.mu.Unlock()
@@ -121,17 +124,17 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	go func() {
 		defer cs.wg.Done()
 		defer cancel()
-		cs.execute(ctx, c, req)
+		cs.execute(ctx, c, req, workers)
 	}()
 	return c, nil
 }
 
-func compareParams(req CompareRequest, model string) map[string]any {
-	return map[string]any{"workload": req.Workload, "model": model, "size": req.Size, "workers": float64(req.Workers)}
+func compareParams(req CompareRequest, workers int, model string) map[string]any {
+	return map[string]any{"workload": req.Workload, "model": model, "size": req.Size, "workers": float64(workers)}
 }
 
 // execute runs the models in order, each as a normal recorded run.
-func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRequest) {
+func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRequest, workers int) {
 	status := StatusDone
 	defer func() {
 		c.mu.Lock()
@@ -140,7 +143,7 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 		close(c.done)
 	}()
 	for _, model := range c.Models {
-		run, err := cs.submit(ctx, RunRequest{Scenario: scenarios.CompareID, Engine: req.Engine, Params: compareParams(req, model), Exclusive: true})
+		run, err := cs.submit(ctx, RunRequest{Scenario: scenarios.CompareID, Engine: req.Engine, Params: compareParams(req, workers, model), Exclusive: true})
 		if err != nil {
 			c.mu.Lock()
 			c.err = err.Error()
@@ -156,6 +159,12 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 		c.mu.Unlock()
 		select {
 		case <-run.Done():
+			run.mu.Lock()
+			span := [2]time.Time{run.startedAt, run.finishedAt}
+			run.mu.Unlock()
+			c.mu.Lock()
+			c.spans[model] = span
+			c.mu.Unlock()
 		case <-ctx.Done():
 			cs.runs.Cancel(run.ID)
 			<-run.Done()
@@ -200,6 +209,10 @@ type ModelResult struct {
 	LostUpdates *int64 `json:"lost_updates,omitempty"`
 	Correct     bool   `json:"correct"`
 	Verdict     string `json:"verdict,omitempty"`
+	// Started and Finished are when the model's run left the queue and
+	// ended: each model runs alone, after the previous one.
+	Started  *time.Time `json:"started,omitempty"`
+	Finished *time.Time `json:"finished,omitempty"`
 }
 
 // CompareResult is GET /api/compare's answer.
@@ -237,12 +250,19 @@ func (c *Comparison) Result() CompareResult {
 	for k, v := range c.runs {
 		runs[k] = v
 	}
+	spans := make(map[string][2]time.Time, len(c.spans))
+	for k, v := range c.spans {
+		spans[k] = v
+	}
 	c.mu.Unlock()
 
 	for _, model := range c.Models {
 		row := ModelResult{Model: model, Status: StatusQueued}
 		if run, ok := runs[model]; ok {
 			row = measure(model, run)
+		}
+		if span, ok := spans[model]; ok {
+			row.Started, row.Finished = &span[0], &span[1]
 		}
 		res.Models = append(res.Models, row)
 	}
@@ -423,7 +443,7 @@ func (s *Server) compareNow(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return &scenarios.ParamError{Field: "workers", Message: v + " is not allowed; want a whole number from 1 to 64"}
 		}
-		req.Workers = n
+		req.Workers = &n
 	}
 	c, err := s.compares.start(req)
 	if err != nil {

@@ -1,0 +1,149 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"interleave/scenarios"
+)
+
+// compareNow runs GET /api/compare and decodes the result.
+func (ts *testServer) compareNow(t *testing.T, query string) CompareResult {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Minute}
+	resp, err := client.Get(ts.URL + "/api/compare?" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res CompareResult
+	if resp.StatusCode != http.StatusOK {
+		var e map[string]string
+		json.NewDecoder(resp.Body).Decode(&e)
+		t.Fatalf("GET /api/compare?%s = %d %v", query, resp.StatusCode, e)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (r CompareResult) model(t *testing.T, name string) ModelResult {
+	t.Helper()
+	for _, m := range r.Models {
+		if m.Model == name {
+			return m
+		}
+	}
+	t.Fatalf("no model %s in %+v", name, r.Models)
+	return ModelResult{}
+}
+
+func TestCompareRunsEveryModelOneAfterAnother(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for _, w := range []string{"shared-state", "external"} {
+		t.Run(w, func(t *testing.T) {
+			res := ts.compareNow(t, "workload="+w+"&engine=go&size=small")
+			wl, _ := scenarios.LookupWorkload(w)
+			var got []string
+			for _, m := range res.Models {
+				got = append(got, m.Model)
+				if m.Status != StatusDone || m.WallNS == 0 || m.Run == "" {
+					t.Errorf("%s: status %s wall %d run %q", m.Model, m.Status, m.WallNS, m.Run)
+				}
+			}
+			if !slices.Equal(got, wl.Models()) {
+				t.Errorf("models %v, want %v", got, wl.Models())
+			}
+			if res.Status != StatusDone || res.Winners["wall"] == "" || res.Rule.Measured == "" {
+				t.Errorf("result %+v lacks status, winner or rule", res)
+			}
+			if w == "shared-state" {
+				for _, m := range res.Models {
+					if m.LostUpdates == nil || *m.LostUpdates != 0 || !m.Correct {
+						t.Errorf("%s: lost %v correct %v", m.Model, m.LostUpdates, m.Correct)
+					}
+				}
+			}
+			// The runs never overlapped: each began after the previous ended.
+			var prevEnd time.Time
+			for _, m := range res.Models {
+				if m.Started == nil || m.Finished == nil {
+					t.Fatalf("%s has no start or finish time", m.Model)
+				}
+				if m.Started.Before(prevEnd) {
+					t.Errorf("%s started %v before the previous model finished (%v)", m.Model, *m.Started, prevEnd)
+				}
+				prevEnd = *m.Finished
+			}
+			if !res.Rule.Agrees && res.Rule.Note == "" {
+				t.Errorf("the measurement disagrees with the rule of thumb without a note: %+v", res.Rule)
+			}
+		})
+	}
+}
+
+func TestCompareBadRequestNamesTheField(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for _, tt := range []struct{ query, field string }{
+		{"workload=gpu&engine=go", "workload"},
+		{"workload=cpu&engine=go&size=huge", "size"},
+		{"workload=cpu&engine=go&workers=0", "workers"},
+		{"workload=cpu&engine=go&colour=red", "colour"},
+	} {
+		resp, err := http.Get(ts.URL + "/api/compare?" + tt.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e map[string]string
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(e["error"], tt.field) {
+			t.Errorf("%s = %d %q, want 400 naming %s", tt.query, resp.StatusCode, e["error"], tt.field)
+		}
+	}
+}
+
+// TestComparePythonMatrix checks the decision matrix's claims on real
+// CPython: processes beat threads on CPU work, threads do not beat
+// sequential code (the GIL), and asyncio waits cost less memory than threads.
+func TestComparePythonMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing claims: checked without -short")
+	}
+	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
+	var cpu CompareResult
+	for attempt := range 2 {
+		cpu = ts.compareNow(t, "workload=cpu&engine=python&size=medium")
+		threads, seq := cpu.model(t, "threads"), cpu.model(t, "sequential")
+		best := min(cpu.model(t, "processes").WallNS, cpu.model(t, "pool").WallNS)
+		ratio := float64(threads.WallNS) / float64(best)
+		gil := float64(seq.WallNS) / float64(threads.WallNS)
+		t.Logf("attempt %d: sequential %.0f ms, threads %.0f ms, best process model %.0f ms: processes %.2fx threads, threads %.2fx sequential",
+			attempt+1, float64(seq.WallNS)/1e6, float64(threads.WallNS)/1e6, float64(best)/1e6, ratio, gil)
+		if ratio >= 1.5 && gil <= 1.15 {
+			break
+		}
+		if attempt == 1 {
+			if ratio < 1.5 {
+				t.Errorf("processes beat threads by %.2fx on CPU work, want >= 1.5x", ratio)
+			}
+			if gil > 1.15 {
+				t.Errorf("threads beat sequential by %.2fx on CPU work under the GIL, want <= 1.15x", gil)
+			}
+		}
+	}
+	if !slices.Contains(cpu.Rule.Recommended, scenarios.ModelProcesses) {
+		t.Errorf("rule of thumb for cpu: %v", cpu.Rule.Recommended)
+	}
+	many := ts.compareNow(t, "workload=many-io&engine=python&size=medium")
+	a, th := many.model(t, "asyncio"), many.model(t, "threads")
+	t.Logf("many-io: asyncio %d MiB, threads %d MiB", a.PeakRSSBytes>>20, th.PeakRSSBytes>>20)
+	if a.PeakRSSBytes == 0 || a.PeakRSSBytes >= th.PeakRSSBytes {
+		t.Errorf("asyncio peak %d bytes, threads %d: want asyncio below threads", a.PeakRSSBytes, th.PeakRSSBytes)
+	}
+}
