@@ -819,3 +819,30 @@ func dialSmallBuffer(t *testing.T, ctx context.Context, ts *testServer, id strin
 	c.SetReadLimit(64 << 20)
 	return c
 }
+
+func TestViewerThatSendsIsClosed(t *testing.T) {
+	ts := newTestServer(t, nil)
+	id := ts.start(t, `{"scenario":"mental-model","engine":"go","params":{"tasks":1,"work":"io","size":1000}}`)
+	for _, tt := range []struct {
+		name string
+		size int
+		want websocket.StatusCode
+	}{
+		{"a small message", 10, websocket.StatusPolicyViolation},
+		{"a message over the read limit", 1 << 20, websocket.StatusMessageTooBig},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c := ts.dial(t, ctx, id)
+			if err := c.Write(ctx, websocket.MessageText, []byte(strings.Repeat("x", tt.size))); err != nil {
+				t.Fatal(err)
+			}
+			if v := readAll(ctx, c); v.close != tt.want {
+				t.Errorf("closed with %v (%v), want %v", v.close, v.err, tt.want)
+			}
+		})
+	}
+	ts.srv.runs.Cancel(id)
+	waitStatus(t, ts, id, StatusCancelled)
+}

@@ -35,7 +35,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) e
 		return nil // Accept has written the HTTP error
 	}
 	defer c.CloseNow()
-	ctx := c.CloseRead(r.Context())
+	ctx := s.closeOnData(r.Context(), c)
 	s.viewers.Add(1)
 	defer s.viewers.Add(-1)
 
@@ -136,3 +136,23 @@ func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) err
 
 // batchWindow is how long the viewer loop lets events gather after a wake-up.
 const batchWindow = 5 * time.Millisecond
+
+// viewerReadLimit bounds a message from a viewer: it is only ever a control
+// frame, since the socket carries events one way.
+const viewerReadLimit = 4 << 10
+
+// closeOnData reads from a viewer, which answers pings and notices when it
+// leaves; a viewer that sends data is closed with 1008. The returned context
+// ends when the viewer is gone. (websocket.Conn.CloseRead does the same, but
+// its Close waits for its own goroutine and lingers 15 s.)
+func (s *Server) closeOnData(parent context.Context, c *websocket.Conn) context.Context {
+	c.SetReadLimit(viewerReadLimit)
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		defer cancel()
+		if _, _, err := c.Read(ctx); err == nil {
+			c.Close(websocket.StatusPolicyViolation, "this socket only sends events")
+		}
+	}()
+	return ctx
+}
