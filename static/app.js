@@ -4,43 +4,31 @@
  * On every page it wires the display toggles (large type, the shortcut
  * list). On a scenario page (/s/{id}) it runs the scenario: Run reads the
  * form, POSTs /api/runs, replaces the URL with the share link and watches
- * the run; Cancel DELETEs it. On a run page (/r/{id}) it watches that run.
- * Watching means: open the event socket, queue what arrives, and once per
- * animation frame feed the queue to the model (within a time budget) and
- * redraw — never on the socket's hot path.
+ * the run (viewer.js); Cancel DELETEs it. On a run page (/r/{id}) it
+ * watches that run and, once it is finished, replays it (replaybar.js).
+ * On both, Save image exports the timeline as PNG or SVG. The comparison
+ * page (/compare) is compare.js, loaded only there; the recent-runs page
+ * (/runs) gets the trace upload (imports.js).
  *
  * The page's data comes from data-* attributes of #app: data-page
- * (scenario|run|catalog|error), data-scenario, data-engine, data-run,
- * data-status, data-engine-error.
+ * (scenario|run|runs|compare|catalog|error), data-scenario, data-engine,
+ * data-run, data-status, data-engine-error.
  *
  * For browser tests the page exposes window.interleave (see exposeApi).
  */
 
-import { RunModel, LiveClock, isFinal } from './model.js';
-import { Timeline, paintSwatch } from './timeline.js';
-import { statusText, formatMetric } from './format.js';
-import { connectRun, parseMessage } from './ws.js';
+import { isFinal } from './model.js';
+import { Timeline } from './timeline.js';
+import { Viewer, editable } from './viewer.js';
+import { ReplayBar } from './replaybar.js';
+import { timelineSVG } from './svg.js';
 import { readFields, runRequest, shareQuery, fieldOfError } from './params.js';
-import { formatDuration } from './axis.js';
 import { syntheticModel, frameScript, percentile } from './bench.js';
-import { MARK_COLOURS } from './palette.js';
 
 /** LARGE_TYPE_KEY is where the large-type choice is kept in localStorage. */
 const LARGE_TYPE_KEY = 'interleave.largeType';
 
-/** INGEST_BUDGET_MS is how long one frame may spend feeding events to the model. */
-const INGEST_BUDGET_MS = 8;
-
-/** CATCH_UP_BYTES of queued messages make a frame spend CATCH_UP_BUDGET_MS instead, to catch up. */
-const CATCH_UP_BYTES = 2 << 20;
-const CATCH_UP_BUDGET_MS = 40;
-
 const $ = (id) => document.getElementById(id);
-
-/** editable reports whether a key press belongs to a form control rather than to the page. */
-function editable(el) {
-  return !!el && (el.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName));
-}
 
 /** readLargeType returns the stored large-type choice. */
 function readLargeType() {
@@ -57,7 +45,7 @@ class DisplayToggles {
     this.largeButton = $('large-toggle');
     this.helpButton = $('help-toggle');
     this.help = $('shortcuts');
-    this.onLarge = () => {};
+    this.largeListeners = [];
     this.largeButton?.addEventListener('click', () => this.setLarge(!this.large));
     this.helpButton?.addEventListener('click', () => this.toggleHelp());
     this.setLarge(readLargeType(), false);
@@ -75,7 +63,12 @@ class DisplayToggles {
         // Private mode: the choice lasts for this page only.
       }
     }
-    this.onLarge(on);
+    for (const fn of this.largeListeners) fn(on);
+  }
+
+  /** onLargeChange calls fn(on) whenever large type is switched. */
+  onLargeChange(fn) {
+    this.largeListeners.push(fn);
   }
 
   /** toggleHelp shows or hides the keyboard shortcuts. */
@@ -84,352 +77,6 @@ class DisplayToggles {
     const on = show ?? this.help.hidden;
     this.help.hidden = !on;
     this.helpButton?.setAttribute('aria-pressed', String(on));
-  }
-}
-
-/**
- * Viewer shows one run at a time on the timeline, with its status,
- * summary and output.
- */
-class Viewer {
-  constructor(root, toggles) {
-    this.root = root;
-    this.toggles = toggles;
-    this.page = root.dataset.page;
-    this.scenario = root.dataset.scenario || '';
-    this.engine = root.dataset.engine || '';
-    this.runId = null;
-    this.socket = null;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.frame = 0;
-    this.fallbackTimer = 0;
-    this.viewText = '';
-    this.timeline = new Timeline($('timeline-canvas'), {
-      tooltip: $('tooltip'),
-      onViewChange: () => this.syncToolbar(),
-    });
-    this.timeline.setLarge(toggles.large);
-    toggles.onLarge = (on) => this.timeline.setLarge(on);
-    this.resetModel('idle');
-    this.paintLegend();
-    this.wireToolbar();
-    this.wireKeys();
-    this.syncToolbar();
-  }
-
-  /** resetModel starts from an empty model (a new run, or a reconnect that replays history). */
-  resetModel(status) {
-    this.model = new RunModel();
-    this.model.setStatus(status);
-    this.clock = new LiveClock();
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.outputsShown = 0;
-    this.outputBlocks = new Map();
-    this.summaryShown = null;
-    this.shownStatus = '';
-    $('output')?.replaceChildren(emptyNote('Nothing printed yet.'));
-    const summary = $('summary');
-    if (summary) summary.hidden = true;
-    this.timeline.setModel(this.model);
-    this.update();
-  }
-
-  // ---- watching a run ------------------------------------------------------
-
-  /** watch shows run id: opens its event socket (history first, then live). */
-  watch(id, status = 'connecting') {
-    this.socket?.close();
-    this.runId = id;
-    // Until the history has arrived, even a finished run is "connecting":
-    // the view follows the events in, then fits the run at its final status.
-    this.resetModel(isFinal(status) ? 'connecting' : status);
-    this.setMessage('');
-    const link = $('permalink');
-    if (link) {
-      link.href = `/r/${encodeURIComponent(id)}`;
-      link.hidden = false;
-    }
-    this.socket = connectRun(id, {
-      onMessage: (raw) => {
-        this.pendingBytes += raw.length;
-        this.enqueue({ raw });
-      },
-      onClose: (info) => this.enqueue({ close: info }),
-    });
-  }
-
-  /** enqueue queues a socket message for the next frame. */
-  enqueue(item) {
-    this.pending.push(item);
-    this.schedule();
-  }
-
-  /** schedule asks for a frame; a timer stands in when frames do not come (hidden tab). */
-  schedule() {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => this.tick());
-    clearTimeout(this.fallbackTimer);
-    this.fallbackTimer = setTimeout(() => {
-      if (this.frame) {
-        cancelAnimationFrame(this.frame);
-        this.tick();
-      }
-    }, 250);
-  }
-
-  /**
-   * tick decodes queued messages and feeds them to the model within a time
-   * budget, then redraws. When far behind (a late joiner's history, a
-   * burst) the budget grows so that catching up is not limited by drawing.
-   */
-  tick() {
-    this.frame = 0;
-    clearTimeout(this.fallbackTimer);
-    const budget = this.pendingBytes > CATCH_UP_BYTES ? CATCH_UP_BUDGET_MS : INGEST_BUDGET_MS;
-    const deadline = performance.now() + budget;
-    let i = 0;
-    while (i < this.pending.length && (i === 0 || performance.now() < deadline)) {
-      let item = this.pending[i++];
-      if (item.raw !== undefined) {
-        this.pendingBytes -= item.raw.length;
-        item = parseMessage(item.raw) || {};
-      }
-      if (item.events) {
-        this.model.add(item.events);
-        this.clock.observe(this.model.maxT);
-      } else if (item.status) {
-        this.model.setStatus(item.status, item.position);
-        if (isFinal(item.status) && this.timeline.follow) {
-          // The run is over: show all of it; there is no live end to follow.
-          this.timeline.fit();
-          this.timeline.setFollow(false);
-        }
-      } else if (item.close) {
-        this.closed(item.close);
-      }
-    }
-    this.pending.splice(0, i);
-    const live = this.model.status === 'running' && !this.model.finished;
-    if (live) this.model.setNow(this.clock.now());
-    this.update();
-    this.timeline.render();
-    this.syncToolbar();
-    if (this.pending.length > 0 || live) this.schedule();
-  }
-
-  /** closed reacts to the socket's end: a dropped or lost viewer may reconnect. */
-  closed(info) {
-    this.socket = null;
-    if (info.kind === 'normal') return;
-    this.setMessage(info.message, info.reconnect ? () => this.watch(this.runId) : null);
-    if (!isFinal(this.model.status)) this.model.setStatus('disconnected');
-  }
-
-  /** setMessage shows a message under the run controls, with an optional Reconnect button. */
-  setMessage(text, reconnect = null) {
-    const box = $('run-message');
-    if (!box) return;
-    box.replaceChildren();
-    box.hidden = !text;
-    if (!text) return;
-    box.append(text);
-    if (reconnect) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.id = 'reconnect';
-      b.textContent = 'Reconnect';
-      b.addEventListener('click', reconnect);
-      box.append(' ', b);
-    }
-  }
-
-  // ---- the page around the timeline ---------------------------------------
-
-  /** update brings the status line, buttons, output and summary up to date with the model. */
-  update() {
-    const m = this.model;
-    const key = `${m.status}|${m.position}`;
-    if (key !== this.shownStatus) {
-      this.shownStatus = key;
-      const line = $('status');
-      if (line) {
-        line.textContent = statusText(m.status, m.position);
-        line.dataset.status = m.status;
-      }
-      const busy = ['starting', 'connecting', 'queued', 'running', 'cancelling'].includes(m.status);
-      const run = $('run');
-      if (run && !this.root.dataset.engineError) run.disabled = busy;
-      const cancel = $('cancel');
-      if (cancel) cancel.disabled = !(this.runId && ['queued', 'running'].includes(m.status));
-    }
-    const empty = $('timeline-empty');
-    if (empty) empty.hidden = m.laneList.length > 0 || m.counters.size > 0;
-    this.showOutputs();
-    if (m.summary && this.summaryShown !== m.summary) this.showSummary(m.summary);
-  }
-
-  /** showOutputs appends new output to one block per process. */
-  showOutputs() {
-    const m = this.model;
-    const box = $('output');
-    if (!box || this.outputsShown >= m.outputs.length) return;
-    if (this.outputsShown === 0) box.replaceChildren();
-    for (; this.outputsShown < m.outputs.length; this.outputsShown++) {
-      const o = m.outputs[this.outputsShown];
-      const lane = m.lanes.get(o.lane);
-      const key = lane?.pid ? `pid ${lane.pid}` : o.lane || 'run';
-      let block = this.outputBlocks.get(key);
-      if (!block) {
-        const section = document.createElement('section');
-        section.className = 'process-output';
-        const h = document.createElement('h3');
-        h.textContent = lane ? `${lane.name}${lane.pid ? ` (pid ${lane.pid})` : ''}` : key;
-        const pre = document.createElement('pre');
-        section.append(h, pre);
-        box.append(section);
-        block = { pre, last: null, lastStream: '' };
-        this.outputBlocks.set(key, block);
-      }
-      if (block.last && block.lastStream === o.stream) {
-        block.last.appendData(o.text);
-        continue;
-      }
-      const text = document.createTextNode(o.text);
-      if (o.stream === 'stderr') {
-        const span = document.createElement('span');
-        span.className = 'stderr';
-        span.append(text);
-        block.pre.append(span);
-      } else {
-        block.pre.append(text);
-      }
-      block.last = text;
-      block.lastStream = o.stream;
-    }
-  }
-
-  /** showSummary writes the end event's verdict and metrics. */
-  showSummary(summary) {
-    this.summaryShown = summary;
-    const section = $('summary');
-    if (!section) return;
-    $('verdict').textContent = summary.verdict || '';
-    const rows = [
-      ['wall time', formatDuration(summary.wall_ns)],
-      ['CPU time', formatDuration(summary.cpu_ns)],
-    ];
-    for (const [name, metric] of Object.entries(summary.metrics || {})) {
-      rows.push([metric.label || name, formatMetric(metric)]);
-    }
-    const body = $('metrics').tBodies[0];
-    body.replaceChildren(...rows.map(([label, value]) => {
-      const tr = document.createElement('tr');
-      const th = document.createElement('th');
-      th.scope = 'row';
-      th.textContent = label;
-      const td = document.createElement('td');
-      td.textContent = value;
-      tr.append(th, td);
-      return tr;
-    }));
-    section.hidden = false;
-  }
-
-  /** paintLegend paints the legend's swatches with the timeline's own colours and patterns. */
-  paintLegend() {
-    for (const li of document.querySelectorAll('#legend li[data-state]')) {
-      const canvas = document.createElement('canvas');
-      paintSwatch(canvas, li.dataset.state);
-      li.querySelector('.swatch')?.replaceChildren(canvas);
-    }
-    for (const li of document.querySelectorAll('#legend li[data-mark]')) {
-      const canvas = document.createElement('canvas');
-      paintMarkSwatch(canvas, li.dataset.mark);
-      li.querySelector('.swatch')?.replaceChildren(canvas);
-    }
-  }
-
-  // ---- controls --------------------------------------------------------------
-
-  wireToolbar() {
-    const tl = this.timeline;
-    $('zoom-in')?.addEventListener('click', () => tl.zoomAt(0.6));
-    $('zoom-out')?.addEventListener('click', () => tl.zoomAt(1 / 0.6));
-    $('fit')?.addEventListener('click', () => tl.fit());
-    $('follow')?.addEventListener('click', () => tl.setFollow(!tl.follow));
-    const sched = $('sched-toggle');
-    if (this.root.dataset.imported === 'true') {
-      // An imported Go trace has nothing but the scheduler's lanes.
-      tl.setSched(true);
-    } else if (sched && this.engine && this.engine !== 'go') {
-      sched.hidden = true;
-    }
-    sched?.addEventListener('click', () => tl.setSched(!tl.showSched));
-    $('pin')?.addEventListener('click', () => this.togglePin());
-  }
-
-  /** togglePin pins the run (kept by retention) or unpins it. */
-  async togglePin() {
-    const button = $('pin');
-    const id = this.runId || this.root.dataset.run;
-    if (!button || !id) return;
-    const pin = button.getAttribute('aria-pressed') !== 'true';
-    button.disabled = true;
-    try {
-      const res = await fetch(`/api/runs/${encodeURIComponent(id)}/pin`, { method: pin ? 'POST' : 'DELETE' });
-      const data = await res.json().catch(() => ({}));
-      if (!res.ok) {
-        this.setMessage(`Could not ${pin ? 'pin' : 'unpin'} the run: ${data.error || res.status}`);
-        return;
-      }
-      const pinned = data.pinned ?? pin;
-      button.setAttribute('aria-pressed', String(pinned));
-      button.textContent = pinned ? 'Pinned' : 'Pin this run';
-      this.root.dataset.pinned = String(pinned);
-    } catch (err) {
-      this.setMessage(`Could not ${pin ? 'pin' : 'unpin'} the run: ${err.message}`);
-    } finally {
-      button.disabled = false;
-    }
-  }
-
-  /** syncToolbar reflects the timeline's toggles and window in the toolbar. */
-  syncToolbar() {
-    const tl = this.timeline;
-    $('follow')?.setAttribute('aria-pressed', String(tl.follow));
-    $('sched-toggle')?.setAttribute('aria-pressed', String(tl.showSched));
-    const text = `${formatDuration(Math.max(0, tl.view.t0))} – ${formatDuration(tl.view.t1)}`;
-    if (text !== this.viewText) {
-      this.viewText = text;
-      const range = $('view-range');
-      if (range) range.textContent = text;
-    }
-  }
-
-  /** wireKeys handles the keyboard shortcuts listed under "?". */
-  wireKeys() {
-    const tl = this.timeline;
-    document.addEventListener('keydown', (e) => {
-      if (e.ctrlKey || e.metaKey || e.altKey || editable(e.target)) return;
-      const onTimeline = document.activeElement === $('timeline');
-      const step = tl.plotW * 0.15;
-      switch (e.key) {
-        case '+': case '=': tl.zoomAt(0.7); break;
-        case '-': case '_': tl.zoomAt(1 / 0.7); break;
-        case '0': tl.fit(); break;
-        case 'ArrowLeft': tl.panBy(-step); break;
-        case 'ArrowRight': tl.panBy(step); break;
-        case 'ArrowUp': if (!onTimeline) return; tl.scrollBy(-tl.sz.laneH * 3); break;
-        case 'ArrowDown': if (!onTimeline) return; tl.scrollBy(tl.sz.laneH * 3); break;
-        case 'f': tl.setFollow(!tl.follow); break;
-        case 's': if ($('sched-toggle')?.hidden) return; tl.setSched(!tl.showSched); break;
-        default: return;
-      }
-      e.preventDefault();
-      tl.requestRender();
-    });
   }
 }
 
@@ -545,38 +192,6 @@ function markFieldError(field, message) {
   }
 }
 
-/** emptyNote is the placeholder of an empty panel. */
-function emptyNote(text) {
-  const p = document.createElement('p');
-  p.className = 'empty';
-  p.textContent = text;
-  return p;
-}
-
-/** paintMarkSwatch draws the legend entry of lock marks or flows. */
-function paintMarkSwatch(canvas, kind) {
-  const dpr = window.devicePixelRatio || 1;
-  canvas.width = 28 * dpr;
-  canvas.height = 14 * dpr;
-  canvas.style.width = '28px';
-  canvas.style.height = '14px';
-  const ctx = canvas.getContext('2d');
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  if (kind === 'lock') {
-    ctx.beginPath();
-    ctx.moveTo(3, 2); ctx.lineTo(11, 2); ctx.lineTo(7, 9); ctx.closePath();
-    ctx.fillStyle = '#fff'; ctx.fill();
-    ctx.strokeStyle = MARK_COLOURS.lockWant; ctx.lineWidth = 1.25; ctx.stroke();
-    ctx.beginPath();
-    ctx.moveTo(16, 2); ctx.lineTo(24, 2); ctx.lineTo(20, 9); ctx.closePath();
-    ctx.fillStyle = MARK_COLOURS.lockGot; ctx.fill();
-  } else {
-    ctx.strokeStyle = MARK_COLOURS.flow; ctx.fillStyle = MARK_COLOURS.flow; ctx.lineWidth = 1.5;
-    ctx.beginPath(); ctx.moveTo(2, 7); ctx.lineTo(22, 7); ctx.stroke();
-    ctx.beginPath(); ctx.moveTo(26, 7); ctx.lineTo(20, 3); ctx.lineTo(20, 11); ctx.closePath(); ctx.fill();
-  }
-}
-
 /**
  * runBenchmark loads a synthetic run of lanes × spansPerLane spans into a
  * fresh model and renders a scripted sequence of pan/zoom frames
@@ -618,27 +233,87 @@ function runBenchmark(viewer, { lanes = 100, spansPerLane = 10_000, width, heigh
   };
 }
 
+/** fileStem is a file name for an export of the viewer's run: interleave-locks-k3ab12. */
+function fileStem(viewer) {
+  const root = viewer.root.dataset;
+  const parts = ['interleave', root.scenario || 'run', viewer.runId || root.run || 'live'];
+  if (viewer.model.cursor !== null) parts.push(`at-${Math.round(viewer.model.cursor)}ns`);
+  return parts.filter(Boolean).join('-').replace(/[^A-Za-z0-9._-]+/g, '_');
+}
+
+/** download saves blob as a file named name. */
+function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/** svgOf is the timeline's current view as an SVG document. */
+function svgOf(viewer) {
+  const title = document.querySelector('h1')?.textContent?.trim() || 'Interleave';
+  return timelineSVG(viewer.timeline.snapshot(), { title: `${title} · Interleave` });
+}
+
+/** wireImageExport makes Save PNG and Save SVG export the timeline as it is on screen, for slides. */
+function wireImageExport(viewer) {
+  $('save-png')?.addEventListener('click', () => {
+    const tl = viewer.timeline;
+    tl.render(); // the canvas as of now, cursor and selection included
+    tl.canvas.toBlob((blob) => {
+      if (blob) download(blob, `${fileStem(viewer)}.png`);
+      else viewer.setMessage('The image could not be made.');
+    }, 'image/png');
+  });
+  $('save-svg')?.addEventListener('click', () => {
+    download(new Blob([svgOf(viewer)], { type: 'image/svg+xml' }), `${fileStem(viewer)}.svg`);
+  });
+}
+
 /**
  * exposeApi publishes window.interleave for browser tests and the curious:
- * status, runId, summary, eventCount(), lanes(), spansBetween(t0, t1),
- * view(), benchmark({lanes, spansPerLane}), run(), cancel().
+ * status, runId, summary, model, timeline, eventCount(), lanes() (spans
+ * counted up to the replay position), spansBetween(t0, t1) (likewise),
+ * view(), selectedLane, svg(), benchmark({lanes, spansPerLane}), run(),
+ * cancel(), and on a run page replay: {ready, t, duration, playing, speed,
+ * seek(t), play(), pause(), step(dir), end()}. The comparison page adds
+ * compare (see compare.js).
  */
-function exposeApi(viewer, runner) {
+function exposeApi(viewer, runner, replay) {
   window.interleave = {
     get status() { return viewer ? viewer.model.status : 'none'; },
     get runId() { return viewer ? viewer.runId : null; },
     get summary() { return viewer ? viewer.model.summary : null; },
     get model() { return viewer?.model ?? null; },
     get timeline() { return viewer?.timeline ?? null; },
+    get selectedLane() { return viewer ? viewer.timeline.selectedLane : ''; },
     eventCount: () => (viewer ? viewer.model.events : 0),
     lanes: () => (viewer ? viewer.model.laneList.map((l) => ({
-      id: l.id, kind: l.kind, name: l.name, group: l.group, pid: l.pid, spans: l.spans,
+      id: l.id, kind: l.kind, name: l.name, group: l.group, pid: l.pid, spans: l.spansBefore(viewer.model.cut),
     })) : []),
     spansBetween: (t0, t1) => (viewer ? viewer.model.spansBetween(t0, t1) : 0),
     view: () => (viewer ? { t0: viewer.timeline.view.t0, t1: viewer.timeline.view.t1 } : { t0: 0, t1: 0 }),
+    svg: () => (viewer ? svgOf(viewer) : ''),
     benchmark: (opts) => runBenchmark(viewer, opts),
     run: () => runner?.start(),
     cancel: () => runner?.cancel(),
+    replay: replay ? {
+      get ready() { return replay.ready; },
+      get t() { return replay.position; },
+      get duration() { return replay.clock.duration; },
+      get playing() { return replay.clock.playing; },
+      get speed() { return replay.clock.speed; },
+      seek: (t) => replay.seek(t),
+      play: () => replay.play(),
+      pause: () => replay.pause(),
+      step: (dir) => replay.step(dir),
+      end: () => replay.end(),
+    } : null,
   };
 }
 
@@ -657,13 +332,25 @@ function start() {
   const page = root?.dataset.page;
   let viewer = null;
   let runner = null;
+  let replay = null;
   if ((page === 'scenario' || page === 'run') && $('timeline-canvas')) {
     viewer = new Viewer(root, toggles);
     if (page === 'scenario') runner = new ScenarioRunner(viewer);
-    if (page === 'run' && root.dataset.run) viewer.watch(root.dataset.run, root.dataset.status || 'connecting');
+    if (page === 'run' && root.dataset.run) {
+      const status = root.dataset.status || 'connecting';
+      replay = new ReplayBar(viewer, location.search, isFinal(status));
+      viewer.watch(root.dataset.run, status);
+    }
+    wireImageExport(viewer);
     viewer.timeline.render();
+    viewer.syncToolbar(); // the first frame may have moved the window (following)
   }
-  exposeApi(viewer, runner);
+  exposeApi(viewer, runner, replay);
+  if (page === 'compare') {
+    import('./compare.js').then((m) => m.startCompare(root, toggles));
+  } else if (page === 'runs') {
+    import('./imports.js').then((m) => m.startRunsPage(root));
+  }
 }
 
 start();

@@ -58,3 +58,17 @@ export function formatMetric(m) {
       return `${formatValue(v)} ${m.unit}`;
   }
 }
+
+/** formatBytes writes a size in B, KiB, MiB or GiB with three significant digits at most. */
+export function formatBytes(n) {
+  if (!Number.isFinite(n) || n < 0) return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  const digits = u === 0 || v >= 100 ? 0 : v >= 10 ? 1 : 2;
+  return `${v.toFixed(digits)} ${units[u]}`;
+}

@@ -65,6 +65,15 @@ function upperBoundFrom(starts, t, lo, hi) {
   return lo;
 }
 
+/** lowerBoundFrom returns the first index in [lo, hi) whose start is >= t. */
+function lowerBoundFrom(starts, t, lo, hi) {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (starts[mid] < t) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
 /** scratch holds per-state time within the current pixel column. */
 const scratch = new Float64Array(STATES.length);
 
@@ -100,15 +109,20 @@ function dominant(acc) {
 
 /**
  * lodLane fills out with the rectangles of lane's spans inside [t0, t1]
- * drawn width pixels wide, and returns how many there are.
+ * drawn width pixels wide, and returns how many there are. With a cut
+ * (the replay cursor) it draws the lane as it was then: spans that start
+ * at or after cut are left out and the one in force is cut there, exactly
+ * as if the events from cut on had not happened yet and cut were the open
+ * end.
  * @param {{n:number, starts:Float64Array, states:Uint8Array}} lane spans sorted by start; span i lasts until i+1
  * @param {number} openEnd when the last span ends
  * @param {number} t0 window start (ns)
  * @param {number} t1 window end (ns)
  * @param {number} width window width in pixels
  * @param {LodBuffer} out
+ * @param {number} [cut=Infinity] nothing from this time on is drawn
  */
-export function lodLane(lane, openEnd, t0, t1, width, out) {
+export function lodLane(lane, openEnd, t0, t1, width, out, cut = Infinity) {
   out.ensure(2 * Math.ceil(width) + 16);
   const n = lane.n;
   if (n === 0 || !(t1 > t0) || !(width > 0)) return 0;
@@ -119,6 +133,7 @@ export function lodLane(lane, openEnd, t0, t1, width, out) {
   const ost = out.state;
   const acc = scratch;
   const k = width / (t1 - t0);
+  const stop = cut < t1 ? cut : t1;
   let on = 0;
 
   // The first span that may reach t0: the one in force at t0.
@@ -133,15 +148,16 @@ export function lodLane(lane, openEnd, t0, t1, width, out) {
 
   for (; i < n; i++) {
     let s = starts[i];
-    if (s >= t1) break;
+    if (s >= stop) break;
     if (col >= 0 && col !== checked) {
       // Dense column: when many spans start inside it, estimate their
       // shares from a few instants instead of visiting each span, so the
       // work per lane follows the pixels, not the spans.
       checked = col;
       const colEnd = t0 + (col + 1) / k;
-      if (i + DENSE < n && starts[i + DENSE] < colEnd) {
-        const j = upperBoundFrom(starts, colEnd, i + DENSE, n);
+      if (i + DENSE < n && starts[i + DENSE] < (colEnd < cut ? colEnd : cut)) {
+        // The spans starting in the column (before the cut).
+        const j = cut <= colEnd ? lowerBoundFrom(starts, cut, i + DENSE, n) : upperBoundFrom(starts, colEnd, i + DENSE, n);
         const last = starts[j - 1];
         const w = ((last - s) * k) / SAMPLES;
         for (let q = 0; q < SAMPLES; q++) {
@@ -155,7 +171,8 @@ export function lodLane(lane, openEnd, t0, t1, width, out) {
     }
     const st = states[i];
     if (st === DONE) continue; // a gap; see below
-    const e = i + 1 < n ? starts[i + 1] : (openEnd > s ? openEnd : s);
+    let e = i + 1 < n ? starts[i + 1] : (openEnd > s ? openEnd : s);
+    if (e > cut) e = cut;
     if (e <= t0) continue;
     let x0 = ((s > t0 ? s : t0) - t0) * k;
     const x1 = ((e < t1 ? e : t1) - t0) * k;

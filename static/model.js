@@ -48,6 +48,15 @@ export function upperBound(a, t, lo, hi) {
   return lo;
 }
 
+/** lowerBound returns the first index i in [lo, hi) with a[i] >= t (hi when none). */
+export function lowerBound(a, t, lo, hi) {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < t) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * Lane is one row of the timeline: a goroutine, thread, process, task, event
  * loop or scheduler P, with its state spans.
@@ -75,6 +84,8 @@ export class Lane {
     this.srcs = new Uint8Array(8);
     /** spans counts the state events that are not `done`: each is a span. */
     this.spans = 0;
+    /** since is when the lane first appears (its lane event or first state or lock). */
+    this.since = Infinity;
     /** locks holds lock events: time, op code and interned lock name. */
     this.lockN = 0;
     this.lockT = new Float64Array(0);
@@ -145,6 +156,19 @@ export class Lane {
   /** indexAt returns the index of the state in force at time t, or -1 before the first. */
   indexAt(t) {
     return upperBound(this.starts, t, 0, this.n) - 1;
+  }
+
+  /**
+   * spansBefore counts the spans that had begun before time cut: the
+   * states other than `done` that start before it (all of them for
+   * Infinity).
+   */
+  spansBefore(cut) {
+    if (cut === Infinity) return this.spans;
+    const last = lowerBound(this.starts, cut, 0, this.n);
+    let count = 0;
+    for (let i = 0; i < last; i++) if (this.states[i] !== DONE) count++;
+    return count;
   }
 }
 
@@ -229,6 +253,16 @@ export class RunModel {
     this.maxT = 0;
     /** now is the live clock (ns since run start) used to extend open spans while live. */
     this.now = 0;
+    /**
+     * cursor is the replay position (ns), or null for no cut: the whole run
+     * once finished, everything so far while live. Queries and drawing
+     * that respect it show only what had happened before it.
+     */
+    this.cursor = null;
+    /** times holds every event's time (timesN of them), for stepping from event to event. */
+    this.times = new Float64Array(1024);
+    this.timesN = 0;
+    this.timesSorted = true;
     this.status = 'connecting';
     this.position = 0;
     this.events = 0;
@@ -266,13 +300,19 @@ export class RunModel {
 
   /** add ingests a batch of protocol events. Unknown kinds are counted and ignored. */
   add(events) {
+    if (this.timesN + events.length > this.times.length) this.times = grow(this.times, this.timesN + events.length);
+    const times = this.times;
+    let tn = this.timesN;
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
       const t = +e.t || 0;
       if (t > this.maxT) this.maxT = t;
+      if (tn > 0 && t < times[tn - 1]) this.timesSorted = false;
+      times[tn++] = t;
       switch (e.k) {
         case 'lane': {
           const l = this.lane(String(e.id));
+          if (t < l.since) l.since = t;
           l.kind = e.kind || l.kind;
           l.name = e.name || l.name;
           l.parent = e.parent || '';
@@ -284,6 +324,7 @@ export class RunModel {
         }
         case 'state': {
           const l = this.lane(String(e.lane));
+          if (t < l.since) l.since = t;
           const code = stateCode(e.s);
           l.addState(t, code, this.intern(e.why), SRC_CODE[e.src] || 0);
           if (code !== DONE) this.spanTotal++;
@@ -291,6 +332,7 @@ export class RunModel {
         }
         case 'lock': {
           const l = this.lane(String(e.lane));
+          if (t < l.since) l.since = t;
           l.addLock(t, LOCK_OP[e.op] ?? 0, this.intern(e.lock));
           break;
         }
@@ -322,6 +364,7 @@ export class RunModel {
           break;
       }
     }
+    this.timesN = tn;
     this.events += events.length;
     this.version++;
   }
@@ -366,22 +409,111 @@ export class RunModel {
     return SRC_NAME[lane.srcs[i]] || '';
   }
 
-  /** spansBetween counts the spans, over every lane, that overlap the window (t0, t1). */
+  /**
+   * spansBetween counts the spans, over every lane, that overlap the window
+   * (t0, t1), as far as they had happened at the cursor.
+   */
   spansBetween(t0, t1) {
     const end = this.openEnd;
+    const cut = this.cut;
+    const hi = Math.min(t1, cut);
     let count = 0;
     for (const l of this.laneList) {
       if (l.n === 0) continue;
       const first = Math.max(0, l.indexAt(t0));
-      const last = upperBound(l.starts, t1, 0, l.n) - 1;
+      const last = upperBound(l.starts, hi, 0, l.n) - 1;
       for (let i = first; i <= last; i++) {
         if (l.states[i] === DONE) continue;
         const s = l.starts[i];
-        const e = l.spanEnd(i, end);
-        if (s < t1 && e > t0) count++;
+        const e = Math.min(l.spanEnd(i, end), cut);
+        if (s < hi && e > t0) count++;
       }
     }
     return count;
+  }
+
+  // ---- replay: the run as it was at the cursor ------------------------------
+
+  /** setCursor moves the replay position (ns); null (or a non-number) removes the cut. */
+  setCursor(t) {
+    const c = typeof t === 'number' && Number.isFinite(t) ? Math.max(0, t) : null;
+    if (c === this.cursor) return;
+    this.cursor = c;
+    this.version++;
+  }
+
+  /** cut is the time after which nothing is shown: the cursor, or Infinity. */
+  get cut() {
+    return this.cursor === null ? Infinity : this.cursor;
+  }
+
+  /** drawEnd is where open spans end on screen: openEnd, or the cursor when it is earlier. */
+  get drawEnd() {
+    const end = this.openEnd;
+    return this.cursor === null || this.cursor > end ? end : this.cursor;
+  }
+
+  /** eventTimes returns every event's time, sorted. */
+  eventTimes() {
+    const times = this.times.subarray(0, this.timesN);
+    if (!this.timesSorted) {
+      times.sort();
+      this.timesSorted = true;
+    }
+    return times;
+  }
+
+  /**
+   * nextEventTime is the time of the first event after t: of any event, or
+   * of lane laneId's states and lock events when given. null when none.
+   */
+  nextEventTime(t, laneId = '') {
+    if (laneId) {
+      const l = this.lanes.get(laneId);
+      if (!l) return null;
+      const a = upperBound(l.starts, t, 0, l.n);
+      const b = upperBound(l.lockT, t, 0, l.lockN);
+      const ta = a < l.n ? l.starts[a] : Infinity;
+      const tb = b < l.lockN ? l.lockT[b] : Infinity;
+      const next = Math.min(ta, tb);
+      return next === Infinity ? null : next;
+    }
+    const times = this.eventTimes();
+    const i = upperBound(times, t, 0, times.length);
+    return i < times.length ? times[i] : null;
+  }
+
+  /** prevEventTime is the time of the last event before t (of lane laneId when given), or null. */
+  prevEventTime(t, laneId = '') {
+    if (laneId) {
+      const l = this.lanes.get(laneId);
+      if (!l) return null;
+      const a = lowerBound(l.starts, t, 0, l.n) - 1;
+      const b = lowerBound(l.lockT, t, 0, l.lockN) - 1;
+      const prev = Math.max(a >= 0 ? l.starts[a] : -Infinity, b >= 0 ? l.lockT[b] : -Infinity);
+      return prev === -Infinity ? null : prev;
+    }
+    const times = this.eventTimes();
+    const i = lowerBound(times, t, 0, times.length) - 1;
+    return i >= 0 ? times[i] : null;
+  }
+
+  /** outputsUntil returns the output printed up to time t, in arrival order. */
+  outputsUntil(t) {
+    if (t === Infinity) return this.outputs;
+    return this.outputs.filter((o) => o.t <= t);
+  }
+
+  /** countersAt returns each counter's value at time t (undefined before its first sample), in order. */
+  countersAt(t) {
+    return [...this.counters.values()]
+      .sort((a, b) => a.order - b.order)
+      .map((c) => ({ name: c.name, value: c.valueAt(t) }));
+  }
+
+  /** endedBy reports whether the run's end event had happened at time t. */
+  endedBy(t) {
+    return this.endT !== null && t >= this.endT;
   }
 }
 

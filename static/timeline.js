@@ -8,11 +8,17 @@
  * time axis. Only the rows inside the scrolled viewport are drawn, so a
  * frame costs about the pixels on screen rather than the spans in the run.
  *
- * The timeline owns its view (the visible window [t0, t1], the vertical
- * scroll, follow-live) and the mouse: drag to pan, wheel to zoom around the
- * pointer, Shift+wheel to scroll, click a group header to fold it, click a
- * "+N more" lane to show every lane of its group. Keyboard shortcuts are
- * wired by the page controller to the public methods.
+ * The visible window [t0, t1] and follow-live live in a TimeView
+ * (timeview.js), the timeline's own or one shared by timelines stacked on a
+ * page so that they move together. The timeline owns the vertical scroll
+ * and the mouse: drag to pan, wheel to zoom around the pointer, Shift+wheel
+ * to scroll, click a group header to fold it, click a "+N more" lane to show
+ * every lane of its group, click a lane to select it, click the time axis
+ * to move the replay there. Keyboard shortcuts are wired by the page
+ * controller to the public methods.
+ *
+ * A replay cursor (RunModel.cursor) cuts the run: only what had happened
+ * before it is drawn, and a line marks it.
  */
 
 import { STATES, STYLE, MARK_COLOURS, makePattern } from './palette.js';
@@ -21,12 +27,7 @@ import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
 import { formatValue } from './format.js';
 import { LOCK_OP, groupLanes, collapseGroup, upperBound } from './model.js';
-
-/** MIN_SPAN is the narrowest window one can zoom to (ns). */
-const MIN_SPAN = 1000;
-
-/** EMPTY_SPAN is the window shown before a run has any event (ns). */
-const EMPTY_SPAN = 1e8;
+import { TimeView } from './timeview.js';
 
 /** Colours of the frame around the lanes, chosen for contrast on white and on projectors. */
 const INK = {
@@ -39,6 +40,13 @@ const INK = {
   gutter: '#f6f7f8',
   separator: '#d0d4d9',
   summary: '#f0f0f0',
+  future: '#9a9a9a',
+};
+
+/** SELECTED marks the selected lane: a tinted row, a bar in the gutter and lines above and below (not colour alone). */
+const SELECTED = {
+  band: '#fff1c2',
+  edge: '#1b2a3a',
 };
 
 /** sizes returns the row sizes and fonts for normal or large type. */
@@ -72,6 +80,11 @@ export class Timeline {
    * @param {boolean} [options.interactive=true] attach mouse handlers
    * @param {{width:number, height:number}} [options.size] fixed CSS size (no resize observer)
    * @param {(t: Timeline) => void} [options.onViewChange] called when the view or a toggle changes
+   * @param {TimeView} [options.view] a window shared with other timelines (default: its own)
+   * @param {number} [options.maxHeight] the tallest the canvas grows (CSS px)
+   * @param {number} [options.minHeight=180] the shortest it gets (CSS px)
+   * @param {(laneId: string) => void} [options.onSelectLane] called when a click selects a lane ('' to clear)
+   * @param {(t: number) => void} [options.onSeek] called with the time clicked on the axis
    */
   constructor(canvas, options = {}) {
     this.canvas = canvas;
@@ -79,13 +92,17 @@ export class Timeline {
     this.tooltip = options.tooltip || null;
     this.onViewChange = options.onViewChange || (() => {});
     this.fixedSize = options.size || null;
+    this.onSelectLane = options.onSelectLane || null;
+    this.onSeek = options.onSeek || null;
+    this.maxHeight = options.maxHeight || 0;
+    this.minHeight = options.minHeight || 180;
     this.model = null;
-    /** view is the visible time window in ns since the run started. */
-    this.view = { t0: 0, t1: EMPTY_SPAN };
+    /** tv holds the visible window and follow-live, maybe shared with other timelines. */
+    this.tv = options.view || new TimeView();
+    this.tv.join(this);
     this.scrollY = 0;
-    /** follow keeps the live end of the run in view; fitAll shows the whole run while following. */
-    this.follow = true;
-    this.fitAll = true;
+    /** selectedLane is the id of the highlighted lane, or ''. */
+    this.selectedLane = '';
     this.showSched = false;
     this.large = false;
     this.collapsed = new Set();
@@ -110,16 +127,34 @@ export class Timeline {
     this.resize();
   }
 
-  /** setModel shows another run, fitting the view and following it while live. */
+  /** view is the visible time window in ns since the run started. */
+  get view() {
+    return this.tv.view;
+  }
+
+  /** follow keeps the live end of the run in view. */
+  get follow() {
+    return this.tv.follow;
+  }
+
+  /** fitAll shows the whole run while following. */
+  get fitAll() {
+    return this.tv.fitAll;
+  }
+
+  /**
+   * setModel shows another run, fitting the view and following it while
+   * live. A timeline that shares its window with others leaves it alone.
+   */
   setModel(model) {
     this.model = model;
     this.layoutKey = '';
     this.scrollY = 0;
-    this.follow = true;
-    this.fitAll = true;
-    this.view = { t0: 0, t1: EMPTY_SPAN };
-    // A finished run (a replay, a benchmark) opens fitted to its length.
-    if (model && model.finished) this.setView(0, this.runEnd() * 1.02);
+    if (this.tv.members.size <= 1) {
+      this.tv.reset();
+      // A finished run (a replay, a benchmark) opens fitted to its length.
+      if (model && model.finished) this.setView(0, this.runEnd() * 1.02);
+    }
     this.requestRender();
   }
 
@@ -145,10 +180,9 @@ export class Timeline {
     return this.view.t0 + (x / this.plotW) * (this.view.t1 - this.view.t0);
   }
 
-  /** runEnd is the end of the run so far (ns), at least a small window. */
+  /** runEnd is the end of the run so far (ns; of the longest run when the window is shared), at least a small window. */
   runEnd() {
-    if (!this.model) return EMPTY_SPAN;
-    return Math.max(this.model.openEnd, MIN_SPAN * 10);
+    return this.tv.runEnd();
   }
 
   /** resize matches the canvas to its CSS size and the device pixel ratio. */
@@ -185,8 +219,9 @@ export class Timeline {
   desiredHeight() {
     if (this.fixedSize) return this.fixedSize.height;
     const inner = (typeof window !== 'undefined' && window.innerHeight) || 900;
-    const max = Math.max(280, Math.round(inner * 0.72));
-    return Math.min(max, Math.max(180, this.sz.axisH + this.contentH + 6));
+    let max = Math.max(280, Math.round(inner * 0.72));
+    if (this.maxHeight) max = Math.min(max, this.maxHeight);
+    return Math.min(max, Math.max(this.minHeight, this.sz.axisH + this.contentH + 6));
   }
 
   // ---- layout ------------------------------------------------------------
@@ -248,34 +283,17 @@ export class Timeline {
 
   /** setView sets the visible window, clamped to the run. */
   setView(t0, t1) {
-    const end = this.runEnd();
-    let span = Math.max(MIN_SPAN, t1 - t0);
-    span = Math.min(span, end * 1.5);
-    const lo = -0.02 * span;
-    const hi = Math.max(end, span) + 0.05 * span;
-    t0 = Math.min(Math.max(t0, lo), hi - span);
-    this.view = { t0, t1: t0 + span };
-    this.requestRender();
-    this.onViewChange(this);
+    this.tv.set(t0, t1);
   }
 
   /** zoomAt zooms by factor (< 1 zooms in) around plot x (default: the middle, or the live end while following). */
   zoomAt(factor, x) {
-    const { t0, t1 } = this.view;
-    const span = t1 - t0;
-    const live = this.follow && this.model && !this.model.finished;
-    if (x === undefined) x = live ? this.plotW : this.plotW / 2;
-    const anchor = this.tOf(x);
-    const next = Math.max(MIN_SPAN, span * factor);
-    this.fitAll = live && next >= this.runEnd();
-    this.setView(anchor - (x / this.plotW) * next, anchor - (x / this.plotW) * next + next);
+    this.tv.zoom(factor, x === undefined ? undefined : x / this.plotW);
   }
 
   /** panBy moves the window by dx CSS pixels (positive: later in time); it stops following. */
   panBy(dx) {
-    const nsPerPx = (this.view.t1 - this.view.t0) / this.plotW;
-    this.setFollow(false);
-    this.setView(this.view.t0 + dx * nsPerPx, this.view.t1 + dx * nsPerPx);
+    this.tv.pan(dx * ((this.view.t1 - this.view.t0) / this.plotW));
   }
 
   /** scrollBy scrolls the lanes by dy CSS pixels. */
@@ -292,21 +310,12 @@ export class Timeline {
 
   /** fit shows the whole run; while live it also resumes following. */
   fit() {
-    const end = this.runEnd();
-    if (this.model && !this.model.finished) {
-      this.follow = true;
-      this.fitAll = true;
-    }
-    this.setView(0, end * 1.02);
+    this.tv.fit();
   }
 
   /** setFollow turns following the live end on or off. */
   setFollow(on) {
-    if (this.follow === on) return;
-    this.follow = on;
-    if (on) this.fitAll = this.view.t1 - this.view.t0 >= this.runEnd();
-    this.requestRender();
-    this.onViewChange(this);
+    this.tv.setFollow(on);
   }
 
   /** setSched shows or hides the real Go scheduler's lanes. */
@@ -325,18 +334,24 @@ export class Timeline {
     this.requestRender();
   }
 
-  /** applyFollow moves the window to the live end of the run before a frame. */
-  applyFollow() {
-    const m = this.model;
-    if (!this.follow || !m || m.finished) return;
-    const end = this.runEnd();
-    if (this.fitAll) {
-      this.view = { t0: 0, t1: end * 1.02 };
-    } else {
-      const span = this.view.t1 - this.view.t0;
-      const t1 = end + span * 0.02;
-      this.view = { t0: t1 - span, t1 };
+  /** selectLane highlights a lane ('' for none). */
+  selectLane(id) {
+    if (this.selectedLane === id) return;
+    this.selectedLane = id || '';
+    this.requestRender();
+  }
+
+  /** scrollToLane scrolls the lanes so that lane id is in view; false when it has no row. */
+  scrollToLane(id) {
+    this.layout();
+    const row = this.laneRows.get(id);
+    if (!row) return false;
+    if (row.y < this.scrollY || row.y + row.h > this.scrollY + this.viewH) {
+      this.scrollY = row.y - Math.max(0, (this.viewH - row.h) / 3);
+      this.clampScroll();
+      this.requestRender();
     }
+    return true;
   }
 
   // ---- drawing -------------------------------------------------------------
@@ -354,7 +369,7 @@ export class Timeline {
   render() {
     if (!this.fixedSize && typeof window !== 'undefined' && window.devicePixelRatio !== this.dpr) this.resize();
     this.layout();
-    this.applyFollow();
+    this.tv.applyFollow();
     const { ctx, sz } = this;
     const W = this.cssW;
     const H = this.cssH;
@@ -394,9 +409,11 @@ export class Timeline {
     const plotX = sz.gutterW;
     const plotW = this.plotW;
     const { t0, t1 } = this.view;
-    const end = model.openEnd;
+    const end = model.drawEnd;
+    const cut = model.cut;
     const originY = sz.axisH - this.scrollY;
     const rows = this.visibleRows();
+    const selected = this.selectedLane;
 
     // The lane area, in pixels; y is relative to the top of the viewport.
     const plot = this.plot;
@@ -408,8 +425,14 @@ export class Timeline {
       if (r.type === 'group') plot.band(y, r.h, INK.header);
       else if (r.type === 'summary') plot.band(y, r.h, INK.summary);
       if (r.type === 'lane') {
-        const n = lodLane(r.lane, end, t0, t1, plotW, out);
+        const sel = r.lane.id === selected;
+        if (sel) plot.band(y, r.h, SELECTED.band);
+        const n = lodLane(r.lane, end, t0, t1, plotW, out, cut);
         plot.lane(y + sz.lanePad, r.h - 2 * sz.lanePad, out, n);
+        if (sel) {
+          plot.band(y, 1.5, SELECTED.edge);
+          plot.band(y + r.h - 1.5, 1.5, SELECTED.edge);
+        }
       } else if (r.type === 'summary') {
         plot.stack(y + 1, r.h - 2, this.summaryCounts(r), r.lanes.length, Math.ceil(plotW));
       }
@@ -423,6 +446,11 @@ export class Timeline {
       if (r.type === 'group') {
         ctx.fillStyle = INK.header;
         ctx.fillRect(0, y, plotX, r.h);
+      } else if (r.type === 'lane' && r.lane.id === selected) {
+        ctx.fillStyle = SELECTED.band;
+        ctx.fillRect(0, y, plotX, r.h);
+        ctx.fillStyle = SELECTED.edge;
+        ctx.fillRect(0, y, 4 * sz.scale, r.h);
       }
       ctx.fillStyle = INK.separator;
       ctx.fillRect(0, y + r.h - 0.5, plotX, 0.5);
@@ -438,7 +466,12 @@ export class Timeline {
     }
     this.drawFlows(originY);
     this.drawMarks(originY);
-    if (!model.finished && model.events > 0) {
+    if (model.cursor !== null) {
+      // The replay position: nothing right of it has happened yet.
+      const x = plotX + this.xOf(model.cursor);
+      ctx.fillStyle = MARK_COLOURS.now;
+      ctx.fillRect(Math.round(x) - 1, sz.axisH, 2, this.viewH);
+    } else if (!model.finished && model.events > 0) {
       const x = plotX + this.xOf(end);
       ctx.fillStyle = MARK_COLOURS.now;
       ctx.fillRect(Math.round(x), sz.axisH, 1.5, this.viewH);
@@ -468,7 +501,7 @@ export class Timeline {
     for (const r of rows) {
       const y = originY + r.y + r.h / 2;
       if (r.type === 'lane') {
-        this.drawLaneLabel(r.lane, y);
+        this.drawLaneLabel(r.lane, y, r.lane.id === selected, r.lane.since >= cut);
       } else if (r.type === 'summary') {
         ctx.font = sz.bold;
         ctx.fillStyle = INK.text;
@@ -481,26 +514,36 @@ export class Timeline {
         ctx.font = sz.bold;
         ctx.fillStyle = INK.text;
         ctx.fillText(this.fit_(c.name, sz.gutterW - 16, sz.bold), 8, y - 7 * sz.scale);
-        const last = c.n > 0 ? c.v[c.n - 1] : 0;
         ctx.font = sz.small;
         ctx.fillStyle = INK.muted;
-        ctx.fillText(`now ${formatValue(last)} · max ${formatValue(c.max)}`, 8, y + 8 * sz.scale);
+        if (cut === Infinity) {
+          const last = c.n > 0 ? c.v[c.n - 1] : 0;
+          ctx.fillText(`now ${formatValue(last)} · max ${formatValue(c.max)}`, 8, y + 8 * sz.scale);
+        } else {
+          const v = c.valueAt(cut);
+          ctx.fillText(v === undefined ? 'no value yet' : `${formatValue(v)} at the cursor`, 8, y + 8 * sz.scale);
+        }
       }
     }
     ctx.restore();
   }
 
-  /** drawLaneLabel writes a lane's name, and its kind when both fit: the name comes first. */
-  drawLaneLabel(lane, y) {
+  /**
+   * drawLaneLabel writes a lane's name, and its kind when both fit: the
+   * name comes first. A selected lane's name is bold; a lane that had not
+   * started yet at the replay cursor is greyed.
+   */
+  drawLaneLabel(lane, y, selected = false, future = false) {
     const { ctx, sz } = this;
-    const indent = lane.parent ? 18 : 10;
+    const indent = (lane.parent ? 18 : 10) + (selected ? 4 * sz.scale : 0);
     const room = sz.gutterW - indent - 6;
     const kind = lane.kind === 'cpu' ? 'core' : lane.kind;
     const kindW = kind ? this.textWidth(kind, sz.small) + 8 : 0;
-    const both = kind && this.textWidth(lane.name, sz.font) <= room - kindW;
-    ctx.font = sz.font;
-    ctx.fillStyle = INK.text;
-    ctx.fillText(both ? lane.name : this.fit_(lane.name, room, sz.font), indent, y);
+    const font = selected ? sz.bold : sz.font;
+    const both = kind && this.textWidth(lane.name, font) <= room - kindW;
+    ctx.font = font;
+    ctx.fillStyle = future ? INK.future : INK.text;
+    ctx.fillText(both ? lane.name : this.fit_(lane.name, room, font), indent, y);
     if (both) {
       ctx.font = sz.small;
       ctx.fillStyle = INK.muted;
@@ -555,9 +598,10 @@ export class Timeline {
     const counts = this.counts;
     for (const c of counts) c.fill(0);
     const out = this.lod;
-    const end = this.model.openEnd;
+    const end = this.model.drawEnd;
+    const cut = this.model.cut;
     for (const lane of row.lanes) {
-      const n = lodLane(lane, end, this.view.t0, this.view.t1, this.plotW, out);
+      const n = lodLane(lane, end, this.view.t0, this.view.t1, this.plotW, out, cut);
       for (let i = 0; i < n; i++) {
         const a = Math.max(0, Math.floor(out.x0[i]));
         const b = Math.min(W - 1, Math.max(a + 1, Math.ceil(out.x1[i])));
@@ -583,8 +627,11 @@ export class Timeline {
     const top = y + 6 * sz.scale;
     const h = row.h - 12 * sz.scale;
     const yOf = (v) => top + h - ((v - lo) / (hi - lo)) * h;
-    const { t0, t1 } = this.view;
-    let i = Math.max(0, upperBound(c.t, t0, 0, c.n) - 1);
+    const { t0 } = this.view;
+    const t1 = Math.min(this.view.t1, this.model.cut);
+    const n = upperBound(c.t, this.model.cut, 0, c.n);
+    if (n === 0) return;
+    let i = Math.max(0, upperBound(c.t, t0, 0, n) - 1);
     ctx.beginPath();
     let x = Math.max(0, this.xOf(c.t[i]));
     let level = yOf(c.v[i]);
@@ -592,7 +639,7 @@ export class Timeline {
     let col = Math.floor(x);
     let minY = level;
     let maxY = level;
-    for (i++; i < c.n && c.t[i] <= t1; i++) {
+    for (i++; i < n && c.t[i] <= t1; i++) {
       const xi = this.xOf(c.t[i]);
       const yi = yOf(c.v[i]);
       if (Math.floor(xi) === col) {
@@ -611,7 +658,7 @@ export class Timeline {
       col = Math.floor(xi);
       level = minY = maxY = yi;
     }
-    const xEnd = Math.min(this.plotW, this.xOf(this.model.openEnd));
+    const xEnd = Math.min(this.plotW, this.xOf(this.model.drawEnd));
     if (minY !== maxY) {
       ctx.lineTo(plotX + col + 0.5, minY);
       ctx.lineTo(plotX + col + 0.5, maxY);
@@ -632,7 +679,8 @@ export class Timeline {
   drawLocks(row, y) {
     const { ctx, sz } = this;
     const l = row.lane;
-    const { t0, t1 } = this.view;
+    const { t0 } = this.view;
+    const t1 = Math.min(this.view.t1, this.model.cut);
     const first = upperBound(l.lockT, t0, 0, l.lockN);
     const last = upperBound(l.lockT, t1, 0, l.lockN);
     if (last - first > this.plotW * 2) return; // too dense to read: the spans say it
@@ -670,7 +718,8 @@ export class Timeline {
     const { ctx, sz, model } = this;
     const flows = model.flows;
     if (flows.length === 0) return;
-    const { t0, t1 } = this.view;
+    const { t0 } = this.view;
+    const t1 = Math.min(this.view.t1, model.cut);
     let i = lowerBoundBy(flows, t0);
     const plotX = sz.gutterW;
     const top = this.scrollY;
@@ -735,7 +784,7 @@ export class Timeline {
     const { ctx, sz, model } = this;
     const marks = model.marks;
     if (marks.length === 0) return;
-    const { t1 } = this.view;
+    const t1 = Math.min(this.view.t1, model.cut);
     const plotX = sz.gutterW;
     ctx.font = sz.small;
     ctx.textBaseline = 'middle';
@@ -792,6 +841,21 @@ export class Timeline {
       ctx.fillRect(x, sz.axisH - 6, 1, 6);
       ctx.fillText(t.label, x + 3, sz.axisH / 2 - 1);
     }
+    const cursor = this.model ? this.model.cursor : null;
+    if (cursor !== null) {
+      const x = plotX + this.xOf(cursor);
+      if (x >= plotX && x <= plotX + this.plotW) {
+        // A handle on the axis above the cursor line.
+        const s = 6 * sz.scale;
+        ctx.beginPath();
+        ctx.moveTo(x - s, sz.axisH - s * 1.4);
+        ctx.lineTo(x + s, sz.axisH - s * 1.4);
+        ctx.lineTo(x, sz.axisH);
+        ctx.closePath();
+        ctx.fillStyle = MARK_COLOURS.now;
+        ctx.fill();
+      }
+    }
     ctx.fillStyle = INK.gutter;
     ctx.fillRect(0, 0, sz.gutterW, sz.axisH - 1);
     ctx.fillStyle = INK.muted;
@@ -808,6 +872,37 @@ export class Timeline {
     const y = sz.axisH + (this.scrollY / (this.contentH - h)) * (h - barH);
     ctx.fillStyle = 'rgba(0,0,0,0.35)';
     ctx.fillRect(this.cssW - 6, y, 4, barH);
+  }
+
+  /**
+   * snapshot describes what is on screen as plain data for a vector export
+   * (svg.js): the sizes, the window, the rows in the viewport (y from the
+   * top of the canvas), the ticks and the replay cursor.
+   */
+  snapshot() {
+    this.layout();
+    this.tv.applyFollow();
+    const sz = this.sz;
+    const m = this.model;
+    const { t0, t1 } = this.view;
+    return {
+      width: this.cssW,
+      height: this.cssH,
+      gutterW: sz.gutterW,
+      axisH: sz.axisH,
+      plotW: this.plotW,
+      lanePad: sz.lanePad,
+      scale: sz.scale,
+      t0,
+      t1,
+      end: m ? m.drawEnd : 0,
+      cut: m ? m.cut : Infinity,
+      cursor: m ? m.cursor : null,
+      ticks: ticks(t0, t1, this.plotW, 90 * sz.scale).ticks,
+      selectedLane: this.selectedLane,
+      rows: this.visibleRows().map((r) => ({ ...r, y: sz.axisH + r.y - this.scrollY })),
+      marks: m ? m.marks : [],
+    };
   }
 
   // ---- hover and input ---------------------------------------------------
@@ -828,6 +923,7 @@ export class Timeline {
     if (row.type === 'group') {
       return [row.group.label, `${row.group.lanes.length.toLocaleString('en')} lanes · click to ${row.folded ? 'unfold' : 'fold'}`];
     }
+    if (px >= 0 && t > m.cut && row.type !== 'group') return ['after the replay position', 'press End to show the whole run'];
     if (row.type === 'summary') {
       const counts = new Map();
       for (const l of row.lanes) {
@@ -855,7 +951,7 @@ export class Timeline {
       const i = l.indexAt(t);
       if (i < 0) return [l.name, 'not started yet'];
       const s = STATES[l.states[i]];
-      const end = l.spanEnd(i, m.openEnd);
+      const end = Math.min(l.spanEnd(i, m.openEnd), m.cut);
       if (s === 'done' || t > end) return [l.name, `ended at ${formatDuration(l.starts[i])}`];
       const why = m.whyOf(l, i);
       const src = m.srcOf(l, i);
@@ -863,7 +959,7 @@ export class Timeline {
       const lines = [
         l.name.includes(`(${kind})`) ? l.name : `${l.name} (${kind})`,
         `${s}${why ? `: ${why}` : ''}`,
-        `${formatDuration(end - l.starts[i])} from ${formatDuration(l.starts[i])}${i === l.n - 1 && !m.finished ? ' (still going)' : ''}`,
+        `${formatDuration(end - l.starts[i])} from ${formatDuration(l.starts[i])}${(i === l.n - 1 && !m.finished) || end === m.cut ? ' (still going)' : ''}`,
       ];
       if (src) lines.push(`source: ${src === 'sched' ? 'the Go scheduler (runtime/trace)' : 'the program'}`);
       return lines;
@@ -893,9 +989,16 @@ export class Timeline {
     tip.style.top = `${y + 14}px`;
   }
 
-  /** click folds a group, or shows every lane of a summarised group. */
+  /**
+   * click folds a group, shows every lane of a summarised group, selects a
+   * lane (or clears the selection when it was selected), or moves the
+   * replay to the time clicked on the axis.
+   */
   click(x, y) {
-    if (y < this.sz.axisH) return;
+    if (y < this.sz.axisH) {
+      if (this.onSeek && x >= this.sz.gutterW) this.onSeek(this.tOf(x - this.sz.gutterW));
+      return;
+    }
     const cy = y - this.sz.axisH + this.scrollY;
     const row = this.rows[this.firstRowAt(cy)];
     if (!row || row.y > cy) return;
@@ -904,6 +1007,10 @@ export class Timeline {
       else this.collapsed.add(row.group.key);
     } else if (row.type === 'summary') {
       this.expanded.add(row.group.key);
+    } else if (row.type === 'lane') {
+      const id = row.lane.id === this.selectedLane ? '' : row.lane.id;
+      this.selectLane(id);
+      this.onSelectLane?.(id);
     } else {
       return;
     }

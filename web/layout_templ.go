@@ -150,7 +150,7 @@ func shortcuts() templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</dl><p>Drag the timeline to pan, use the wheel to zoom around the pointer, Shift+wheel to scroll lanes.</p></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</dl><p>Drag the timeline to pan, use the wheel to zoom around the pointer, Shift+wheel to scroll lanes. Click a lane to select it (it stays selected in the link); on a finished run, click the time axis to move the replay there.</p></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -410,6 +410,309 @@ func TestRunPageImportedAndPinned(t *testing.T) {
 	}
 }
 
+// hasClass reports whether n has class c.
+func hasClass(n *html.Node, c string) bool {
+	v, _ := attr(n, "class")
+	return slices.Contains(strings.Fields(v), c)
+}
+
+// labelled reports whether a control has a <label for> in doc.
+func labelled(doc, control *html.Node) bool {
+	id, _ := attr(control, "id")
+	return id != "" && len(find(doc, func(n *html.Node) bool { v, ok := attr(n, "for"); return n.DataAtom == atom.Label && ok && v == id })) == 1
+}
+
+func TestRunPageReplayBarAndExports(t *testing.T) {
+	v := RunView{RunID: "r123", Scenario: locksScenario(), Engine: scenarios.EngineGo, Status: "done", Query: "engine=go"}
+	doc := render(t, RunPage(v))
+
+	bar := byID(t, doc, "replay")
+	if _, hidden := attr(bar, "hidden"); !hidden {
+		t.Error("the replay bar is shown before the page has the run's history")
+	}
+	for _, id := range []string{"replay-start", "replay-prev", "replay-play", "replay-next", "replay-end"} {
+		b := byID(t, doc, id)
+		if typ, _ := attr(b, "type"); b.DataAtom != atom.Button || typ != "button" || ancestor(b, withAttr("id", "replay")) == nil {
+			t.Errorf("#%s is a <%s type=%q>, want a button in the replay bar", id, b.Data, typ)
+		}
+		if title, _ := attr(b, "title"); !strings.Contains(title, "(") {
+			t.Errorf("#%s title %q does not name its key", id, title)
+		}
+	}
+	scrub := byID(t, doc, "replay-scrub")
+	if typ, _ := attr(scrub, "type"); typ != "range" || !labelled(doc, scrub) {
+		t.Errorf("scrubber is type %q (labelled %v), want a labelled range", typ, labelled(doc, scrub))
+	}
+	if step, _ := attr(scrub, "step"); step != "any" {
+		t.Errorf("scrubber step %q, want any (a link may point at any ns)", step)
+	}
+	speed := byID(t, doc, "replay-speed")
+	var speeds, selected []string
+	for _, o := range find(speed, func(n *html.Node) bool { return n.DataAtom == atom.Option }) {
+		val, _ := attr(o, "value")
+		speeds = append(speeds, val)
+		if _, ok := attr(o, "selected"); ok {
+			selected = append(selected, val)
+		}
+	}
+	if !slices.Equal(speeds, []string{"0.1", "0.25", "0.5", "1", "2", "5", "10"}) || !slices.Equal(selected, []string{"1"}) || !labelled(doc, speed) {
+		t.Errorf("speeds %v selected %v, want 0.1x to 10x with 1x selected, labelled", speeds, selected)
+	}
+
+	trace := byID(t, doc, "trace-link")
+	if href, _ := attr(trace, "href"); href != "/api/runs/r123/trace.json" {
+		t.Errorf("trace download href = %q", href)
+	}
+	if _, ok := attr(trace, "download"); !ok || !hasClass(trace, "button") || text(trace) != "Download trace.json" {
+		t.Errorf("trace link %q (class button %v): want a Download trace.json button that downloads", text(trace), hasClass(trace, "button"))
+	}
+	for _, id := range []string{"save-png", "save-svg"} {
+		b := byID(t, doc, id)
+		if typ, _ := attr(b, "type"); typ != "button" || ancestor(b, withAttr("role", "toolbar")) == nil {
+			t.Errorf("#%s: want a button in the timeline toolbar", id)
+		}
+	}
+
+	// The new keys are in the "?" list.
+	var keys []string
+	for _, k := range find(byID(t, doc, "shortcuts"), func(n *html.Node) bool { return n.DataAtom == atom.Kbd }) {
+		keys = append(keys, text(k))
+	}
+	for _, want := range []string{"space", ". / ,", "Home / End", "?"} {
+		if !slices.Contains(keys, want) {
+			t.Errorf("shortcut list %v lacks %q", keys, want)
+		}
+	}
+}
+
+func TestRecentRunsImportFormAndPages(t *testing.T) {
+	coming := scenarios.Scenario{ID: "gil", Title: "The GIL"}
+	v := RecentRunsView{
+		Runs:     []RunRow{{ID: "r1", Scenario: "locks", Title: "Locks", Engine: "go", Status: "done", Events: 1234567, WallNS: 2e9}},
+		Scenario: "locks", Scenarios: []scenarios.Scenario{locksScenario(), coming}, Engines: []string{"go", "python", "go-trace"},
+		Next: "/runs?before=r1&scenario=locks", Before: "r9", MaxImportBytes: 32 << 20,
+	}
+	doc := render(t, RecentRuns(v))
+
+	form := byID(t, doc, "import-form")
+	for key, want := range map[string]string{"method": "post", "action": "/api/imports", "enctype": "multipart/form-data", "data-max-bytes": "33554432"} {
+		if got, _ := attr(form, key); got != want {
+			t.Errorf("import form %s = %q, want %q", key, got, want)
+		}
+	}
+	file := byID(t, doc, "import-file")
+	if typ, _ := attr(file, "type"); typ != "file" || ancestor(file, withAttr("id", "import-form")) == nil || !labelled(doc, file) {
+		t.Errorf("want a labelled file input in the import form, got type %q", typ)
+	}
+	if name, _ := attr(file, "name"); name != "trace" {
+		t.Errorf("file field is named %q; the server reads \"trace\"", name)
+	}
+	if typ, _ := attr(byID(t, doc, "import-submit"), "type"); typ != "submit" {
+		t.Errorf("upload button type %q, want submit (the form works without JavaScript)", typ)
+	}
+	errBox := byID(t, doc, "import-error")
+	if role, _ := attr(errBox, "role"); role != "alert" {
+		t.Errorf("import error role %q, want alert", role)
+	}
+	if !strings.Contains(text(byID(t, doc, "import-help")), "32 MiB") {
+		t.Errorf("the size limit is not said: %q", text(byID(t, doc, "import-help")))
+	}
+
+	if href, _ := attr(byID(t, doc, "runs-newest"), "href"); href != "/runs?scenario=locks" {
+		t.Errorf("newest page link = %q, want the first page with the same filter", href)
+	}
+	next := byID(t, doc, "runs-next")
+	if href, _ := attr(next, "href"); href != v.Next {
+		t.Errorf("older page link = %q, want %q", href, v.Next)
+	}
+	var scenarioOptions []string
+	for _, o := range find(byID(t, doc, "runs-scenario"), func(n *html.Node) bool { return n.DataAtom == atom.Option }) {
+		val, _ := attr(o, "value")
+		scenarioOptions = append(scenarioOptions, val)
+		if _, sel := attr(o, "selected"); sel != (val == "locks") {
+			t.Errorf("option %q selected=%v", val, sel)
+		}
+	}
+	if !slices.Equal(scenarioOptions, []string{"", "locks", scenarios.CompareID, "import"}) {
+		t.Errorf("scenario filter offers %v, want all, the scenarios that run, the comparisons and the imports", scenarioOptions)
+	}
+	byID(t, doc, "runs-clear")
+	if got := text(find(byID(t, doc, "runs"), func(n *html.Node) bool { return n.DataAtom == atom.Td && hasClass(n, "num") })[1]); got != "1,234,567" {
+		t.Errorf("events shown as %q, want 1,234,567", got)
+	}
+
+	v.Runs = nil
+	if got := text(byID(t, render(t, RecentRuns(v)), "runs-empty")); !strings.Contains(got, "filters") {
+		t.Errorf("an empty filtered list says %q; want it to say the filters match nothing", got)
+	}
+}
+
+func compareView() CompareView {
+	return CompareView{
+		Workloads: scenarios.Workloads, Engines: []string{scenarios.EnginePython, scenarios.EngineGo},
+		EngineErrors: map[string]string{scenarios.EnginePython: "python3 not found: install it with apt-get install python3"},
+		Sizes:        []string{"small", "medium", "large"}, Workload: "shared-state", Engine: scenarios.EngineGo, Size: "small", Workers: "4",
+	}
+}
+
+func TestComparePage(t *testing.T) {
+	v := compareView()
+	doc := render(t, ComparePage(v))
+	app := byID(t, doc, "app")
+	if page, _ := attr(app, "data-page"); page != "compare" {
+		t.Errorf("data-page = %q", page)
+	}
+
+	form := byID(t, doc, "compare-form")
+	if m, _ := attr(form, "method"); m != "get" {
+		t.Errorf("form method %q, want get (the URL is the share link)", m)
+	}
+	for _, name := range []string{"workload", "engine", "size", "workers"} {
+		c := find(form, withAttr("name", name))
+		if len(c) != 1 || !labelled(doc, c[0]) {
+			t.Errorf("want one labelled control named %s", name)
+		}
+	}
+	python := find(byID(t, doc, "c-engine"), withAttr("value", scenarios.EnginePython))[0]
+	if why, _ := attr(python, "data-unavailable"); !strings.Contains(why, "python3 not found") || !strings.Contains(text(python), "unavailable") {
+		t.Errorf("the unavailable engine says %q (%q), want it marked with why", text(python), why)
+	}
+	if !strings.Contains(text(byID(t, doc, "engine-errors")), "apt-get install python3") {
+		t.Error("the engine errors are not shown")
+	}
+	run := byID(t, doc, "compare-run")
+	if typ, _ := attr(run, "type"); typ != "button" || ancestor(run, withAttr("id", "compare-form")) == nil {
+		t.Errorf("Run comparison is type %q; want a button of the form", typ)
+	}
+	if _, disabled := attr(run, "disabled"); disabled {
+		t.Error("Run comparison is disabled although the go engine is available")
+	}
+	if role, _ := attr(byID(t, doc, "compare-status"), "role"); role != "status" {
+		t.Errorf("status role %q", role)
+	}
+	if role, _ := attr(byID(t, doc, "compare-message"), "role"); role != "alert" {
+		t.Errorf("message role %q", role)
+	}
+	if _, hidden := attr(byID(t, doc, "compare-permalink"), "hidden"); !hidden {
+		t.Error("a comparison that has not run shows a permalink")
+	}
+	if len(find(doc, withAttr("id", "model-note"))) != 0 || !strings.Contains(text(doc), "goroutines") {
+		t.Error("the go engine's note (threads are goroutines) is missing")
+	}
+
+	// The results table: a column per criterion, a row per model of the workload.
+	models := scenarios.Workloads[5].Models()
+	results := byID(t, doc, "results")
+	var cols []string
+	for _, th := range find(results, func(n *html.Node) bool { _, ok := attr(n, "data-col"); return n.DataAtom == atom.Th && ok }) {
+		c, _ := attr(th, "data-col")
+		cols = append(cols, c)
+	}
+	if !slices.Equal(cols, []string{"wall", "cpu", "utilization", "speedup", "memory", "correct"}) {
+		t.Errorf("results columns %v", cols)
+	}
+	var rows []string
+	for _, tr := range find(results, func(n *html.Node) bool { _, ok := attr(n, "data-model"); return n.DataAtom == atom.Tr && ok }) {
+		m, _ := attr(tr, "data-model")
+		rows = append(rows, m)
+	}
+	if !slices.Equal(rows, models) {
+		t.Errorf("results rows %v, want the workload's models %v", rows, models)
+	}
+
+	// One timeline per model, and a template for the others.
+	stack := byID(t, doc, "compare-timelines")
+	var stacked []string
+	for _, sec := range find(stack, func(n *html.Node) bool { return n.DataAtom == atom.Section }) {
+		m, _ := attr(sec, "data-model")
+		stacked = append(stacked, m)
+		tl := find(sec, func(n *html.Node) bool { return hasClass(n, "timeline") })
+		if len(tl) != 1 || len(find(tl[0], func(n *html.Node) bool { return n.DataAtom == atom.Canvas })) != 1 {
+			t.Errorf("the %s section has no timeline canvas", m)
+		}
+		if ti, _ := attr(tl[0], "tabindex"); ti != "0" {
+			t.Errorf("the %s timeline cannot take the keyboard focus", m)
+		}
+	}
+	if !slices.Equal(stacked, models) {
+		t.Errorf("stacked timelines %v, want %v", stacked, models)
+	}
+	tmpl := byID(t, doc, "compare-run-template")
+	if tmpl.DataAtom != atom.Template || len(find(tmpl, func(n *html.Node) bool { return hasClass(n, "compare-run") })) != 1 {
+		t.Error("want a <template> holding one model section")
+	}
+
+	// The guide's matrix: every workload, its rule and why; this one highlighted.
+	matrix := byID(t, doc, "matrix")
+	trs := find(matrix, func(n *html.Node) bool { _, ok := attr(n, "data-workload"); return n.DataAtom == atom.Tr && ok })
+	if len(trs) != len(scenarios.Workloads) {
+		t.Fatalf("matrix has %d rows, want %d", len(trs), len(scenarios.Workloads))
+	}
+	for i, tr := range trs {
+		w := scenarios.Workloads[i]
+		if id, _ := attr(tr, "data-workload"); id != w.ID {
+			t.Errorf("row %d is %q, want %q", i, id, w.ID)
+		}
+		var rule []string
+		for _, li := range find(tr, func(n *html.Node) bool { return n.DataAtom == atom.Li }) {
+			m, _ := attr(li, "data-model")
+			rule = append(rule, m)
+		}
+		if !slices.Equal(rule, w.Rule) || !strings.Contains(text(tr), w.Why) {
+			t.Errorf("row %s: rule %v, want %v with why", w.ID, rule, w.Rule)
+		}
+		current, _ := attr(tr, "aria-current")
+		if (current == "true") != (w.ID == v.Workload) || hasClass(tr, "current") != (w.ID == v.Workload) {
+			t.Errorf("row %s aria-current=%q class current=%v", w.ID, current, hasClass(tr, "current"))
+		}
+		if len(find(tr, func(n *html.Node) bool { return hasClass(n, "measured") })) != 1 {
+			t.Errorf("row %s has no cell for the measured winner", w.ID)
+		}
+	}
+	if _, hidden := attr(byID(t, doc, "rule-note"), "hidden"); !hidden {
+		t.Error("the note on a disagreement shows before any measurement")
+	}
+}
+
+func TestComparePagePermalinkAndErrors(t *testing.T) {
+	v := compareView()
+	v.ComparisonID = "c9"
+	doc := render(t, ComparePage(v))
+	if id, _ := attr(byID(t, doc, "app"), "data-comparison"); id != "c9" {
+		t.Errorf("data-comparison = %q", id)
+	}
+	link := byID(t, doc, "compare-permalink")
+	if href, _ := attr(link, "href"); href != "/compare/c9" {
+		t.Errorf("permalink = %q", href)
+	}
+	if _, hidden := attr(link, "hidden"); hidden {
+		t.Error("a comparison's permalink is hidden")
+	}
+
+	v = compareView()
+	v.Engine = scenarios.EnginePython
+	if _, disabled := attr(byID(t, render(t, ComparePage(v)), "compare-run"), "disabled"); !disabled {
+		t.Error("Run comparison is enabled with an engine that cannot run")
+	}
+
+	v = compareView()
+	v.Workload, v.Error, v.Field = "gpu", "workload: gpu is not allowed; want one of cpu, io, many-io, mixed, external, shared-state", "workload"
+	doc = render(t, ComparePage(v))
+	e := byID(t, doc, "error")
+	if f, _ := attr(e, "data-field"); f != "workload" || ancestor(e, withAttr("id", "compare-form")) == nil {
+		t.Errorf("error for field %q, want workload, in the form", f)
+	}
+	if !hasClass(ancestor(find(doc, withAttr("name", "workload"))[0], withAttr("data-param", "workload")), "invalid") {
+		t.Error("the workload field is not marked invalid")
+	}
+	if _, disabled := attr(byID(t, doc, "compare-run"), "disabled"); !disabled {
+		t.Error("Run comparison is enabled although the link is wrong")
+	}
+	if len(find(byID(t, doc, "compare-timelines"), func(n *html.Node) bool { return n.DataAtom == atom.Section })) != 0 {
+		t.Error("timelines are laid out for an unknown workload")
+	}
+}
+
 func TestErrorPage(t *testing.T) {
 	doc := render(t, ErrorPage(ErrorView{Status: 404, Title: "Not Found", Message: "run abc does not exist"}))
 	h1 := find(doc, func(n *html.Node) bool { return n.DataAtom == atom.H1 })
@@ -435,6 +738,8 @@ func TestPreview(t *testing.T) {
 		"scenario.html": ScenarioPage(scenarioView()),
 		"bad-link.html": ScenarioPage(bad),
 		"run.html":      RunPage(RunView{RunID: "r1", Scenario: locksScenario(), Engine: "go", Status: "done", Query: "engine=go"}),
+		"runs.html":     RecentRuns(RecentRunsView{Scenarios: scenarios.All(), Engines: []string{"go", "python", "go-trace"}, MaxImportBytes: 32 << 20}),
+		"compare.html":  ComparePage(compareView()),
 		"error.html":    ErrorPage(ErrorView{Status: 404, Title: "Not Found", Message: "no such run"}),
 	}
 	for name, c := range pages {

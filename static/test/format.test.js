@@ -23,3 +23,8 @@ test('metrics are written with their units', () => {
   assert.equal(formatValue(0.123456), '0.1235');
   assert.equal(formatValue(NaN), '–');
 });
+
+test('sizes are written in binary units', async () => {
+  const { formatBytes } = await import('../format.js');
+  assert.deepEqual([0, 1023, 1024, 1536, 10 << 20, 3 * 2 ** 30].map(formatBytes), ['0 B', '1023 B', '1.00 KiB', '1.50 KiB', '10.0 MiB', '3.00 GiB']);
+});

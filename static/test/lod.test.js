@@ -131,3 +131,34 @@ test('a dense pixel column is coloured by the state that dominates it in time', 
   assert.equal(out.state[0], STATE_CODE.running);
   assert.deepEqual([out.x0[0], out.x1[0]], [0, 10]);
 });
+
+test('a cut lane draws exactly like the lane of the events before the cut', () => {
+  for (const [n, width, gapEvery] of [[200, 900, 0], [100_000, 800, 0], [50_000, 640, 7]]) {
+    const { lane, end } = randomLane(n, 7, gapEvery);
+    for (const f of [0, 0.003, 0.25, 0.5, 0.77, 0.999]) {
+      const cut = Math.round(end * f) + 0.5; // between two starts, or on one
+      const before = new Lane('l', 0);
+      for (let i = 0; i < lane.n && lane.starts[i] < cut; i++) before.addState(lane.starts[i], lane.states[i], 0, 0);
+      for (const [t0, t1] of [[0, end], [end * 0.2, end * 0.6], [cut - end * 0.01, cut + end * 0.01]]) {
+        const a = new LodBuffer();
+        const b = new LodBuffer();
+        const na = lodLane(lane, end, t0, t1, width, a, cut);
+        const nb = lodLane(before, cut, t0, t1, width, b);
+        assert.equal(na, nb, `n=${n} cut=${f} window=[${t0}, ${t1}]`);
+        assert.deepEqual(Array.from(a.x0.subarray(0, na)), Array.from(b.x0.subarray(0, nb)));
+        assert.deepEqual(Array.from(a.x1.subarray(0, na)), Array.from(b.x1.subarray(0, nb)));
+        assert.deepEqual(Array.from(a.state.subarray(0, na)), Array.from(b.state.subarray(0, nb)));
+      }
+    }
+  }
+});
+
+test('with the cut on a span start, that span is not drawn yet', () => {
+  const lane = new Lane('l', 0);
+  lane.addState(0, STATE_CODE.running, 0, 0);
+  lane.addState(100, STATE_CODE.io, 0, 0);
+  const out = new LodBuffer();
+  const n = lodLane(lane, 200, 0, 200, 200, out, 100);
+  assert.equal(n, 1);
+  assert.deepEqual([out.x0[0], out.x1[0], out.state[0]], [0, 100, STATE_CODE.running]);
+});

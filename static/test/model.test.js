@@ -166,3 +166,72 @@ test('lanes are grouped by group, else pid, else one group; the scheduler only o
   assert.equal(collapseGroup(many, true).hidden.length, 0);
   assert.equal(collapseGroup(many.slice(0, 110)).hidden.length, 0, 'a little over the cap is shown in full');
 });
+
+/** upTo is a finished model of the events of history before time t, as a replay at t should look. */
+function upTo(events, t) {
+  const m = new RunModel();
+  m.add(events.filter((e) => e.t < t || (e.k === 'lane' && e.t <= t)));
+  return m;
+}
+
+/** visible lists, per lane, the spans drawn with the model's cut: [state, start, end]. */
+function visible(m, end) {
+  return m.laneList.map((l) => {
+    const out = [];
+    for (let i = 0; i < l.n; i++) {
+      if (l.states[i] === STATE_CODE.done || l.starts[i] >= m.cut) continue;
+      out.push([l.states[i], l.starts[i], Math.min(l.spanEnd(i, end), m.cut)]);
+    }
+    return [l.id, out];
+  });
+}
+
+test('a replay cursor shows the run as it was at that time, event for event', () => {
+  const whole = new RunModel();
+  whole.add(history);
+  whole.setStatus('done');
+  for (const t of [0, 5, 11, 20, 25, 30, 36, 50, 55, 69, 70]) {
+    whole.setCursor(t);
+    const then = upTo(history, t);
+    then.setNow(t);
+    const thenSpans = visible(then, t).filter(([, spans]) => spans.length > 0);
+    const cutSpans = visible(whole, whole.drawEnd).filter(([, spans]) => spans.length > 0);
+    assert.deepEqual(cutSpans, thenSpans, `spans at t=${t}`);
+    assert.deepEqual(whole.laneList.map((l) => l.spansBefore(whole.cut)).filter((n) => n > 0), then.laneList.map((l) => l.spans).filter((n) => n > 0), `span counts at t=${t}`);
+    assert.equal(whole.spansBetween(0, 1000), then.spansBetween(0, 1000), `spansBetween at t=${t}`);
+    assert.equal(whole.spansBetween(t + 1, 1000), 0, `nothing after the cursor at t=${t}`);
+    assert.deepEqual(whole.outputsUntil(t).map((o) => o.text), then.outputs.map((o) => o.text).concat(history.filter((e) => e.k === 'output' && e.t === t).map((e) => e.text)));
+    assert.equal(whole.endedBy(t), t >= 70);
+  }
+  whole.setCursor(null);
+  assert.equal(whole.cut, Infinity);
+  assert.equal(whole.spansBetween(0, 1000), 4, 'no cursor: the whole run');
+});
+
+test('counters read at the cursor; drawEnd stops at it', () => {
+  const m = new RunModel();
+  m.add(history);
+  m.setStatus('done');
+  m.setCursor(34);
+  assert.deepEqual(m.countersAt(m.cut), [{ name: 'counter', value: 0 }]);
+  m.setCursor(35);
+  assert.deepEqual(m.countersAt(m.cut), [{ name: 'counter', value: 2 }]);
+  assert.equal(m.drawEnd, 35);
+  m.setCursor(500);
+  assert.equal(m.drawEnd, 70, 'a cursor past the end draws to the end');
+  m.setCursor(-3);
+  assert.equal(m.cursor, 0);
+  m.setCursor(undefined);
+  assert.equal(m.cursor, null);
+});
+
+test('event times are kept sorted for stepping, whatever the arrival order', () => {
+  const m = new RunModel();
+  m.add([history[5], history[2], history[9]]);
+  m.add([history[0]]);
+  assert.deepEqual(Array.from(m.eventTimes()), [0, 0, 20, 35]);
+  assert.equal(m.nextEventTime(0), 20);
+  assert.equal(m.prevEventTime(20), 0);
+  assert.equal(m.nextEventTime(35), null);
+  assert.equal(m.lanes.get('w2').since, 20, 'a lane appears with its first event');
+});

@@ -1,0 +1,137 @@
+/**
+ * results.js: the measured decision matrix as the comparison page shows
+ * it, from GET /api/compare/{id}.
+ *
+ * The answer has one row per model ({model, run, status, wall_ns, cpu_ns,
+ * cpu_utilization, speedup, peak_rss_bytes, lost_updates?, correct,
+ * verdict}), the winner per criterion ({wall, cpu, memory}) and the rule of
+ * thumb beside the measurement ({recommended, measured, agrees, note}).
+ * This module turns it into table cells and matrix highlights; compare.js
+ * puts them on the page. It is pure: tested without a browser.
+ */
+
+import { formatDuration } from './axis.js';
+import { formatBytes, statusText } from './format.js';
+
+/** FINAL_COMPARISON are the statuses after which a comparison changes no more. */
+export const FINAL_COMPARISON = Object.freeze(['done', 'failed', 'cancelled']);
+
+/** isFinalComparison reports whether a comparison is over. */
+export function isFinalComparison(status) {
+  return FINAL_COMPARISON.includes(status);
+}
+
+/**
+ * COLUMNS are the results table's measured columns: the key of the cell,
+ * its heading, and the criterion whose winner it highlights (if any).
+ */
+export const COLUMNS = Object.freeze([
+  { key: 'wall', label: 'wall time', winner: 'wall' },
+  { key: 'cpu', label: 'CPU time', winner: 'cpu' },
+  { key: 'utilization', label: 'CPU utilisation', winner: '' },
+  { key: 'speedup', label: 'speedup', winner: 'wall' },
+  { key: 'memory', label: 'peak memory', winner: 'memory' },
+  { key: 'correct', label: 'correct', winner: '' },
+]);
+
+/** BEST names what a winning cell is best at, for its badge. */
+export const BEST = Object.freeze({ wall: 'fastest', cpu: 'least CPU', memory: 'least memory' });
+
+/** measured reports whether a row has numbers (its run finished with a summary). */
+function measured(row) {
+  return row.wall_ns > 0;
+}
+
+/**
+ * resultRows returns the table's rows: {model, run, status, statusText,
+ * verdict, cells: [{key, text, winner, best, title}]}, in the answer's order.
+ */
+export function resultRows(result) {
+  const winners = result.winners || {};
+  const baseline = result.baseline || '';
+  return (result.models || []).map((row) => {
+    const has = measured(row);
+    const cell = (key, text, title = '') => {
+      const col = COLUMNS.find((c) => c.key === key);
+      const winner = has && !!col.winner && winners[col.winner] === row.model;
+      return { key, text, winner, best: winner ? BEST[col.winner] : '', title };
+    };
+    let correct = '';
+    if (row.lost_updates !== undefined && row.lost_updates !== null) {
+      correct = row.lost_updates === 0 ? '✓ no lost updates' : `✗ ${row.lost_updates.toLocaleString('en')} lost updates`;
+    } else if (row.status === 'done') {
+      correct = row.correct ? '✓ correct' : '✗ wrong result';
+    } else if (['failed', 'timeout', 'cancelled'].includes(row.status)) {
+      correct = `✗ ${statusText(row.status)}`;
+    }
+    let speedup = '';
+    if (has && row.speedup > 0) speedup = `${row.speedup.toFixed(2)}×${row.model === baseline ? ' (baseline)' : ''}`;
+    return {
+      model: row.model,
+      run: row.run || '',
+      status: row.status || 'queued',
+      statusText: row.run ? statusText(row.status) : 'waiting',
+      verdict: row.verdict || '',
+      cells: [
+        cell('wall', has ? formatDuration(row.wall_ns) : ''),
+        cell('cpu', has && row.cpu_ns > 0 ? formatDuration(row.cpu_ns) : ''),
+        cell('utilization', has && row.cpu_utilization > 0 ? `${Math.round(row.cpu_utilization * 100)} %` : '',
+          'CPU time over wall time: above 100 % means several cores worked at once'),
+        cell('speedup', speedup, baseline ? `wall time of ${baseline} over this model's` : ''),
+        cell('memory', row.peak_rss_bytes > 0 ? formatBytes(row.peak_rss_bytes) : '', 'peak resident memory of every process of the model'),
+        cell('correct', correct),
+      ],
+    };
+  });
+}
+
+/** speedupHeading is the speedup column's heading, naming the baseline. */
+export function speedupHeading(result) {
+  return result.baseline ? `speedup vs ${result.baseline}` : 'speedup';
+}
+
+/**
+ * ruleState says how the measurement compares with the guide's rule for
+ * the comparison's workload: {workload, recommended, measured, agrees
+ * (null until known), note}.
+ */
+export function ruleState(result) {
+  const rule = result.rule || {};
+  const done = result.status === 'done' && !!rule.measured;
+  return {
+    workload: result.workload || '',
+    recommended: rule.recommended || [],
+    measured: rule.measured || '',
+    agrees: done ? !!rule.agrees : null,
+    note: done && !rule.agrees ? rule.note || '' : '',
+  };
+}
+
+/** progressText is the comparison's status line: which model runs, how many are done. */
+export function progressText(result) {
+  const models = result.models || [];
+  const finished = models.filter((m) => m.run && ['done', 'failed', 'timeout', 'cancelled'].includes(m.status)).length;
+  if (result.status === 'done') return `done: ${models.length} models measured`;
+  if (result.status === 'failed') return `failed${result.error ? `: ${result.error}` : ''}`;
+  if (result.status === 'cancelled') return 'cancelled';
+  const current = models.find((m) => m.run && !['done', 'failed', 'timeout', 'cancelled'].includes(m.status));
+  if (current) return `running ${current.model} (${finished + 1} of ${models.length})`;
+  return `starting (${finished} of ${models.length} done)`;
+}
+
+/** compareRequest is the body of POST /api/compare from the form's values. */
+export function compareRequest(fields) {
+  const workers = Number.parseInt(fields.workers, 10);
+  return {
+    workload: fields.workload || '',
+    engine: fields.engine || '',
+    size: fields.size || '',
+    workers: Number.isFinite(workers) ? workers : 0,
+  };
+}
+
+/** fieldOfCompareError names the form field an API error is about ("engine: …"), or ''. */
+export function fieldOfCompareError(message) {
+  const m = /^(workload|engine|size|workers|model):/.exec(message || '');
+  return m ? m[1] : '';
+}

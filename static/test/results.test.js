@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resultRows, ruleState, progressText, compareRequest, fieldOfCompareError, speedupHeading, isFinalComparison } from '../results.js';
+
+/** answer is GET /api/compare/{id} of a finished shared-state comparison. */
+const answer = {
+  id: 'c1', workload: 'shared-state', engine: 'python', size: 'small', workers: 4, status: 'done', baseline: 'sequential',
+  models: [
+    { model: 'sequential', run: 'r1', status: 'done', wall_ns: 2e9, cpu_ns: 2e9, cpu_utilization: 1, speedup: 1, peak_rss_bytes: 10 << 20, lost_updates: 0, correct: true, verdict: 'one at a time' },
+    { model: 'threads', run: 'r2', status: 'done', wall_ns: 1e9, cpu_ns: 1.9e9, cpu_utilization: 1.9, speedup: 2, peak_rss_bytes: 12 << 20, lost_updates: 1234, correct: false },
+    { model: 'processes', run: 'r3', status: 'failed', correct: false },
+    { model: 'pool', status: 'queued', correct: false },
+  ],
+  winners: { wall: 'sequential', cpu: 'sequential', memory: 'sequential' },
+  rule: { recommended: ['threads'], measured: 'sequential', agrees: false, note: 'Plain sequential code was fastest.' },
+  matrix: { id: 'shared-state' },
+};
+
+test('the table writes each measure and marks the winner of each criterion', () => {
+  const rows = resultRows(answer);
+  assert.deepEqual(rows.map((r) => r.model), ['sequential', 'threads', 'processes', 'pool']);
+  const seq = Object.fromEntries(rows[0].cells.map((c) => [c.key, c]));
+  assert.equal(seq.wall.text, '2.00 s');
+  assert.equal(seq.wall.winner, true);
+  assert.equal(seq.wall.best, 'fastest');
+  assert.equal(seq.speedup.text, '1.00× (baseline)');
+  assert.equal(seq.memory.text, '10.0 MiB');
+  assert.equal(seq.memory.best, 'least memory');
+  assert.equal(seq.correct.text, '✓ no lost updates');
+  const threads = Object.fromEntries(rows[1].cells.map((c) => [c.key, c]));
+  assert.equal(threads.utilization.text, '190 %');
+  assert.equal(threads.speedup.text, '2.00×');
+  assert.equal(threads.correct.text, '✗ 1,234 lost updates');
+  assert.ok(rows[1].cells.every((c) => !c.winner), 'a wrong model wins nothing');
+  assert.equal(rows[2].cells.find((c) => c.key === 'correct').text, '✗ failed');
+  assert.equal(rows[3].statusText, 'waiting', 'a model without a run waits for its turn');
+  assert.ok(rows[3].cells.every((c) => c.text === ''));
+  assert.equal(speedupHeading(answer), 'speedup vs sequential');
+});
+
+test('the rule of thumb is judged only once the comparison is done', () => {
+  assert.deepEqual(ruleState(answer), { workload: 'shared-state', recommended: ['threads'], measured: 'sequential', agrees: false, note: 'Plain sequential code was fastest.' });
+  const running = { ...answer, status: 'running', rule: { recommended: ['threads'], measured: 'sequential', agrees: false } };
+  assert.equal(ruleState(running).agrees, null);
+  assert.equal(ruleState(running).note, '');
+  const agreeing = { ...answer, rule: { recommended: ['threads'], measured: 'threads', agrees: true, note: '' } };
+  assert.equal(ruleState(agreeing).agrees, true);
+});
+
+test('progress says which model runs and how many are done', () => {
+  const running = { ...answer, status: 'running', models: [
+    { model: 'sequential', run: 'r1', status: 'done' },
+    { model: 'threads', run: 'r2', status: 'running' },
+    { model: 'pool', status: 'queued' },
+  ] };
+  assert.equal(progressText(running), 'running threads (2 of 3)');
+  assert.equal(progressText(answer), 'done: 4 models measured');
+  assert.equal(progressText({ status: 'failed', error: 'engine gone', models: [] }), 'failed: engine gone');
+  assert.ok(isFinalComparison('cancelled') && !isFinalComparison('running'));
+});
+
+test('the request takes the form as it is; errors name their field', () => {
+  assert.deepEqual(compareRequest({ workload: 'cpu', engine: 'go', size: 'small', workers: '8' }), { workload: 'cpu', engine: 'go', size: 'small', workers: 8 });
+  assert.equal(compareRequest({ workers: 'x' }).workers, 0);
+  assert.equal(fieldOfCompareError('engine: "go" is not available for compare; want one of [python]'), 'engine');
+  assert.equal(fieldOfCompareError('the python engine is unavailable'), '');
+});

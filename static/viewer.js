@@ -1,0 +1,537 @@
+/**
+ * viewer.js: one run on a timeline, with the parts of the page around it.
+ *
+ * A Viewer watches a run: it opens the event socket, queues what arrives,
+ * and once per animation frame feeds the queue to the model (within a time
+ * budget) and redraws — never on the socket's hot path. It keeps the
+ * status line, Run/Cancel, the output and the summary up to date. With a
+ * replay cursor on the model (RunModel.setCursor) the output and summary
+ * are those of that moment.
+ *
+ * The scenario and run pages have one Viewer bound to the page's own
+ * elements (#timeline-canvas, #status, #output…). The comparison page
+ * stacks several, each with its own canvas and status, sharing one
+ * TimeView and wiring no page-wide toolbar or keys (options.wire = false).
+ */
+
+import { RunModel, LiveClock, isFinal } from './model.js';
+import { Timeline, paintSwatch } from './timeline.js';
+import { statusText, formatMetric, formatValue } from './format.js';
+import { connectRun, parseMessage } from './ws.js';
+import { formatDuration } from './axis.js';
+import { MARK_COLOURS } from './palette.js';
+
+/** INGEST_BUDGET_MS is how long one frame may spend feeding events to the model. */
+const INGEST_BUDGET_MS = 8;
+
+/** CATCH_UP_BYTES of queued messages make a frame spend CATCH_UP_BUDGET_MS instead, to catch up. */
+const CATCH_UP_BYTES = 2 << 20;
+const CATCH_UP_BUDGET_MS = 40;
+
+const $ = (id) => document.getElementById(id);
+
+/** editable reports whether a key press belongs to a form control rather than to the page. */
+export function editable(el) {
+  return !!el && (el.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName));
+}
+
+/** pageParts are the elements of the scenario and run pages a Viewer keeps up to date. */
+function pageParts() {
+  return {
+    status: $('status'),
+    run: $('run'),
+    cancel: $('cancel'),
+    empty: $('timeline-empty'),
+    output: $('output'),
+    summary: $('summary'),
+    verdict: $('verdict'),
+    metrics: $('metrics'),
+    permalink: $('permalink'),
+    message: $('run-message'),
+  };
+}
+
+/**
+ * timelineKey applies a timeline shortcut (zoom, pan, scroll, fit, follow)
+ * to tl and reports whether the key was one. onTimeline says whether the
+ * timeline has the focus (the up and down arrows scroll the page otherwise).
+ */
+export function timelineKey(tl, key, onTimeline) {
+  const step = tl.plotW * 0.15;
+  switch (key) {
+    case '+': case '=': tl.zoomAt(0.7); break;
+    case '-': case '_': tl.zoomAt(1 / 0.7); break;
+    case '0': tl.fit(); break;
+    case 'ArrowLeft': tl.panBy(-step); break;
+    case 'ArrowRight': tl.panBy(step); break;
+    case 'ArrowUp': if (!onTimeline) return false; tl.scrollBy(-tl.sz.laneH * 3); break;
+    case 'ArrowDown': if (!onTimeline) return false; tl.scrollBy(tl.sz.laneH * 3); break;
+    case 'f': tl.setFollow(!tl.follow); break;
+    default: return false;
+  }
+  tl.requestRender();
+  return true;
+}
+
+/**
+ * Viewer shows one run at a time on a timeline, with its status, summary
+ * and output.
+ */
+export class Viewer {
+  /**
+   * @param {HTMLElement} root the page's #app, whose data-* describe it
+   * @param {{large: boolean, onLargeChange: (fn: (on: boolean) => void) => void}} toggles
+   * @param {object} [options]
+   * @param {HTMLCanvasElement} [options.canvas] default #timeline-canvas
+   * @param {HTMLElement} [options.tooltip] default #tooltip
+   * @param {object} [options.parts] the elements to keep up to date (default: the page's)
+   * @param {boolean} [options.wire=true] paint the legend, wire the toolbar and the keys
+   * @param {boolean} [options.fitOnFinal=true] fit the run when it ends
+   * @param {import('./timeview.js').TimeView} [options.view] a window shared with other viewers
+   * @param {number} [options.maxHeight] the tallest the timeline grows (CSS px)
+   * @param {number} [options.minHeight] the shortest it gets (CSS px)
+   */
+  constructor(root, toggles, options = {}) {
+    this.root = root;
+    this.toggles = toggles;
+    this.page = root.dataset.page;
+    this.scenario = root.dataset.scenario || '';
+    this.engine = root.dataset.engine || '';
+    this.parts = options.parts || pageParts();
+    this.fitOnFinal = options.fitOnFinal !== false;
+    this.wired = options.wire !== false;
+    this.runId = null;
+    this.socket = null;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.frame = 0;
+    this.fallbackTimer = 0;
+    this.viewText = '';
+    /** onReset(model) is called when a new (empty) model replaces the old one. */
+    this.onReset = null;
+    /** onFinal() is called once a finished run's whole history is in the model. */
+    this.onFinal = null;
+    /** onViewChange() is called when the visible window or a toggle changes. */
+    this.onViewChange = null;
+    this.timeline = new Timeline(options.canvas || $('timeline-canvas'), {
+      tooltip: options.tooltip === undefined ? $('tooltip') : options.tooltip,
+      view: options.view,
+      maxHeight: options.maxHeight,
+      minHeight: options.minHeight,
+      onViewChange: () => {
+        if (this.wired) this.syncToolbar();
+        this.onViewChange?.();
+      },
+      onSelectLane: (id) => this.onSelectLane?.(id),
+      onSeek: (t) => this.onSeek?.(t),
+    });
+    /** onSelectLane(id) and onSeek(t) pass on clicks on a lane and on the axis. */
+    this.onSelectLane = null;
+    this.onSeek = null;
+    this.timeline.setLarge(toggles.large);
+    toggles.onLargeChange((on) => this.timeline.setLarge(on));
+    this.resetModel('idle');
+    if (this.wired) {
+      this.paintLegend();
+      this.wireToolbar();
+      this.wireKeys();
+      this.syncToolbar();
+    }
+  }
+
+  /** resetModel starts from an empty model (a new run, or a reconnect that replays history). */
+  resetModel(status) {
+    this.model = new RunModel();
+    this.model.setStatus(status);
+    this.clock = new LiveClock();
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.outputsShown = 0;
+    this.lastOutput = null;
+    this.outputBlocks = new Map();
+    this.summaryKey = '';
+    this.shownStatus = '';
+    this.finalSeen = false;
+    this.parts.output?.replaceChildren(emptyNote('Nothing printed yet.'));
+    if (this.parts.summary) this.parts.summary.hidden = true;
+    this.timeline.setModel(this.model);
+    this.onReset?.(this.model);
+    this.update();
+  }
+
+  // ---- watching a run ------------------------------------------------------
+
+  /** watch shows run id: opens its event socket (history first, then live). */
+  watch(id, status = 'connecting') {
+    this.socket?.close();
+    this.runId = id;
+    // Until the history has arrived, even a finished run is "connecting":
+    // the view follows the events in, then fits the run at its final status.
+    this.resetModel(isFinal(status) ? 'connecting' : status);
+    this.setMessage('');
+    const link = this.parts.permalink;
+    if (link) {
+      link.href = `/r/${encodeURIComponent(id)}`;
+      link.hidden = false;
+    }
+    this.socket = connectRun(id, {
+      onMessage: (raw) => {
+        this.pendingBytes += raw.length;
+        this.enqueue({ raw });
+      },
+      onClose: (info) => this.enqueue({ close: info }),
+    });
+  }
+
+  /** enqueue queues a socket message for the next frame. */
+  enqueue(item) {
+    this.pending.push(item);
+    this.schedule();
+  }
+
+  /** schedule asks for a frame; a timer stands in when frames do not come (hidden tab). */
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => this.tick());
+    clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = setTimeout(() => {
+      if (this.frame) {
+        cancelAnimationFrame(this.frame);
+        this.tick();
+      }
+    }, 250);
+  }
+
+  /** loaded reports whether the run is over and all of it is in the model (the replay can start). */
+  get loaded() {
+    return isFinal(this.model.status) && this.pending.length === 0;
+  }
+
+  /**
+   * tick decodes queued messages and feeds them to the model within a time
+   * budget, then redraws. When far behind (a late joiner's history, a
+   * burst) the budget grows so that catching up is not limited by drawing.
+   */
+  tick() {
+    this.frame = 0;
+    clearTimeout(this.fallbackTimer);
+    const budget = this.pendingBytes > CATCH_UP_BYTES ? CATCH_UP_BUDGET_MS : INGEST_BUDGET_MS;
+    const deadline = performance.now() + budget;
+    let i = 0;
+    while (i < this.pending.length && (i === 0 || performance.now() < deadline)) {
+      let item = this.pending[i++];
+      if (item.raw !== undefined) {
+        this.pendingBytes -= item.raw.length;
+        item = parseMessage(item.raw) || {};
+      }
+      if (item.events) {
+        this.model.add(item.events);
+        this.clock.observe(this.model.maxT);
+      } else if (item.status) {
+        this.model.setStatus(item.status, item.position);
+        const tl = this.timeline;
+        if (isFinal(item.status) && this.fitOnFinal && tl.follow && !tl.tv.live()) {
+          // The run is over: show all of it; there is no live end to follow.
+          tl.fit();
+          tl.setFollow(false);
+        }
+      } else if (item.close) {
+        this.closed(item.close);
+      }
+    }
+    this.pending.splice(0, i);
+    const live = this.model.status === 'running' && !this.model.finished;
+    if (live) this.model.setNow(this.clock.now());
+    this.update();
+    this.timeline.render();
+    if (this.wired) this.syncToolbar();
+    if (this.pending.length > 0 || live) this.schedule();
+    if (!this.finalSeen && this.loaded) {
+      this.finalSeen = true;
+      this.onFinal?.();
+    }
+  }
+
+  /** closed reacts to the socket's end: a dropped or lost viewer may reconnect. */
+  closed(info) {
+    this.socket = null;
+    if (info.kind === 'normal') return;
+    this.setMessage(info.message, info.reconnect ? () => this.watch(this.runId) : null);
+    if (!isFinal(this.model.status)) this.model.setStatus('disconnected');
+  }
+
+  /** setMessage shows a message under the run controls, with an optional Reconnect button. */
+  setMessage(text, reconnect = null) {
+    const box = this.parts.message;
+    if (!box) return;
+    box.replaceChildren();
+    box.hidden = !text;
+    if (!text) return;
+    box.append(text);
+    if (reconnect) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.id = 'reconnect';
+      b.textContent = 'Reconnect';
+      b.addEventListener('click', reconnect);
+      box.append(' ', b);
+    }
+  }
+
+  // ---- the page around the timeline ---------------------------------------
+
+  /** update brings the status line, buttons, output and summary up to date with the model (and its cursor). */
+  update() {
+    const m = this.model;
+    const p = this.parts;
+    const key = `${m.status}|${m.position}`;
+    if (key !== this.shownStatus) {
+      this.shownStatus = key;
+      if (p.status) {
+        p.status.textContent = statusText(m.status, m.position);
+        p.status.dataset.status = m.status;
+      }
+      const busy = ['starting', 'connecting', 'queued', 'running', 'cancelling'].includes(m.status);
+      if (p.run && !this.root.dataset.engineError) p.run.disabled = busy;
+      if (p.cancel) p.cancel.disabled = !(this.runId && ['queued', 'running'].includes(m.status));
+    }
+    if (p.empty) p.empty.hidden = m.laneList.length > 0 || m.counters.size > 0;
+    this.showOutputs();
+    this.showSummary();
+  }
+
+  /** showOutputs shows what was printed (up to the cursor), one block per process. */
+  showOutputs() {
+    const m = this.model;
+    const box = this.parts.output;
+    if (!box) return;
+    const list = m.outputsUntil(m.cut);
+    const shown = this.outputsShown;
+    if (shown > list.length || (shown > 0 && list[shown - 1] !== this.lastOutput)) {
+      // The cursor went back: start again.
+      box.replaceChildren(emptyNote('Nothing printed yet.'));
+      this.outputBlocks = new Map();
+      this.outputsShown = 0;
+    }
+    if (this.outputsShown >= list.length) return;
+    if (this.outputsShown === 0) box.replaceChildren();
+    for (; this.outputsShown < list.length; this.outputsShown++) {
+      const o = list[this.outputsShown];
+      const lane = m.lanes.get(o.lane);
+      const key = lane?.pid ? `pid ${lane.pid}` : o.lane || 'run';
+      let block = this.outputBlocks.get(key);
+      if (!block) {
+        const section = document.createElement('section');
+        section.className = 'process-output';
+        const h = document.createElement('h3');
+        h.textContent = lane ? `${lane.name}${lane.pid ? ` (pid ${lane.pid})` : ''}` : key;
+        const pre = document.createElement('pre');
+        section.append(h, pre);
+        box.append(section);
+        block = { pre, last: null, lastStream: '' };
+        this.outputBlocks.set(key, block);
+      }
+      if (block.last && block.lastStream === o.stream) {
+        block.last.appendData(o.text);
+        continue;
+      }
+      const text = document.createTextNode(o.text);
+      if (o.stream === 'stderr') {
+        const span = document.createElement('span');
+        span.className = 'stderr';
+        span.append(text);
+        block.pre.append(span);
+      } else {
+        block.pre.append(text);
+      }
+      block.last = text;
+      block.lastStream = o.stream;
+    }
+    this.lastOutput = list[list.length - 1];
+  }
+
+  /**
+   * showSummary writes the end event's verdict and metrics; during a replay
+   * before the end, the position and the counters as of then.
+   */
+  showSummary() {
+    const m = this.model;
+    const section = this.parts.summary;
+    if (!section) return;
+    let heading = 'What this run measured';
+    let verdict;
+    let rows;
+    if (m.cursor !== null && !m.endedBy(m.cursor)) {
+      const at = formatDuration(m.cursor);
+      heading = `As of ${at}`;
+      verdict = `Replay at ${at} of ${formatDuration(m.openEnd)}: the run has not ended yet, so there is no verdict.`;
+      rows = [['replay position', at]];
+      for (const c of m.countersAt(m.cursor)) rows.push([c.name, c.value === undefined ? 'no value yet' : formatValue(c.value)]);
+    } else if (m.summary) {
+      const summary = m.summary;
+      verdict = summary.verdict || '';
+      rows = [
+        ['wall time', formatDuration(summary.wall_ns)],
+        ['CPU time', formatDuration(summary.cpu_ns)],
+      ];
+      for (const [name, metric] of Object.entries(summary.metrics || {})) {
+        rows.push([metric.label || name, formatMetric(metric)]);
+      }
+    } else {
+      if (this.summaryKey !== '') {
+        section.hidden = true;
+        this.summaryKey = '';
+      }
+      return;
+    }
+    const key = JSON.stringify([heading, verdict, rows]);
+    if (key === this.summaryKey) return;
+    this.summaryKey = key;
+    const h = section.querySelector('h2');
+    if (h) h.textContent = heading;
+    if (this.parts.verdict) this.parts.verdict.textContent = verdict;
+    const body = this.parts.metrics?.tBodies[0];
+    body?.replaceChildren(...rows.map(([label, value]) => {
+      const tr = document.createElement('tr');
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.textContent = label;
+      const td = document.createElement('td');
+      td.textContent = value;
+      tr.append(th, td);
+      return tr;
+    }));
+    section.hidden = false;
+  }
+
+  /** paintLegend paints the legend's swatches with the timeline's own colours and patterns. */
+  paintLegend() {
+    paintLegend();
+  }
+
+  // ---- controls --------------------------------------------------------------
+
+  wireToolbar() {
+    const tl = this.timeline;
+    $('zoom-in')?.addEventListener('click', () => tl.zoomAt(0.6));
+    $('zoom-out')?.addEventListener('click', () => tl.zoomAt(1 / 0.6));
+    $('fit')?.addEventListener('click', () => tl.fit());
+    $('follow')?.addEventListener('click', () => tl.setFollow(!tl.follow));
+    const sched = $('sched-toggle');
+    if (this.root.dataset.imported === 'true') {
+      // An imported Go trace has nothing but the scheduler's lanes.
+      tl.setSched(true);
+    } else if (sched && this.engine && this.engine !== 'go') {
+      sched.hidden = true;
+    }
+    sched?.addEventListener('click', () => tl.setSched(!tl.showSched));
+    $('pin')?.addEventListener('click', () => this.togglePin());
+  }
+
+  /** togglePin pins the run (kept by retention) or unpins it. */
+  async togglePin() {
+    const button = $('pin');
+    const id = this.runId || this.root.dataset.run;
+    if (!button || !id) return;
+    const pin = button.getAttribute('aria-pressed') !== 'true';
+    button.disabled = true;
+    try {
+      const res = await fetch(`/api/runs/${encodeURIComponent(id)}/pin`, { method: pin ? 'POST' : 'DELETE' });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) {
+        this.setMessage(`Could not ${pin ? 'pin' : 'unpin'} the run: ${data.error || res.status}`);
+        return;
+      }
+      const pinned = data.pinned ?? pin;
+      button.setAttribute('aria-pressed', String(pinned));
+      button.textContent = pinned ? 'Pinned' : 'Pin this run';
+      this.root.dataset.pinned = String(pinned);
+    } catch (err) {
+      this.setMessage(`Could not ${pin ? 'pin' : 'unpin'} the run: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** syncToolbar reflects the timeline's toggles and window in the toolbar. */
+  syncToolbar() {
+    syncToolbar(this.timeline, this);
+  }
+
+  /** wireKeys handles the keyboard shortcuts listed under "?". */
+  wireKeys() {
+    const tl = this.timeline;
+    document.addEventListener('keydown', (e) => {
+      if (e.ctrlKey || e.metaKey || e.altKey || editable(e.target)) return;
+      if (e.key === 's') {
+        if ($('sched-toggle')?.hidden) return;
+        tl.setSched(!tl.showSched);
+        tl.requestRender();
+      } else if (!timelineKey(tl, e.key, document.activeElement === $('timeline'))) {
+        return;
+      }
+      e.preventDefault();
+    });
+  }
+}
+
+/**
+ * syncToolbar reflects a timeline's follow and scheduler toggles and its
+ * window in the page's toolbar; state remembers the text last written.
+ */
+export function syncToolbar(tl, state) {
+  $('follow')?.setAttribute('aria-pressed', String(tl.follow));
+  $('sched-toggle')?.setAttribute('aria-pressed', String(tl.showSched));
+  const text = `${formatDuration(Math.max(0, tl.view.t0))} – ${formatDuration(tl.view.t1)}`;
+  if (text !== state.viewText) {
+    state.viewText = text;
+    const range = $('view-range');
+    if (range) range.textContent = text;
+  }
+}
+
+/** paintLegend paints the page legend's swatches with the timeline's own colours and patterns. */
+export function paintLegend() {
+  for (const li of document.querySelectorAll('#legend li[data-state]')) {
+    const canvas = document.createElement('canvas');
+    paintSwatch(canvas, li.dataset.state);
+    li.querySelector('.swatch')?.replaceChildren(canvas);
+  }
+  for (const li of document.querySelectorAll('#legend li[data-mark]')) {
+    const canvas = document.createElement('canvas');
+    paintMarkSwatch(canvas, li.dataset.mark);
+    li.querySelector('.swatch')?.replaceChildren(canvas);
+  }
+}
+
+/** emptyNote is the placeholder of an empty panel. */
+export function emptyNote(text) {
+  const p = document.createElement('p');
+  p.className = 'empty';
+  p.textContent = text;
+  return p;
+}
+
+/** paintMarkSwatch draws the legend entry of lock marks or flows. */
+function paintMarkSwatch(canvas, kind) {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = 28 * dpr;
+  canvas.height = 14 * dpr;
+  canvas.style.width = '28px';
+  canvas.style.height = '14px';
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  if (kind === 'lock') {
+    ctx.beginPath();
+    ctx.moveTo(3, 2); ctx.lineTo(11, 2); ctx.lineTo(7, 9); ctx.closePath();
+    ctx.fillStyle = '#fff'; ctx.fill();
+    ctx.strokeStyle = MARK_COLOURS.lockWant; ctx.lineWidth = 1.25; ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(16, 2); ctx.lineTo(24, 2); ctx.lineTo(20, 9); ctx.closePath();
+    ctx.fillStyle = MARK_COLOURS.lockGot; ctx.fill();
+  } else {
+    ctx.strokeStyle = MARK_COLOURS.flow; ctx.fillStyle = MARK_COLOURS.flow; ctx.lineWidth = 1.5;
+    ctx.beginPath(); ctx.moveTo(2, 7); ctx.lineTo(22, 7); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(26, 7); ctx.lineTo(20, 3); ctx.lineTo(20, 11); ctx.closePath(); ctx.fill();
+  }
+}
