@@ -33,7 +33,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 }
 
 func (s *Server) catalogPage(w http.ResponseWriter, r *http.Request) error {
-	v := web.CatalogView{Scenarios: scenarios.All(), EngineErrors: map[string]string{}}
+	// The compare scenario is reached through the decision matrix.
+	var topics []scenarios.Scenario
+	for _, sc := range scenarios.All() {
+		if sc.ID != scenarios.CompareID {
+			topics = append(topics, sc)
+		}
+	}
+	v := web.CatalogView{Scenarios: topics, EngineErrors: map[string]string{}}
 	for _, e := range []string{scenarios.EngineGo, scenarios.EnginePython} {
 		if msg := s.engineError(e); msg != "" {
 			v.EngineErrors[e] = msg

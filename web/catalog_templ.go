@@ -98,7 +98,7 @@ func Catalog(v CatalogView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<li class=\"topic coming\" id=\"topic-compare\"><p class=\"topic-name\">decision matrix</p><h2><a href=\"/compare\">Which model for which work?</a> <span class=\"badge\">coming</span></h2><p>For each kind of task, the best tool, backed by a side-by-side measured run of every model on the same work.</p></li></ol></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<li class=\"topic\" id=\"topic-compare\"><p class=\"topic-name\">decision matrix</p><h2><a href=\"/compare\">Which model for which work?</a></h2><p>For each kind of task, the best tool, backed by a side-by-side measured run of every model on the same work, on this machine.</p></li></ol></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
