@@ -53,7 +53,8 @@ type CompareRequest struct {
 
 // comparisons keeps the comparisons of this server.
 type comparisons struct {
-	runs *Manager
+	runs  *Manager
+	store *Store
 
 	mu   sync.Mutex
 	byID map[string]*Comparison
@@ -62,9 +63,9 @@ type comparisons struct {
 	stop context.CancelFunc
 }
 
-func newComparisons(runs *Manager) *comparisons {
+func newComparisons(runs *Manager, store *Store) *comparisons {
 	ctx, stop := context.WithCancel(context.Background())
-	return &comparisons{runs: runs, byID: map[string]*Comparison{}, ctx: ctx, stop: stop}
+	return &comparisons{runs: runs, store: store, byID: map[string]*Comparison{}, ctx: ctx, stop: stop}
 }
 
 // shutdown stops every comparison and waits for their goroutines.
@@ -73,11 +74,54 @@ func (cs *comparisons) shutdown() {
 	cs.wg.Wait()
 }
 
-func (cs *comparisons) get(id string) (*Comparison, bool) {
+// get returns a comparison of this server's life, or one from the store.
+func (cs *comparisons) get(ctx context.Context, id string) (*Comparison, error) {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
 	c, ok := cs.byID[id]
-	return c, ok
+	cs.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	rec, err := cs.store.loadComparison(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	w, _ := scenarios.LookupWorkload(rec.Workload)
+	c = &Comparison{ID: rec.ID, Workload: w, Engine: rec.Engine, Size: rec.Size, Workers: rec.Workers, Created: rec.Created,
+		Models: w.Models(), runs: map[string]*Run{}, spans: rec.Spans, status: rec.Status, err: rec.Error, cancel: func() {}, done: make(chan struct{})}
+	if c.spans == nil {
+		c.spans = map[string][2]time.Time{}
+	}
+	if !finished(c.status) {
+		// The server stopped in the middle of this comparison.
+		c.status, c.err = StatusInterrupted, "the server stopped before every model had run"
+	}
+	close(c.done)
+	for model, runID := range rec.Runs {
+		if run, err := cs.runs.Lookup(ctx, runID); err == nil {
+			c.runs[model] = run
+		}
+	}
+	return c, nil
+}
+
+// save records the comparison as it stands.
+func (cs *comparisons) save(c *Comparison) {
+	c.mu.Lock()
+	rec := comparisonRecord{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Size: c.Size, Workers: c.Workers, Created: c.Created,
+		Status: c.status, Error: c.err, Runs: map[string]string{}, Spans: map[string][2]time.Time{}}
+	for model, run := range c.runs {
+		rec.Runs[model] = run.ID
+	}
+	for model, span := range c.spans {
+		rec.Spans[model] = span
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cs.store.saveComparison(ctx, rec); err != nil && !errors.Is(err, errStoreClosed) {
+		cs.runs.logger.Warn("save comparison", "comparison", c.ID, "err", err)
+	}
 }
 
 // start validates req and begins running its models in the background.
@@ -140,8 +184,10 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 		c.mu.Lock()
 		c.status = status
 		c.mu.Unlock()
+		cs.save(c)
 		close(c.done)
 	}()
+	cs.save(c)
 	for _, model := range c.Models {
 		run, err := cs.submit(ctx, RunRequest{Scenario: scenarios.CompareID, Engine: req.Engine, Params: compareParams(req, workers, model), Exclusive: true})
 		if err != nil {
@@ -165,6 +211,7 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 			c.mu.Lock()
 			c.spans[model] = span
 			c.mu.Unlock()
+			cs.save(c)
 		case <-ctx.Done():
 			cs.runs.Cancel(run.ID)
 			<-run.Done()
@@ -419,10 +466,9 @@ func (s *Server) createComparison(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) getComparison(w http.ResponseWriter, r *http.Request) error {
-	id := chi.URLParam(r, "id")
-	c, ok := s.compares.get(id)
-	if !ok {
-		return &NotFoundError{What: fmt.Sprintf("comparison %q", id)}
+	c, err := s.compares.get(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, c.Result())
 	return nil

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -145,5 +146,45 @@ func TestComparePythonMatrix(t *testing.T) {
 	t.Logf("many-io: asyncio %d MiB, threads %d MiB", a.PeakRSSBytes>>20, th.PeakRSSBytes>>20)
 	if a.PeakRSSBytes == 0 || a.PeakRSSBytes >= th.PeakRSSBytes {
 		t.Errorf("asyncio peak %d bytes, threads %d: want asyncio below threads", a.PeakRSSBytes, th.PeakRSSBytes)
+	}
+}
+
+func TestComparisonPermalinkSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	first := newTestServerIn(t, dir, nil)
+	res := first.compareNow(t, "workload=shared-state&engine=go&size=small")
+	drainStore(t, first)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := first.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first.srv.Close()
+
+	second := newTestServerIn(t, dir, nil)
+	resp, err := http.Get(second.URL + "/api/compare/" + res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var again CompareResult
+	if err := json.NewDecoder(resp.Body).Decode(&again); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/compare/%s after restart = %d %v", res.ID, resp.StatusCode, err)
+	}
+	if again.Status != StatusDone || len(again.Models) != len(res.Models) {
+		t.Fatalf("after restart: %+v", again)
+	}
+	for i, m := range res.Models {
+		if got := again.Models[i]; got.Run != m.Run || got.WallNS != m.WallNS || got.Status != StatusDone {
+			t.Errorf("%s: before %+v, after %+v", m.Model, m, got)
+		}
+	}
+	page, err := http.Get(second.URL + "/compare/" + res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK {
+		t.Errorf("comparison page after restart = %d", page.StatusCode)
 	}
 }

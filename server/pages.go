@@ -153,9 +153,9 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) error {
 	}
 	status := http.StatusOK
 	if id := chi.URLParam(r, "id"); id != "" {
-		c, ok := s.compares.get(id)
-		if !ok {
-			return &NotFoundError{What: "comparison " + id}
+		c, err := s.compares.get(r.Context(), id)
+		if err != nil {
+			return err
 		}
 		v.ComparisonID, v.Workload, v.Engine, v.Size, v.Workers = c.ID, c.Workload.ID, c.Engine, c.Size, strconv.Itoa(c.Workers)
 	} else {

@@ -49,7 +49,7 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 		store.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m), closing: make(chan struct{})}
+	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil
 }

@@ -99,6 +99,11 @@ CREATE TABLE IF NOT EXISTS events (
 	data BLOB NOT NULL,    -- the lines, each ending in a newline, deflated
 	PRIMARY KEY (run, seq)
 );
+CREATE TABLE IF NOT EXISTS comparisons (
+	id      TEXT PRIMARY KEY, -- the permalink id of /compare/{id}
+	created INTEGER NOT NULL, -- unix ns
+	data    TEXT NOT NULL     -- JSON: comparisonRecord
+);
 PRAGMA user_version = 1;
 `
 
@@ -916,4 +921,49 @@ func sourceVersion(source string) string {
 		v += " build:" + b
 	}
 	return v
+}
+
+// comparisonRecord is what the store keeps of a comparison: its settings and
+// the run of each model (the runs themselves are recorded as usual).
+type comparisonRecord struct {
+	ID       string                  `json:"id"`
+	Workload string                  `json:"workload"`
+	Engine   string                  `json:"engine"`
+	Size     string                  `json:"size"`
+	Workers  int                     `json:"workers"`
+	Created  time.Time               `json:"created"`
+	Status   string                  `json:"status"`
+	Error    string                  `json:"error,omitempty"`
+	Runs     map[string]string       `json:"runs"`
+	Spans    map[string][2]time.Time `json:"spans"`
+}
+
+// saveComparison writes (or rewrites) a comparison's record.
+func (s *Store) saveComparison(ctx context.Context, rec comparisonRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return s.do(ctx, func(w *storeWriter) error {
+		_, err := w.store.db.ExecContext(ctx, `INSERT INTO comparisons (id, created, data) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET data = excluded.data`, rec.ID, rec.Created.UnixNano(), string(data))
+		return err
+	})
+}
+
+// loadComparison reads a comparison's record; a missing one is a *NotFoundError.
+func (s *Store) loadComparison(ctx context.Context, id string) (comparisonRecord, error) {
+	var rec comparisonRecord
+	var data string
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM comparisons WHERE id = ?`, id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return rec, &NotFoundError{What: fmt.Sprintf("comparison %q", id)}
+	}
+	if err != nil {
+		return rec, fmt.Errorf("load comparison %s: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(data), &rec); err != nil {
+		return rec, fmt.Errorf("decode comparison %s: %w", id, err)
+	}
+	return rec, nil
 }
