@@ -158,7 +158,7 @@ func TestBrowserRunLocksDrawsTimelineAndSummary(t *testing.T) {
 		t.Errorf("timeline has %d worker lanes with spans, want 4: %+v", workers, lanes)
 	}
 	if lost <= 0 {
-		t.Errorf("summary shows %v lost updates, want some with lock=false yield=true", lost)
+		t.Errorf("summary shows %v lost updates, want some with lock=false yield=true; verdict %q", lost, verdict)
 	}
 	if !strings.Contains(verdict, "lost") {
 		t.Errorf("verdict %q does not say what was lost", verdict)

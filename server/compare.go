@@ -354,9 +354,12 @@ func measure(model string, run *Run) ModelResult {
 	if row.WallNS > 0 {
 		row.CPUUtilization = round3(float64(row.CPUNS) / float64(row.WallNS))
 	}
-	// The child knows its own processes' peaks exactly; the server's samples
-	// (every 100 ms) catch several processes at once. Keep the larger.
-	if m, ok := summary.Metrics["peak_rss"]; ok && int64(m.Value) > row.PeakRSSBytes {
+	// The model's own processes report their peaks (VmHWM, summed); that
+	// leaves out the engine's helpers (the python event recorder, the
+	// loopback server standing in for a remote one), which the server's
+	// samples of the whole process group would count. The samples are only
+	// the fallback for a run that reports nothing.
+	if m, ok := summary.Metrics["peak_rss"]; ok && m.Value > 0 {
 		row.PeakRSSBytes = int64(m.Value)
 	}
 	row.Correct = row.Status == StatusDone
