@@ -42,6 +42,21 @@
 // another process's per-thread CPU time at scheduler-tick resolution (4 ms
 // at HZ=250), and a thread's run state "R" includes waiting for a core right
 // after a GIL hand-off, so it cannot tell who holds the GIL.
+//
+// # How peak memory is measured
+//
+// Every process measures its own peak: VmHWM from /proc/self/status
+// (harness.peak_rss), the high-water mark of its own address space. A
+// worker sends its figure back with its result; for reused pool workers the
+// parent also reads /proc/<pid>/status of each live worker just before the
+// pool closes; the external programs of compare print theirs. getrusage's
+// ru_maxrss cannot be used: Linux carries a process's peak across execve,
+// so a freshly spawned child reports its parent's peak as its own (a 15 MiB
+// worker of a 214 MiB parent reports 215 MiB), and RUSAGE_CHILDREN is only
+// the largest reaped child. The memory of several processes (compare's
+// peak_rss) is the sum of their peaks, as on the go engine: an upper bound
+// when they did not all peak together. A forked worker (start=fork) counts
+// the pages it still shares with its parent in its own VmHWM.
 package pyengine
 
 import (

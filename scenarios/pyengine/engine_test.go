@@ -200,6 +200,30 @@ func fastestOf(t *testing.T, n int, id string, params map[string]any) result {
 	return best
 }
 
+// fastestUntil runs each configuration of scenario id rounds times, keeping
+// each one's fastest run, then up to extra more rounds while holds says the
+// fastest runs so far do not show the claim: on a shared machine another
+// process can only make a run slower, and a busy spell needs more runs.
+func fastestUntil(t *testing.T, rounds, extra int, holds func(best []result) bool, id string, configs ...map[string]any) []result {
+	t.Helper()
+	best := make([]result, len(configs))
+	for round := range rounds + extra {
+		if round >= rounds {
+			if holds(best) {
+				break
+			}
+			t.Logf("round %d: the claim does not hold yet (a busy machine?), running again", round+1)
+		}
+		for i, params := range configs {
+			res := runOK(t, id, params)
+			if best[i].summary == nil || res.summary.WallNS < best[i].summary.WallNS {
+				best[i] = res
+			}
+		}
+	}
+	return best
+}
+
 func TestThreadsCPUWorkDoesNotSpeedUpUnderTheGIL(t *testing.T) {
 	timingClaim(t)
 	one := fastestOf(t, 2, "threads", map[string]any{"work": "cpu", "tasks": 8.0, "size": 50.0, "workers": 1.0})
@@ -235,9 +259,11 @@ func TestThreadsIOWaitsOverlap(t *testing.T) {
 
 func TestMultiprocessingTwoProcessesComputeInParallel(t *testing.T) {
 	timingClaim(t)
-	one := fastestOf(t, 2, "multiprocessing", map[string]any{"workers": 1.0, "size": 600.0, "payload_kb": 0.0, "start": "fork"})
-	two := fastestOf(t, 2, "multiprocessing", map[string]any{"workers": 2.0, "size": 300.0, "payload_kb": 0.0, "start": "fork"})
-	ratio := float64(one.summary.WallNS) / float64(two.summary.WallNS)
+	ratioOf := func(best []result) float64 { return float64(best[0].summary.WallNS) / float64(best[1].summary.WallNS) }
+	best := fastestUntil(t, 2, 2, func(best []result) bool { return ratioOf(best) >= 1.6 }, "multiprocessing",
+		map[string]any{"workers": 1.0, "size": 600.0, "payload_kb": 0.0, "start": "fork"},
+		map[string]any{"workers": 2.0, "size": 300.0, "payload_kb": 0.0, "start": "fork"})
+	one, two, ratio := best[0], best[1], ratioOf(best)
 	t.Logf("600 ms of work: 1 process %.0f ms, 2 processes %.0f ms: %.2fx", float64(one.summary.WallNS)/1e6, float64(two.summary.WallNS)/1e6, ratio)
 	if ratio < 1.6 {
 		t.Errorf("2 processes were only %.2fx faster than 1 on the same CPU work; want >= 1.6x", ratio)
@@ -550,9 +576,15 @@ func TestKilledMultiprocessingRunLeavesNoProcess(t *testing.T) {
 func TestHarnessOverhead(t *testing.T) {
 	timingClaim(t)
 	needPython(t)
-	const rounds = 5
+	const rounds, bound = 5, 1.03
 	best := map[string]time.Duration{}
-	for range rounds {
+	ratioOf := func() float64 { return float64(best["cpu_instrumented.py"]) / float64(best["cpu_plain.py"]) }
+	for round := range 3 * rounds {
+		// Best of 5; up to 10 more while the machine is busy (another
+		// process can only make a run slower).
+		if round >= rounds && round%rounds == 0 && ratioOf() <= bound {
+			break
+		}
 		for _, script := range []string{"cpu_plain.py", "cpu_instrumented.py"} {
 			res := runTestScript(t, script, scenarios.Params{"units": int64(10_000_000)})
 			if res.err != nil {
@@ -567,10 +599,10 @@ func TestHarnessOverhead(t *testing.T) {
 			}
 		}
 	}
-	ratio := float64(best["cpu_instrumented.py"]) / float64(best["cpu_plain.py"])
-	t.Logf("CPU-bound work, best of %d: plain %v, instrumented %v: ratio %.4f (%+.2f%%)",
+	ratio := ratioOf()
+	t.Logf("CPU-bound work, best of %d or more: plain %v, instrumented %v: ratio %.4f (%+.2f%%)",
 		rounds, best["cpu_plain.py"].Round(time.Millisecond), best["cpu_instrumented.py"].Round(time.Millisecond), ratio, 100*(ratio-1))
-	if ratio > 1.03 {
+	if ratio > bound {
 		t.Errorf("instrumentation costs %.1f%% of a CPU-bound run; want <= 3%%", 100*(ratio-1))
 	}
 }
@@ -583,8 +615,12 @@ func TestCompareCPUWorkloadFavoursProcesses(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs 2 cores to show parallelism")
 	}
-	threads := fastestOf(t, 2, "compare", map[string]any{"workload": "cpu", "model": "threads", "size": "medium"})
-	pool := fastestOf(t, 2, "compare", map[string]any{"workload": "cpu", "model": "pool", "size": "medium"})
+	best := fastestUntil(t, 2, 2, func(best []result) bool {
+		return best[1].summary.WallNS < best[0].summary.WallNS && best[1].metric(t, "cpu_utilization") >= 1.2
+	}, "compare",
+		map[string]any{"workload": "cpu", "model": "threads", "size": "medium"},
+		map[string]any{"workload": "cpu", "model": "pool", "size": "medium"})
+	threads, pool := best[0], best[1]
 	t.Logf("cpu, medium: threads %.0f ms (CPU %.2f× wall), pool %.0f ms (CPU %.2f× wall)",
 		float64(threads.summary.WallNS)/1e6, threads.metric(t, "cpu_utilization"), float64(pool.summary.WallNS)/1e6, pool.metric(t, "cpu_utilization"))
 	if pool.summary.WallNS >= threads.summary.WallNS {
@@ -595,14 +631,120 @@ func TestCompareCPUWorkloadFavoursProcesses(t *testing.T) {
 	}
 }
 
-func TestCompareSharedStateLosesNothing(t *testing.T) {
-	for _, model := range []string{"sequential", "threads", "asyncio", "processes", "pool"} {
-		res := runOK(t, "compare", map[string]any{"workload": "shared-state", "model": model, "size": "small"})
-		if lost := res.metric(t, "lost_updates"); lost != 0 {
-			t.Errorf("%s lost %v updates of the shared counter", model, lost)
+// TestCompareEveryModel runs every model of every workload at size small, as
+// /compare does, checks what each run must show and logs the measured
+// table: go test -run TestCompareEveryModel -v ./scenarios/pyengine/
+func TestCompareEveryModel(t *testing.T) {
+	for _, w := range scenarios.Workloads {
+		t.Run(w.ID, func(t *testing.T) {
+			runs := map[string]result{}
+			for _, model := range w.Models() {
+				res := runOK(t, "compare", map[string]any{"workload": w.ID, "model": model, "size": "small"})
+				checkCompareRun(t, w.ID, model, res)
+				runs[model] = res
+				lost := "-"
+				if m, ok := res.summary.Metrics["lost_updates"]; ok {
+					lost = fmt.Sprint(m.Value)
+				}
+				t.Logf("%-10s wall %7.1f ms  cpu %7.1f ms  peak_rss %6.1f MiB (main %5.1f MiB + %2.0f child processes)  lost_updates %s",
+					model, float64(res.summary.WallNS)/1e6, float64(res.summary.CPUNS)/1e6, res.metric(t, "peak_rss")/(1<<20),
+					res.metric(t, "peak_rss_main")/(1<<20), res.metric(t, "child_processes"), lost)
+			}
+			if w.ID == "many-io" {
+				// 200 threads, each with its stack and thread state, against 200
+				// coroutines on one loop: one process either way, so the
+				// difference is the main process's own peak.
+				threads, asyncio := runs["threads"].metric(t, "peak_rss"), runs["asyncio"].metric(t, "peak_rss")
+				t.Logf("many-io: 200 threads peak at %.2f MiB, 200 asyncio tasks at %.2f MiB", threads/(1<<20), asyncio/(1<<20))
+				if asyncio >= threads {
+					t.Errorf("many-io: asyncio's peak memory %.0f B is not below threads' %.0f B", asyncio, threads)
+				}
+			}
+		})
+	}
+}
+
+// checkCompareRun checks what every run of compare must show: the right
+// results, and peak memory added up over exactly the model's processes.
+func checkCompareRun(t *testing.T, workload, model string, res result) {
+	t.Helper()
+	if got := res.metric(t, "correct"); got != 1 {
+		t.Errorf("%s/%s: correct = %v; verdict: %s", workload, model, got, res.summary.Verdict)
+	}
+	if _, ok := res.summary.Metrics["lost_updates"]; ok != (workload == "shared-state") {
+		t.Errorf("%s/%s: lost_updates reported: %v, want it for shared-state only", workload, model, ok)
+	} else if ok && res.metric(t, "lost_updates") != 0 {
+		t.Errorf("%s/%s lost %v updates of the shared counter", workload, model, res.metric(t, "lost_updates"))
+	}
+	tasks, kids := res.metric(t, "tasks"), res.metric(t, "child_processes")
+	peak, main := res.metric(t, "peak_rss"), res.metric(t, "peak_rss_main")
+	if main < 1<<20 {
+		t.Errorf("%s/%s: the main process peaked at %v bytes", workload, model, main)
+	}
+	var want float64 // child processes of the model, at least
+	switch {
+	case workload == "external":
+		want = tasks // the programs, whichever model runs them
+	case model == scenarios.ModelProcesses:
+		want = tasks // a process per task
+	case model == scenarios.ModelPool && workload != "many-io":
+		want = 4 // the pool's workers (workers defaults to 4)
+	}
+	if want == 0 {
+		if kids != 0 || peak != main {
+			t.Errorf("%s/%s: an in-process model counted %v child processes; peak_rss %v, main %v", workload, model, kids, peak, main)
 		}
-		if res.metric(t, "correct") != 1 {
-			t.Errorf("%s: results not correct", model)
-		}
+		return
+	}
+	if kids < want {
+		t.Errorf("%s/%s: peaks of %v child processes added, want at least %v", workload, model, kids, want)
+		return
+	}
+	if children := res.metric(t, "peak_rss_children"); peak != main+children {
+		t.Errorf("%s/%s: peak_rss %v is not the main process's %v plus the children's %v", workload, model, peak, main, children)
+	}
+	if max := res.metric(t, "peak_rss_child_max"); max < 1<<20 || max > 100<<20 {
+		t.Errorf("%s/%s: a child process peaked at %.1f MiB", workload, model, max/(1<<20))
+	}
+}
+
+// TestEveryProcessReportsItsOwnPeakMemory grows the scenario's main process
+// by 200 MiB before it starts workers (spawn, forkserver) or programs: each
+// must report its own peak, far below its parent's, where getrusage's
+// ru_maxrss says that every child started with exec peaked at its parent's.
+func TestEveryProcessReportsItsOwnPeakMemory(t *testing.T) {
+	const ballast = 200 << 20
+	const mib = 1 << 20
+	tests := []struct {
+		name          string
+		params        scenarios.Params
+		parent, child string  // the metrics of the parent's and the largest child's peak
+		unit          float64 // bytes per unit of those metrics
+	}{
+		{"compare processes (spawn)", scenarios.Params{"scenario": "compare", "workload": "cpu", "model": "processes", "size": "small"}, "peak_rss_main", "peak_rss_child_max", 1},
+		{"compare pool (spawn)", scenarios.Params{"scenario": "compare", "workload": "cpu", "model": "pool", "size": "small"}, "peak_rss_main", "peak_rss_child_max", 1},
+		{"compare external programs", scenarios.Params{"scenario": "compare", "workload": "external", "model": "subprocess", "size": "small"}, "peak_rss_main", "peak_rss_child_max", 1},
+		{"multiprocessing spawn", scenarios.Params{"scenario": "multiprocessing", "start": "spawn", "workers": int64(2), "size": int64(20), "payload_kb": int64(16)}, "rss_runner", "rss_worker_max", mib},
+		{"multiprocessing forkserver", scenarios.Params{"scenario": "multiprocessing", "start": "forkserver", "workers": int64(2), "size": int64(20), "payload_kb": int64(16)}, "rss_runner", "rss_worker_max", mib},
+		{"pools Pool spawn", scenarios.Params{"scenario": "pools", "kind": "processes", "api": "pool", "start": "spawn", "workers": int64(2), "tasks": int64(8), "size": int64(5)}, "rss_runner", "rss_worker_max", mib},
+		{"pools ProcessPoolExecutor forkserver", scenarios.Params{"scenario": "pools", "kind": "processes", "api": "executor", "start": "forkserver", "workers": int64(2), "tasks": int64(8), "size": int64(5)}, "rss_runner", "rss_worker_max", mib},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.params["ballast_mb"] = int64(ballast / mib)
+			res := runTestScript(t, "ballast.py", tt.params)
+			if res.err != nil || res.summary == nil {
+				t.Fatalf("run failed: %v; stderr: %s", res.err, res.output["stderr"])
+			}
+			parent, child := res.metric(t, tt.parent)*tt.unit, res.metric(t, tt.child)*tt.unit
+			rusage := res.metric(t, "children_ru_maxrss")
+			t.Logf("parent %.1f MiB, largest child %.1f MiB (its own VmHWM); getrusage would say %.1f MiB", parent/mib, child/mib, rusage/mib)
+			if parent < ballast {
+				t.Errorf("the parent peaked at %.1f MiB with %d MiB of ballast", parent/mib, ballast/mib)
+			}
+			if child < 1*mib || child > ballast/2 {
+				t.Errorf("the largest child peaked at %.1f MiB; want its own peak, far below the parent's %.1f MiB", child/mib, parent/mib)
+			}
+		})
 	}
 }

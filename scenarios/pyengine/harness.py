@@ -475,6 +475,32 @@ def cpu_ns():
     return int((me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime) * 1e9)
 
 
+def peak_rss(pid=None):
+    """Returns the peak resident memory of a process, in bytes: VmHWM from
+    /proc/<pid>/status (this process by default), the high-water mark of the
+    process's own address space. 0 when it cannot be read (the process is
+    gone, or a zombie).
+
+    Not getrusage's ru_maxrss: Linux carries a process's peak across execve,
+    so a freshly started child (a spawned worker, a subprocess) reports its
+    parent's peak as its own, and RUSAGE_CHILDREN is only the largest child's.
+    A forked child (start method fork) shares its parent's pages until it
+    writes them, and VmHWM counts them: its peak includes the parent's memory
+    at the fork. For the memory of several processes, add each one's peak."""
+    path = "/proc/self/status" if pid is None else "/proc/%d/status" % pid
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    if pid is None:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # no /proc: the best there is
+    return 0
+
+
 # --- Threads and processes as lanes -------------------------------------------------
 
 

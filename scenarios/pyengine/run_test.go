@@ -157,8 +157,9 @@ func runScenario(t *testing.T, id string, raw map[string]any, opts ...runOptions
 	return runProgram(t, id, prog, opt)
 }
 
-// runTestScript runs testdata/name (with the harness next to it) as the
-// engine runs a scenario; params reach it in the spec.
+// runTestScript runs testdata/name (with the harness and the scenario
+// scripts next to it) as the engine runs a scenario; params reach it in the
+// spec.
 func runTestScript(t *testing.T, name string, params scenarios.Params, opts ...runOptions) result {
 	t.Helper()
 	e := needPython(t)
@@ -170,11 +171,9 @@ func runTestScript(t *testing.T, name string, params scenarios.Params, opts ...r
 	if err := os.WriteFile(filepath.Join(dir, name), script, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	harness, err := files.ReadFile("harness.py")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "harness.py"), harness, 0o600); err != nil {
+	// The harness and the scenario scripts next to it, as the engine lays
+	// them out: a test script may import a scenario and run it.
+	if err := writeScripts(dir); err != nil {
 		t.Fatal(err)
 	}
 	prog, err := e.program(filepath.Join(dir, name), scenarios.Spec{RunID: "test", Scenario: name, Engine: scenarios.EnginePython, Params: params, ClockBase: event.Monotonic(), Cores: runtime.NumCPU()})

@@ -23,14 +23,22 @@ Models:
 wall_ns and cpu_ns cover the work only (not the server's start). cpu_ns is
 the CPU time of this process and of every child process that finished
 during the work: above wall_ns, several cores worked at once.
+
+peak_rss is the main process's peak resident memory plus the sum of the
+peaks of every child process of the model (task processes, pool workers,
+the programs of external, and multiprocessing's resource tracker when the
+model started one; not the loopback server, which stands for a remote
+one), each the process's own VmHWM (harness.peak_rss): a process reports
+its own with its result, and the parent reads a reused pool worker's from
+/proc/<pid>/status before the pool closes. getrusage's ru_maxrss cannot
+be used: a freshly started child reports its parent's peak as its own.
+The sum is an upper bound when the processes did not all peak at once.
 """
 
 import asyncio
 import concurrent.futures
 import multiprocessing
 import os
-import queue
-import resource
 import subprocess
 import sys
 import threading
@@ -72,14 +80,69 @@ print(srv.server_address[1], flush=True)
 srv.serve_forever()
 """
 
-# The external program: computes ms milliseconds of CPU, then prints.
+# The external program: computes ms milliseconds of CPU, then prints "done",
+# its pid and its own peak memory (VmHWM, bytes).
 EXTERNAL = """
-import sys, time
+import os, sys, time
 end = time.thread_time() + int(sys.argv[1]) / 1000
 while time.thread_time() < end:
     pass
-print("done")
+peak = 0
+with open("/proc/self/status") as f:
+    for line in f:
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) * 1024
+print("done", os.getpid(), peak)
 """
+
+
+# --- Peak memory: every process measures its own --------------------------------
+
+
+class Peaks:
+    """The peak resident memory of the child processes a process started, by
+    pid: each child's own VmHWM, as the child reported it or as the parent
+    read it from /proc/<pid>/status while the child was alive. A process
+    reported more than once keeps its largest figure."""
+
+    def __init__(self):
+        self.by_pid = {}
+        self.lock = threading.Lock()
+
+    def add(self, pid, peak):
+        if peak > 0:
+            with self.lock:
+                self.by_pid[pid] = max(peak, self.by_pid.get(pid, 0))
+
+    def merge(self, by_pid):
+        for pid, peak in by_pid.items():
+            self.add(pid, peak)
+
+    def read(self, pid):
+        """Reads a live child's peak from the parent."""
+        self.add(pid, h.peak_rss(pid))
+
+
+PEAKS = Peaks()  # in every process: the children it started (programs, workers)
+
+
+def program_done(returncode, out):
+    """Checks what an external program printed and notes its peak memory."""
+    parts = out.split()
+    if returncode != 0 or len(parts) != 3 or parts[0] != "done":
+        return False
+    PEAKS.add(int(parts[1]), int(parts[2]))
+    return True
+
+
+def resource_tracker_pid():
+    """Returns the pid of multiprocessing's resource tracker, if this process
+    started one: with spawn (and forkserver) the first lock, queue or shared
+    value starts it, so the processes and pool models have one. It is one of
+    the model's processes and its memory counts."""
+    rt = sys.modules.get("multiprocessing.resource_tracker")
+    pid = getattr(getattr(rt, "_resource_tracker", None), "_pid", None)
+    return pid if isinstance(pid, int) and pid > 0 else None
 
 
 # --- The work of one task, per workload (runs in any thread or process) ------
@@ -112,7 +175,7 @@ def do_task(lane, workload, arg, port):
     if workload == "external":
         with h.waiting(lane, "blocked", "subprocess.run: waiting for the program", after=None):
             done = subprocess.run(PY + [EXTERNAL, str(arg)], capture_output=True, text=True)
-        return done.returncode == 0 and done.stdout == "done\n"
+        return program_done(done.returncode, done.stdout)
     raise ValueError(workload)
 
 
@@ -160,7 +223,9 @@ def process_task(i, workload, arg, port, units, value, results):
     else:
         ok = do_task(lane, workload, arg, port)
     h.state(lane, "done")
-    results.put((i, ok, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+    # Its own peak (and those of any programs it ran), with its result.
+    PEAKS.add(os.getpid(), h.peak_rss())
+    results.put((i, ok, dict(PEAKS.by_pid)))
 
 
 def pool_init(workload, port, units, value):
@@ -184,7 +249,9 @@ def pool_task(item):
     else:
         ok = do_task(lane, workload, arg, port)
     h.state(lane, "idle", "waiting for the next task")
-    return i, ok
+    # Its own peak so far (and those of any programs it ran), with each result.
+    PEAKS.add(os.getpid(), h.peak_rss())
+    return i, ok, dict(PEAKS.by_pid)
 
 
 # --- Models ------------------------------------------------------------------------
@@ -252,7 +319,7 @@ def run_asyncio(workload, tasks, arg, port):
             h.state(lane, "io", "await the program (asyncio.create_subprocess_exec)")
             proc = await asyncio.create_subprocess_exec(*PY, EXTERNAL, str(arg), stdout=subprocess.PIPE)
             out, _ = await proc.communicate()
-            ok = proc.returncode == 0 and out == b"done\n"
+            ok = program_done(proc.returncode, out.decode())
         else:  # shared-state: no await between read and write, so no lock needed
             h.state(lane, "running", "%d updates (one thread, no await inside: no lock)" % arg)
             for _ in range(arg):
@@ -268,11 +335,11 @@ def run_asyncio(workload, tasks, arg, port):
     return asyncio.run(main())
 
 
-def run_processes(workload, tasks, arg, port, workers, value, peaks):
+def run_processes(workload, tasks, arg, port, workers, value):
     ctx = multiprocessing.get_context("spawn")
     results = ctx.SimpleQueue()
     units = h.calibrate()
-    running, oks = [], []
+    running, oks, pids = [], [], {}
     with h.waiting("main", "blocked", "starting a process per task, %d at a time" % workers, after=None):
         for i in range(1, tasks + 1):
             while len(running) >= workers:
@@ -280,15 +347,17 @@ def run_processes(workload, tasks, arg, port, workers, value, peaks):
             t0 = h.now()
             p = ctx.Process(target=process_task, args=(i, workload, arg, port, units, value, results))
             p.start()
+            pids[i] = p.pid
             h.lane("task-%d" % i, "process", "task %d (pid %d)" % (i, p.pid), parent="main", pid=p.pid, group="processes", t=t0)
             h.state("task-%d" % i, "runnable", "starting a new interpreter (spawn)", t=t0)
             running.append(p)
         for p in running:
             p.join()
     while not results.empty():
-        i, ok, rss = results.get()
+        i, ok, peaks = results.get()
         oks.append(ok)
-        peaks.append(rss)
+        PEAKS.merge(peaks)
+        h.mark("peak memory %.1f MiB (its own VmHWM)" % (peaks.get(pids[i], 0) / (1 << 20)), lane="task-%d" % i)
     return len(oks) == tasks and all(oks)
 
 
@@ -305,7 +374,14 @@ def run_pool(workload, tasks, arg, port, workers, value):
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(workers, pool_init, (workload, port, h.calibrate(), value)) as pool:
         with h.waiting("main", "blocked", "Pool(%d).map" % workers, after=None):
-            oks = [ok for _, ok in pool.map(pool_task, items)]
+            done = pool.map(pool_task, items)
+        oks = [ok for _, ok, _ in done]
+        for _, _, peaks in done:
+            PEAKS.merge(peaks)
+        # The workers are reused: read each one's peak while it is still
+        # alive, after all its tasks (Pool has no public list of them).
+        for p in getattr(pool, "_pool", ()):
+            PEAKS.read(p.pid)
         pool.close()
         pool.join()
     return len(oks) == tasks and all(oks)
@@ -323,8 +399,9 @@ def run_subprocess(tasks, arg):
     with h.waiting("main", "blocked", "waiting for %d programs" % tasks, after=None):
         for i, p in enumerate(procs, 1):
             out, _ = p.communicate()
-            oks.append(p.returncode == 0 and out == "done\n")
-            h.state("prog-%d" % i, "done", "exit code %d" % p.returncode)
+            oks.append(program_done(p.returncode, out))
+            h.state("prog-%d" % i, "done", "exit code %d; peak memory %.1f MiB (its own VmHWM)" % (
+                p.returncode, PEAKS.by_pid.get(p.pid, 0) / (1 << 20)))
     return all(oks)
 
 
@@ -350,7 +427,6 @@ def main():
         h.calibrate()
     server, port = start_server() if workload in ("io", "mixed") else (None, 0)
     value = multiprocessing.get_context("spawn").Value("q", 0) if workload == "shared-state" and model in ("processes", "pool") else None
-    peaks = []
 
     cpu0, start = h.cpu_ns(), h.now()
     h.state("main", "running", "%s: %d tasks" % (model, tasks))
@@ -361,16 +437,20 @@ def main():
     elif model == "asyncio":
         ok = run_asyncio(workload, tasks, arg, port)
     elif model == "processes":
-        ok = run_processes(workload, tasks, arg, port, workers, value, peaks)
+        ok = run_processes(workload, tasks, arg, port, workers, value)
     elif model == "pool":
         ok = run_pool(workload, tasks, arg, port, workers, value)
     else:
         ok = run_subprocess(tasks, arg)
     wall, cpu = h.now() - start, h.cpu_ns() - cpu0
     h.state("main", "done")
-    # Memory before the server is reaped: it is not part of the model.
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    # Peak memory: every process of the model, each its own peak. The server
+    # is not part of the model (it stands for a remote one).
+    me = h.peak_rss()
+    tracker = resource_tracker_pid()
+    if tracker is not None:
+        PEAKS.read(tracker)
+    kids = PEAKS.by_pid
     if server is not None:
         server.kill()
         server.wait()
@@ -383,8 +463,14 @@ def main():
         "cpu_utilization": h.metric(round(cpu / max(wall, 1), 2), "", "CPU time over wall time: above 1, several cores worked at once"),
         "tasks": h.metric(tasks, "", "tasks"),
         "correct": h.metric(ok, "", "1 when every task's result was right"),
-        "peak_rss": h.metric(me + max([kids] + peaks), "bytes", "peak resident memory: this process plus its largest child (a lower bound)"),
+        "peak_rss": h.metric(me + sum(kids.values()), "bytes", "peak memory: sum of each process's peak (an upper bound when they did not all peak together)"),
+        "peak_rss_main": h.metric(me, "bytes", "peak memory of the main process (its own VmHWM)"),
+        "child_processes": h.metric(len(kids), "", "child processes of the model whose peaks are added%s" % (
+            " (multiprocessing's resource tracker among them)" if tracker in kids else "")),
     }
+    if kids:
+        m["peak_rss_children"] = h.metric(sum(kids.values()), "bytes", "the child processes' peaks, summed (each its own VmHWM)")
+        m["peak_rss_child_max"] = h.metric(max(kids.values()), "bytes", "the largest peak of one child process")
     if workload == "shared-state":
         expected = tasks * arg
         actual = value.value if value is not None else counter

@@ -13,12 +13,17 @@ and unpickle is timed.
 mode=threads does the same work in threads of one process: nothing is
 copied and a thread starts in microseconds, but the GIL lets only one of
 them compute at a time.
+
+Memory: every process measures its own peak, VmHWM (harness.peak_rss); a
+worker sends its figure back with its result. getrusage's ru_maxrss would
+be wrong: a spawned worker would report its parent's peak as its own. A
+forked worker shares the parent's pages until it writes them, and VmHWM
+counts them, so under fork a worker's peak includes the parent's memory.
 """
 
 import multiprocessing
 import pickle
 import random
-import resource
 import threading
 
 import harness as h
@@ -56,8 +61,7 @@ def process_worker(n, conn, units, size):
     h.state(lane, "io", "sending the result (%s)" % size_text(len(out)), t=t3)
     h.flow(lane, "main", "pickled result: %s" % size_text(len(out)), t=t3)
     conn.send_bytes(out)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    conn.send((ready, t1 - t0, t2 - t1, t3 - t2, rss))
+    conn.send((ready, t1 - t0, t2 - t1, t3 - t2, h.peak_rss()))
     h.state(lane, "done")
 
 
@@ -115,7 +119,7 @@ def run_processes(workers, start_method, size, payload, want):
             conn.close()
             if p.exitcode != 0:
                 raise RuntimeError("worker %d exited with code %s" % (w.n, p.exitcode))
-            h.mark("exited; peak memory %.1f MiB" % (w.rss / (1 << 20)), lane=w.lane)
+            h.mark("exited; peak memory %.1f MiB (its own VmHWM)" % (w.rss / (1 << 20)), lane=w.lane)
 
 
 def run_threads(workers, size, payload, want):
@@ -142,9 +146,8 @@ def run_threads(workers, size, payload, want):
     with h.waiting("main", "blocked", "joining the threads", after=None):
         for t in threads:
             t.join()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     for w in workers:
-        w.rss = rss
+        w.rss = 0  # threads have no memory of their own: the process's peak is rss_runner
 
 
 def main():
@@ -183,13 +186,16 @@ def main():
         "payload_values": h.metric(values, "", "integers sent to each worker and back"),
         "results_ok": h.metric(sum(w.ok for w in workers), "", "results that came back complete and correct (checksum)"),
     }
+    runner = h.peak_rss()
+    mib = lambda b: round(b / (1 << 20), 2)
     if mode == "processes":
+        shared = " (fork: the parent's pages it still shares count too)" if start_method == "fork" else ""
         m["bytes_sent"] = h.metric(round(sum(w.sent for w in workers) / 1024, 2), "KiB", "pickled args sent to the workers, all together")
         m["bytes_received"] = h.metric(round(sum(w.received for w in workers) / 1024, 2), "KiB", "pickled results received, all together")
-        m["rss_worker_max"] = h.metric(round(max(w.rss for w in workers) / (1 << 20), 2), "MiB", "peak resident memory of one worker process (largest, from rusage)")
-        m["rss_runner"] = h.metric(round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 2), "MiB", "peak resident memory of the parent process")
+        m["rss_worker_max"] = h.metric(mib(max(w.rss for w in workers)), "MiB", "peak memory of one worker process, the largest: its own VmHWM%s" % shared)
+        m["rss_runner"] = h.metric(mib(runner), "MiB", "peak memory of the parent process (its own VmHWM)")
     else:
-        m["rss_runner"] = h.metric(round(workers[0].rss / (1 << 20), 2), "MiB", "peak resident memory of the one process all threads share")
+        m["rss_runner"] = h.metric(mib(runner), "MiB", "peak memory of the one process all threads share (its VmHWM)")
     h.end({"wall_ns": wall, "metrics": m, "verdict": verdict(mode, start_method, workers, speedup, startups, serial, payload_kb)})
 
 

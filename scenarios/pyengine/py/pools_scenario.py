@@ -15,6 +15,12 @@ option for threads, so a new Thread is started per chunk instead. Start-up
 is measured from the moment the pool starts a worker process until the
 worker's initializer runs; every execution of a task is counted in shared
 memory, so "every task ran exactly once" is checked, not assumed.
+
+Memory: a worker process reports its own peak (VmHWM, harness.peak_rss)
+with every result, and the parent reads each live worker's from
+/proc/<pid>/status just before the pool closes (a reused worker may grow
+after its last report). getrusage's ru_maxrss would be wrong: a spawned
+worker reports its parent's peak as its own.
 """
 
 import concurrent.futures
@@ -30,6 +36,7 @@ import harness as h
 # worker threads).
 COUNTS = None
 CHUNKSIZE = 1
+IN_WORKER_PROCESS = False  # set by init_process: a worker's memory is its own
 worker_state = threading.local()
 
 # Parent side: when each worker process was started, by pid.
@@ -45,7 +52,8 @@ def task_sizes(tasks, size, skew):
 
 def init_process(counts, chunksize, units):
     """Initializer of a worker process: its lane, its clock, the shared counts."""
-    global COUNTS, CHUNKSIZE
+    global COUNTS, CHUNKSIZE, IN_WORKER_PROCESS
+    IN_WORKER_PROCESS = True
     worker_state.ready = h.now()
     lane = h.process_lane("worker-%d" % os.getpid(), "worker (pid %d)" % os.getpid(), parent="main", group="workers")
     h.state(lane, "idle", "started; waiting for a chunk")
@@ -82,7 +90,8 @@ def run_task(item):
     h.cpu(lane, ms, "task %d: %d ms of CPU" % (task_id + 1, ms))
     end = h.now()
     h.state(lane, "idle", "waiting for the next chunk", t=end)
-    return task_id, lane, os.getpid(), worker_state.ready, start, end
+    peak = h.peak_rss() if IN_WORKER_PROCESS else 0  # threads share the runner's memory
+    return task_id, lane, os.getpid(), worker_state.ready, start, end, peak
 
 
 _count_lock = threading.Lock()
@@ -175,6 +184,13 @@ def main():
     t0 = h.now()
     h.state("main", "running", "starting the pool")
     results = []
+    read_peaks = {}  # worker pid -> its peak, read from the parent before the pool closes
+
+    def read_workers(processes):
+        for p in processes:
+            peak = h.peak_rss(p.pid)
+            if peak:
+                read_peaks[p.pid] = peak
 
     def collect(iterator):
         with h.waiting("main", "blocked", "waiting for results, in task order", after=None):
@@ -196,6 +212,7 @@ def main():
         with multiprocessing.pool.Pool(workers, init_process, (counts, chunksize, units),
                                        maxtasksperchild=None if reuse else 1, context=ctx) as pool:
             collect(pool.imap(run_task, items, chunksize))
+            read_workers(getattr(pool, "_pool", ()))  # no public list of the workers
             pool.close()
             pool.join()
     else:
@@ -203,22 +220,26 @@ def main():
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_process,
                                                     initargs=(counts, chunksize, units), **extra) as ex:
             collect(ex.map(run_task, items, chunksize=chunksize))
+            read_workers(list((getattr(ex, "_processes", None) or {}).values()))  # no public list either
     wall = h.now() - t0
     h.state("main", "done")
-    summarize(results, counts, wall, workers, ntasks, chunksize, effective_chunk, kind, what, api, reuse, threads)
+    summarize(results, counts, wall, workers, ntasks, chunksize, effective_chunk, kind, what, api, reuse, threads, read_peaks)
 
 
-def summarize(results, counts, wall, workers, ntasks, chunksize, effective_chunk, kind, what, api, reuse, threads):
+def summarize(results, counts, wall, workers, ntasks, chunksize, effective_chunk, kind, what, api, reuse, threads, read_peaks):
     counts = list(counts)
     once = sum(1 for c in counts if c == 1)
     more = sum(1 for c in counts if c > 1)
     never = sum(1 for c in counts if c == 0)
     end_all = max((r[5] for r in results), default=0)
     by_worker = {}
-    for task_id, lane, pid, ready, start, end in results:
+    peaks = dict(read_peaks)  # pid -> peak memory, each worker process its own
+    for task_id, lane, pid, ready, start, end, peak in results:
         w = by_worker.setdefault(lane, {"pid": pid, "ready": ready, "tasks": 0, "last": 0})
         w["tasks"] += 1
         w["last"] = max(w["last"], end)
+        if peak:
+            peaks[pid] = max(peak, peaks.get(pid, 0))
     # Start-up: from the pool starting the worker to its initializer.
     startups = []
     for lane, w in by_worker.items():
@@ -251,6 +272,12 @@ def summarize(results, counts, wall, workers, ntasks, chunksize, effective_chunk
         m["idle_tail_pct"] = h.metric(round(idle_share, 2), "%", "share of the workers' time spent idle at the tail")
         m["tasks_per_max"] = h.metric(max(w["tasks"] for w in by_worker.values()), "", "most tasks run by one worker")
         m["tasks_per_min"] = h.metric(min(w["tasks"] for w in by_worker.values()), "", "fewest tasks run by one worker")
+    mib = lambda b: round(b / (1 << 20), 2)
+    m["rss_runner"] = h.metric(mib(h.peak_rss()), "MiB", "peak memory of the main process (its own VmHWM)%s" % (
+        ", which the worker threads share" if threads else ""))
+    if peaks:
+        m["rss_worker_max"] = h.metric(mib(max(peaks.values())), "MiB", "peak memory of one worker process, the largest: its own VmHWM")
+        m["rss_workers_total"] = h.metric(mib(sum(peaks.values())), "MiB", "the peaks of the %d worker processes, summed (an upper bound when they did not all peak together)" % len(peaks))
     h.end({"wall_ns": wall, "metrics": m, "verdict": verdict(
         ntasks, once, more, never, reuse, starts, startups, what, chunksize, effective_chunk, idle, idle_share, workers, by_worker, api, threads)})
 
