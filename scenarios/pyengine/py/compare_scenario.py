@@ -15,7 +15,8 @@ Models:
   sequential    one task after another in the main thread
   threads       one thread per task (they share the process, and its GIL)
   asyncio       one task per task on one event loop; CPU work runs inline
-  processes     one new process per task (spawn), at most `workers` at once
+  processes     one new process per task (the platform's default start method:
+                fork on Linux up to 3.13, forkserver from 3.14), at most `workers` at once
   pool          `workers` reused processes (multiprocessing.Pool); for
                 many-io a ThreadPoolExecutor of `workers` threads
   subprocess    (external) start every program with Popen, then wait
@@ -46,6 +47,12 @@ import time
 import urllib.request
 
 import harness as h
+
+# Processes start the way this platform starts them by default, as a program
+# that just uses multiprocessing would: fork on Linux up to Python 3.13,
+# forkserver from 3.14, spawn on macOS and Windows. The multiprocessing
+# scenario compares the start methods themselves.
+START = multiprocessing.get_start_method()
 
 # size -> (tasks, per-task parameters)
 SIZES = {
@@ -336,7 +343,7 @@ def run_asyncio(workload, tasks, arg, port):
 
 
 def run_processes(workload, tasks, arg, port, workers, value):
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context(START)
     results = ctx.SimpleQueue()
     units = h.calibrate()
     running, oks, pids = [], [], {}
@@ -349,7 +356,7 @@ def run_processes(workload, tasks, arg, port, workers, value):
             p.start()
             pids[i] = p.pid
             h.lane("task-%d" % i, "process", "task %d (pid %d)" % (i, p.pid), parent="main", pid=p.pid, group="processes", t=t0)
-            h.state("task-%d" % i, "runnable", "starting a new interpreter (spawn)", t=t0)
+            h.state("task-%d" % i, "runnable", "starting a new process (%s)" % START, t=t0)
             running.append(p)
         for p in running:
             p.join()
@@ -371,7 +378,7 @@ def run_pool(workload, tasks, arg, port, workers, value):
         with concurrent.futures.ThreadPoolExecutor(workers) as ex:
             with h.waiting("main", "blocked", "ThreadPoolExecutor(%d).map" % workers, after=None):
                 return all(ex.map(one, items))
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context(START)
     with ctx.Pool(workers, pool_init, (workload, port, h.calibrate(), value)) as pool:
         with h.waiting("main", "blocked", "Pool(%d).map" % workers, after=None):
             done = pool.map(pool_task, items)
@@ -426,7 +433,7 @@ def main():
         h.state("main", "running", "calibrating the CPU work")
         h.calibrate()
     server, port = start_server() if workload in ("io", "mixed") else (None, 0)
-    value = multiprocessing.get_context("spawn").Value("q", 0) if workload == "shared-state" and model in ("processes", "pool") else None
+    value = multiprocessing.get_context(START).Value("q", 0) if workload == "shared-state" and model in ("processes", "pool") else None
 
     cpu0, start = h.cpu_ns(), h.now()
     h.state("main", "running", "%s: %d tasks" % (model, tasks))
