@@ -475,6 +475,31 @@ def cpu_ns():
     return int((me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime) * 1e9)
 
 
+def own_memory(pid=None):
+    """Returns the memory a child process holds of its own, in bytes: its
+    peak (VmHWM) when it was started afresh (spawn, forkserver, a program),
+    but only its private pages (Private_Clean + Private_Dirty of
+    /proc/<pid>/smaps_rollup, read now) when it was forked: a forked child's
+    VmHWM counts the pages it still shares with its parent, which the parent
+    already counts. 0 when it cannot be read."""
+    path = "/proc/self/smaps_rollup" if pid is None else "/proc/%d/smaps_rollup" % pid
+    peak = peak_rss(pid)
+    try:
+        private = 0
+        shared = 0
+        with open(path, "rb") as f:
+            for line in f:
+                if line.startswith((b"Private_Clean:", b"Private_Dirty:")):
+                    private += int(line.split()[1]) * 1024
+                elif line.startswith((b"Shared_Clean:", b"Shared_Dirty:")):
+                    shared += int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return peak
+    # Pages shared with another process mean a fork (or shared libraries,
+    # which are small): count only what is this process's own.
+    return private if shared > (4 << 20) else peak
+
+
 def peak_rss(pid=None):
     """Returns the peak resident memory of a process, in bytes: VmHWM from
     /proc/<pid>/status (this process by default), the high-water mark of the

@@ -29,9 +29,11 @@ peak_rss is the main process's peak resident memory plus the sum of the
 peaks of every child process of the model (task processes, pool workers,
 the programs of external, and multiprocessing's resource tracker when the
 model started one; not the loopback server, which stands for a remote
-one), each the process's own VmHWM (harness.peak_rss): a process reports
-its own with its result, and the parent reads a reused pool worker's from
-/proc/<pid>/status before the pool closes. getrusage's ru_maxrss cannot
+one), each the process's own memory (harness.own_memory: its VmHWM, or
+for a forked child only its private pages, since the pages it shares with
+the main process are already counted there): a process reports its own
+with its result, and the parent reads a reused pool worker's from /proc
+before the pool closes. getrusage's ru_maxrss cannot
 be used: a freshly started child reports its parent's peak as its own.
 The sum is an upper bound when the processes did not all peak at once.
 """
@@ -126,8 +128,8 @@ class Peaks:
             self.add(pid, peak)
 
     def read(self, pid):
-        """Reads a live child's peak from the parent."""
-        self.add(pid, h.peak_rss(pid))
+        """Reads a live child's own memory from the parent."""
+        self.add(pid, h.own_memory(pid))
 
 
 PEAKS = Peaks()  # in every process: the children it started (programs, workers)
@@ -230,8 +232,8 @@ def process_task(i, workload, arg, port, units, value, results):
     else:
         ok = do_task(lane, workload, arg, port)
     h.state(lane, "done")
-    # Its own peak (and those of any programs it ran), with its result.
-    PEAKS.add(os.getpid(), h.peak_rss())
+    # Its own memory (and that of any programs it ran), with its result.
+    PEAKS.add(os.getpid(), h.own_memory())
     results.put((i, ok, dict(PEAKS.by_pid)))
 
 
@@ -256,8 +258,8 @@ def pool_task(item):
     else:
         ok = do_task(lane, workload, arg, port)
     h.state(lane, "idle", "waiting for the next task")
-    # Its own peak so far (and those of any programs it ran), with each result.
-    PEAKS.add(os.getpid(), h.peak_rss())
+    # Its own memory so far (and that of any programs it ran), with each result.
+    PEAKS.add(os.getpid(), h.own_memory())
     return i, ok, dict(PEAKS.by_pid)
 
 
@@ -470,7 +472,7 @@ def main():
         "cpu_utilization": h.metric(round(cpu / max(wall, 1), 2), "", "CPU time over wall time: above 1, several cores worked at once"),
         "tasks": h.metric(tasks, "", "tasks"),
         "correct": h.metric(ok, "", "1 when every task's result was right"),
-        "peak_rss": h.metric(me + sum(kids.values()), "bytes", "peak memory: sum of each process's peak (an upper bound when they did not all peak together)"),
+        "peak_rss": h.metric(me + sum(kids.values()), "bytes", "peak memory: the main process's peak plus each child process's own memory (its peak, or its private pages when forked), summed: an upper bound when they did not all peak together"),
         "peak_rss_main": h.metric(me, "bytes", "peak memory of the main process (its own VmHWM)"),
         "child_processes": h.metric(len(kids), "", "child processes of the model whose peaks are added%s" % (
             " (multiprocessing's resource tracker among them)" if tracker in kids else "")),
