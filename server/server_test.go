@@ -829,7 +829,7 @@ func TestViewerThatSendsIsClosed(t *testing.T) {
 		want websocket.StatusCode
 	}{
 		{"a small message", 10, websocket.StatusPolicyViolation},
-		{"a message over the read limit", 1 << 20, websocket.StatusMessageTooBig},
+		{"a message over the read limit", 8 << 10, websocket.StatusMessageTooBig},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
