@@ -48,6 +48,9 @@ type Run struct {
 	Deadline time.Duration
 	// exclusive: see RunRequest.Exclusive.
 	exclusive bool
+	// overlaps counts the runs that executed at the same time (guarded by
+	// the manager's mu).
+	overlaps int
 	// SourceVersion names the code that ran (see sourceVersion).
 	SourceVersion string
 
@@ -138,6 +141,8 @@ type Manager struct {
 	runs    map[string]*Run // queued, running, and finished but not yet stored
 	queue   []*Run
 	running int
+	// executing holds the runs executing now.
+	executing map[*Run]struct{}
 	// exclusiveRunning is set while an exclusive run executes.
 	exclusiveRunning bool
 	closing          bool
@@ -155,7 +160,7 @@ func NewManager(limits Limits, engines []scenarios.Engine, store *Store, logger 
 	if limits.MaxConcurrent < 1 || limits.QueueSize < 0 || limits.DefaultDeadline <= 0 || limits.MaxDeadline < limits.DefaultDeadline {
 		return nil, fmt.Errorf("invalid limits: %+v", limits)
 	}
-	m := &Manager{limits: limits, engines: map[string]scenarios.Engine{}, store: store, logger: logger, cores: runtime.NumCPU(), runs: map[string]*Run{}}
+	m := &Manager{limits: limits, engines: map[string]scenarios.Engine{}, store: store, logger: logger, cores: runtime.NumCPU(), runs: map[string]*Run{}, executing: map[*Run]struct{}{}}
 	for _, e := range engines {
 		m.engines[e.Name()] = e
 	}
@@ -276,6 +281,13 @@ func (m *Manager) dispatchLocked() {
 		m.queue = m.queue[1:]
 		m.running++
 		m.exclusiveRunning = run.exclusive
+		// Runs that execute at the same time share the cores: each learns
+		// how many others it met, to say so next to its timings.
+		for other := range m.executing {
+			other.overlaps++
+			run.overlaps++
+		}
+		m.executing[run] = struct{}{}
 		ctx, cancel := context.WithCancelCause(context.Background())
 		run.mu.Lock()
 		run.cancel = cancel
@@ -379,6 +391,7 @@ func (m *Manager) execute(ctx context.Context, run *Run) {
 	defer func() {
 		m.mu.Lock()
 		m.running--
+		delete(m.executing, run)
 		if run.exclusive {
 			m.exclusiveRunning = false
 		}
@@ -393,6 +406,12 @@ func (m *Manager) execute(ctx context.Context, run *Run) {
 	status, err := m.runChild(ctx, run)
 	if err != nil {
 		m.logger.Info("run ended", "run", run.ID, "scenario", run.Scenario, "engine", run.Engine, "status", status, "err", err)
+	}
+	m.mu.Lock()
+	overlaps := run.overlaps
+	m.mu.Unlock()
+	if overlaps > 0 {
+		run.appendMark(fmt.Sprintf("shared the machine: %d other run(s) executed at the same time on %d cores, so timings may be slower than on an idle machine", overlaps, m.cores))
 	}
 	run.finish(status)
 }

@@ -846,3 +846,27 @@ func TestViewerThatSendsIsClosed(t *testing.T) {
 	ts.srv.runs.Cancel(id)
 	waitStatus(t, ts, id, StatusCancelled)
 }
+
+func TestRunsThatShareTheMachineSaySo(t *testing.T) {
+	ts := newTestServer(t, func(l *Limits) { l.MaxConcurrent = 2 })
+	body := `{"scenario":"mental-model","engine":"go","params":{"tasks":1,"work":"io","size":200}}`
+	a, b := ts.start(t, body), ts.start(t, body)
+	waitStatus(t, ts, a, StatusDone)
+	waitStatus(t, ts, b, StatusDone)
+	alone := ts.start(t, body)
+	waitStatus(t, ts, alone, StatusDone)
+	shared := func(id string) bool {
+		for _, ev := range ts.watch(t, id).events {
+			if ev.K == event.KindMark && strings.HasPrefix(ev.Label, "shared the machine: 1 other run") {
+				return true
+			}
+		}
+		return false
+	}
+	if !shared(a) || !shared(b) {
+		t.Errorf("two runs executing together must each say they shared the machine")
+	}
+	if shared(alone) {
+		t.Errorf("a run alone on the machine says it shared it")
+	}
+}
