@@ -21,6 +21,9 @@ import { connectRun, parseMessage } from './ws.js';
 import { formatDuration } from './axis.js';
 import { MARK_COLOURS } from './palette.js';
 
+/** CAVEATS are the prefixes of server marks that qualify a run's numbers. */
+const CAVEATS = ['shared the machine', 'truncated', 'output truncated', 'memory cap'];
+
 /** INGEST_BUDGET_MS is how long one frame may spend feeding events to the model. */
 const INGEST_BUDGET_MS = 8;
 
@@ -370,6 +373,10 @@ export class Viewer {
     } else if (m.summary) {
       const summary = m.summary;
       verdict = summary.verdict || '';
+      // Caveats the server added about how the run was measured.
+      for (const mark of m.marks) {
+        if (!mark.lane && CAVEATS.some((p) => mark.label.startsWith(p))) verdict += ` Note: ${mark.label}.`;
+      }
       rows = [
         ['wall time', formatDuration(summary.wall_ns)],
         ['CPU time', formatDuration(summary.cpu_ns)],
