@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -582,8 +583,11 @@ func TestShutdownCancelsRunsAndClosesSockets(t *testing.T) {
 }
 
 func TestNoOrphansAfterManyRuns(t *testing.T) {
+	// INTERLEAVE_SOAK_RUNS=1000 runs the design's full soak.
 	runs := 40
-	if testing.Short() {
+	if n, err := strconv.Atoi(os.Getenv("INTERLEAVE_SOAK_RUNS")); err == nil && n > 0 {
+		runs = n
+	} else if testing.Short() {
 		runs = 10
 	}
 	ts := newTestServer(t, func(l *Limits) { l.QueueSize = runs })

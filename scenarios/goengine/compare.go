@@ -16,43 +16,51 @@ package goengine
 //	              role of this binary, re-executed: its own process)
 //	shared-state  read-modify-write updates of one shared counter
 //
-// Models, in Go:
+// Models, in Go, the same as the python engine's (compare_scenario.py), so
+// that "Python threads vs Go goroutines" compares one model on two runtimes:
 //
 //	sequential  one task after another on the main goroutine
-//	threads     goroutines, Go's threads: `workers` of them taking tasks from
-//	            a queue; one per wait (many-io) or per program (external).
-//	            Go has no GIL: they compute on every core at once.
+//	threads     one goroutine per task, Go's threads (a threading.Thread per
+//	            task in Python). Go has no GIL: they compute on every core.
 //	asyncio     a model: one goroutine runs the cooperative event loop of
 //	            asyncio.go, a task per task. Waits are real: timers for
 //	            many-io, non-blocking sockets and pidfds watched with
 //	            epoll_wait for io, mixed and external. CPU work runs inline.
-//	processes   `workers` worker processes (this binary re-executed), the
-//	            tasks split among them in one job each
-//	pool        `workers` worker processes fed one task at a time; for
-//	            many-io, `workers` goroutines taking waits from a queue
+//	processes   one new process per task (this binary re-executed, as a
+//	            multiprocessing.Process per task), at most `workers` at once:
+//	            when `workers` run, the oldest is waited for before the next
+//	            starts, as Python joins the oldest
+//	pool        `workers` reused worker processes (multiprocessing.Pool), fed
+//	            the tasks in chunks of Pool.map's default size (one task per
+//	            chunk unless there are more than 4 tasks per worker); for
+//	            many-io, `workers` goroutines taking waits from a queue (a
+//	            ThreadPoolExecutor)
 //	subprocess  (external) start every program, then wait for each
 //
-// shared-state under processes: processes share no memory, so the counter
-// lives in the parent and every update is a message to it ("add one") and a
-// reply (the new value) over the worker's pipes. That is correct, no update
-// is lost, and slow: a round trip between processes per update. (The other
-// honest choice, each process incrementing its own copy and sending it back,
-// loses updates; the pool model shows the correct way to split such work:
-// each worker counts its share alone and the parent sums the partial counts.)
+// HTTP requests (io, mixed) open a connection each, as urllib does against
+// the python engine's HTTP/1.0 server.
+//
+// shared-state under processes and pool: the counter is shared memory every
+// worker maps (a memfd) with a process-shared lock beside it, a futex, as a
+// multiprocessing.Value is shared memory with a semaphore: every update takes
+// the lock, reads, adds one and writes back. Nothing is lost; the lock is
+// what it costs.
 //
 // wall_ns and cpu_ns cover the work only (not calibration or starting the
 // loopback server); cpu_ns is the CPU time of the runner and of every child
 // process it waited for during the work. peak_rss is the runner's own peak
-// resident memory plus the sum of its child processes' peaks, each read from
-// VmHWM (the peak of one address space) and reported by the process itself:
+// resident memory (VmHWM) plus the sum of its child processes' own private
+// memory (Private_Clean + Private_Dirty, see ownMemoryOf), each reported by
+// the process itself when its work is done: their peaks would count the
+// pages they share with the runner (the binary) once per process, and
 // getrusage's ru_maxrss would start at the parent's peak (see selfRSS).
+// The python engine measures the same way.
 
 import (
 	"bufio"
 	"bytes"
 	"container/heap"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +74,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -100,16 +109,17 @@ type compareSize struct {
 //
 //	cpu           small  8 × 25 ms CPU    sequential 0.2 s, threads 0.1 s
 //	              medium 8 × 100 ms       0.8 s / 0.4 s;  large 16 × 200 ms: 3.2 s / 1.6 s
-//	io            small  16 × 50 ms wait  sequential 0.8 s, threads 0.2 s, asyncio 0.05 s
-//	              medium 32 × 100 ms      3.2 s / 0.8 s;  large 64 × 100 ms: 6.4 s / 1.6 s
+//	io            small  16 × 50 ms wait  sequential 0.8 s, threads and asyncio 0.05 s,
+//	              processes and pool (4 at a time) 0.2 s
+//	              medium 32 × 100 ms      3.2 s / 0.1 s;  large 64 × 100 ms: 6.4 s / 0.1 s
 //	many-io       small  200 × 20 ms      threads, asyncio 0.02 s; pool (4) 1 s
 //	              medium 1000 × 20 ms     pool 5 s;       large 2000 × 20 ms: pool 10 s
-//	mixed         small  8 × (50 ms wait, 20 ms CPU)     sequential 0.56 s
+//	mixed         small  8 × (50 ms wait, 20 ms CPU)     sequential 0.56 s, threads 0.13 s
 //	              medium 16 × (100, 50)   1.6 s;          large 32 × (100, 100): 6.4 s
-//	external      small  4 programs × 50 ms CPU          sequential ~0.3 s
+//	external      small  4 programs × 50 ms CPU          sequential ~0.25 s, the others ~0.13 s
 //	              medium 8 × 50 ms;       large 16 × 50 ms
 //	shared-state  small  4 tasks × 10,000 updates; medium 4 × 50,000; large 8 × 100,000
-//	              (milliseconds in one process; processes pay a round trip per update)
+//	              (milliseconds; processes add their start-up and a lock per update)
 var compareSizes = map[string]map[string]compareSize{
 	"cpu": {
 		"small":  {tasks: 8, cpuMS: 25},
@@ -180,21 +190,24 @@ type compareRun struct {
 	queued   atomic.Int64 // tasks waiting in the queue (pools)
 
 	// counterMu is the threads model's lock around the shared counter's
-	// read-modify-write, and the parent's when processes ask it to update.
+	// read-modify-write.
 	counterMu sync.Mutex
 	counter   int64
+	// shared is the counter of the processes and pool models: shared
+	// memory and a lock every process can take (shared-state).
+	shared *sharedCounter
 
 	mu         sync.Mutex
 	errs       []error
-	wrong      int              // tasks whose result was wrong
-	used       int              // workers (goroutines, processes) that did the work
-	children   int              // child processes started: workers or programs
-	childRSS   int64            // sum of their peak resident memory, bytes
-	workerPeak map[string]int64 // by worker lane, as the workers report it
-	startupNS  int64            // worker processes' start-up, summed
+	wrong      int   // tasks whose result was wrong
+	used       int   // workers (goroutines, processes) that did the work at once
+	children   int   // child processes started: workers or programs
+	childRSS   int64 // sum of their peak resident memory as each reported it, bytes
+	childMax   int64 // the largest of those peaks
+	childPeaks int   // children whose peaks are in childRSS
+	startupNS  int64 // worker processes' start-up, summed
 	startupMax int64
 	serialNS   int64 // encoding and decoding jobs and results
-	messages   int64 // shared-state under processes: requests and replies
 	loopBusyNS int64 // asyncio: time the loop ran task steps
 }
 
@@ -204,7 +217,7 @@ func runCompare(ctx context.Context, r *Run) (event.Summary, error) {
 	if !ok {
 		return event.Summary{}, fmt.Errorf("no size %q for workload %q", r.Params.String("size"), workload)
 	}
-	c := &compareRun{r: r, ctx: ctx, workload: workload, model: model, size: size, workerPeak: map[string]int64{},
+	c := &compareRun{r: r, ctx: ctx, workload: workload, model: model, size: size,
 		workers: min(r.Params.Int("workers"), size.tasks), stride: (size.tasks + compareLanesDrawn - 1) / compareLanesDrawn}
 	r.Lane(mainLane, event.LaneGoroutine, fmt.Sprintf("main goroutine (runner pid %d)", os.Getpid()), "")
 	labelGoroutine(ctx, mainLane)
@@ -213,10 +226,21 @@ func runCompare(ctx context.Context, r *Run) (event.Summary, error) {
 		c.rounds = calibrate()
 	}
 	if workload == "io" || workload == "mixed" {
-		c.srv, c.client = startLatencyServer(r, c.workers)
+		// The server's own client (a connection pool) is not used: every
+		// request opens a connection, as urllib's do on the python engine.
+		var pooled *http.Client
+		c.srv, pooled = startLatencyServer(r, size.tasks)
+		pooled.CloseIdleConnections()
 		defer c.srv.Close()
-		defer c.client.CloseIdleConnections()
+		c.client = newRequestClient()
 		c.url = c.srv.URL + "/slow?ms=" + strconv.Itoa(size.waitMS)
+	}
+	if workload == "shared-state" && (model == scenarios.ModelProcesses || model == scenarios.ModelPool) {
+		var err error
+		if c.shared, err = newSharedCounter(); err != nil {
+			return event.Summary{}, err
+		}
+		defer c.shared.close()
 	}
 	if c.stride > 1 {
 		r.Mark(mainLane, fmt.Sprintf("drawing 1 task in %d (%d lanes); every one of the %d tasks is counted", c.stride, (size.tasks+c.stride-1)/c.stride, size.tasks))
@@ -228,7 +252,20 @@ func runCompare(ctx context.Context, r *Run) (event.Summary, error) {
 
 	cpu0, start := cpuTime(), r.Now()
 	r.State(mainLane, event.Running, fmt.Sprintf("%s: %d %s tasks", model, size.tasks, workload))
-	err := c.run()
+	var err error
+	if c.shared != nil {
+		stop, sampled := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(sampled)
+			c.sampleShared(stop)
+		}()
+		err = c.run()
+		close(stop)
+		<-sampled
+		c.counter = c.shared.load()
+	} else {
+		err = c.run()
+	}
 	wall, cpu := r.Now()-start, cpuTime()-cpu0
 	r.State(mainLane, event.Done, "")
 	if err == nil {
@@ -258,14 +295,11 @@ func (c *compareRun) run() error {
 		}
 		return nil
 	case scenarios.ModelThreads:
-		if c.workload == "many-io" || c.workload == "external" {
-			return c.goroutinePerTask()
-		}
-		return c.goroutinePool("thread")
+		return c.goroutinePerTask()
 	case scenarios.ModelAsyncio:
 		return c.asyncio()
 	case scenarios.ModelProcesses:
-		return c.processes()
+		return c.processPerTask()
 	case scenarios.ModelPool:
 		if c.workload == "many-io" {
 			return c.goroutinePool("pool worker")
@@ -367,10 +401,17 @@ func (c *compareRun) addOnes(n int, locked bool) error {
 	return nil
 }
 
+// newRequestClient returns the client of the io and mixed tasks: a new
+// connection per request, closed after the answer, as the python engine's
+// urllib makes against its HTTP/1.0 server.
+func newRequestClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
 // --- threads: goroutines ------------------------------------------------------
 
 // goroutinePool runs the tasks on c.workers goroutines taking them from a
-// queue (threads; the many-io pool).
+// queue: the many-io pool, as a ThreadPoolExecutor of `workers` threads.
 func (c *compareRun) goroutinePool(name string) error {
 	queue := make(chan int, c.size.tasks)
 	for i := 1; i <= c.size.tasks; i++ {
@@ -404,11 +445,13 @@ func (c *compareRun) goroutinePool(name string) error {
 	return nil
 }
 
-// goroutinePerTask starts a goroutine for every task at once: one per wait
-// (many-io) or per program (external).
+// goroutinePerTask is the threads model: a goroutine for every task, all
+// started at once, as the python engine starts a threading.Thread per task.
+// Shared-state updates take counterMu.
 func (c *compareRun) goroutinePerTask() error {
 	c.used = c.size.tasks
-	c.r.State(mainLane, event.Blocked, fmt.Sprintf("started %d goroutines, one per task; waiting for them all", c.size.tasks))
+	c.r.State(mainLane, event.Blocked, fmt.Sprintf("starting %d goroutines, one per task, and waiting for them all", c.size.tasks))
+	locked := c.workload == "shared-state"
 	var wg sync.WaitGroup
 	for i := 1; i <= c.size.tasks; i++ {
 		lane := ""
@@ -420,7 +463,7 @@ func (c *compareRun) goroutinePerTask() error {
 			if lane != "" {
 				labelGoroutine(c.ctx, lane)
 			}
-			if err := c.doTask(lane, i, false); err != nil {
+			if err := c.doTask(lane, i, locked); err != nil {
 				c.fail(err)
 				return
 			}
@@ -488,9 +531,7 @@ func (c *compareRun) waitProgram(p *program) error {
 	if _, rest, ok := bytes.Cut(out, []byte(computePeakPrefix+" ")); ok {
 		kib, _, _ := bytes.Cut(rest, []byte(" "))
 		if n, err := strconv.ParseInt(string(kib), 10, 64); err == nil {
-			c.mu.Lock()
-			c.childRSS += n << 10
-			c.mu.Unlock()
+			c.addChildPeak(n << 10)
 		}
 	}
 	if len(out) > 0 {
@@ -816,133 +857,159 @@ type compareJob struct {
 	Updates       int
 	RoundsPerMS   int64
 	URL           string
-	// ViaParent makes every update of the shared counter a request to the
-	// parent, which owns the counter (processes); otherwise the worker
-	// counts its updates alone and returns the partial count (pool).
-	ViaParent bool
 }
 
 // compareResult is a worker's answer to a job.
 type compareResult struct {
 	PID      int
 	Done     int
-	Partial  int64 // updates counted by the worker itself
 	DecodeNS int64 // decoding the job, measured in the worker
-	// PeakRSS is the worker's peak resident memory so far (VmHWM), bytes.
+	// PeakRSS is the worker's own peak resident memory so far (VmHWM),
+	// bytes, read as it sends the result; it exits only after its last.
 	PeakRSS int64
 	Err     string
 }
 
-// Frames a compare worker writes start with a tag.
-const (
-	tagUpdate = 'u' // please add one to the counter; the reply is its new value
-	tagResult = 'r' // the job's compareResult follows (gob)
-)
+// startWorker starts one compare worker, drawn on lane as name, and waits
+// until it is ready. The shared counter's memory, if any, is open in it.
+func (c *compareRun) startWorker(lane, name, group string) (*workerProcess, error) {
+	opt := roleProcessOptions{group: group}
+	var env []string
+	if c.shared != nil {
+		opt.files = []*os.File{c.shared.file}
+		env = append(env, sharedCounterFDEnv+"=4")
+	}
+	w, err := startRoleProcessWith(c.ctx, c.r, roleCompareWorker, lane, name, mainLane, opt, env...)
+	if err != nil {
+		return nil, err
+	}
+	w.ownMemoryOnly = true
+	d := w.readyT - w.spawnT
+	c.mu.Lock()
+	c.children++
+	c.startupNS += d
+	c.startupMax = max(c.startupMax, d)
+	c.mu.Unlock()
+	return w, nil
+}
 
-// startWorkers starts n compare workers at once, as a pool starts its
-// processes, and waits until each is ready.
-func (c *compareRun) startWorkers(n int, name string) ([]*workerProcess, error) {
+// finishWorker closes the worker's stdin, waits for it to exit and adds its
+// own peak memory (see workerProcess.finish) to the children's.
+func (c *compareRun) finishWorker(w *workerProcess) error {
+	peak, err := w.finish()
+	c.addChildPeak(peak)
+	c.r.Mark(w.lane, fmt.Sprintf("exited; its own (private) memory %s", formatBytes(int(peak))))
+	if err != nil && c.ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// addChildPeak adds one child process's own peak memory (VmHWM), bytes.
+func (c *compareRun) addChildPeak(peak int64) {
+	if peak <= 0 {
+		return
+	}
+	c.mu.Lock()
+	c.childRSS += peak
+	c.childMax = max(c.childMax, peak)
+	c.childPeaks++
+	c.mu.Unlock()
+}
+
+func (c *compareRun) job(tasks []int) compareJob {
+	return compareJob{Workload: c.workload, Tasks: tasks, WaitMS: c.size.waitMS, CPUMS: c.size.cpuMS, Updates: c.size.updates,
+		RoundsPerMS: c.rounds, URL: c.url}
+}
+
+// processPerTask starts a new process for every task, at most c.workers at
+// once: with c.workers running, it waits for the oldest to exit before it
+// starts the next, as the python engine joins the oldest
+// multiprocessing.Process.
+func (c *compareRun) processPerTask() error {
+	c.used = c.workers
+	c.r.State(mainLane, event.Blocked, fmt.Sprintf("starting a process per task, %d at a time", c.workers))
+	var running []chan struct{} // oldest first; closed when the process has exited
+	for i := 1; i <= c.size.tasks && c.ctx.Err() == nil; i++ {
+		for len(running) >= c.workers {
+			<-running[0]
+			running = running[1:]
+		}
+		exited := make(chan struct{})
+		running = append(running, exited)
+		go func() {
+			defer close(exited)
+			if err := c.taskProcess(i); err != nil {
+				c.fail(err)
+			}
+		}()
+	}
+	for _, exited := range running {
+		<-exited
+	}
+	return nil
+}
+
+// taskProcess is the life of one task's process: start, its one task, exit.
+func (c *compareRun) taskProcess(i int) error {
+	w, err := c.startWorker(fmt.Sprintf("task-%d", i), fmt.Sprintf("task %d (a process of its own)", i), "processes")
+	if err != nil {
+		return err
+	}
+	if err := c.exchange(w, c.job([]int{i})); err != nil {
+		w.kill()
+		return err
+	}
+	return c.finishWorker(w)
+}
+
+// mapChunksize is how many tasks Pool.map sends a worker at once by default:
+// the tasks over four times the workers, rounded up.
+func mapChunksize(tasks, workers int) int {
+	return (tasks + 4*workers - 1) / (4 * workers)
+}
+
+// processPool starts `workers` worker processes, as multiprocessing.Pool
+// does (even when there are fewer tasks), and feeds them chunks of tasks
+// (Pool.map's default chunk size) as each becomes free.
+func (c *compareRun) processPool() error {
+	n := c.r.Params.Int("workers")
+	c.r.State(mainLane, event.Blocked, fmt.Sprintf("starting a pool of %d worker processes", n))
 	ws := make([]*workerProcess, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i := range n {
+	for k := range n {
 		wg.Go(func() {
-			ws[i], errs[i] = startRoleProcess(c.ctx, c.r, roleCompareWorker, fmt.Sprintf("worker-%d", i+1), fmt.Sprintf("%s %d", name, i+1), mainLane)
+			ws[k], errs[k] = c.startWorker(fmt.Sprintf("worker-%d", k+1), fmt.Sprintf("pool worker %d", k+1), "workers")
 		})
 	}
 	wg.Wait()
-	var started []*workerProcess
-	for _, w := range ws {
-		if w == nil {
-			continue
-		}
-		started = append(started, w)
-		c.children++
-		d := w.readyT - w.spawnT
-		c.startupNS += d
-		c.startupMax = max(c.startupMax, d)
-	}
 	if err := errors.Join(errs...); err != nil {
-		for _, w := range started {
-			w.kill()
-		}
-		return nil, err
-	}
-	c.used = n
-	return ws, nil
-}
-
-// finishWorkers closes the workers' stdin, waits for them to exit and adds
-// up their peak memory as they reported it: the rusage finish returns starts
-// at the runner's own peak (see selfRSS), so it is not used.
-func (c *compareRun) finishWorkers(ws []*workerProcess) error {
-	var errs []error
-	for _, w := range ws {
-		if _, err := w.finish(); err != nil && c.ctx.Err() == nil {
-			errs = append(errs, err)
-		}
-		c.mu.Lock()
-		c.childRSS += c.workerPeak[w.lane]
-		c.mu.Unlock()
-	}
-	return errors.Join(errs...)
-}
-
-func (c *compareRun) job(tasks []int, viaParent bool) compareJob {
-	return compareJob{Workload: c.workload, Tasks: tasks, WaitMS: c.size.waitMS, CPUMS: c.size.cpuMS, Updates: c.size.updates,
-		RoundsPerMS: c.rounds, URL: c.url, ViaParent: viaParent}
-}
-
-// processes splits the tasks among c.workers worker processes, one job each.
-func (c *compareRun) processes() error {
-	c.r.State(mainLane, event.Blocked, fmt.Sprintf("starting %d worker processes", c.workers))
-	ws, err := c.startWorkers(c.workers, "process")
-	if err != nil {
-		return err
-	}
-	c.r.State(mainLane, event.Blocked, fmt.Sprintf("waiting for the results of %d worker processes", len(ws)))
-	var wg sync.WaitGroup
-	per := (c.size.tasks + len(ws) - 1) / len(ws)
-	for k, w := range ws {
-		var share []int
-		for i := k*per + 1; i <= min((k+1)*per, c.size.tasks); i++ {
-			share = append(share, i)
-		}
-		if len(share) == 0 {
-			continue
-		}
-		wg.Go(func() {
-			if err := c.exchange(w, c.job(share, c.workload == "shared-state")); err != nil {
-				c.fail(err)
+		for _, w := range ws {
+			if w != nil {
 				w.kill()
 			}
-		})
-	}
-	wg.Wait()
-	c.r.State(mainLane, event.Blocked, "closing the workers' stdin and waiting for them to exit")
-	return c.finishWorkers(ws)
-}
-
-// processPool feeds the tasks one at a time to c.workers worker processes.
-func (c *compareRun) processPool() error {
-	c.r.State(mainLane, event.Blocked, fmt.Sprintf("starting a pool of %d worker processes", c.workers))
-	ws, err := c.startWorkers(c.workers, "pool worker")
-	if err != nil {
+		}
 		return err
 	}
-	queue := make(chan int, c.size.tasks)
-	for i := 1; i <= c.size.tasks; i++ {
-		queue <- i
+	c.used = n
+	chunk := mapChunksize(c.size.tasks, n)
+	queue := make(chan []int, c.size.tasks)
+	for i := 1; i <= c.size.tasks; i += chunk {
+		var tasks []int
+		for j := i; j < i+chunk && j <= c.size.tasks; j++ {
+			tasks = append(tasks, j)
+		}
+		queue <- tasks
 	}
 	close(queue)
 	c.track("tasks queued", &c.queued, int64(c.size.tasks))
-	c.r.State(mainLane, event.Blocked, fmt.Sprintf("pool.map: %d tasks, one at a time to %d workers", c.size.tasks, len(ws)))
-	var wg sync.WaitGroup
+	c.r.State(mainLane, event.Blocked, fmt.Sprintf("pool.map: %d tasks to %d workers, %d at a time (chunksize %d)", c.size.tasks, n, chunk, chunk))
 	for _, w := range ws {
 		wg.Go(func() {
-			for i := range queue {
-				c.track("tasks queued", &c.queued, -1)
-				if err := c.exchange(w, c.job([]int{i}, false)); err != nil {
+			for tasks := range queue {
+				c.track("tasks queued", &c.queued, -int64(len(tasks)))
+				if err := c.exchange(w, c.job(tasks)); err != nil {
 					c.fail(err)
 					w.kill()
 					return
@@ -952,11 +1019,14 @@ func (c *compareRun) processPool() error {
 	}
 	wg.Wait()
 	c.r.State(mainLane, event.Blocked, "pool.close(); pool.join(): the workers exit")
-	return c.finishWorkers(ws)
+	var ferrs []error
+	for _, w := range ws {
+		ferrs = append(ferrs, c.finishWorker(w))
+	}
+	return errors.Join(ferrs...)
 }
 
-// exchange sends job to worker w, answers its update requests, and takes its
-// result.
+// exchange sends job to worker w and takes its result.
 func (c *compareRun) exchange(w *workerProcess, job compareJob) error {
 	t0 := time.Now()
 	frame, err := gobEncode(job)
@@ -968,61 +1038,29 @@ func (c *compareRun) exchange(w *workerProcess, job compareJob) error {
 	if err := w.send(frame); err != nil {
 		return err
 	}
-	var reply [12]byte
-	binary.BigEndian.PutUint32(reply[:4], 8)
-	var messages int64
-	for {
-		f, err := readFrame(w.out)
-		if err != nil {
-			return fmt.Errorf("worker pid %d: %w %s", w.pid, err, w.stderr.String())
-		}
-		if len(f) > 0 && f[0] == tagUpdate {
-			// The parent owns the counter: one update, then its new value back.
-			c.counterMu.Lock()
-			c.counter++
-			v := c.counter
-			if v%counterEvery == 0 {
-				c.r.Counter("counter", float64(v))
-			}
-			c.counterMu.Unlock()
-			binary.BigEndian.PutUint64(reply[4:], uint64(v))
-			if _, err := w.in.Write(reply[:]); err != nil {
-				return fmt.Errorf("reply to worker pid %d: %w", w.pid, err)
-			}
-			messages += 2
-			continue
-		}
-		if len(f) == 0 || f[0] != tagResult {
-			return fmt.Errorf("worker pid %d sent a frame of unknown kind", w.pid)
-		}
-		t1 := time.Now()
-		var res compareResult
-		err = gobDecode(f[1:], &res)
-		decodeNS := int64(time.Since(t1))
-		if err != nil {
-			return fmt.Errorf("decode result of worker pid %d: %w", w.pid, err)
-		}
-		c.r.Flow(w.lane, mainLane, fmt.Sprintf("result: %s (gob)", formatBytes(len(f)-1)))
-		c.mu.Lock()
-		c.serialNS += encodeNS + res.DecodeNS + decodeNS
-		c.messages += messages
-		c.workerPeak[w.lane] = max(c.workerPeak[w.lane], res.PeakRSS)
-		c.mu.Unlock()
-		if res.Err != "" {
-			return fmt.Errorf("worker pid %d: %s", res.PID, res.Err)
-		}
-		if res.Partial != 0 {
-			// map/reduce: the partial count joins the total in the parent.
-			c.counterMu.Lock()
-			c.counter += res.Partial
-			c.r.Counter("counter", float64(c.counter))
-			c.counterMu.Unlock()
-		}
-		for range res.Done {
-			c.finished()
-		}
-		return nil
+	f, err := readFrame(w.out)
+	if err != nil {
+		return fmt.Errorf("worker pid %d: %w %s", w.pid, err, w.stderr.String())
 	}
+	t1 := time.Now()
+	var res compareResult
+	err = gobDecode(f, &res)
+	decodeNS := int64(time.Since(t1))
+	if err != nil {
+		return fmt.Errorf("decode result of worker pid %d: %w", w.pid, err)
+	}
+	c.r.Flow(w.lane, mainLane, fmt.Sprintf("result: %s (gob)", formatBytes(len(f))))
+	w.reportPeak(res.PeakRSS)
+	c.mu.Lock()
+	c.serialNS += encodeNS + res.DecodeNS + decodeNS
+	c.mu.Unlock()
+	if res.Err != "" {
+		return fmt.Errorf("worker pid %d: %s", res.PID, res.Err)
+	}
+	for range res.Done {
+		c.finished()
+	}
+	return nil
 }
 
 func taskRange(tasks []int) string {
@@ -1042,6 +1080,17 @@ func compareWorkerMain() error {
 	lane := os.Getenv(laneEnv)
 	em := NewEmitter(os.NewFile(3, "events"), base)
 	defer em.Close()
+	w := &compareWorker{em: em, lane: lane, client: newRequestClient()}
+	if fd := os.Getenv(sharedCounterFDEnv); fd != "" {
+		n, err := strconv.Atoi(fd)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sharedCounterFDEnv, err)
+		}
+		if w.shared, err = mapSharedCounter(os.NewFile(uintptr(n), "shared-counter")); err != nil {
+			return err
+		}
+		defer w.shared.close()
+	}
 	in := bufio.NewReaderSize(os.Stdin, 64<<10)
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	send := func(f []byte) error {
@@ -1058,7 +1107,6 @@ func compareWorkerMain() error {
 		return fmt.Errorf("write hello: %w", err)
 	}
 	em.State(lane, event.Idle, "ready: idle until a task arrives on stdin")
-	w := &compareWorker{em: em, lane: lane, in: in, send: send, client: &http.Client{}}
 	for {
 		frame, err := readFrame(in)
 		if errors.Is(err, io.EOF) {
@@ -1077,12 +1125,12 @@ func compareWorkerMain() error {
 		if err := w.do(job, &res); err != nil {
 			res.Err = err.Error()
 		}
-		res.PeakRSS = selfRSS()
+		res.PeakRSS = ownMemoryOf("self")
 		b, err := gobEncode(res)
 		if err != nil {
 			return fmt.Errorf("encode result: %w", err)
 		}
-		if err := send(append([]byte{tagResult}, b...)); err != nil {
+		if err := send(b); err != nil {
 			return fmt.Errorf("write result: %w", err)
 		}
 		em.State(lane, event.Idle, "idle: waiting for the next task on stdin")
@@ -1093,9 +1141,8 @@ func compareWorkerMain() error {
 type compareWorker struct {
 	em     *Emitter
 	lane   string
-	in     *bufio.Reader
-	send   func([]byte) error
-	client *http.Client // one keep-alive connection to the loopback server
+	client *http.Client
+	shared *sharedCounter // shared-state: the counter every worker maps
 }
 
 // do does the job's tasks one after another.
@@ -1116,8 +1163,12 @@ func (w *compareWorker) do(job compareJob, res *compareResult) error {
 				_ = cpuWork(ctx, job.RoundsPerMS, job.CPUMS)
 			}
 		case "shared-state":
-			if err := w.addOnes(i, job, res); err != nil {
-				return err
+			if w.shared == nil {
+				return errors.New("shared-state: no shared counter in this worker")
+			}
+			w.em.State(w.lane, event.Running, fmt.Sprintf("task %d: %d updates of the shared counter (shared memory), each under the process-shared lock", i, job.Updates))
+			for range job.Updates {
+				w.shared.addOne()
 			}
 		default:
 			return fmt.Errorf("workload %q does not run in worker processes", job.Workload)
@@ -1127,41 +1178,118 @@ func (w *compareWorker) do(job compareJob, res *compareResult) error {
 	return nil
 }
 
-// addOnes does one shared-state task: through the parent, or alone.
-func (w *compareWorker) addOnes(i int, job compareJob, res *compareResult) error {
-	if !job.ViaParent {
-		w.em.State(w.lane, event.Running, fmt.Sprintf("task %d: %d updates of the worker's own counter (map); the parent sums the counts (reduce)", i, job.Updates))
-		var own int64
-		for range job.Updates {
-			own++
-		}
-		res.Partial += own
-		return nil
+// --- the shared counter of processes: shared memory and a futex --------------------------
+
+// sharedCounterFDEnv names the descriptor a compare worker finds the shared
+// counter's memory on.
+const sharedCounterFDEnv = "INTERLEAVE_SHARED_COUNTER_FD"
+
+// Linux futex operations (not private: the word is shared between processes).
+const (
+	futexWait = 0
+	futexWake = 1
+)
+
+// sharedCounter is the shared-state counter of the processes and pool
+// models, as multiprocessing.Value("q", 0) is on the python engine: an int64
+// in shared memory (a memfd that every worker maps) and, beside it, a lock
+// every process can take: a futex word, as a POSIX semaphore is. Taking it
+// is one compare-and-swap while it is free; a process that finds it held
+// sleeps in the kernel until the holder wakes it.
+type sharedCounter struct {
+	file  *os.File
+	mem   []byte
+	value *int64
+	lock  *uint32 // 0 free, 1 held, 2 held and someone may be waiting
+}
+
+// newSharedCounter creates the counter's shared memory, at zero.
+func newSharedCounter() (*sharedCounter, error) {
+	fd, err := unix.MemfdCreate("interleave-shared-counter", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
-	w.em.State(w.lane, event.IO, fmt.Sprintf("task %d: %d updates, each a message to the parent, which owns the counter, and a wait for its reply", i, job.Updates))
-	for range job.Updates {
-		if err := w.send([]byte{tagUpdate}); err != nil {
-			return fmt.Errorf("ask for an update: %w", err)
-		}
-		if reply, err := readFrame(w.in); err != nil || len(reply) != 8 {
-			return fmt.Errorf("reply to an update: %d bytes, %v", len(reply), err)
+	f := os.NewFile(uintptr(fd), "shared-counter")
+	if err := unix.Ftruncate(fd, int64(os.Getpagesize())); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ftruncate: %w", err)
+	}
+	return mapSharedCounter(f)
+}
+
+// mapSharedCounter maps the counter's memory from f, which it then owns.
+func mapSharedCounter(f *os.File) (*sharedCounter, error) {
+	mem, err := unix.Mmap(int(f.Fd()), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("mmap the shared counter: %w", err)
+	}
+	return &sharedCounter{file: f, mem: mem, value: (*int64)(unsafe.Pointer(&mem[0])), lock: (*uint32)(unsafe.Pointer(&mem[8]))}, nil
+}
+
+func (s *sharedCounter) close() {
+	_ = unix.Munmap(s.mem)
+	s.file.Close()
+}
+
+func (s *sharedCounter) load() int64 { return atomic.LoadInt64(s.value) }
+
+// addOne is one update: take the lock, read, add one, write back, release.
+func (s *sharedCounter) addOne() {
+	s.acquire()
+	v := atomic.LoadInt64(s.value)  // read
+	atomic.StoreInt64(s.value, v+1) // add one, write back
+	s.release()
+}
+
+func (s *sharedCounter) acquire() {
+	if atomic.CompareAndSwapUint32(s.lock, 0, 1) {
+		return
+	}
+	// Held: mark it contended and sleep until the word changes.
+	for atomic.SwapUint32(s.lock, 2) != 0 {
+		_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(s.lock)), futexWait, 2, 0, 0, 0)
+	}
+}
+
+func (s *sharedCounter) release() {
+	if atomic.SwapUint32(s.lock, 0) == 2 {
+		_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(s.lock)), futexWake, 1, 0, 0, 0)
+	}
+}
+
+// sampleShared draws the shared counter's track until stop is closed, then
+// its final value.
+func (c *compareRun) sampleShared(stop <-chan struct{}) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	last := int64(0)
+	for {
+		select {
+		case <-stop:
+			c.r.Counter("counter", float64(c.shared.load()))
+			return
+		case <-t.C:
+			if v := c.shared.load(); v != last {
+				last = v
+				c.r.Counter("counter", float64(v))
+			}
 		}
 	}
-	return nil
 }
 
 // --- summary ------------------------------------------------------------------------------
 
 func (c *compareRun) summary(wall, cpu int64, err error) event.Summary {
-	peak := selfRSS() + c.childRSS
+	self := selfRSS()
+	peak := self + c.childRSS
 	ms := func(ns int64) float64 { return round2(float64(ns) / 1e6) }
 	util := float64(cpu) / float64(max(wall, 1))
 	done := c.done.Load()
 	correct := err == nil && c.wrong == 0 && done == int64(c.size.tasks)
-	rssLabel := "peak resident memory: the runner's own peak (VmHWM)"
-	if c.children > 0 {
-		rssLabel += fmt.Sprintf(" plus the sum of the peaks of its %d child processes, as each reported its own (an upper bound when they did not all run at once)", c.children)
-	}
+	// The same convention on both engines: every process's own peak
+	// (VmHWM), the runner's and each child's as it reported it, summed.
+	const rssLabel = "memory: the main process's peak plus each child process's own private memory (read when it finished its work), summed"
 	m := map[string]event.Metric{
 		"wall":            {Value: ms(wall), Unit: "ms", Label: "wall time of the work"},
 		"cpu":             {Value: ms(cpu), Unit: "ms", Label: "CPU time of the runner (the loopback server's goroutines included) and of the child processes it waited for, during the work"},
@@ -1170,7 +1298,13 @@ func (c *compareRun) summary(wall, cpu int64, err error) event.Summary {
 		"tasks_done":      {Value: float64(done), Label: "tasks finished"},
 		"workers":         {Value: float64(c.used), Label: c.workersLabel()},
 		"peak_rss":        {Value: float64(peak), Unit: "bytes", Label: rssLabel},
+		"peak_rss_main":   {Value: float64(self), Unit: "bytes", Label: "peak memory of the runner, the main process (its own VmHWM; the loopback server's goroutines included)"},
+		"child_processes": {Value: float64(c.childPeaks), Label: "child processes of the model whose peaks are added"},
 		"correct":         {Value: b2f(correct), Label: "1 when every task finished with the right result"},
+	}
+	if c.childPeaks > 0 {
+		m["peak_rss_children"] = event.Metric{Value: float64(c.childRSS), Unit: "bytes", Label: "the child processes' own private memory, summed (pages they share with the runner, like the binary, counted once)"}
+		m["peak_rss_child_max"] = event.Metric{Value: float64(c.childMax), Unit: "bytes", Label: "the largest private memory of one child process"}
 	}
 	if c.children > 0 {
 		m["processes"] = event.Metric{Value: float64(c.children), Label: "child processes started"}
@@ -1185,10 +1319,7 @@ func (c *compareRun) summary(wall, cpu int64, err error) event.Summary {
 		expected := int64(c.size.tasks) * int64(c.size.updates)
 		lost = expected - c.counter
 		m["lost_updates"] = event.Metric{Value: float64(lost), Label: fmt.Sprintf("updates lost (expected %d, counted %d)", expected, c.counter)}
-		if c.messages > 0 {
-			m["messages"] = event.Metric{Value: float64(c.messages), Label: "messages between processes: a request and a reply per update"}
-			m["per_update"] = event.Metric{Value: round2(float64(wall) / 1e3 / float64(max(c.counter, 1))), Unit: "µs", Label: "wall time per update"}
-		}
+		m["per_update"] = event.Metric{Value: round2(float64(wall) / 1e3 / float64(max(c.counter, 1))), Unit: "µs", Label: "wall time per update (start-up included)"}
 	}
 	if c.model == scenarios.ModelAsyncio {
 		m["loop_busy"] = event.Metric{Value: ms(c.loopBusyNS), Unit: "ms", Label: "time the loop spent running task steps (the rest it waited in the selector)"}
@@ -1202,15 +1333,17 @@ func (c *compareRun) workersLabel() string {
 		return "goroutines doing the work: the main one"
 	case scenarios.ModelAsyncio:
 		return "goroutines running tasks: the event loop's one"
-	case scenarios.ModelProcesses, scenarios.ModelSubprocess:
-		return "processes doing the work at once"
+	case scenarios.ModelProcesses:
+		return "processes at once, at most: one process per task"
+	case scenarios.ModelSubprocess:
+		return "programs running at once"
 	case scenarios.ModelPool:
 		if c.workload == "many-io" {
 			return "pool goroutines taking tasks from the queue"
 		}
-		return "pool worker processes, fed one task at a time"
+		return "pool worker processes, fed chunks of tasks"
 	}
-	return "goroutines doing the work"
+	return "goroutines: one per task"
 }
 
 func b2f(b bool) float64 {
@@ -1249,24 +1382,22 @@ func (c *compareRun) verdict(wall, cpu, peak, lost int64, correct bool, err erro
 		return head + "; some results were wrong."
 	}
 	mib := float64(peak) / (1 << 20)
-	procCost := fmt.Sprintf("%d processes cost %.0f ms of start-up in all (the slowest %.0f ms) and %.0f MiB of memory together", c.children, float64(c.startupNS)/1e6, float64(c.startupMax)/1e6, mib)
+	procCost := fmt.Sprintf("%d processes cost %.0f ms of start-up in all (the slowest %.0f ms) and, with the runner, %.0f MiB of memory (the sum of each one's peak)", c.children, float64(c.startupNS)/1e6, float64(c.startupMax)/1e6, mib)
 	var why string
 	switch c.workload + "/" + c.model {
 	case "shared-state/sequential":
 		why = "one goroutine has nobody to race with: no update lost"
 	case "shared-state/threads":
-		why = fmt.Sprintf("%d goroutines took a sync.Mutex around every read-modify-write: %d updates lost", c.used, lost)
+		why = fmt.Sprintf("%d goroutines, one per task, took a sync.Mutex around every read-modify-write: %d updates lost", c.used, lost)
 	case "shared-state/asyncio":
 		why = fmt.Sprintf("one goroutine and no await between read and write needs no lock: %d updates lost", lost)
-	case "shared-state/processes":
-		why = fmt.Sprintf("processes share no memory, so the counter lived in the parent and each update was a request and a reply (%d messages, %.1f µs per update): %d updates lost, but slowly",
-			c.messages, float64(wall)/1e3/float64(max(c.counter, 1)), lost)
-	case "shared-state/pool":
-		why = fmt.Sprintf("map/reduce: each worker counted its share in its own memory and the parent summed the counts, sharing nothing: %d updates lost", lost)
+	case "shared-state/processes", "shared-state/pool":
+		why = fmt.Sprintf("processes share no memory of their own, so the counter was explicit shared memory with a lock every process took for each update (a multiprocessing.Value); %s: %d updates lost, %.2f µs per update",
+			procCost, lost, float64(wall)/1e3/float64(max(c.counter, 1)))
 	case "cpu/sequential", "mixed/sequential":
 		why = "one task after another on one core"
 	case "cpu/threads":
-		why = fmt.Sprintf("%d goroutines computed on %d cores at once: Go has no GIL (CPython threads would take turns)", c.used, gomaxprocs())
+		why = fmt.Sprintf("%d goroutines, one per task, computed on %d cores at once: Go has no GIL (CPython threads would take turns)", c.used, gomaxprocs())
 	case "cpu/asyncio", "mixed/asyncio":
 		why = "the loop ran each task's computing inline, one at a time: an event loop overlaps waits, never computing"
 	case "cpu/processes", "cpu/pool", "io/processes", "io/pool", "mixed/processes", "mixed/pool":
@@ -1274,7 +1405,7 @@ func (c *compareRun) verdict(wall, cpu, peak, lost int64, correct bool, err erro
 	case "io/sequential":
 		why = "each request waited for the one before it"
 	case "io/threads", "mixed/threads":
-		why = fmt.Sprintf("%d goroutines waited for their requests at the same time", c.used)
+		why = fmt.Sprintf("%d goroutines, one per task, waited for their requests at the same time", c.used)
 	case "io/asyncio":
 		why = fmt.Sprintf("all %d requests were in flight at once on one goroutine: real non-blocking sockets and epoll_wait", c.size.tasks)
 	case "many-io/threads":

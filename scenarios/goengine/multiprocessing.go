@@ -151,6 +151,9 @@ func runWorkerProcesses(ctx context.Context, r *Run, ws []*mpWorker, job workerJ
 		}
 		w.resultBytes = len(res.payload)
 		w.workerDecodeNS, w.encodeNS, w.computeNS = meta.DecodeNS, meta.EncodeNS, meta.ComputeNS
+		// The worker's own peak (VmHWM), as it reported it with its result:
+		// the rusage of the reaped worker would start at this process's peak.
+		w.peakRSS = meta.PeakRSS
 		w.checksumOK = len(back) == len(payload) && payloadSum(back) == want
 	}
 	r.State("main", event.Blocked, "closing the workers' stdin and waiting for them to exit")
@@ -161,11 +164,17 @@ func runWorkerProcesses(ctx context.Context, r *Run, ws []*mpWorker, job workerJ
 			continue
 		}
 		rss, err := p.finish()
-		ws[i].peakRSS = rss
 		if err != nil && ctx.Err() == nil {
 			firstErr = cmpErr(firstErr, err)
 		}
-		r.Mark(ws[i].lane, fmt.Sprintf("exited; peak memory %s", formatBytes(int(rss))))
+		// Its own peak: as it reported it with its result, or as read
+		// from /proc/<pid>/status before it exited.
+		ws[i].peakRSS = max(ws[i].peakRSS, rss)
+		if rss := ws[i].peakRSS; rss > 0 {
+			r.Mark(ws[i].lane, fmt.Sprintf("exited; its own peak memory (VmHWM) %s", formatBytes(int(rss))))
+		} else {
+			r.Mark(ws[i].lane, "exited")
+		}
 	}
 	return r.Now() - closing, firstErr
 }
@@ -279,7 +288,7 @@ func mpSummary(ctx context.Context, mode string, ws []*mpWorker, size, values in
 	if mode == "processes" {
 		m["bytes_sent"] = event.Metric{Value: round2(float64(bytesArgs) / 1024), Unit: "KiB", Label: "encoded args sent to the workers, all together"}
 		m["bytes_received"] = event.Metric{Value: round2(float64(bytesResult) / 1024), Unit: "KiB", Label: "encoded results received, all together"}
-		m["rss_worker_max"] = event.Metric{Value: round2(float64(rssMax) / (1 << 20)), Unit: "MiB", Label: "peak resident memory of one worker process (largest, from rusage)"}
+		m["rss_worker_max"] = event.Metric{Value: round2(float64(rssMax) / (1 << 20)), Unit: "MiB", Label: "peak resident memory of one worker process (the largest; VmHWM, as each worker reported it)"}
 		m["rss_runner"] = event.Metric{Value: round2(float64(selfRSS()) / (1 << 20)), Unit: "MiB", Label: "peak resident memory of the parent (runner) process"}
 	} else {
 		m["rss_runner"] = event.Metric{Value: round2(float64(rssMax) / (1 << 20)), Unit: "MiB", Label: "peak resident memory of the one process all threads share"}

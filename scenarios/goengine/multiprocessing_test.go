@@ -1,10 +1,15 @@
 package goengine
 
 import (
+	"context"
+	"io"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"interleave/scenarios"
 	"interleave/scenarios/event"
 )
 
@@ -42,8 +47,9 @@ func TestMultiprocessingTwoProcessesSpeedUp(t *testing.T) {
 	if got := two.metric(t, "results_ok"); got != 2 {
 		t.Errorf("results_ok = %v, want 2", got)
 	}
-	if two.metric(t, "rss_worker_max") <= 0 {
-		t.Error("no peak RSS measured for the workers")
+	// Each worker's own peak, as it reported it: a few MiB.
+	if rss := two.metric(t, "rss_worker_max"); rss < 1 || rss > 100 {
+		t.Errorf("rss_worker_max = %v MiB, want a worker's own peak", rss)
 	}
 	// The workers' own spans reach the run through the parent.
 	computing := two.count(func(ev event.Event) bool {
@@ -69,5 +75,67 @@ func TestMultiprocessingSerializationGrowsWithPayload(t *testing.T) {
 	})
 	if labelled != 4 {
 		t.Errorf("%d flows labelled with MiB, want 4 (args and result of each worker)", labelled)
+	}
+}
+
+// TestMultiprocessingWorkerReportsItsOwnPeakMemory starts a worker process from this test
+// binary after growing the binary's own peak by 256 MiB: the worker's
+// reported peak (its own VmHWM) must be far below its parent's. The rusage
+// of the reaped worker, which the multiprocessing scenario used to report,
+// starts at the parent's peak: Linux carries it across execve.
+func TestMultiprocessingWorkerReportsItsOwnPeakMemory(t *testing.T) {
+	const ballast = 256 << 20
+	const mib = 1 << 20
+	grown := make([]byte, ballast)
+	for i := 0; i < len(grown); i += 4096 {
+		grown[i] = 1
+	}
+	parent := selfRSS()
+	if parent < ballast {
+		t.Fatalf("the test binary peaked at %.1f MiB with %d MiB of ballast", float64(parent)/mib, ballast/mib)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := event.Monotonic()
+	r := &Run{Emitter: NewEmitter(io.Discard, base), Spec: scenarios.Spec{ClockBase: base}}
+	defer r.Close()
+	w, err := startWorkerProcess(ctx, r, "worker-1", "worker 1", "main", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(grown) // the ballast is resident while the worker starts
+	frame, err := gobEncode(workerJob{RoundsPerMS: calibrate(), Tasks: []workerTask{{MS: 5}}, Payload: makePayload(1024)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.send(frame); err != nil {
+		w.kill()
+		t.Fatal(err)
+	}
+	meta, _, err := w.receive()
+	if err != nil {
+		w.kill()
+		t.Fatal(err)
+	}
+	var res workerResult
+	if err := gobDecode(meta, &res); err != nil {
+		w.kill()
+		t.Fatal(err)
+	}
+	peak, err := w.finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rusage int64
+	if ru, ok := w.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rusage = ru.Maxrss << 10
+	}
+	t.Logf("test binary %.1f MiB; worker reported %.1f MiB with its result, %.1f MiB in all; the reaped worker's rusage says %.1f MiB",
+		float64(parent)/mib, float64(res.PeakRSS)/mib, float64(peak)/mib, float64(rusage)/mib)
+	if res.PeakRSS < mib || res.PeakRSS > parent/4 {
+		t.Errorf("the worker reported a peak of %.1f MiB; want its own, far below its parent's %.1f MiB", float64(res.PeakRSS)/mib, float64(parent)/mib)
+	}
+	if peak < res.PeakRSS || peak > parent/4 {
+		t.Errorf("finish returned a peak of %.1f MiB; want the worker's own (%.1f MiB reported)", float64(peak)/mib, float64(res.PeakRSS)/mib)
 	}
 }

@@ -519,7 +519,7 @@ const computeMSEnv = "INTERLEAVE_COMPUTE_MS"
 
 // computePeakPrefix precedes, in compute's output, its own peak memory in
 // KiB: a parent cannot learn it from the reaped child's rusage (see selfRSS).
-const computePeakPrefix = "peak memory (VmHWM)"
+const computePeakPrefix = "own memory (private)"
 
 // computeMain computes for about 200 ms of one core's time, or computeMSEnv.
 func computeMain() error {
@@ -531,6 +531,6 @@ func computeMain() error {
 	if err := cpuWork(context.Background(), calibrate(), ms); err != nil {
 		return err
 	}
-	fmt.Printf("compute: %d ms of CPU work done in %d ms (checksum %x); %s %d KiB\n", ms, time.Since(start).Milliseconds(), sink.Load()&0xffff, computePeakPrefix, selfRSS()>>10)
+	fmt.Printf("compute: %d ms of CPU work done in %d ms (checksum %x); %s %d KiB\n", ms, time.Since(start).Milliseconds(), sink.Load()&0xffff, computePeakPrefix, ownMemoryOf("self")>>10)
 	return nil
 }

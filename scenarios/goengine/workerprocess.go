@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,6 +97,11 @@ type workerResult struct {
 	Done []int
 	// DecodeNS, ComputeNS and EncodeNS are measured in the worker.
 	DecodeNS, ComputeNS, EncodeNS int64
+	// PeakRSS is the worker's own peak resident memory so far, in bytes
+	// (VmHWM, see selfRSS), read once the job is done and its payload
+	// encoded: what it reports with its last result is its peak, since
+	// after that it only waits for stdin to close and exits.
+	PeakRSS int64
 }
 
 // workerHello is the first frame of a worker: it is ready for jobs.
@@ -178,6 +184,7 @@ func processWorkerMain() error {
 		if err != nil {
 			return err
 		}
+		res.PeakRSS = selfRSS()
 		meta, err := gobEncode(res)
 		if err != nil {
 			return fmt.Errorf("encode result: %w", err)
@@ -236,6 +243,23 @@ type workerProcess struct {
 	relay  chan struct{} // closed when the worker's event pipe is drained
 	// spawnT and readyT are run-clock times of the start and of the hello.
 	spawnT, readyT int64
+	// peakRSS is the largest peak memory the worker reported of itself
+	// (see reportPeak), bytes.
+	peakRSS atomic.Int64
+	// ownMemoryOnly makes finish read the worker's private memory rather
+	// than its peak (see ownMemoryOf): the decision matrix sums children.
+	ownMemoryOnly bool
+}
+
+// reportPeak records a peak resident memory the worker reported of itself
+// (VmHWM, bytes): its parent cannot learn it from rusage (see selfRSS).
+func (w *workerProcess) reportPeak(bytes int64) {
+	for {
+		old := w.peakRSS.Load()
+		if bytes <= old || w.peakRSS.CompareAndSwap(old, bytes) {
+			return
+		}
+	}
 }
 
 // startWorkerProcess starts a worker on its own lane (kind process, with its
@@ -254,6 +278,19 @@ func startWorkerProcess(ctx context.Context, r *Run, lane, name, parent string, 
 // speaks the worker protocol (a hello frame, then frames on stdin and
 // stdout, its events on fd 3), with env added to its environment.
 func startRoleProcess(ctx context.Context, r *Run, role, lane, name, parent string, env ...string) (*workerProcess, error) {
+	return startRoleProcessWith(ctx, r, role, lane, name, parent, roleProcessOptions{}, env...)
+}
+
+// roleProcessOptions are the less common settings of a worker process.
+type roleProcessOptions struct {
+	// group is the lane's group on the timeline.
+	group string
+	// files are open in the worker from fd 4 on (fd 3 carries its events).
+	files []*os.File
+}
+
+// startRoleProcessWith is startRoleProcess with options.
+func startRoleProcessWith(ctx context.Context, r *Run, role, lane, name, parent string, opt roleProcessOptions, env ...string) (*workerProcess, error) {
 	env = append([]string{
 		clockBaseEnv + "=" + strconv.FormatInt(r.Spec.ClockBase, 10),
 		laneEnv + "=" + lane,
@@ -267,7 +304,7 @@ func startRoleProcess(ctx context.Context, r *Run, role, lane, name, parent stri
 	if err != nil {
 		return nil, fmt.Errorf("event pipe: %w", err)
 	}
-	cmd.ExtraFiles = []*os.File{evW}
+	cmd.ExtraFiles = append([]*os.File{evW}, opt.files...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		evR.Close()
@@ -290,7 +327,7 @@ func startRoleProcess(ctx context.Context, r *Run, role, lane, name, parent stri
 		return nil, fmt.Errorf("start worker %s: %w", name, err)
 	}
 	w.pid = cmd.Process.Pid
-	r.Emit(event.Event{T: w.spawnT, K: event.KindLane, ID: lane, Kind: event.LaneProcess, Name: name, Parent: parent, PID: w.pid})
+	r.Emit(event.Event{T: w.spawnT, K: event.KindLane, ID: lane, Kind: event.LaneProcess, Name: name, Parent: parent, PID: w.pid, Group: opt.group})
 	r.Emit(event.Event{T: w.spawnT, K: event.KindState, Lane: lane, S: event.Running, Why: "starting: fork, exec and runtime start-up of a new process", Src: event.SrcApp})
 	go func() {
 		defer close(w.relay)
@@ -347,20 +384,25 @@ func (w *workerProcess) receive() (meta, payload []byte, err error) {
 }
 
 // finish closes the worker's stdin, waits for it to exit and for its events,
-// and returns its peak resident memory in bytes (rusage of the waited child).
+// and returns its own peak resident memory in bytes: the larger of what it
+// reported with its results (see reportPeak) and its VmHWM read from
+// /proc/<pid>/status just before its stdin closes, while it is alive and
+// idle (a pool worker that got no job reports nothing else); 0 when neither
+// is known. The rusage of the
+// waited child is not used: its ru_maxrss starts at this process's peak.
 func (w *workerProcess) finish() (peakRSS int64, err error) {
+	if w.ownMemoryOnly {
+		w.reportPeak(ownMemoryOf(strconv.Itoa(w.pid)))
+	} else {
+		w.reportPeak(peakRSSOf(strconv.Itoa(w.pid)))
+	}
 	w.in.Close()
 	err = w.cmd.Wait()
 	<-w.relay
-	if st := w.cmd.ProcessState; st != nil {
-		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-			peakRSS = ru.Maxrss << 10 // KiB on Linux
-		}
-	}
 	if err != nil {
-		return peakRSS, fmt.Errorf("worker pid %d: %w %s", w.pid, err, w.stderr.String())
+		return w.peakRSS.Load(), fmt.Errorf("worker pid %d: %w %s", w.pid, err, w.stderr.String())
 	}
-	return peakRSS, nil
+	return w.peakRSS.Load(), nil
 }
 
 // kill stops the worker at once and reaps it.
@@ -402,16 +444,58 @@ func (b *cappedBuffer) String() string {
 // ru_maxrss (and the rusage its parent gets from wait4) starts at its
 // parent's peak, the server's or the test binary's.
 func selfRSS() int64 {
-	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		if _, rest, ok := bytes.Cut(b, []byte("\nVmHWM:")); ok {
-			line, _, _ := bytes.Cut(rest, []byte("\n"))
-			kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(line), []byte("kB")))), 10, 64)
-			if err == nil {
-				return kb << 10
-			}
-		}
+	if peak := peakRSSOf("self"); peak > 0 {
+		return peak
 	}
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Maxrss << 10
+}
+
+// ownMemoryOf returns the memory process pid ("self" or a number) holds of
+// its own, in bytes: its private pages (Private_Clean + Private_Dirty of
+// /proc/<pid>/smaps_rollup), read now. A child process shares its binary's
+// pages and libraries with its parent (and all of its parent's pages until
+// it writes them, when forked); its peak (VmHWM) counts those again, so a sum
+// of children's peaks would count the same memory many times. Falls back to
+// VmHWM when smaps_rollup cannot be read.
+func ownMemoryOf(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/smaps_rollup")
+	if err != nil {
+		return peakRSSOf(pid)
+	}
+	var total int64
+	for _, key := range []string{"\nPrivate_Clean:", "\nPrivate_Dirty:"} {
+		_, rest, ok := bytes.Cut(b, []byte(key))
+		if !ok {
+			return peakRSSOf(pid)
+		}
+		line, _, _ := bytes.Cut(rest, []byte("\n"))
+		kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(line), []byte("kB")))), 10, 64)
+		if err != nil {
+			return peakRSSOf(pid)
+		}
+		total += kb << 10
+	}
+	return total
+}
+
+// peakRSSOf returns the VmHWM of process pid ("self" or a number) from
+// /proc/<pid>/status, in bytes; 0 when it cannot be read (the process is
+// gone, or a zombie: VmHWM goes with the address space).
+func peakRSSOf(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := bytes.Cut(b, []byte("\nVmHWM:"))
+	if !ok {
+		return 0
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(line), []byte("kB")))), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return kb << 10
 }

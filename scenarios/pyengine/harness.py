@@ -477,27 +477,23 @@ def cpu_ns():
 
 def own_memory(pid=None):
     """Returns the memory a child process holds of its own, in bytes: its
-    peak (VmHWM) when it was started afresh (spawn, forkserver, a program),
-    but only its private pages (Private_Clean + Private_Dirty of
-    /proc/<pid>/smaps_rollup, read now) when it was forked: a forked child's
-    VmHWM counts the pages it still shares with its parent, which the parent
-    already counts. 0 when it cannot be read."""
+    private pages (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup),
+    read now, when its work is done. A child shares the interpreter's binary
+    and libraries with its parent (and, when forked, every page it has not
+    written); its peak (VmHWM) counts those again, so a sum of children's
+    peaks would count the same memory once per process. The go engine
+    measures children the same way. Falls back to VmHWM when smaps_rollup
+    cannot be read; 0 when neither can."""
     path = "/proc/self/smaps_rollup" if pid is None else "/proc/%d/smaps_rollup" % pid
-    peak = peak_rss(pid)
     try:
         private = 0
-        shared = 0
         with open(path, "rb") as f:
             for line in f:
                 if line.startswith((b"Private_Clean:", b"Private_Dirty:")):
                     private += int(line.split()[1]) * 1024
-                elif line.startswith((b"Shared_Clean:", b"Shared_Dirty:")):
-                    shared += int(line.split()[1]) * 1024
+        return private
     except (OSError, ValueError, IndexError):
-        return peak
-    # Pages shared with another process mean a fork (or shared libraries,
-    # which are small): count only what is this process's own.
-    return private if shared > (4 << 20) else peak
+        return peak_rss(pid)
 
 
 def peak_rss(pid=None):

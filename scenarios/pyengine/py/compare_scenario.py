@@ -29,9 +29,9 @@ peak_rss is the main process's peak resident memory plus the sum of the
 peaks of every child process of the model (task processes, pool workers,
 the programs of external, and multiprocessing's resource tracker when the
 model started one; not the loopback server, which stands for a remote
-one), each the process's own memory (harness.own_memory: its VmHWM, or
-for a forked child only its private pages, since the pages it shares with
-the main process are already counted there): a process reports its own
+one), each child's own private memory (harness.own_memory: pages it shares
+with the main process, the interpreter and anything inherited by fork, are
+counted once, in the main process's peak): a process reports its own
 with its result, and the parent reads a reused pool worker's from /proc
 before the pool closes. getrusage's ru_maxrss cannot
 be used: a freshly started child reports its parent's peak as its own.
@@ -472,14 +472,14 @@ def main():
         "cpu_utilization": h.metric(round(cpu / max(wall, 1), 2), "", "CPU time over wall time: above 1, several cores worked at once"),
         "tasks": h.metric(tasks, "", "tasks"),
         "correct": h.metric(ok, "", "1 when every task's result was right"),
-        "peak_rss": h.metric(me + sum(kids.values()), "bytes", "peak memory: the main process's peak plus each child process's own memory (its peak, or its private pages when forked), summed: an upper bound when they did not all peak together"),
+        "peak_rss": h.metric(me + sum(kids.values()), "bytes", "memory: the main process's peak plus each child process's own private memory (read when it finished its work), summed"),
         "peak_rss_main": h.metric(me, "bytes", "peak memory of the main process (its own VmHWM)"),
         "child_processes": h.metric(len(kids), "", "child processes of the model whose peaks are added%s" % (
             " (multiprocessing's resource tracker among them)" if tracker in kids else "")),
     }
     if kids:
-        m["peak_rss_children"] = h.metric(sum(kids.values()), "bytes", "the child processes' peaks, summed (each its own VmHWM)")
-        m["peak_rss_child_max"] = h.metric(max(kids.values()), "bytes", "the largest peak of one child process")
+        m["peak_rss_children"] = h.metric(sum(kids.values()), "bytes", "the child processes' own private memory, summed (pages they share with the main process counted once)")
+        m["peak_rss_child_max"] = h.metric(max(kids.values()), "bytes", "the largest private memory of one child process")
     if workload == "shared-state":
         expected = tasks * arg
         actual = value.value if value is not None else counter
