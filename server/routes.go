@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -11,6 +12,13 @@ import (
 
 // routes lists every URL the server answers, in one place.
 func (s *Server) routes() http.Handler {
+	// startLimit bounds how many runs, comparisons and imports one client
+	// address starts a minute; past it the answer is a JSON 429.
+	s.startLimit = httprate.LimitBy(s.cfg.Limits.RunsPerMinute, time.Minute, httprate.KeyByIP,
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{
+				"error": fmt.Sprintf("too many runs: one address may start %d a minute; try again shortly", s.cfg.Limits.RunsPerMinute)})
+		}))
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	r.Use(s.securityHeaders)
@@ -25,7 +33,7 @@ func (s *Server) routes() http.Handler {
 
 	// API.
 	r.Get("/api/scenarios", s.handle(s.listScenarios))
-	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
+	r.With(s.startLimit).
 		Post("/api/runs", s.handle(s.createRun))
 	r.Get("/api/runs", s.handle(s.listRuns))
 	r.Get("/api/runs/{id}", s.handle(s.getRun))
@@ -34,11 +42,11 @@ func (s *Server) routes() http.Handler {
 	r.Get("/api/runs/{id}/trace.json", s.handle(s.exportTrace))
 	r.Post("/api/runs/{id}/pin", s.handle(s.pinRun))
 	r.Delete("/api/runs/{id}/pin", s.handle(s.unpinRun))
-	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
+	r.With(s.startLimit).
 		Post("/api/imports", s.handle(s.importTrace))
-	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
+	r.With(s.startLimit).
 		Post("/api/compare", s.handle(s.createComparison))
-	r.With(httprate.LimitByIP(s.cfg.Limits.RunsPerMinute, time.Minute)).
+	r.With(s.startLimit).
 		Get("/api/compare", s.handle(s.compareNow))
 	r.Get("/api/compare/{id}", s.handle(s.getComparison))
 

@@ -27,6 +27,8 @@ type Server struct {
 	store    *Store
 	compares *comparisons
 	handler  http.Handler
+	// startLimit is the per-address rate limit on starting work.
+	startLimit func(http.Handler) http.Handler
 	// closing is closed when the server shuts down: viewers still open then
 	// are closed with "going away".
 	closing   chan struct{}

@@ -590,7 +590,7 @@ func TestNoOrphansAfterManyRuns(t *testing.T) {
 	} else if testing.Short() {
 		runs = 10
 	}
-	ts := newTestServer(t, func(l *Limits) { l.QueueSize = runs })
+	ts := newTestServer(t, func(l *Limits) { l.QueueSize = runs; l.RunsPerMinute = runs + 1 })
 	var pids []int
 	for i := range runs {
 		body := `{"scenario":"mental-model","engine":"go","params":{"tasks":2,"work":"io","size":50}}`
@@ -872,5 +872,22 @@ func TestRunsThatShareTheMachineSaySo(t *testing.T) {
 	}
 	if shared(alone) {
 		t.Errorf("a run alone on the machine says it shared it")
+	}
+}
+
+func TestRateLimitAnswersJSON429(t *testing.T) {
+	ts := newTestServer(t, func(l *Limits) { l.RunsPerMinute = 2 })
+	for i := range 3 {
+		code, out, hdr := ts.post(t, `{"scenario":"locks","engine":"go","params":{"increments":10}}`)
+		if i < 2 {
+			if code != http.StatusCreated {
+				t.Fatalf("run %d = %d %v", i, code, out)
+			}
+			waitStatus(t, ts, out["id"].(string), StatusDone)
+			continue
+		}
+		if code != http.StatusTooManyRequests || !strings.Contains(out["error"].(string), "2 a minute") || hdr.Get("Retry-After") == "" {
+			t.Errorf("third run in a minute = %d %v %v, want a JSON 429 with Retry-After", code, out, hdr)
+		}
 	}
 }
