@@ -665,3 +665,75 @@ func TestBrowserCompareStacksTimelinesOnOneAxis(t *testing.T) {
 		t.Errorf("zoom and pan on one timeline: window went from [%v, %v] to [%v, %v], want narrower and later", before[0].T0, before[0].T1, after[0].T0, after[0].T1)
 	}
 }
+
+// TestBrowserEveryScenarioRunsWithDefaults opens every scenario page on the
+// go engine, runs it with its defaults, and checks that lanes and a summary
+// appear, and that the real-scheduler toggle shows the scheduler's lanes.
+func TestBrowserEveryScenarioRunsWithDefaults(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ctx := newBrowser(t)
+	for _, sc := range scenarios.All() {
+		if !sc.HasEngine(scenarios.EngineGo) || sc.ID == scenarios.CompareID {
+			continue
+		}
+		t.Run(sc.ID, func(t *testing.T) {
+			var appLanes, schedLanes int
+			var verdict string
+			var pressed string
+			err := chromedp.Do(ctx,
+				chromedp.Navigate(ts.URL+"/s/"+sc.ID+"?engine=go"),
+				chromedp.WaitVisible(chromedp.ID("run")),
+				chromedp.Click(chromedp.ID("run")),
+				waitJS(`window.interleave && ["done", "failed"].includes(window.interleave.status) && window.interleave.summary !== null`),
+				evalInto(`window.interleave.lanes().filter(l => l.group !== "sched" && l.spans > 0).length`, &appLanes),
+				evalInto(`window.interleave.lanes().filter(l => l.group === "sched").length`, &schedLanes),
+				textInto(chromedp.ID("verdict"), &verdict),
+				chromedp.Click(chromedp.ID("sched-toggle")),
+				evalInto(`document.getElementById("sched-toggle").getAttribute("aria-pressed")`, &pressed),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if appLanes == 0 || verdict == "" {
+				t.Errorf("%s: %d lanes with spans, verdict %q", sc.ID, appLanes, verdict)
+			}
+			wantSched := sc.ID != "locks" // locks records the scheduler only when asked (sched=true)
+			if wantSched && schedLanes < 2 {
+				t.Errorf("%s: %d scheduler lanes, want the P lanes at least", sc.ID, schedLanes)
+			}
+			if pressed != "true" {
+				t.Errorf("%s: the scheduler toggle did not turn on (aria-pressed %q)", sc.ID, pressed)
+			}
+		})
+	}
+}
+
+// TestBrowserEveryScenarioRunsOnCPython does the same on the python engine.
+func TestBrowserEveryScenarioRunsOnCPython(t *testing.T) {
+	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
+	ctx := newBrowser(t)
+	for _, sc := range scenarios.All() {
+		if !sc.HasEngine(scenarios.EnginePython) || sc.ID == scenarios.CompareID {
+			continue
+		}
+		t.Run(sc.ID, func(t *testing.T) {
+			var lanes int
+			var verdict, status string
+			err := chromedp.Do(ctx,
+				chromedp.Navigate(ts.URL+"/s/"+sc.ID+"?engine=python"),
+				chromedp.WaitVisible(chromedp.ID("run")),
+				chromedp.Click(chromedp.ID("run")),
+				waitJS(`window.interleave && ["done", "failed"].includes(window.interleave.status) && window.interleave.summary !== null`),
+				evalInto(`window.interleave.lanes().filter(l => l.spans > 0).length`, &lanes),
+				evalInto(`window.interleave.status`, &status),
+				textInto(chromedp.ID("verdict"), &verdict),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lanes == 0 || verdict == "" || status != "done" {
+				t.Errorf("%s on CPython: status %s, %d lanes with spans, verdict %q", sc.ID, status, lanes, verdict)
+			}
+		})
+	}
+}
