@@ -427,8 +427,10 @@ func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[
 	switch {
 	case rec == nil:
 		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but it did not finish here; %s was fastest.", strings.Join(w.Rule, " or "), rule.Measured)
-	case engine == scenarios.EngineGo && rule.Measured == scenarios.ModelThreads && w.ID == "cpu":
-		rule.Note = fmt.Sprintf("The rule of thumb (processes) is for CPython, whose GIL keeps threads from computing in parallel. Go has no GIL: goroutines used every core (%s) without the start-up and serialization that processes pay (%s).", ms(winner.WallNS), ms(rec.WallNS))
+	case engine == scenarios.EngineGo && rule.Measured == scenarios.ModelThreads && (slices.Contains(w.Rule, scenarios.ModelProcesses) || slices.Contains(w.Rule, scenarios.ModelPool)):
+		rule.Note = fmt.Sprintf("The rule of thumb (%s) is for CPython, whose GIL keeps threads from computing in parallel. Go has no GIL: goroutines used every core (%s) without the start-up and serialization that processes pay (%s with %s).", strings.Join(w.Rule, " or "), ms(winner.WallNS), ms(rec.WallNS), rec.Model)
+	case w.ID == "shared-state" && rule.Measured != scenarios.ModelThreads:
+		rule.Note = fmt.Sprintf("%s was fastest (%s against %s for threads): updating shared data has nothing to wait for, so one thread without locks is quickest. The rule of thumb is about correctness, not speed: when a program is concurrent anyway, threads with a lock share state safely (%s lost updates here), where processes must use explicit shared memory (%s).", rule.Measured, ms(winner.WallNS), ms(threadsWall(rows)), lostIn(rows, scenarios.ModelThreads), msModel(rows, scenarios.ModelProcesses))
 	case rule.Measured == scenarios.ModelSequential:
 		rule.Note = fmt.Sprintf("Plain sequential code was fastest (%s against %s for %s): for this size of job there is nothing to overlap or parallelise that pays for starting workers, switching tasks or taking locks. Try size=large.", ms(winner.WallNS), ms(rec.WallNS), rec.Model)
 	default:
@@ -507,4 +509,34 @@ func (s *Server) compareNow(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, c.Result())
 	return nil
+}
+
+// threadsWall is the threads model's wall time, or 0.
+func threadsWall(rows []ModelResult) int64 {
+	for _, r := range rows {
+		if r.Model == scenarios.ModelThreads {
+			return r.WallNS
+		}
+	}
+	return 0
+}
+
+// msModel describes one model's wall time, for notes.
+func msModel(rows []ModelResult, model string) string {
+	for _, r := range rows {
+		if r.Model == model && r.WallNS > 0 {
+			return fmt.Sprintf("%.0f ms for %s", float64(r.WallNS)/1e6, model)
+		}
+	}
+	return model + " did not run"
+}
+
+// lostIn says how many updates a model lost, for notes.
+func lostIn(rows []ModelResult, model string) string {
+	for _, r := range rows {
+		if r.Model == model && r.LostUpdates != nil {
+			return strconv.FormatInt(*r.LostUpdates, 10)
+		}
+	}
+	return "unknown"
 }

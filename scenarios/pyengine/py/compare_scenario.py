@@ -90,18 +90,18 @@ srv.serve_forever()
 """
 
 # The external program: computes ms milliseconds of CPU, then prints "done",
-# its pid and its own peak memory (VmHWM, bytes).
+# its pid and its own private memory (bytes; see harness.own_memory).
 EXTERNAL = """
 import os, sys, time
 end = time.thread_time() + int(sys.argv[1]) / 1000
 while time.thread_time() < end:
     pass
-peak = 0
-with open("/proc/self/status") as f:
+own = 0
+with open("/proc/self/smaps_rollup") as f:
     for line in f:
-        if line.startswith("VmHWM:"):
-            peak = int(line.split()[1]) * 1024
-print("done", os.getpid(), peak)
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            own += int(line.split()[1]) * 1024
+print("done", os.getpid(), own)
 """
 
 
