@@ -423,7 +423,12 @@ func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[
 			rec = r
 		}
 	}
-	ms := func(ns int64) string { return fmt.Sprintf("%.0f ms", float64(ns)/1e6) }
+	ms := func(ns int64) string {
+		if ns < 10_000_000 {
+			return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
+		}
+		return fmt.Sprintf("%.0f ms", float64(ns)/1e6)
+	}
 	switch {
 	case rec == nil:
 		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but it did not finish here; %s was fastest.", strings.Join(w.Rule, " or "), rule.Measured)
