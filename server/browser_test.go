@@ -605,10 +605,11 @@ type pythonStandIn struct{ floodEngine }
 func (*pythonStandIn) Name() string { return scenarios.EnginePython }
 
 func TestBrowserCompareStacksTimelinesOnOneAxis(t *testing.T) {
-	ts := newTestServer(t, nil, goEngine(), &pythonStandIn{floodEngine{events: 3000, sleep: 30 * time.Millisecond}})
+	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	ctx := newBrowser(t)
 	var path string
 	var models []string
+	var walls []string
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(ts.URL+"/compare?workload=cpu&engine=python&size=small&workers=2"),
 		waitJS(`window.interleave && window.interleave.compare`),
@@ -616,6 +617,7 @@ func TestBrowserCompareStacksTimelinesOnOneAxis(t *testing.T) {
 		waitJS(`window.interleave.compare.status === "done" && window.interleave.compare.timelines().every((t) => t.status === "done")`),
 		evalInto(`location.pathname`, &path),
 		evalInto(`[...document.querySelectorAll("#results tbody tr")].filter((tr) => tr.querySelector(".status").dataset.status === "done" && tr.querySelector("th a")).map((tr) => tr.dataset.model)`, &models),
+		evalInto(`[...document.querySelectorAll("#results tbody tr td[data-col=wall]")].map((td) => td.textContent.trim())`, &walls),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -623,6 +625,14 @@ func TestBrowserCompareStacksTimelinesOnOneAxis(t *testing.T) {
 	want := scenarios.Workloads[0].Models()
 	if !slices.Equal(models, want) {
 		t.Errorf("results rows done with a run: %v, want every model %v", models, want)
+	}
+	for i, w := range walls {
+		if !strings.Contains(w, "ms") && !strings.Contains(w, "s") {
+			t.Errorf("row %d of the results table shows wall time %q, want a measured time", i, w)
+		}
+	}
+	if len(walls) != len(want) {
+		t.Errorf("%d wall-time cells, want %d", len(walls), len(want))
 	}
 	var id string
 	if err := chromedp.Do(ctx, evalInto(`window.interleave.compare.id`, &id)); err != nil {

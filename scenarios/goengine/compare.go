@@ -1382,7 +1382,7 @@ func (c *compareRun) verdict(wall, cpu, peak, lost int64, correct bool, err erro
 		return head + "; some results were wrong."
 	}
 	mib := float64(peak) / (1 << 20)
-	procCost := fmt.Sprintf("%d processes cost %.0f ms of start-up in all (the slowest %.0f ms) and, with the runner, %.0f MiB of memory (the sum of each one's peak)", c.children, float64(c.startupNS)/1e6, float64(c.startupMax)/1e6, mib)
+	procCost := fmt.Sprintf("%d processes cost %.0f ms of start-up in all (the slowest %.0f ms) and, with the runner, %.0f MiB of memory (its peak plus their private memory)", c.children, float64(c.startupNS)/1e6, float64(c.startupMax)/1e6, mib)
 	var why string
 	switch c.workload + "/" + c.model {
 	case "shared-state/sequential":

@@ -207,6 +207,10 @@ var compareClaims = map[string]func(t *testing.T, runs map[string]result){
 		// A race-enabled build starts each worker process 3 times slower
 		// (its runtime's start-up, not the product's): the processes' ratio
 		// is checked only without the race detector.
+		if testing.Short() {
+			t.Log("-short: the parallel speedups are checked in the run without -short")
+			return
+		}
 		models := []string{"threads", "processes"}
 		if raceEnabled() {
 			t.Log("race detector on: the processes' speedup is not checked")
