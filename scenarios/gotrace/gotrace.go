@@ -14,11 +14,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"golang.org/x/exp/trace"
 
 	"interleave/scenarios/event"
+	"interleave/scenarios/schedtrace"
 )
 
 // Group is the group of every lane of a converted trace.
@@ -218,9 +218,9 @@ func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition, t i
 	gid := st.Resource.Goroutine()
 	start := ""
 	if from == trace.GoNotExist {
-		start = firstFunc(st.Stack) // a new goroutine's stack is its start
+		start = schedtrace.FirstFunc(st.Stack) // a new goroutine's stack is its start
 	} else if c.gs[gid] == nil {
-		start = lastFunc(st.Stack)
+		start = schedtrace.LastFunc(st.Stack)
 	}
 	g := c.goroutine(gid, start, t)
 	if from == trace.GoNotExist && to != trace.GoNotExist {
@@ -300,7 +300,7 @@ func goState(from, to trace.GoState, st *trace.StateTransition) (s, why string) 
 		}
 		return event.Runnable, st.Reason
 	case trace.GoWaiting:
-		return waitState(st.Reason, st.Stack)
+		return schedtrace.WaitState(st.Reason, st.Stack)
 	case trace.GoSyscall:
 		return event.Syscall, "syscall"
 	case trace.GoNotExist:
@@ -309,54 +309,6 @@ func goState(from, to trace.GoState, st *trace.StateTransition) (s, why string) 
 		return "", ""
 	}
 	return event.Blocked, st.Reason
-}
-
-// waitState maps the trace's block reason to a timeline state. The runtime
-// says only "sync" for every semaphore, so the stack tells which it was.
-func waitState(reason string, stack trace.Stack) (s, why string) {
-	switch reason {
-	case "sync":
-		n := 0
-		for f := range stack.Frames() {
-			switch {
-			case strings.Contains(f.Func, "(*RWMutex)"):
-				return event.LockWait, "sync.RWMutex"
-			case strings.Contains(f.Func, "(*Mutex)"):
-				return event.LockWait, "sync.Mutex"
-			case strings.Contains(f.Func, "(*WaitGroup)"):
-				return event.Blocked, "sync.WaitGroup"
-			}
-			if n++; n == 8 {
-				break
-			}
-		}
-		return event.Blocked, "sync"
-	case "sync.(*Cond).Wait":
-		return event.Blocked, "sync.Cond"
-	case "sleep":
-		return event.Sleep, "time.Sleep"
-	case "network":
-		return event.IO, "network"
-	case "":
-		return event.Blocked, "waiting"
-	}
-	return event.Blocked, reason
-}
-
-func firstFunc(stack trace.Stack) string {
-	for f := range stack.Frames() {
-		return f.Func
-	}
-	return ""
-}
-
-// lastFunc returns the outermost frame: the goroutine's start function.
-func lastFunc(stack trace.Stack) string {
-	fn := ""
-	for f := range stack.Frames() {
-		fn = f.Func
-	}
-	return fn
 }
 
 // finish closes the timeline with an end event that sums the trace up.

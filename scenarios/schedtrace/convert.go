@@ -326,14 +326,14 @@ func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition) {
 	g.session = c.session
 	if from == trace.GoNotExist {
 		// Creation: the transition's stack is the new goroutine's start.
-		g.setStart(firstFunc(st.Stack))
+		g.setStart(FirstFunc(st.Stack))
 		if parent := c.gs[ev.Goroutine()]; parent != nil && parent != g && parent.scenario && g.role == roleUser {
 			g.scenario, g.parent = true, parent
 			g.name = laneName(g)
 			c.newChildren = append(c.newChildren, g)
 		}
 	} else if g.role == roleUnknown {
-		g.setStart(lastFunc(st.Stack))
+		g.setStart(LastFunc(st.Stack))
 	}
 
 	if to == trace.GoRunning {
@@ -365,7 +365,7 @@ func (c *converter) goState(from, to trace.GoState, st *trace.StateTransition, p
 	case trace.GoRunnable:
 		return event.Runnable, runnableWhy(from, st.Reason)
 	case trace.GoWaiting:
-		return waitState(st.Reason, st.Stack)
+		return WaitState(st.Reason, st.Stack)
 	case trace.GoSyscall:
 		return event.Syscall, "syscall"
 	case trace.GoNotExist:
@@ -391,10 +391,10 @@ func runnableWhy(from trace.GoState, reason string) string {
 	return reason
 }
 
-// waitState maps the trace's block reason to a timeline state. The runtime
+// WaitState maps the trace's block reason to a timeline state. The runtime
 // says only "sync" for every semaphore (Mutex, RWMutex, WaitGroup), so the
 // blocked goroutine's stack tells which it was.
-func waitState(reason string, stack trace.Stack) (s, why string) {
+func WaitState(reason string, stack trace.Stack) (s, why string) {
 	switch reason {
 	case "sync":
 		switch fn := syncFunc(stack); {
@@ -432,15 +432,16 @@ func syncFunc(stack trace.Stack) string {
 	return ""
 }
 
-func firstFunc(stack trace.Stack) string {
+// FirstFunc returns the innermost frame: a new goroutine's start function.
+func FirstFunc(stack trace.Stack) string {
 	for f := range stack.Frames() {
 		return f.Func
 	}
 	return ""
 }
 
-// lastFunc returns the outermost frame: the goroutine's start function.
-func lastFunc(stack trace.Stack) string {
+// LastFunc returns the outermost frame: the goroutine's start function.
+func LastFunc(stack trace.Stack) string {
 	fn := ""
 	for f := range stack.Frames() {
 		fn = f.Func

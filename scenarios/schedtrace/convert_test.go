@@ -25,9 +25,9 @@ func TestWaitState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.reason, func(t *testing.T) {
-			s, why := waitState(tt.reason, trace.NoStack)
+			s, why := WaitState(tt.reason, trace.NoStack)
 			if s != tt.s || why != tt.why {
-				t.Errorf("waitState(%q) = %s, %q; want %s, %q", tt.reason, s, why, tt.s, tt.why)
+				t.Errorf("WaitState(%q) = %s, %q; want %s, %q", tt.reason, s, why, tt.s, tt.why)
 			}
 		})
 	}
