@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"interleave/scenarios"
+	"interleave/scenarios/pyengine"
 )
 
 // BenchmarkPipeline measures events per second from a real child process,
@@ -39,11 +40,29 @@ func BenchmarkPipeline(b *testing.B) {
 // events message at a WebSocket client, on the go engine:
 // go test ./server -run '^$' -bench FirstEvent -benchtime 20x
 func BenchmarkFirstEvent(b *testing.B) {
-	ts := newBenchServer(b, goEngine())
+	benchFirstEvent(b, goEngine(), `{"scenario":"locks","engine":"go","params":{"workers":2,"increments":1000}}`)
+}
+
+// BenchmarkFirstEventPython is the same on the CPython engine (bar: 250 ms):
+// go test ./server -run '^$' -bench FirstEventPython -benchtime 20x
+func BenchmarkFirstEventPython(b *testing.B) {
+	p, err := pyengine.New("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Available(); err != nil {
+		b.Skip(err)
+	}
+	benchFirstEvent(b, p, `{"scenario":"locks","engine":"python","params":{"workers":2,"increments":1000}}`)
+}
+
+func benchFirstEvent(b *testing.B, engine scenarios.Engine, body string) {
+	ts := newBenchServer(b, engine)
 	var samples []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		id := benchStart(b, ts, `{"scenario":"locks","engine":"go","params":{"workers":2,"increments":1000}}`)
+		id := benchStart(b, ts, body)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/api/runs/"+id+"/events", nil)
 		if err != nil {
