@@ -136,11 +136,21 @@ func TestLocksLoseUpdatesOnlyWithoutLock(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := runScenario(t, "locks", map[string]any{"workers": 4.0, "increments": 20000.0, "lock": tt.lock, "yield": true})
-			if res.err != nil {
-				t.Fatal(res.err)
+			// A race is a matter of luck: when the OS keeps the second core
+			// busy, the workers can run one after another and lose nothing
+			// (the verdict then says so). A few attempts show the loss.
+			var res result
+			var lost float64
+			for attempt := 0; attempt < 3; attempt++ {
+				res = runScenario(t, "locks", map[string]any{"workers": 4.0, "increments": 20000.0, "lock": tt.lock, "yield": true})
+				if res.err != nil {
+					t.Fatal(res.err)
+				}
+				if lost = res.metric(t, "lost"); lost > 0 || !tt.wantLost {
+					break
+				}
+				t.Logf("attempt %d lost nothing: %s", attempt+1, res.summary.Verdict)
 			}
-			lost := res.metric(t, "lost")
 			if tt.wantLost && lost <= 0 {
 				t.Errorf("lost = %v, want some lost updates without a lock", lost)
 			}

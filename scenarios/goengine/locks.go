@@ -142,8 +142,10 @@ func runLocks(ctx context.Context, r *Run) (event.Summary, error) {
 		s.Verdict = fmt.Sprintf("With the lock no update was lost (%d of %d); workers spent %.1f ms in total waiting for it.", final, expected, float64(waited)/1e6)
 	case workers == 1:
 		s.Verdict = "One worker cannot race with itself: no update was lost."
+	case pause:
+		s.Verdict = "No update was lost this time, but nothing prevents it: the read-modify-write was not protected. The workers happened not to interleave (look at their lanes: one after another, as when the other core is busy elsewhere); run it again."
 	default:
-		s.Verdict = "No update was lost this time, but nothing prevents it: the read-modify-write was not protected. Try yield=true."
+		s.Verdict = "No update was lost this time, but nothing prevents it: the read-modify-write was not protected. Try yield=true, which widens the window between read and write."
 	}
 	return s, ctx.Err()
 }
