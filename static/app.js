@@ -17,6 +17,7 @@
  * For browser tests the page exposes window.interleave (see exposeApi).
  */
 
+import { postJSON } from './api.js';
 import { isFinal } from './model.js';
 import { Timeline } from './timeline.js';
 import { Viewer, editable } from './viewer.js';
@@ -105,12 +106,7 @@ class ScenarioRunner {
     let res;
     let data = {};
     try {
-      res = await fetch('/api/runs', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify(body),
-      });
-      data = await res.json().catch(() => ({}));
+      ({ res, data } = await postJSON('/api/runs', body));
     } catch (err) {
       this.failed(`Could not reach the server: ${err.message}`);
       return;

@@ -14,6 +14,7 @@
  * the rule of thumb, the server's explanation.
  */
 
+import { postJSON } from './api.js';
 import { TimeView } from './timeview.js';
 import { Viewer, timelineKey, syncToolbar, paintLegend, editable } from './viewer.js';
 import {
@@ -113,12 +114,7 @@ class ComparePage {
     let res;
     let data = {};
     try {
-      res = await fetch('/api/compare', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify(body),
-      });
-      data = await res.json().catch(() => ({}));
+      ({ res, data } = await postJSON('/api/compare', body));
     } catch (err) {
       this.failed(`Could not reach the server: ${err.message}`);
       return;

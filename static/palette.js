@@ -125,3 +125,26 @@ export function makePattern(ctx, kind, ink, scale = 1) {
   }
   return pattern;
 }
+
+/**
+ * INK are the colours of the frame around the lanes (canvas and SVG alike),
+ * chosen for contrast on white and on projectors.
+ */
+export const INK = Object.freeze({
+  background: '#ffffff',
+  text: '#111111',
+  muted: '#555555',
+  grid: '#e4e4e4',
+  header: '#e9edf2',
+  headerText: '#1b2a3a',
+  gutter: '#f6f7f8',
+  separator: '#d0d4d9',
+  summary: '#f0f0f0',
+  future: '#9a9a9a',
+});
+
+/** SELECTED marks the selected lane: a tinted row, a bar in the gutter and lines above and below (not colour alone). */
+export const SELECTED = Object.freeze({
+  band: '#fff1c2',
+  edge: '#1b2a3a',
+});

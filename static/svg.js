@@ -8,27 +8,12 @@
  * cursor. Text stays text. It is pure: tested without a browser.
  */
 
-import { STATES, STYLE, MARK_COLOURS } from './palette.js';
+import { STATES, STYLE, MARK_COLOURS, INK, SELECTED } from './palette.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PATTERN_MIN_W } from './raster.js';
 import { formatDuration } from './axis.js';
 import { formatValue } from './format.js';
 import { upperBound } from './model.js';
-
-/** INK are the frame's colours, as on the canvas. */
-const INK = {
-  background: '#ffffff',
-  text: '#111111',
-  muted: '#555555',
-  grid: '#e4e4e4',
-  header: '#e9edf2',
-  headerText: '#1b2a3a',
-  gutter: '#f6f7f8',
-  separator: '#d0d4d9',
-  summary: '#f0f0f0',
-  selected: '#fff1c2',
-  selectedEdge: '#1b2a3a',
-};
 
 /** TILE is the side of a pattern tile (px). */
 const TILE = 6;
@@ -117,7 +102,7 @@ export function timelineSVG(snap, { title = '' } = {}) {
     else if (r.type === 'lane') {
       laneRows.set(r.lane.id, r);
       const selected = r.lane.id === snap.selectedLane;
-      if (selected) out.push(`<rect x="${gx}" y="${n(r.y)}" width="${n(plotW)}" height="${r.h}" fill="${INK.selected}"/>`);
+      if (selected) out.push(`<rect x="${gx}" y="${n(r.y)}" width="${n(plotW)}" height="${r.h}" fill="${SELECTED.band}"/>`);
       const count = lodLane(r.lane, snap.end, t0, t1, plotW, lod, snap.cut);
       const y = n(r.y + snap.lanePad);
       const h = n(r.h - 2 * snap.lanePad);
@@ -129,8 +114,8 @@ export function timelineSVG(snap, { title = '' } = {}) {
         out.push(`<rect x="${n(gx + lod.x0[i])}" y="${y}" width="${n(Math.max(w, 0.5))}" height="${h}" fill="${fill}"/>`);
       }
       if (selected) {
-        out.push(`<rect x="${gx}" y="${n(r.y)}" width="${n(plotW)}" height="1.5" fill="${INK.selectedEdge}"/>`);
-        out.push(`<rect x="${gx}" y="${n(r.y + r.h - 1.5)}" width="${n(plotW)}" height="1.5" fill="${INK.selectedEdge}"/>`);
+        out.push(`<rect x="${gx}" y="${n(r.y)}" width="${n(plotW)}" height="1.5" fill="${SELECTED.edge}"/>`);
+        out.push(`<rect x="${gx}" y="${n(r.y + r.h - 1.5)}" width="${n(plotW)}" height="1.5" fill="${SELECTED.edge}"/>`);
       }
     } else if (r.type === 'counter') {
       out.push(counterPath(r, snap, xOf));
@@ -176,8 +161,8 @@ export function timelineSVG(snap, { title = '' } = {}) {
     if (r.type === 'lane') {
       const selected = r.lane.id === snap.selectedLane;
       if (selected) {
-        out.push(`<rect x="0" y="${n(r.y)}" width="${gx}" height="${r.h}" fill="${INK.selected}"/>`);
-        out.push(`<rect x="0" y="${n(r.y)}" width="${n(4 * scale)}" height="${r.h}" fill="${INK.selectedEdge}"/>`);
+        out.push(`<rect x="0" y="${n(r.y)}" width="${gx}" height="${r.h}" fill="${SELECTED.band}"/>`);
+        out.push(`<rect x="0" y="${n(r.y)}" width="${n(4 * scale)}" height="${r.h}" fill="${SELECTED.edge}"/>`);
       }
       const indent = (r.lane.parent ? 18 : 10) + (selected ? 4 * scale : 0);
       const colour = r.lane.since >= snap.cut ? '#9a9a9a' : INK.text;

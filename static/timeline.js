@@ -21,33 +21,13 @@
  * before it is drawn, and a line marks it.
  */
 
-import { STATES, STYLE, MARK_COLOURS, makePattern } from './palette.js';
+import { STATES, STYLE, MARK_COLOURS, INK, SELECTED, makePattern } from './palette.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
 import { formatValue } from './format.js';
 import { LOCK_OP, groupLanes, collapseGroup, upperBound } from './model.js';
 import { TimeView } from './timeview.js';
-
-/** Colours of the frame around the lanes, chosen for contrast on white and on projectors. */
-const INK = {
-  background: '#ffffff',
-  text: '#111111',
-  muted: '#555555',
-  grid: '#e4e4e4',
-  header: '#e9edf2',
-  headerText: '#1b2a3a',
-  gutter: '#f6f7f8',
-  separator: '#d0d4d9',
-  summary: '#f0f0f0',
-  future: '#9a9a9a',
-};
-
-/** SELECTED marks the selected lane: a tinted row, a bar in the gutter and lines above and below (not colour alone). */
-const SELECTED = {
-  band: '#fff1c2',
-  edge: '#1b2a3a',
-};
 
 /** sizes returns the row sizes and fonts for normal or large type. */
 function sizes(large) {
