@@ -57,7 +57,6 @@ package goengine
 // The python engine measures the same way.
 
 import (
-	"bufio"
 	"bytes"
 	"container/heap"
 	"context"
@@ -1073,68 +1072,39 @@ func taskRange(tasks []int) string {
 // compareWorkerMain is a compare worker process: it announces itself, then
 // does jobs from stdin until stdin closes.
 func compareWorkerMain() error {
-	base, err := strconv.ParseInt(os.Getenv(clockBaseEnv), 10, 64)
+	w, err := openWorkerSide()
 	if err != nil {
-		return fmt.Errorf("%s: %w", clockBaseEnv, err)
+		return err
 	}
-	lane := os.Getenv(laneEnv)
-	em := NewEmitter(os.NewFile(3, "events"), base)
-	defer em.Close()
-	w := &compareWorker{em: em, lane: lane, client: newRequestClient()}
+	defer w.close()
+	cw := &compareWorker{em: w.em, lane: w.lane, client: newRequestClient()}
 	if fd := os.Getenv(sharedCounterFDEnv); fd != "" {
 		n, err := strconv.Atoi(fd)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sharedCounterFDEnv, err)
 		}
-		if w.shared, err = mapSharedCounter(os.NewFile(uintptr(n), "shared-counter")); err != nil {
+		if cw.shared, err = mapSharedCounter(os.NewFile(uintptr(n), "shared-counter")); err != nil {
 			return err
 		}
-		defer w.shared.close()
+		defer cw.shared.close()
 	}
-	in := bufio.NewReaderSize(os.Stdin, 64<<10)
-	out := bufio.NewWriterSize(os.Stdout, 64<<10)
-	send := func(f []byte) error {
-		if err := writeFrame(out, f); err != nil {
-			return err
-		}
-		return out.Flush()
-	}
-	hello, err := gobEncode(workerHello{PID: os.Getpid(), ReadyT: em.Now()})
-	if err != nil {
-		return err
-	}
-	if err := send(hello); err != nil {
-		return fmt.Errorf("write hello: %w", err)
-	}
-	em.State(lane, event.Idle, "ready: idle until a task arrives on stdin")
-	for {
-		frame, err := readFrame(in)
-		if errors.Is(err, io.EOF) {
-			em.State(lane, event.Done, "stdin closed: the worker exits")
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read job: %w", err)
-		}
+	return w.serve(func(frame []byte) ([][]byte, error) {
 		t0 := time.Now()
 		var job compareJob
 		if err := gobDecode(frame, &job); err != nil {
-			return fmt.Errorf("decode job: %w", err)
+			return nil, fmt.Errorf("decode job: %w", err)
 		}
 		res := compareResult{PID: os.Getpid(), DecodeNS: int64(time.Since(t0))}
-		if err := w.do(job, &res); err != nil {
+		if err := cw.do(job, &res); err != nil {
 			res.Err = err.Error()
 		}
 		res.PeakRSS = ownMemoryOf("self")
 		b, err := gobEncode(res)
 		if err != nil {
-			return fmt.Errorf("encode result: %w", err)
+			return nil, fmt.Errorf("encode result: %w", err)
 		}
-		if err := send(b); err != nil {
-			return fmt.Errorf("write result: %w", err)
-		}
-		em.State(lane, event.Idle, "idle: waiting for the next task on stdin")
-	}
+		return [][]byte{b}, nil
+	})
 }
 
 // compareWorker is the state of a compare worker process.

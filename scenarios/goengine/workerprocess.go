@@ -142,58 +142,93 @@ func gobEncode(v any) ([]byte, error) {
 
 func gobDecode(b []byte, v any) error { return gob.NewDecoder(bytes.NewReader(b)).Decode(v) }
 
-// processWorkerMain is a worker process: it announces itself, then runs jobs
-// from stdin until stdin closes.
-func processWorkerMain() error {
+// workerSide is a worker process's end of its link to the parent: its
+// emitter (fd 3, stamped with the run's clock), its lane, and gob frames on
+// stdin and stdout.
+type workerSide struct {
+	em   *Emitter
+	lane string
+	in   *bufio.Reader
+	out  *bufio.Writer
+}
+
+// openWorkerSide reads the worker's environment and opens its emitter.
+func openWorkerSide() (*workerSide, error) {
 	base, err := strconv.ParseInt(os.Getenv(clockBaseEnv), 10, 64)
 	if err != nil {
-		return fmt.Errorf("%s: %w", clockBaseEnv, err)
+		return nil, fmt.Errorf("%s: %w", clockBaseEnv, err)
 	}
-	lane := os.Getenv(laneEnv)
-	showSerialization := os.Getenv(serializationEnv) == "1"
-	em := NewEmitter(os.NewFile(3, "events"), base)
-	defer em.Close()
-	out := bufio.NewWriterSize(os.Stdout, 64<<10)
-	send := func(frames ...[]byte) error {
-		for _, f := range frames {
-			if err := writeFrame(out, f); err != nil {
-				return err
-			}
+	return &workerSide{
+		em:   NewEmitter(os.NewFile(3, "events"), base),
+		lane: os.Getenv(laneEnv),
+		in:   bufio.NewReaderSize(os.Stdin, 64<<10),
+		out:  bufio.NewWriterSize(os.Stdout, 64<<10),
+	}, nil
+}
+
+func (w *workerSide) close() { w.em.Close() }
+
+func (w *workerSide) send(frames ...[]byte) error {
+	for _, f := range frames {
+		if err := writeFrame(w.out, f); err != nil {
+			return err
 		}
-		return out.Flush()
 	}
-	hello, err := gobEncode(workerHello{PID: os.Getpid(), ReadyT: em.Now()})
+	return w.out.Flush()
+}
+
+// serve announces the worker, then answers each job frame from stdin with
+// the frames job returns, until stdin closes.
+func (w *workerSide) serve(job func(frame []byte) ([][]byte, error)) error {
+	hello, err := gobEncode(workerHello{PID: os.Getpid(), ReadyT: w.em.Now()})
 	if err != nil {
 		return err
 	}
-	if err := send(hello); err != nil {
+	if err := w.send(hello); err != nil {
 		return fmt.Errorf("write hello: %w", err)
 	}
-	em.State(lane, event.Idle, "ready: idle until a task arrives on stdin")
-	in := bufio.NewReaderSize(os.Stdin, 64<<10)
+	w.em.State(w.lane, event.Idle, "ready: idle until a task arrives on stdin")
 	for {
-		frame, err := readFrame(in)
+		frame, err := readFrame(w.in)
 		if errors.Is(err, io.EOF) {
-			em.State(lane, event.Done, "stdin closed: the worker exits")
+			w.em.State(w.lane, event.Done, "stdin closed: the worker exits")
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read job: %w", err)
 		}
-		res, payload, err := runWorkerJob(em, lane, frame, showSerialization)
+		answer, err := job(frame)
 		if err != nil {
 			return err
+		}
+		if err := w.send(answer...); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+		w.em.State(w.lane, event.Idle, "idle: waiting for the next task on stdin")
+	}
+}
+
+// processWorkerMain is a worker process: it announces itself, then runs jobs
+// from stdin until stdin closes.
+func processWorkerMain() error {
+	w, err := openWorkerSide()
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	showSerialization := os.Getenv(serializationEnv) == "1"
+	return w.serve(func(frame []byte) ([][]byte, error) {
+		res, payload, err := runWorkerJob(w.em, w.lane, frame, showSerialization)
+		if err != nil {
+			return nil, err
 		}
 		res.PeakRSS = selfRSS()
 		meta, err := gobEncode(res)
 		if err != nil {
-			return fmt.Errorf("encode result: %w", err)
+			return nil, fmt.Errorf("encode result: %w", err)
 		}
-		if err := send(meta, payload); err != nil {
-			return fmt.Errorf("write result: %w", err)
-		}
-		em.State(lane, event.Idle, "idle: waiting for the next task on stdin")
-	}
+		return [][]byte{meta, payload}, nil
+	})
 }
 
 // runWorkerJob decodes one job, computes it and encodes the payload to send
