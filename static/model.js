@@ -605,3 +605,14 @@ export function collapseGroup(lanes, expanded = false, cap = GROUP_CAP) {
   if (expanded || lanes.length <= cap + GROUP_SLACK) return { shown: lanes, hidden: [] };
   return { shown: lanes.slice(0, cap), hidden: lanes.slice(cap) };
 }
+
+/** lowerBoundBy returns the first index of items (sorted by .t) with t >= t0. */
+export function lowerBoundBy(items, t0) {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (items[mid].t < t0) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}

@@ -13,7 +13,7 @@ import { lodLane, LodBuffer } from './lod.js';
 import { PATTERN_MIN_W } from './raster.js';
 import { formatDuration } from './axis.js';
 import { formatValue } from './format.js';
-import { upperBound } from './model.js';
+import { upperBound, lowerBoundBy } from './model.js';
 
 /** TILE is the side of a pattern tile (px). */
 const TILE = 6;
@@ -238,13 +238,3 @@ function counterPath(r, snap, xOf) {
   return `<path d="${d.join('')}" fill="none" stroke="${MARK_COLOURS.counter}" stroke-width="${n(1.5 * scale)}"/>`;
 }
 
-/** lowerBoundBy returns the first index of items (sorted by .t) with t >= t0. */
-function lowerBoundBy(items, t0) {
-  let lo = 0;
-  let hi = items.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (items[mid].t < t0) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}

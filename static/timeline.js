@@ -26,7 +26,7 @@ import { lodLane, LodBuffer } from './lod.js';
 import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
 import { formatValue } from './format.js';
-import { LOCK_OP, groupLanes, collapseGroup, upperBound } from './model.js';
+import { LOCK_OP, groupLanes, collapseGroup, upperBound, lowerBoundBy } from './model.js';
 import { TimeView } from './timeview.js';
 
 /** sizes returns the row sizes and fonts for normal or large type. */
@@ -1073,16 +1073,6 @@ export class Timeline {
   }
 }
 
-/** lowerBoundBy returns the first index of items (sorted by .t) with t >= t0. */
-function lowerBoundBy(items, t0) {
-  let lo = 0;
-  let hi = items.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (items[mid].t < t0) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}
 
 /**
  * paintSwatch draws a state's fill and pattern into a small canvas for the
