@@ -27,7 +27,12 @@ const (
 
 // States a lane can be in (the s field of a state event).
 const (
-	Running  = "running"
+	Running = "running"
+	// Active is a lane busy with its work (computing) whose scheduling was
+	// not recorded: on a core or waiting for one, nobody measured which.
+	// Engines use it instead of guessing running; the real scheduler's
+	// states refine it where recorded (see package invariant).
+	Active   = "active"
 	Runnable = "runnable"
 	GILWait  = "gil-wait"
 	LockWait = "lock-wait"

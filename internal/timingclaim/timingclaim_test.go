@@ -1,0 +1,41 @@
+package timingclaim
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+)
+
+// TestClaimExcludesHeavyTestsInOtherProcesses checks the lock is machine
+// wide: while this process holds a claim, another process cannot take the
+// lock even shared.
+func TestClaimExcludesHeavyTestsInOtherProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("claims are skipped under -short")
+	}
+	if os.Getenv("TIMINGCLAIM_PROBE") == "1" {
+		f, err := os.OpenFile(LockFile(), os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+			os.Exit(3) // took it: the claim did not exclude us
+		}
+		os.Exit(0)
+	}
+	Claim(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestClaimExcludesHeavyTestsInOtherProcesses$")
+	cmd.Env = append(os.Environ(), "TIMINGCLAIM_PROBE=1")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("another process took the lock while a claim held it: %v", err)
+	}
+}
+
+func TestBestStopsOnceEnough(t *testing.T) {
+	calls := 0
+	got := Best(t, 5, 2, func() float64 { calls++; return float64(calls) })
+	if got != 2 || calls != 2 {
+		t.Fatalf("Best = %v after %d calls, want 2 after 2", got, calls)
+	}
+}
