@@ -487,13 +487,15 @@ func (r *Run) appendEvents(max int64) func([][]byte) {
 			}
 			isEnd := false
 			if bytes.Contains(line, endKind) {
-				var ev struct {
-					K       string          `json:"k"`
-					Summary json.RawMessage `json:"summary"`
-				}
+				var ev event.Event
 				if json.Unmarshal(line, &ev) == nil && ev.K == event.KindEnd {
 					isEnd = true
-					r.summary = ev.Summary
+					if ev.Summary == nil {
+						ev.Summary = &event.Summary{}
+					}
+					completeSummary(r, ev.Summary)
+					line = event.Marshal(&ev)
+					r.summary, _ = json.Marshal(ev.Summary)
 				}
 			}
 			if r.events >= max && !isEnd {
