@@ -402,7 +402,7 @@ func TestStalledViewerIsDroppedOthersGetEverything(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	stalled := dialSmallBuffer(t, ctx, ts, id) // never reads until the end
-	good := readRaw(ctx, ts.dial(t, ctx, id)) // raw lines: as fast as a browser's JSON.parse
+	good := readRaw(ctx, ts.dial(t, ctx, id))  // raw lines: as fast as a browser's JSON.parse
 	if good.final() != StatusDone || good.close != websocket.StatusNormalClosure {
 		t.Fatalf("reading viewer: final %q close %v err %v", good.final(), good.close, good.err)
 	}
@@ -766,7 +766,6 @@ func TestExclusiveRunWaitsForOthersAndBlocksThem(t *testing.T) {
 			first.finishedAt, exclusive.started(), exclusive.finishedAt, after.started())
 	}
 }
-
 
 // dialSmallBuffer opens a run's event socket with a 64 KiB receive buffer,
 // which stops the kernel from growing it to tens of MiB on loopback.
