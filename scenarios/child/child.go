@@ -1,11 +1,18 @@
 // Package child starts a run's program as a child process in its own process
 // group, reads its events (JSON lines on fd 3) and its output, and makes sure
 // nothing is left behind: on cancel the whole group is killed and reaped.
+//
+// A contained run (Options.Contain) also gets, where the machine allows:
+// a cgroup of its own (the kernel caps its memory and tasks, counts its CPU
+// time and kills all of it in one step), its own network namespace with
+// only loopback, a private working directory, rlimits, no capabilities and
+// a Landlock view of the file system that leaves out the store. The
+// sandbox role of this binary (SandboxMain) sets that up and then executes
+// the engine's program. Leftover and Sweep clean up after a server that was
+// killed before its runs ended.
 package child
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,8 +41,16 @@ type Options struct {
 	// OnStart is called with the child's pid once it runs.
 	OnStart func(pid int)
 	// MemoryLimit caps the resident memory of the child's whole process
-	// group, in bytes; past it the group is killed. Zero means no cap.
+	// group, in bytes, measured every 100 ms; past it the group is killed.
+	// Zero means no cap. A contained run's cap is its Containment's, and
+	// is only measured this way where the machine has no memory cgroup.
 	MemoryLimit int64
+	// Contain, when set, runs the program contained (see Containment); nil
+	// runs it as a plain child in its own process group.
+	Contain *Containment
+	// OnLeftover is called, for a contained run, once it runs, with what a
+	// restarted server needs to kill its processes should this one die.
+	OnLeftover func(Leftover)
 }
 
 // memoryEvery is how often the group's memory is measured.
@@ -50,9 +65,20 @@ type Result struct {
 	LinesDropped int64
 	// PeakRSS is the largest resident memory of the process group seen.
 	PeakRSS int64
-	// MemoryExceeded is set when the group was killed for MemoryLimit.
+	// MemoryExceeded is set when the run went over its memory cap.
 	MemoryExceeded bool
+	// CPUNS is the CPU time (user and system) the run's processes used, in
+	// ns: every process of its cgroup where it has one, else the main
+	// process and the children it waited for (CPUFrom says which).
+	CPUNS   int64
+	CPUFrom string
 }
+
+// Where Result.CPUNS comes from.
+const (
+	CPUFromCgroup = "cgroup"
+	CPUFromRusage = "rusage"
+)
 
 // ErrMemory is returned when the child's group went over Options.MemoryLimit.
 var ErrMemory = errors.New("memory cap exceeded")
@@ -88,12 +114,29 @@ func Run(ctx context.Context, prog scenarios.Program, opts Options) (Result, err
 	}
 	defer evR.Close()
 
-	cmd := exec.CommandContext(ctx, prog.Path, prog.Args...)
-	cmd.Env = prog.Env
-	cmd.Dir = prog.Dir
+	var cmd *exec.Cmd
+	var run *contained
+	if opts.Contain != nil {
+		cmd, run, err = opts.Contain.prepare(ctx, prog)
+		if err != nil {
+			evW.Close()
+			return res, fmt.Errorf("contain the run: %w", err)
+		}
+		defer func() {
+			run.kill()
+			_ = run.release()
+		}()
+	} else {
+		cmd = exec.CommandContext(ctx, prog.Path, prog.Args...)
+		cmd.Env = prog.Env
+		cmd.Dir = prog.Dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	}
 	cmd.ExtraFiles = []*os.File{evW} // fd 3
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return killGroup(cmd) }
+	cmd.Cancel = func() error {
+		run.kill()
+		return killGroup(cmd)
+	}
 	cmd.WaitDelay = 2 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -114,7 +157,23 @@ func Run(ctx context.Context, prog scenarios.Program, opts Options) (Result, err
 	if opts.OnStart != nil {
 		opts.OnStart(res.PID)
 	}
+	if run != nil && opts.OnLeftover != nil {
+		opts.OnLeftover(run.leftover(res.PID))
+	}
 
+	// The watcher measures the group's memory, and ends the run when it
+	// went over the cap: the kernel's cap (a process was killed for it) or,
+	// without a memory cgroup, the measured one.
+	polledCap := opts.MemoryLimit
+	var kernelCap *runGroup
+	if run != nil {
+		polledCap = 0
+		if run.group != nil && run.group.memory != "" {
+			kernelCap = run.group
+		} else {
+			polledCap = opts.Contain.cfg.MemoryBytes
+		}
+	}
 	watchDone := make(chan struct{})
 	watchStopped := make(chan struct{})
 	go func() {
@@ -124,8 +183,9 @@ func Run(ctx context.Context, prog scenarios.Program, opts Options) (Result, err
 		for {
 			rss := groupRSS(res.PID)
 			res.PeakRSS = max(res.PeakRSS, rss)
-			if opts.MemoryLimit > 0 && rss > opts.MemoryLimit {
+			if polledCap > 0 && rss > polledCap || kernelCap != nil && kernelCap.oomKills() > 0 {
 				res.MemoryExceeded = true
+				run.kill()
 				_ = killGroup(cmd)
 				return
 			}
@@ -166,7 +226,7 @@ func Run(ctx context.Context, prog scenarios.Program, opts Options) (Result, err
 	go func() { defer wg.Done(); readOutput("stdout", stdout) }()
 	go func() { defer wg.Done(); readOutput("stderr", stderr) }()
 
-	res.LinesDropped = readEvents(evR, opts)
+	res.LinesDropped = readEvents(evR, opts.MaxLine, opts.OnEvents)
 	wg.Wait()
 	close(watchDone)
 	<-watchStopped
@@ -174,71 +234,38 @@ func Run(ctx context.Context, prog scenarios.Program, opts Options) (Result, err
 	// The group may still hold grandchildren that outlived the child: kill
 	// them so nothing is orphaned (they are reaped by init or their parent).
 	_ = killGroup(cmd)
+	run.kill()
 	if cmd.ProcessState != nil {
 		res.ExitCode = cmd.ProcessState.ExitCode()
+		res.CPUNS, res.CPUFrom = rusageCPU(cmd.ProcessState), CPUFromRusage
+	}
+	if run != nil && run.group != nil {
+		if ns, ok := run.group.cpuNS(); ok {
+			res.CPUNS, res.CPUFrom = ns, CPUFromCgroup
+		}
+		if run.group.oomKills() > 0 {
+			res.MemoryExceeded = true
+		}
 	}
 	if ctx.Err() != nil {
 		return res, context.Cause(ctx)
 	}
 	if res.MemoryExceeded {
-		return res, fmt.Errorf("%w: more than %d MiB resident", ErrMemory, opts.MemoryLimit>>20)
+		limit := opts.MemoryLimit
+		if run != nil {
+			limit = opts.Contain.cfg.MemoryBytes
+		}
+		return res, fmt.Errorf("%w: more than %d MiB", ErrMemory, limit>>20)
 	}
 	return res, err
 }
 
-// readEvents reads event lines until the pipe closes and hands them over in
-// batches of what one read delivered.
-func readEvents(r io.Reader, opts Options) (dropped int64) {
-	br := bufio.NewReaderSize(r, 256<<10)
-	batch := make([][]byte, 0, 1024)
-	var long []byte
-	tooLong := false
-	flush := func() {
-		if len(batch) > 0 && opts.OnEvents != nil {
-			opts.OnEvents(batch)
-		}
-		batch = batch[:0]
+// rusageCPU returns the user and system time of a finished process and of
+// the children it waited for, in ns.
+func rusageCPU(ps *os.ProcessState) int64 {
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
 	}
-	for {
-		line, err := br.ReadSlice('\n')
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			if !tooLong {
-				long = append(long, line...)
-				if len(long) > opts.MaxLine {
-					tooLong, long = true, long[:0]
-				}
-			}
-			continue
-		case err != nil && len(line) == 0:
-			flush()
-			return dropped
-		}
-		if tooLong {
-			tooLong = false
-			dropped++
-		} else {
-			if len(long) > 0 {
-				line = append(long, line...)
-				long = nil
-				if len(line) > opts.MaxLine {
-					dropped++
-					line = nil
-				}
-			}
-			line = bytes.TrimRight(line, "\r\n")
-			if len(line) > 0 {
-				// Lines from ReadSlice are only valid until the next read:
-				// copy before the buffer moves on.
-				batch = append(batch, append([]byte(nil), line...))
-			}
-		}
-		if br.Buffered() == 0 || len(batch) == cap(batch) {
-			flush()
-		}
-		if err != nil {
-			flush()
-			return dropped
-		}
-	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
