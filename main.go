@@ -14,13 +14,19 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"interleave/scenarios/child"
 	"interleave/scenarios/goengine"
 	"interleave/server"
 )
 
 func main() {
+	// A run's sandbox sets the run up and becomes the engine's program.
+	if spec := os.Getenv(child.SandboxEnv); spec != "" {
+		os.Exit(child.SandboxMain(spec))
+	}
 	if role := os.Getenv(goengine.RoleEnv); role != "" {
 		os.Exit(goengine.ChildMain(role))
 	}
@@ -52,10 +58,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.DurationVar(&cfg.Limits.MaxDeadline, "max-deadline", cfg.Limits.MaxDeadline, "largest deadline a run may ask for")
 	fs.Int64Var(&cfg.Limits.MaxEvents, "max-events", cfg.Limits.MaxEvents, "events kept per run before it is truncated")
 	fs.Int64Var(&cfg.Limits.MaxOutput, "max-output", cfg.Limits.MaxOutput, "bytes of stdout+stderr kept per run")
-	fs.Int64Var(&cfg.Limits.MemoryBytes, "memory", cfg.Limits.MemoryBytes, "address-space cap of a run's child process, bytes")
+	fs.Int64Var(&cfg.Limits.MemoryBytes, "memory", cfg.Limits.MemoryBytes, "memory cap of all of a run's processes together, bytes (kernel-enforced where there is a memory cgroup)")
+	fs.Int64Var(&cfg.Limits.MaxTasks, "max-tasks", cfg.Limits.MaxTasks, "processes and threads one run may have at once (pids cgroup)")
+	fs.Uint64Var(&cfg.Limits.MaxOpenFiles, "max-files", cfg.Limits.MaxOpenFiles, "open files per process of a run (RLIMIT_NOFILE)")
+	fs.Uint64Var(&cfg.Limits.MaxFileBytes, "max-file-size", cfg.Limits.MaxFileBytes, "largest file a run may write, bytes (RLIMIT_FSIZE)")
+	without := fs.String("without", "", "protections of a run to turn off, comma-separated: cgroup, network, landlock, userns, caps (the log says what is off and why)")
 	fs.BoolVar(&cfg.DevStatic, "dev", false, "serve static/ from disk (edit JS/CSS without rebuilding)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *without != "" {
+		cfg.Without = strings.Split(*without, ",")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	return server.ListenAndServe(ctx, cfg, logger)

@@ -14,6 +14,10 @@ type Config struct {
 	// DevStatic serves static/ from disk instead of the embedded copy.
 	DevStatic bool
 	Limits    Limits
+	// Without turns protections of a run off by name (cgroup, network,
+	// landlock, userns, caps; see child.ContainConfig): for an operator
+	// whose machine misbehaves with one. The log says what is off either way.
+	Without []string
 }
 
 // Limits bounds what one run and the whole server may use. Every field is
@@ -34,9 +38,22 @@ type Limits struct {
 	MaxEvents int64
 	// MaxOutput is how many bytes of stdout+stderr a run keeps (default 1 MiB).
 	MaxOutput int64
-	// MemoryBytes caps the resident memory of a run's whole process group
-	// (default 2 GiB); past it the group is killed and the run fails.
+	// MemoryBytes caps the memory of all of a run's processes together
+	// (default 2 GiB). Where the machine has a memory cgroup the kernel
+	// enforces it (the allocation that crosses it fails and the run is
+	// killed); elsewhere the resident memory of the run's process group is
+	// measured every 100 ms and the group killed past it.
 	MemoryBytes int64
+	// MaxTasks caps a run's processes and threads together (default 8192:
+	// the decision matrix's many-io model runs 2,000 client threads and as
+	// many server threads), with the pids cgroup controller.
+	MaxTasks int64
+	// MaxOpenFiles is the open-file limit of each of a run's processes
+	// (default 8192, RLIMIT_NOFILE: 2,000 sockets each side of many-io).
+	MaxOpenFiles uint64
+	// MaxFileBytes is the largest file a run may write (default 256 MiB,
+	// RLIMIT_FSIZE), in its private directory, the only place it can write.
+	MaxFileBytes uint64
 	// MaxBodyBytes caps a request body (default 64 KiB).
 	MaxBodyBytes int64
 	// RunsPerMinute is how many runs one client address may start a minute
@@ -75,6 +92,9 @@ func DefaultConfig() Config {
 			MaxEvents:       2_000_000,
 			MaxOutput:       1 << 20,
 			MemoryBytes:     2 << 30,
+			MaxTasks:        8192,
+			MaxOpenFiles:    8192,
+			MaxFileBytes:    256 << 20,
 			MaxBodyBytes:    64 << 10,
 			RunsPerMinute:   120,
 			WSWriteTimeout:  5 * time.Second,

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"interleave/scenarios"
+	"interleave/scenarios/child"
 	"interleave/scenarios/event"
 	"interleave/scenarios/goengine"
 )
@@ -20,6 +21,9 @@ const testRoleEnv = "INTERLEAVE_TEST_ROLE"
 // TestMain lets the test binary be the child process of a run, exactly as
 // the server binary is, and checks that no goroutine outlives the tests.
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(child.SandboxEnv); spec != "" {
+		os.Exit(child.SandboxMain(spec))
+	}
 	if role := os.Getenv(goengine.RoleEnv); role != "" {
 		os.Exit(goengine.ChildMain(role))
 	}

@@ -136,6 +136,9 @@ type Manager struct {
 	store   *Store
 	logger  *slog.Logger
 	cores   int
+	// contain confines every run's processes (see child.Containment); nil
+	// runs them as plain children (a manager made by NewManager alone).
+	contain *child.Containment
 
 	mu      sync.Mutex
 	runs    map[string]*Run // queued, running, and finished but not yet stored
@@ -428,17 +431,31 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 		run.appendMark("could not start: " + err.Error())
 		return StatusFailed, fmt.Errorf("program for %s: %w", run.ID, err)
 	}
+	// The run's processes are on record while it runs, so that a restart
+	// after a kill of this server can kill what is left of them.
+	remembered := make(chan struct{})
 	res, err := child.Run(ctx, prog, child.Options{
 		OnEvents:    run.appendEvents(m.limits.MaxEvents),
 		OnOutput:    run.appendOutput,
 		OutputLimit: m.limits.MaxOutput,
 		MemoryLimit: m.limits.MemoryBytes,
+		Contain:     m.contain,
 		OnStart: func(pid int) {
 			run.mu.Lock()
 			run.pid = pid
 			run.mu.Unlock()
 		},
+		OnLeftover: func(l child.Leftover) {
+			go func() {
+				defer close(remembered)
+				m.store.rememberProcesses(run.ID, l)
+			}()
+		},
 	})
+	if m.contain != nil && res.PID != 0 {
+		<-remembered
+		m.store.forgetProcesses(run.ID)
+	}
 	run.mu.Lock()
 	run.peakRSS = res.PeakRSS
 	run.mu.Unlock()

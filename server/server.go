@@ -46,11 +46,21 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 	if err != nil {
 		return nil, err
 	}
+	// What runs of a killed server left behind goes before any new run.
+	if err := store.sweepLeftovers(context.Background(), logger); err != nil {
+		logger.Warn("sweep what unfinished runs left", "err", err)
+	}
+	contain, err := newContainment(cfg, logger)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	m, err := NewManager(cfg.Limits, engines, store, logger)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	m.contain = contain
 	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{})}
 	s.handler = s.routes()
 	return s, nil

@@ -406,30 +406,33 @@ func (g *runGroup) kill() {
 }
 
 // killCgroupProcs kills the processes listed in dir/cgroup.procs, reading
-// it again until it is empty or nothing more can be killed.
+// it again until nothing new is found there (a process may fork while the
+// others are killed), and returns how many it killed.
 func killCgroupProcs(dir string) (killed int) {
+	hit := map[int]bool{}
 	for range 100 {
-		pids := cgroupProcs(dir)
-		if len(pids) == 0 {
-			return killed
-		}
-		hit := 0
-		for _, pid := range pids {
+		fresh := 0
+		for _, pid := range cgroupProcs(dir) {
+			if hit[pid] {
+				continue
+			}
+			fresh++
 			fd, err := unix.PidfdOpen(pid, 0)
 			if err != nil {
 				continue
 			}
+			// The pid is checked again through the pidfd's process: it
+			// may have been reused between the read and the open.
 			if slices.Contains(cgroupProcs(dir), pid) && unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0) == nil {
-				hit++
+				hit[pid] = true
 			}
 			unix.Close(fd)
 		}
-		killed += hit
-		if hit == 0 {
-			return killed
+		if fresh == 0 {
+			break
 		}
 	}
-	return killed
+	return len(hit)
 }
 
 // cgroupProcs returns the pids in dir/cgroup.procs.

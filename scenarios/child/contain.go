@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -50,6 +51,9 @@ type ContainConfig struct {
 	// on a machine that lacks one, and for an operator who must.
 	Without []string
 }
+
+// protectionSwitches are the names ContainConfig.Without knows.
+var protectionSwitches = []string{"cgroup", "network", "landlock", "userns", "caps"}
 
 // Containment starts contained runs as its probe found this machine allows.
 // It is safe for concurrent use.
@@ -105,9 +109,22 @@ func NewContainment(cfg ContainConfig) (*Containment, error) {
 	if cfg.FileBytes == 0 {
 		cfg.FileBytes = 256 << 20
 	}
-	for i, h := range cfg.Hidden {
+	// Landlock holds on the real hierarchy: hide the directories by their
+	// real, absolute paths.
+	hidden := make([]string, 0, len(cfg.Hidden))
+	for _, h := range cfg.Hidden {
+		if abs, err := filepath.Abs(h); err == nil {
+			h = abs
+		}
 		if real, err := filepath.EvalSymlinks(h); err == nil {
-			cfg.Hidden[i] = real
+			h = real
+		}
+		hidden = append(hidden, h)
+	}
+	cfg.Hidden = hidden
+	for _, w := range cfg.Without {
+		if !slices.Contains(protectionSwitches, w) {
+			return nil, fmt.Errorf("without: unknown protection %q; want one or more of %s", w, strings.Join(protectionSwitches, ", "))
 		}
 	}
 	without := func(name string) bool {

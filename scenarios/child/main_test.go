@@ -162,6 +162,22 @@ func testRole(role string) int {
 	case "sleep":
 		time.Sleep(time.Minute)
 		return 0
+	case "family":
+		// Starts two sleepers that inherit its environment, says so, and
+		// sleeps: a run whose server is about to disappear.
+		exe, _ := os.Executable()
+		var pids []int
+		for range 2 {
+			cmd := exec.Command(exe)
+			cmd.Env = append(os.Environ(), testRoleEnv+"=sleep")
+			if err := cmd.Start(); err != nil {
+				return 1
+			}
+			pids = append(pids, cmd.Process.Pid)
+		}
+		report(map[string]any{"children": pids})
+		time.Sleep(time.Minute)
+		return 0
 	case "burn":
 		// Two processes (this one and a copy) each use 300 ms of CPU.
 		if os.Getenv("BURN_CHILD") == "" {

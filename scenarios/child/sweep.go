@@ -65,21 +65,22 @@ func Sweep(l Leftover) (Swept, error) {
 			unix.Close(fd)
 		}
 	}()
+	// Whatever is in the run's cgroups is the run's.
+	inCgroup := map[int]bool{}
 	for _, dir := range l.Cgroups {
 		if !isRunCgroup(dir) {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err == nil {
-			n := len(cgroupProcs(dir))
-			if n > 0 && os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0) == nil {
-				s.Killed += n
-				continue
-			}
+		for _, pid := range cgroupProcs(dir) {
+			inCgroup[pid] = true
 		}
-		s.Killed += killCgroupProcs(dir)
+		if os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0) != nil {
+			killCgroupProcs(dir)
+		}
 	}
+	s.Killed = len(inCgroup)
 	if l.PGID > 1 {
-		k, skipped, fds := sweepGroup(l)
+		k, skipped, fds := sweepGroup(l, inCgroup)
 		s.Killed += k
 		s.Skipped += skipped
 		pidfds = append(pidfds, fds...)
@@ -108,9 +109,9 @@ func Sweep(l Leftover) (Swept, error) {
 	return s, errors.Join(errs...)
 }
 
-// sweepGroup kills the provable members of l's process group and returns
-// their pidfds (to wait for their end).
-func sweepGroup(l Leftover) (killed, skipped int, pidfds []int) {
+// sweepGroup kills the provable members of l's process group (but those
+// in done, killed already) and returns their pidfds (to wait for their end).
+func sweepGroup(l Leftover, done map[int]bool) (killed, skipped int, pidfds []int) {
 	members := groupMembers(l.PGID)
 	if len(members) == 0 {
 		return 0, 0, nil
@@ -126,6 +127,9 @@ func sweepGroup(l Leftover) (killed, skipped int, pidfds []int) {
 		return 0, len(members), nil
 	}
 	for _, m := range members {
+		if done[m.pid] {
+			continue
+		}
 		ours := leaderAlive || (m.start >= l.Start && hasMark(m.pid, l.Mark))
 		if !ours {
 			skipped++

@@ -930,6 +930,64 @@ def _record():
             time.sleep(wait)
 
 
+# --- Parent death: no process of a run outlives the server -------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_prctl = None
+_fork_parent = None
+
+
+def _die_with_parent(parent=None):
+    """Asks the kernel to SIGKILL this process when its parent dies, so that
+    no process of a run outlives the server (a kill -9 included): the
+    server's child gets the request from the server, and every process the
+    harness runs in makes its own. A fork clears the request, hence one
+    per process. The parent may have died before the request: then this
+    process is an orphan already (its parent is no longer parent or, when
+    the parent is not known, no longer of the run's process group) and it
+    ends itself."""
+    global _prctl
+    try:
+        if _prctl is None:
+            import ctypes
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        if _prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0) != 0:
+            return
+        ppid = os.getppid()
+        orphan = ppid != parent if parent is not None else (ppid == 1 or os.getpgid(ppid) != os.getpgrp())
+    except Exception:
+        return  # no ctypes, or the parent is already gone (getpgid failed)
+    if orphan:
+        os.kill(os.getpid(), 9)
+
+
+def _before_fork():
+    """Notes who forks, and loads ctypes once in the parent, not in each child."""
+    global _fork_parent, _prctl
+    _fork_parent = os.getpid()
+    if _prctl is None:
+        try:
+            import ctypes
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except Exception:
+            pass
+
+
+def _after_fork_die_with_parent():
+    _die_with_parent(_fork_parent)
+
+
+def _end_the_rest_of_the_run(root_pid):
+    """Runs in the recorder once it has written everything: if the root is
+    gone (killed, or its server was), the processes the root started that
+    did not ask for a parent-death signal (subprocesses, a loopback server)
+    would be orphans: the recorder kills the run's process group, itself
+    last. Only for a run the server started (its own group, led by the
+    root), never for a script run by hand in a shell's job."""
+    if os.getppid() != root_pid and SPEC and os.getpgrp() == root_pid:
+        os.killpg(root_pid, 9)
+
+
 # --- Start ---------------------------------------------------------------------------------
 
 _import_pc = _pc()
@@ -937,12 +995,16 @@ _import_cpu = 0
 
 if __name__ == "__main__":
     _role = "recorder"
-    _record()
+    try:
+        _record()
+    finally:
+        _end_the_rest_of_the_run(int(os.environ["INTERLEAVE_RECORDER"].split(":")[3]))
     sys.exit(0)
 
 _root = os.environ.get(_ROOT_ENV)
 if _root and int(_root.split(":")[0]) != os.getpid():
     _start_child(_root)
+    _die_with_parent()
 else:
     _start_root()
     _import_cpu = cpu_ns()
@@ -951,3 +1013,4 @@ else:
     import atexit
     atexit.register(_at_exit)
 os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_die_with_parent)
