@@ -24,8 +24,8 @@ import (
 
 func main() {
 	// A run's sandbox sets the run up and becomes the engine's program.
-	if spec := os.Getenv(child.SandboxEnv); spec != "" {
-		os.Exit(child.SandboxMain(spec))
+	if code, ok := child.RoleMain(); ok {
+		os.Exit(code)
 	}
 	if role := os.Getenv(goengine.RoleEnv); role != "" {
 		os.Exit(goengine.ChildMain(role))

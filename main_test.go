@@ -22,8 +22,8 @@ import (
 // TestMain lets the test binary be the real program (main) and its runner
 // children, so the tests below drive the binary as a user would.
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(child.SandboxEnv); spec != "" {
-		os.Exit(child.SandboxMain(spec))
+	if code, ok := child.RoleMain(); ok {
+		os.Exit(code)
 	}
 	if role := os.Getenv(goengine.RoleEnv); role != "" {
 		os.Exit(goengine.ChildMain(role))

@@ -21,8 +21,8 @@ const testRoleEnv = "INTERLEAVE_TEST_ROLE"
 // TestMain lets the test binary be the child process of a run, exactly as
 // the server binary is, and checks that no goroutine outlives the tests.
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(child.SandboxEnv); spec != "" {
-		os.Exit(child.SandboxMain(spec))
+	if code, ok := child.RoleMain(); ok {
+		os.Exit(code)
 	}
 	if role := os.Getenv(goengine.RoleEnv); role != "" {
 		os.Exit(goengine.ChildMain(role))
@@ -96,6 +96,9 @@ func testChild(role string) int {
 		for j := 0; j < len(hold[i]); j += 4096 {
 			hold[i][j] = 1 // touch every page so it is resident
 		}
+	}
+	if allocMiB > 0 {
+		em.Mark("", fmt.Sprintf("allocated %d MiB", allocMiB))
 	}
 	time.Sleep(sleep)
 	em.Emit(event.Event{K: event.KindEnd, Summary: &event.Summary{Metrics: map[string]event.Metric{"held": {Value: float64(len(hold))}}, Verdict: "flooded"}})

@@ -57,6 +57,7 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 	}
 	m, err := NewManager(cfg.Limits, engines, store, logger)
 	if err != nil {
+		contain.Close()
 		store.Close()
 		return nil, err
 	}
@@ -93,8 +94,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close closes the store: call it after Shutdown.
-func (s *Server) Close() error { return s.store.Close() }
+// Close closes the store and stops the watchdog of the runs: call it after
+// Shutdown.
+func (s *Server) Close() error {
+	err := s.store.Close()
+	if s.runs.contain != nil {
+		err = errors.Join(err, s.runs.contain.Close())
+	}
+	return err
+}
 
 // DefaultEngines returns the engines this binary offers: Go, and CPython
 // (python3 from PATH; listed as unavailable, with how to install it, when

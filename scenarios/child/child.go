@@ -125,6 +125,7 @@ func Run(ctx context.Context, prog scenarios.Program, opts Options) (Result, err
 		defer func() {
 			run.kill()
 			_ = run.release()
+			run.unwatch()
 		}()
 	} else {
 		cmd = exec.CommandContext(ctx, prog.Path, prog.Args...)
@@ -157,8 +158,12 @@ func Run(ctx context.Context, prog scenarios.Program, opts Options) (Result, err
 	if opts.OnStart != nil {
 		opts.OnStart(res.PID)
 	}
-	if run != nil && opts.OnLeftover != nil {
-		opts.OnLeftover(run.leftover(res.PID))
+	if run != nil {
+		l := run.leftover(res.PID)
+		run.watch(l)
+		if opts.OnLeftover != nil {
+			opts.OnLeftover(l)
+		}
 	}
 
 	// The watcher measures the group's memory, and ends the run when it

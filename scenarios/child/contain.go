@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +47,8 @@ type ContainConfig struct {
 	OpenFiles uint64
 	// FileBytes is the largest file a run may write, RLIMIT_FSIZE (0: 256 MiB).
 	FileBytes uint64
+	// Log receives the watchdog's messages (default os.Stderr).
+	Log io.Writer
 	// Without turns mechanisms off by name ("cgroup", "network",
 	// "landlock", "userns", "caps"): for tests that check what a run gets
 	// on a machine that lacks one, and for an operator who must.
@@ -67,6 +70,8 @@ type Containment struct {
 	landlock   int // ABI version, 0 when off
 	dropCaps   bool
 	report     Report
+	// watchdog kills the runs still going should this process die.
+	watchdog *watchdog
 }
 
 // Protection is one protection of a run and whether it is on here.
@@ -163,8 +168,18 @@ func NewContainment(cfg ContainConfig) (*Containment, error) {
 		return nil, err
 	}
 	c.report = c.makeReport(res, netErr, without)
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
+	if c.watchdog, err = startWatchdog(cfg.Executable, cfg.Log); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
+
+// Close stops the watchdog; call it once every run has ended (a run still
+// going is killed).
+func (c *Containment) Close() error { return c.watchdog.close() }
 
 // Report returns what each run gets here.
 func (c *Containment) Report() Report { return c.report }
@@ -316,7 +331,7 @@ func (c *Containment) makeReport(res probeResult, netErr error, without func(str
 	}
 	add("rlimits", res.Rlimits == "", fmt.Sprintf("RLIMIT_NOFILE %d, RLIMIT_FSIZE %d MiB, RLIMIT_CORE 0 (no core dumps)", c.cfg.OpenFiles, c.cfg.FileBytes>>20), "off: "+res.Rlimits)
 	add("private directory", true, "a fresh 0700 working directory and TMPDIR per run under "+c.cfg.TempRoot+", removed after", "")
-	add("parent death", res.Parent == "", "SIGKILL to the run's main process when the server dies; the engines pass it on to every process they start", "off: "+res.Parent)
+	add("parent death", res.Parent == "", "a watchdog process beside the server kills a run's cgroup and process group when the server dies; SIGKILL to the run's main process too, and the engines pass it on to every process they start", "off: "+res.Parent)
 	return r
 }
 
@@ -424,6 +439,18 @@ func (r *contained) release() error {
 		}
 	}
 	return err
+}
+
+// watch puts the run in the watchdog's care.
+func (r *contained) watch(l Leftover) {
+	_ = r.c.watchdog.add(r.mark, l)
+}
+
+// unwatch takes the run out of the watchdog's care once its processes are gone.
+func (r *contained) unwatch() {
+	if r != nil {
+		_ = r.c.watchdog.remove(r.mark)
+	}
 }
 
 // leftover is what a restarted server needs to clean up after this run.

@@ -36,6 +36,11 @@ func newContainment(t *testing.T, mutate func(*ContainConfig)) (c *Containment, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close the containment: %v", err)
+		}
+	})
 	for _, p := range c.Report() {
 		t.Logf("%-17s on=%-5v %s", p.Name, p.On, p.How)
 	}

@@ -24,8 +24,8 @@ const testRoleEnv = "INTERLEAVE_CHILD_TEST_ROLE"
 
 // TestMain lets the test binary be the sandbox and the test programs.
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(SandboxEnv); spec != "" {
-		os.Exit(SandboxMain(spec))
+	if code, ok := RoleMain(); ok {
+		os.Exit(code)
 	}
 	if role := os.Getenv(testRoleEnv); role != "" {
 		os.Exit(testRole(role))
