@@ -344,13 +344,17 @@ func (c *Containment) sysProcAttr() *syscall.SysProcAttr {
 		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
 		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
 		a.GidMappingsEnableSetgroups = false
+		// The sandbox keeps the one capability it needs in its namespaces
+		// (bringing lo up) through its execve; it drops it before the
+		// program's.
+		a.AmbientCaps = []uintptr{unix.CAP_NET_ADMIN}
 	}
 	return a
 }
 
 // spec is the sandbox spec of a run of prog with private directory dir.
 func (c *Containment) spec(prog programSpec, dir string, group *runGroup) sandboxSpec {
-	s := sandboxSpec{Program: prog, Parent: os.Getpid(), Loopback: c.loopback, DropCaps: c.dropCaps}
+	s := sandboxSpec{Program: prog, Parent: os.Getpid(), Loopback: c.loopback, DropCaps: c.dropCaps || c.userns}
 	if group != nil {
 		s.Cgroups = group.dirs
 	}

@@ -71,11 +71,15 @@ func runRole(t *testing.T, c *Containment, role string, env ...string) ([][]byte
 	var lines [][]byte
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var output strings.Builder
 	res, err := Run(ctx, prog, Options{Contain: c, OnEvents: func(batch [][]byte) {
 		for _, l := range batch {
 			lines = append(lines, append([]byte(nil), l...))
 		}
-	}})
+	}, OnOutput: func(_ string, text []byte) { output.Write(text) }})
+	if output.Len() > 0 {
+		t.Logf("the run's output:\n%s", output.String())
+	}
 	return lines, res, err
 }
 

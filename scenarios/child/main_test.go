@@ -162,6 +162,9 @@ func testRole(role string) int {
 	case "sleep":
 		time.Sleep(time.Minute)
 		return 0
+	case "hello":
+		report(map[string]bool{"hello": true})
+		return 0
 	case "family":
 		// Starts two sleepers that inherit its environment, says so, and
 		// sleeps: a run whose server is about to disappear.

@@ -181,20 +181,17 @@ func setRlimit(r rlimit) error {
 	return nil
 }
 
-// dropCapabilities empties the bounding, ambient and inheritable sets, so
-// that the program (executed as uid 0) gets no capability at all: it cannot
-// load modules, reboot, change its limits, leave its cgroup or raise its
-// Landlock rights.
+// dropCapabilities empties the ambient and inheritable sets and, for uid 0,
+// the bounding set, so that the program gets no capability at all: root's
+// cannot load modules, reboot, change its limits or leave its cgroup; in a
+// user namespace of its own, the sandbox's CAP_NET_ADMIN (for lo) does not
+// pass to the program. (A uid other than 0 gains nothing at execve without
+// ambient capabilities, and no_new_privs rules out set-uid and file
+// capabilities.)
 func dropCapabilities() error {
-	last := unix.CAP_LAST_CAP
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			last = n
-		}
-	}
-	for c := 0; c <= last; c++ {
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+	if os.Geteuid() == 0 {
+		if err := dropBounding(); err != nil {
+			return err
 		}
 	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
@@ -208,6 +205,22 @@ func dropCapabilities() error {
 	data[0].Inheritable, data[1].Inheritable = 0, 0
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("clear inheritable capabilities: %w", err)
+	}
+	return nil
+}
+
+// dropBounding empties the capability bounding set.
+func dropBounding() error {
+	last := unix.CAP_LAST_CAP
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = n
+		}
+	}
+	for c := 0; c <= last; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		}
 	}
 	return nil
 }
