@@ -625,6 +625,12 @@ func TestNoOrphansAfterManyRuns(t *testing.T) {
 	if zombies := countZombieChildren(); zombies != 0 {
 		t.Errorf("%d zombie children of the server", zombies)
 	}
+	// Every run's processes were forgotten once gone: a restart would
+	// find nothing to sweep.
+	var records int
+	if err := ts.srv.store.db.QueryRow(`SELECT count(*) FROM run_processes`).Scan(&records); err != nil || records != 0 {
+		t.Errorf("%d runs' processes still on record (%v)", records, err)
+	}
 }
 
 // countZombieChildren counts zombies whose parent is this process.
