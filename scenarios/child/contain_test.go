@@ -192,7 +192,6 @@ func TestMemoryCapStopsAFastAllocation(t *testing.T) {
 			Done bool
 		}
 		json.Unmarshal(l, &p)
-		t.Logf("%s", l)
 		if p.Done {
 			t.Fatal("the program allocated all of its 1 GiB under a 96 MiB cap")
 		}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,11 +34,14 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// events is fd 3, opened once: a second *os.File for it would close the
+// descriptor when the garbage collector finalizes the first.
+var events = sync.OnceValue(func() *os.File { return os.NewFile(scenarios.EventFD, "events") })
+
 // report writes one JSON object as an event line on fd 3.
 func report(v any) {
-	events := os.NewFile(scenarios.EventFD, "events")
 	b, _ := json.Marshal(v)
-	events.Write(append(b, '\n'))
+	events().Write(append(b, '\n'))
 }
 
 // inspection is what the inspect role finds out about its surroundings.
