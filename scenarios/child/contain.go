@@ -31,7 +31,9 @@ type ContainConfig struct {
 	// directory). They are hidden with Landlock where the kernel has it.
 	Hidden []string
 	// TempRoot is where each run's private directory is made (default
-	// os.TempDir()).
+	// os.TempDir()). Keep it short: a run's unix sockets live under it
+	// (multiprocessing's forkserver binds one) and their paths have at most
+	// 107 bytes.
 	TempRoot string
 	// MemoryBytes caps the memory of all of a run's processes together
 	// (0: no cap). Enforced by a memory cgroup where the machine has one;

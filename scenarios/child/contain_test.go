@@ -28,7 +28,14 @@ func newContainment(t *testing.T, mutate func(*ContainConfig)) (c *Containment, 
 	if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := ContainConfig{Executable: exe, Hidden: []string{data}, TempRoot: t.TempDir(), MemoryBytes: 1 << 30, Tasks: 4096}
+	// A short root, as /tmp is: multiprocessing's forkserver binds a unix
+	// socket under TMPDIR, and such a path has at most 107 bytes.
+	root, err := os.MkdirTemp("", "ilr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	cfg := ContainConfig{Executable: exe, Hidden: []string{data}, TempRoot: root, MemoryBytes: 1 << 30, Tasks: 4096}
 	if mutate != nil {
 		mutate(&cfg)
 	}
