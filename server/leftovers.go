@@ -74,6 +74,9 @@ func (s *Store) sweepLeftovers(ctx context.Context, logger *slog.Logger) error {
 		var l child.Leftover
 		if err := json.Unmarshal([]byte(r.leftover), &l); err != nil {
 			logger.Warn("a run's process record is damaged; nothing was killed for it", "run", r.run, "err", err)
+		} else if l.ServerAlive() {
+			logger.Warn("a run on record belongs to another server still running on this data directory; left alone", "run", r.run, "server pid", l.Server)
+			continue
 		} else {
 			swept, err := child.Sweep(l)
 			logger.Info("swept what an unfinished run left", "run", r.run, "killed", swept.Killed, "not provably the run's", swept.Skipped, "err", err)

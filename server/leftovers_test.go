@@ -34,7 +34,8 @@ func startedAt(t *testing.T, pid int) uint64 {
 // records of two runs a killed server did not see end. One group is still
 // the run's: the next server kills it before serving. The other pid now
 // belongs to another program (its start time differs): it is left alone.
-// Both records are forgotten.
+// Both records are forgotten. A third record belongs to a server that
+// still runs: its run is left alone and stays on record.
 func TestRestartSweepsWhatAKilledServerLeft(t *testing.T) {
 	dir := t.TempDir()
 	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
@@ -64,6 +65,17 @@ func TestRestartSweepsWhatAKilledServerLeft(t *testing.T) {
 	store.rememberProcesses("b", child.Leftover{PGID: stranger.Process.Pid, Start: startedAt(t, stranger.Process.Pid) + 1, Boot: b, Mark: "run-b"})
 	store.Close()
 
+	// A run of a server still running (this test process, with its start
+	// time) is that server's, not a leftover: it stays on record, alive.
+	ours := start("run-c")
+	self := os.Getpid()
+	store, err = OpenStore(dir, 10, 1<<20, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.rememberProcesses("c", child.Leftover{PGID: ours.Process.Pid, Start: startedAt(t, ours.Process.Pid), Boot: b, Mark: "run-c", Server: self, ServerStart: startedAt(t, self)})
+	store.Close()
+
 	ts := newTestServerIn(t, dir, nil)
 	// The sweep waits for what it kills to be gone: the run's process is
 	// dead (a zombie until reaped) when New returns.
@@ -77,8 +89,11 @@ func TestRestartSweepsWhatAKilledServerLeft(t *testing.T) {
 	if !alive(stranger.Process.Pid) {
 		t.Error("the sweep killed a process whose pid a record named but whose start time differs")
 	}
+	if !alive(ours.Process.Pid) {
+		t.Error("the sweep killed a run of a server that still runs")
+	}
 	var records int
-	if err := ts.srv.store.db.QueryRow(`SELECT count(*) FROM run_processes`).Scan(&records); err != nil || records != 0 {
-		t.Errorf("%d process records left after the sweep (%v)", records, err)
+	if err := ts.srv.store.db.QueryRow(`SELECT count(*) FROM run_processes`).Scan(&records); err != nil || records != 1 {
+		t.Errorf("%d process records left after the sweep (%v); want the live server's one", records, err)
 	}
 }

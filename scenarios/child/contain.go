@@ -461,8 +461,9 @@ func (r *contained) unwatch() {
 
 // leftover is what a restarted server needs to clean up after this run.
 func (r *contained) leftover(pid int) Leftover {
-	l := Leftover{PGID: pid, Mark: r.mark, Dir: r.dir, Boot: bootID()}
+	l := Leftover{PGID: pid, Mark: r.mark, Dir: r.dir, Boot: bootID(), Server: os.Getpid()}
 	l.Start, _ = startTime(pid)
+	l.ServerStart, _ = startTime(l.Server)
 	if r.group != nil {
 		l.Cgroups = r.group.dirs
 	}

@@ -35,6 +35,25 @@ type Leftover struct {
 	Cgroups []string `json:"cgroups,omitempty"`
 	// Dir is the run's private directory.
 	Dir string `json:"dir,omitempty"`
+	// Server and ServerStart name the server that started the run (pid
+	// and start time), so that a record is only swept once that server is
+	// gone.
+	Server      int    `json:"server,omitempty"`
+	ServerStart uint64 `json:"server_start,omitempty"`
+}
+
+// ServerAlive reports whether the server that recorded l still runs: its
+// runs are then its own, not leftovers (two servers on one data directory).
+func (l Leftover) ServerAlive() bool {
+	if l.Server <= 0 || l.Boot != bootID() {
+		return false
+	}
+	f, ok := statFields(l.Server)
+	if !ok || len(f) == 0 || f[0][0] == 'Z' {
+		return false
+	}
+	st, ok := startTime(l.Server)
+	return ok && st == l.ServerStart
 }
 
 // Swept says what a sweep found.
