@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"net/http"
@@ -329,4 +330,24 @@ func watchdogOf(t *testing.T, server int) int {
 	}
 	t.Fatal("the program has no watchdog")
 	return 0
+}
+
+// TestContainmentFlagsAreChecked: an unknown protection name or a negative
+// cap stops the program with a message naming the flag.
+func TestContainmentFlagsAreChecked(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-without", "cgroup,firewall"}, "without"},
+		{[]string{"-max-tasks", "-1"}, "max-tasks"},
+		{[]string{"-memory", "-5"}, "memory"},
+	} {
+		var out strings.Builder
+		args := append([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir()}, tc.args...)
+		err := run(context.Background(), args, func(string) string { return "" }, &out)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want+":") {
+			t.Errorf("run(%v) = %v; want an error naming %s", tc.args, err, tc.want)
+		}
+	}
 }

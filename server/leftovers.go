@@ -91,6 +91,12 @@ func (s *Store) sweepLeftovers(ctx context.Context, logger *slog.Logger) error {
 // newContainment probes how this machine lets runs be contained and logs
 // every protection, saying why and what to do for each that is off.
 func newContainment(cfg Config, logger *slog.Logger) (*child.Containment, error) {
+	if cfg.Limits.MemoryBytes < 0 {
+		return nil, fmt.Errorf("memory: %d is not allowed; want 0 (no cap) or a number of bytes", cfg.Limits.MemoryBytes)
+	}
+	if cfg.Limits.MaxTasks < 0 {
+		return nil, fmt.Errorf("max-tasks: %d is not allowed; want 0 (no cap) or a number of processes and threads", cfg.Limits.MaxTasks)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable for the sandbox: %w", err)
