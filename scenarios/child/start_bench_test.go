@@ -3,7 +3,9 @@ package child
 import (
 	"context"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,12 +21,30 @@ import (
 //	go test ./scenarios/child -run '^$' -bench Start -benchtime 60x
 func BenchmarkStart(b *testing.B) {
 	exe, _ := os.Executable()
+	benchmarkStart(b, scenarios.Program{Path: exe, Env: []string{testRoleEnv + "=hello"}})
+}
+
+// BenchmarkStartPython is BenchmarkStart for python3 writing one event.
+//
+//	go test ./scenarios/child -run '^$' -bench StartPython -benchtime 60x
+func BenchmarkStartPython(b *testing.B) {
+	// The interpreter itself, not a launcher on PATH (a pyenv shim is a
+	// shell script), as the python engine runs it.
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		b.Skip("python3 not found")
+	}
+	python := strings.TrimSpace(string(out))
+	benchmarkStart(b, scenarios.Program{Path: python, Args: []string{"-E", "-S", "-c", `import os; os.write(3, b'{"hello":true}\n')`}})
+}
+
+func benchmarkStart(b *testing.B, prog scenarios.Program) {
+	exe, _ := os.Executable()
 	c, err := NewContainment(ContainConfig{Executable: exe, Hidden: []string{b.TempDir()}, MemoryBytes: 1 << 30, Tasks: 4096})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	prog := scenarios.Program{Path: exe, Env: []string{testRoleEnv + "=hello"}}
 	first := func(c *Containment) time.Duration {
 		start := time.Now()
 		var at time.Duration
