@@ -134,14 +134,7 @@ func NewContainment(cfg ContainConfig) (*Containment, error) {
 			return nil, fmt.Errorf("without: unknown protection %q; want one or more of %s", w, strings.Join(protectionSwitches, ", "))
 		}
 	}
-	without := func(name string) bool {
-		for _, w := range cfg.Without {
-			if w == name {
-				return true
-			}
-		}
-		return false
-	}
+	without := func(name string) bool { return slices.Contains(cfg.Without, name) }
 	c := &Containment{cfg: cfg}
 	root := os.Geteuid() == 0
 	if without("cgroup") {
@@ -189,8 +182,7 @@ func (c *Containment) Report() Report { return c.report }
 // probe starts one sandbox in probe mode with everything on. A start that
 // fails because of the namespaces (no user namespaces for this user) is
 // tried again without them: the network is then the one protection off.
-func (c *Containment) probe() (probeResult, error, error) {
-	var res probeResult
+func (c *Containment) probe() (res probeResult, netErr, err error) {
 	dir, err := os.MkdirTemp(c.cfg.TempRoot, "interleave-run-probe-")
 	if err != nil {
 		return res, nil, fmt.Errorf("containment: private directory: %w", err)
@@ -228,7 +220,6 @@ func (c *Containment) probe() (probeResult, error, error) {
 		return out, err
 	}
 	out, err := run()
-	var netErr error
 	if err != nil && c.cloneflags != 0 {
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) {
