@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -73,7 +74,9 @@ type Containment struct {
 	dropCaps   bool
 	report     Report
 	// watchdog kills the runs still going should this process die.
-	watchdog *watchdog
+	watchdog  *watchdog
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Protection is one protection of a run and whether it is on here.
@@ -173,8 +176,11 @@ func NewContainment(cfg ContainConfig) (*Containment, error) {
 }
 
 // Close stops the watchdog; call it once every run has ended (a run still
-// going is killed).
-func (c *Containment) Close() error { return c.watchdog.close() }
+// going is killed). Closing again does nothing.
+func (c *Containment) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.watchdog.close() })
+	return c.closeErr
+}
 
 // Report returns what each run gets here.
 func (c *Containment) Report() Report { return c.report }
