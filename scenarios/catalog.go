@@ -60,6 +60,9 @@ func (s Scenario) ParamsFor(engine string) []Param {
 
 // Validate checks raw params for engine, naming the field on error.
 func (s Scenario) Validate(engine string, raw map[string]any) (Params, error) {
+	if strings.TrimSpace(engine) == "" {
+		return nil, &ParamError{Field: "engine", Message: "empty; want one of " + strings.Join(s.Engines, ", ")}
+	}
 	if !s.HasEngine(engine) {
 		return nil, &ParamError{Field: "engine", Message: fmt.Sprintf("%s is not available for %s; want one of %s", Describe(engine), s.ID, strings.Join(s.Engines, ", "))}
 	}

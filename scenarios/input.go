@@ -92,6 +92,9 @@ func Describe(raw any) string {
 // shown cuts s to maxShown characters and quotes it when it holds
 // characters that do not print (or is not UTF-8).
 func shown(s string) string {
+	if s == "" {
+		return `""`
+	}
 	cut := s
 	if utf8.RuneCountInString(s) > maxShown {
 		runes := []rune(s)

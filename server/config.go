@@ -13,7 +13,10 @@ type Config struct {
 	DataDir string
 	// DevStatic serves static/ from disk instead of the embedded copy.
 	DevStatic bool
-	Limits    Limits
+	// AllowedHosts are the host names, besides loopback names and IP
+	// literals, that requests may name in their Host header (-allowed-hosts).
+	AllowedHosts []string
+	Limits       Limits
 }
 
 // Limits bounds what one run and the whole server may use. Every field is

@@ -120,7 +120,7 @@ func OpenStore(dir string, keepRuns int, keepBytes int64, logger *slog.Logger) (
 	if keepRuns < 1 || keepBytes < 1 {
 		return nil, fmt.Errorf("store: keep-runs %d and keep-bytes %d must be positive", keepRuns, keepBytes)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dataDirMode); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, StoreFile)
@@ -154,6 +154,10 @@ func OpenStore(dir string, keepRuns int, keepBytes int64, logger *slog.Logger) (
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create tables in %s: %w", path, err)
+	}
+	if err := makeStoreFilesPrivate(path); err != nil {
+		db.Close()
+		return nil, err
 	}
 	if err := s.markInterrupted(ctx); err != nil {
 		db.Close()
