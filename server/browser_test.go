@@ -27,8 +27,9 @@ import (
 // failure instead of a skip.
 const requireBrowserEnv = "INTERLEAVE_REQUIRE_BROWSER"
 
-// newBrowser starts a real headless Chromium and returns its context.
-func newBrowser(t testing.TB) context.Context {
+// newBrowser starts a real headless Chromium (with any extra options) and
+// returns its context.
+func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -56,6 +57,7 @@ func newBrowser(t testing.TB) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1400, 1000),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)

@@ -26,7 +26,7 @@ import (
 type misdirectedError struct{ host string }
 
 func (e *misdirectedError) Error() string {
-	host := scenarios.FieldName(e.host)
+	host := scenarios.FieldName(canonicalHost(e.host))
 	if e.host == "" {
 		return "Host: missing; this server answers requests that name it by localhost, an IP address or a name given with -allowed-hosts"
 	}
@@ -102,13 +102,16 @@ func (p hostPolicy) allowsOrigin(origin string) bool {
 }
 
 // checkHost answers 421 to a request whose Host is not allowed, before any
-// route sees it, the event sockets included.
+// route sees it, the event sockets included. Only the static files (public
+// anyway: they are the page's CSS and scripts) are served under any name,
+// so that the 421 page itself is readable.
 func (s *Server) checkHost(next http.Handler) http.Handler {
 	refuse := s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &misdirectedError{host: r.Host}
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hosts.allows(r.Host) {
+		static := (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, "/static/")
+		if !static && !s.hosts.allows(r.Host) {
 			refuse(w, r)
 			return
 		}

@@ -121,7 +121,15 @@ func ListenAndServe(ctx context.Context, cfg Config, logger *slog.Logger) error 
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	hs := newHTTPServer(s, logger)
-	logger.Info("serving", "url", "http://"+ln.Addr().String())
+	ifaces, err := net.InterfaceAddrs()
+	if err != nil {
+		logger.Warn("list the network interfaces", "err", err)
+	}
+	local, room := servingURLs(ln.Addr(), ifaces)
+	logger.Info("serving", "url", local)
+	for _, u := range room {
+		logger.Info("the room can open", "url", u)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
