@@ -34,7 +34,10 @@ var errRecording = errors.New("read the run's recording")
 // it is an error of the request: a viewer leaving, in any way, is logged
 // at debug level only.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) error {
-	if origin := r.Header.Get("Origin"); origin != "" && !s.hosts.allowsOrigin(origin) {
+	// A browser's Origin must be a name this server answers to (besides
+	// matching the Host, which Accept checks), unless extra origins were
+	// configured: then Accept's patterns decide.
+	if origin := r.Header.Get("Origin"); origin != "" && len(s.cfg.Limits.WSOriginPatterns) == 0 && !s.hosts.allowsOrigin(origin) {
 		return &crossOriginError{origin: origin}
 	}
 	hj := &hijackRecorder{ResponseWriter: w}
