@@ -96,9 +96,7 @@ func parseJSONObject(data []byte, names []string) (jsonObject, error) {
 	if err := checkJSON(data); err != nil {
 		return obj, err
 	}
-	switch kind := jsonKind(bytes.TrimSpace(data)); kind {
-	case "an object":
-	default:
+	if kind := jsonKind(bytes.TrimSpace(data)); kind != "an object" {
 		return obj, &badRequestError{msg: "body: want a JSON object " + obj.shape + ", got " + kind}
 	}
 	if err := json.Unmarshal(data, &obj.fields); err != nil {
@@ -323,14 +321,19 @@ func compareRequest(workload, engine, size string, workers any) (CompareRequest,
 
 // workloadError refuses a workload that is not in the matrix.
 func workloadError(id string) error {
+	if strings.TrimSpace(id) == "" {
+		return &scenarios.ParamError{Field: "workload", Message: "empty; want one of " + workloadIDs()}
+	}
+	return &scenarios.ParamError{Field: "workload", Message: scenarios.Describe(id) + " is not allowed; want one of " + workloadIDs()}
+}
+
+// workloadIDs lists the matrix's workloads, for messages.
+func workloadIDs() string {
 	ids := make([]string, len(scenarios.Workloads))
 	for i, w := range scenarios.Workloads {
 		ids[i] = w.ID
 	}
-	if strings.TrimSpace(id) == "" {
-		return &scenarios.ParamError{Field: "workload", Message: "empty; want one of " + strings.Join(ids, ", ")}
-	}
-	return &scenarios.ParamError{Field: "workload", Message: scenarios.Describe(id) + " is not allowed; want one of " + strings.Join(ids, ", ")}
+	return strings.Join(ids, ", ")
 }
 
 // compareRequestFromJSON reads POST /api/compare's body.
@@ -344,7 +347,7 @@ func compareRequestFromJSON(obj jsonObject) (CompareRequest, error) {
 		vals[i] = s
 	}
 	if !obj.has("workload") {
-		return CompareRequest{}, &scenarios.ParamError{Field: "workload", Message: "missing; " + strings.TrimPrefix(workloadError("").(*scenarios.ParamError).Message, "empty; ")}
+		return CompareRequest{}, &scenarios.ParamError{Field: "workload", Message: "missing; want one of " + workloadIDs()}
 	}
 	return compareRequest(vals[0], vals[1], vals[2], obj.value("workers"))
 }
