@@ -111,7 +111,13 @@ type laneState struct {
 
 // goroutine is what the converter knows of one goroutine.
 type goroutine struct {
-	laneState // id is empty until the lane is declared
+	// laneState.id is the lane the goroutine's states are drawn on: the app
+	// lane it was labelled with, or its own lane ("g12", when own is set),
+	// or empty while it is drawn nowhere.
+	laneState
+	// own says id is a lane this package declared for the goroutine (a
+	// scenario goroutine's unlabelled child); otherwise id is an app lane.
+	own bool
 
 	gid   trace.GoID
 	role  role
@@ -129,6 +135,8 @@ type goroutine struct {
 	pending []span
 	// onP is the P the goroutine runs on, or -1.
 	onP trace.ProcID
+	// last is the latest state the trace told, drawn or not.
+	last span
 	// session is the latest trace session that reported the goroutine.
 	session int
 }
@@ -228,6 +236,12 @@ type converter struct {
 	sweepWanted bool
 
 	gs          map[trace.GoID]*goroutine // goroutines alive (or not yet known to have exited)
+	// owners maps an app lane id to the goroutine whose states are drawn
+	// on it: one goroutine at a time, the latest to call Label with it.
+	owners map[string]*goroutine
+	// laneName returns an app lane's display name, for the P lanes' why;
+	// nil means the lane id.
+	laneName func(id string) string
 	ps          []*proc
 	gomaxprocs  int
 	lanes       int          // goroutine lanes declared
@@ -245,8 +259,18 @@ type converter struct {
 	exhausted     bool  // maxEvents reached: nothing more is emitted
 }
 
-func newConverter(emit func(event.Event), base int64, lim limits) *converter {
-	return &converter{emit: emit, base: base, lim: lim, gs: map[trace.GoID]*goroutine{}, window: -1}
+func newConverter(emit func(event.Event), base int64, lim limits, laneName func(string) string) *converter {
+	return &converter{emit: emit, base: base, lim: lim, gs: map[trace.GoID]*goroutine{}, owners: map[string]*goroutine{}, laneName: laneName, window: -1}
+}
+
+// displayName is the name an app lane is shown with.
+func (c *converter) displayName(id string) string {
+	if c.laneName != nil {
+		if n := c.laneName(id); n != "" {
+			return n
+		}
+	}
+	return id
 }
 
 // runTime maps a trace timestamp to the run clock (ns since spec.ClockBase).
@@ -329,7 +353,7 @@ func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition) {
 		g.setStart(FirstFunc(st.Stack))
 		if parent := c.gs[ev.Goroutine()]; parent != nil && parent != g && parent.scenario && g.role == roleUser {
 			g.scenario, g.parent = true, parent
-			g.name = laneName(g)
+			g.name = c.childName(g)
 			c.newChildren = append(c.newChildren, g)
 		}
 	} else if g.role == roleUnknown {
@@ -343,6 +367,7 @@ func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition) {
 	}
 
 	s, why := c.goState(from, to, st, ev.Proc())
+	g.last = span{s, why, t}
 	switch {
 	case g.id != "":
 		c.setState(&g.laneState, s, why, t)
@@ -350,6 +375,9 @@ func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition) {
 		g.addPending(span{s, why, t})
 	}
 	if to == trace.GoNotExist {
+		if !g.own && g.id != "" && c.owners[g.id] == g {
+			delete(c.owners, g.id)
+		}
 		delete(c.gs, gid)
 	}
 }
@@ -449,39 +477,68 @@ func LastFunc(stack trace.Stack) string {
 	return fn
 }
 
-// laneName names a scenario goroutine's lane: "g12 · worker-3".
-func laneName(g *goroutine) string {
+// childName names the lane of a scenario goroutine's unlabelled child:
+// "g15 · child of worker 3".
+func (c *converter) childName(g *goroutine) string {
 	name := "g" + strconv.FormatInt(int64(g.gid), 10)
-	switch {
-	case g.label != "":
-		return name + " · " + g.label
-	case g.parent != nil && g.parent.label != "":
-		return name + " · child of " + g.parent.label
-	case g.parent != nil:
-		return name + " · child of g" + strconv.FormatInt(int64(g.parent.gid), 10)
+	switch p := g.parent; {
+	case p != nil && p.label != "":
+		return name + " · child of " + c.displayName(p.label)
+	case p != nil:
+		return name + " · child of g" + strconv.FormatInt(int64(p.gid), 10)
 	}
 	return name
 }
 
-// label ties goroutine gid to the app lane laneID.
+// label ties goroutine gid to the app lane laneID (or unties it, for an
+// empty laneID): from t on, the goroutine's scheduler states are drawn on
+// that lane (src "sched"), where they refine the app's own states, and the
+// P lanes name the lane when they run it. A lane shows one goroutine's
+// states at a time, so a later label of the same lane takes it over; a
+// goroutine that leaves a lane leaves it `active` (not recorded) rather
+// than in a state that is no longer true, and one that had its own lane
+// ends it there.
 func (c *converter) label(gid trace.GoID, laneID string, t int64) {
 	g := c.goroutine(gid)
-	if g.label == laneID {
+	if g.label == laneID && g.id == laneID && !g.own {
 		return
 	}
-	g.role, g.scenario, g.label = roleUser, true, laneID
-	if g.id != "" {
-		// Already drawn (as a child, or under another label): lane ids are
-		// declared once, so say it on the lane.
-		c.mark(g.id, "labelled "+laneID, t)
+	c.leaveLane(g, laneID, t)
+	g.label = laneID
+	if laneID == "" {
 		return
 	}
-	g.name = laneName(g)
-	c.declare(g, t)
-	if p := c.proc(g.onP, t); p != nil && p.running == g && !p.pend.set {
-		// Re-emit the P's state so it names the goroutine from now on.
+	g.role, g.scenario, g.noLane, g.pending = roleUser, true, false, nil
+	if prev := c.owners[laneID]; prev != nil && prev != g {
+		prev.id = ""
+	}
+	c.owners[laneID] = g
+	g.id, g.own, g.name = laneID, false, c.displayName(laneID)
+	g.laneState = laneState{id: laneID}
+	// The goroutine is running: it just wrote the label.
+	why := ""
+	p := c.proc(g.onP, t)
+	if p != nil {
+		why = p.onWhy
+	}
+	c.setState(&g.laneState, event.Running, why, t)
+	if p != nil && p.running == g && !p.pend.set {
+		// Re-emit the P's state so it names the lane from now on.
 		c.procSet(p, event.Running, g, t)
 	}
+}
+
+// leaveLane stops drawing g where it was drawn, at t.
+func (c *converter) leaveLane(g *goroutine, next string, t int64) {
+	switch {
+	case g.id == "":
+	case g.own:
+		c.setState(&g.laneState, event.Done, "drawn on lane "+next+" from here", t)
+	case c.owners[g.id] == g:
+		delete(c.owners, g.id)
+		c.setState(&g.laneState, event.Active, "scheduler: this goroutine left the lane", t)
+	}
+	g.id, g.own = "", false
 }
 
 // declare emits g's lane and the states it went through so far.
@@ -501,7 +558,7 @@ func (c *converter) declare(g *goroutine, t int64) {
 	if len(g.pending) > 0 {
 		t = g.pending[0].t
 	}
-	g.id = "g" + strconv.FormatInt(int64(g.gid), 10)
+	g.id, g.own = "g"+strconv.FormatInt(int64(g.gid), 10), true
 	ev := event.Event{T: t, K: event.KindLane, ID: g.id, Kind: event.LaneGoroutine, Name: g.name, Group: laneGroup}
 	if g.parent != nil {
 		ev.Parent = g.parent.id
@@ -756,6 +813,20 @@ func (c *converter) mark(lane, label string, t int64) {
 func (c *converter) paused(why string) {
 	c.caughtUp()
 	c.mark("", "scheduler trace paused: "+why, c.lastT)
+	// While the trace is off nobody records who is on a core: a lane left
+	// `running` would claim a core it may not hold.
+	const unrecorded = "scheduler trace paused: not recorded"
+	for _, g := range c.gs {
+		if g.id != "" && (g.cur.s == event.Running || g.cur.s == event.Runnable) {
+			c.setState(&g.laneState, event.Active, unrecorded, c.lastT)
+		}
+	}
+	for _, p := range c.ps {
+		if p != nil && p.cur.s == event.Running {
+			c.procSetWhy(p, event.Active, unrecorded, c.lastT)
+			c.flushProc(p)
+		}
+	}
 }
 
 // resumed records (with a mark saying label) that a fresh trace session

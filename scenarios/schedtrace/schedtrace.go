@@ -1,25 +1,31 @@
 // Package schedtrace shows the real Go scheduler on a run's timeline. It runs
 // runtime/trace in the scenario's own process, parses the stream with
-// golang.org/x/exp/trace while the run goes, and emits one cpu lane per P and
-// one goroutine lane per scenario goroutine, with the states the scheduler
-// recorded (state events with src "sched").
+// golang.org/x/exp/trace while the run goes, and emits one cpu lane per P
+// (its `running` spans name the goroutine's lane in why: who holds the core)
+// and the scheduler's states of the scenario's goroutines (state events with
+// src "sched").
 //
-// # Which goroutines get a lane
+// # Where a goroutine's states are drawn
 //
-// A goroutine is drawn when it called [Label], or when a drawn goroutine
-// started it (transitively) and its start function is user code: package
-// main, the main module, a third-party module, or the function handed to
-// sync.WaitGroup.Go. Goroutines started in the standard library on a
-// scenario's behalf (net/http's connection loops, os/exec's copiers,
-// time.AfterFunc) and in the runtime (GC workers) are not drawn, nor is
-// anything else: the runtime's goroutines, this tracer's own, the runner's
-// emitter, the test harness. A P running one of them says so in its why
-// ("net/http goroutine", "GC worker", "runtime", "scheduler trace (this
-// tool)", "other goroutine"). A goroutine is usually labelled a moment after
-// it starts, so the states it went through before are remembered (the first
-// and the latest [maxPending]) and drawn from its start once the label
-// arrives; a child's lane is declared when the generation that started it
-// has been read, so that its own label, if any, names it.
+// A goroutine that called [Label] with an app lane id is drawn on that lane:
+// its scheduler states (running, runnable, blocked...) go to the app lane's
+// own id with src "sched", where they refine the scenario's `active` (busy,
+// not recorded where) into running or runnable, as package invariant and the
+// browser draw it. One goroutine owns a lane at a time: the latest to label
+// it. A goroutine that a labelled one started (transitively) in user code
+// (package main, the main module, a third-party module, or the function
+// handed to sync.WaitGroup.Go) gets a lane of its own, "g15 · child of task
+// 1", in the group "sched", until it labels itself. Goroutines started in the
+// standard library on a scenario's behalf (net/http's connection loops,
+// os/exec's copiers, time.AfterFunc) and in the runtime (GC workers) are not
+// drawn, nor is anything else: the runtime's goroutines, this tracer's own,
+// the runner's emitter, the test harness. A P running one of them says so in
+// its why ("net/http goroutine", "GC worker", "runtime", "scheduler trace
+// (this tool)", "other goroutine"). A child's lane is declared when the
+// generation that started it has been read, so that its own label, if any,
+// moves it to its app lane instead; the states it went through before are
+// remembered (the first and the latest [maxPending]) and drawn from its
+// start.
 //
 // # Latency
 //
@@ -48,7 +54,8 @@
 // second the trace is sampled: it pauses for ten flush intervals and
 // resumes, with marks. The reader never blocks the scenario: trace bytes are
 // queued in memory, and if it falls Config.MaxBacklog behind, the backlog is
-// dropped and the trace pauses the same way.
+// dropped and the trace pauses the same way. While it is paused, the lanes
+// it left running or runnable say `active` (not recorded) instead.
 package schedtrace
 
 import (
@@ -95,6 +102,11 @@ type Config struct {
 	// MaxBacklog caps the trace bytes waiting to be parsed. Default 16 MiB,
 	// about 3 million events, under a second of parsing.
 	MaxBacklog int
+	// LaneName returns the display name of an app lane, so that a P lane
+	// running a labelled goroutine names its holder the way the timeline
+	// does ("task 1"). It is called from the reader goroutine; nil (or an
+	// empty answer) means the lane id.
+	LaneName func(id string) string
 	// StopTimeout bounds how long stop waits for the reader to parse what
 	// is left; then the rest is dropped with a mark. Default 2 s.
 	StopTimeout time.Duration
@@ -144,10 +156,11 @@ func (c Config) Start(emit func(event.Event), base int64) (stop func(), err erro
 	return t.stop, nil
 }
 
-// Label ties the calling goroutine to the app lane laneID, so that its
-// scheduler lane is named after it ("g12 · worker-3") and the goroutines it
-// starts are drawn too. It costs nothing when no trace is running; a label
-// set before Start is not seen.
+// Label ties the calling goroutine to the app lane laneID: from now on its
+// scheduler states are drawn on that lane (src "sched"), the P lanes name the
+// lane when they run it, and the goroutines it starts are drawn too. An empty
+// laneID unties it. It costs nothing when no trace is running; a label set
+// before Start is not seen.
 func Label(ctx context.Context, laneID string) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -191,7 +204,7 @@ func start(cfg Config, emit func(event.Event), base int64) (*tracer, error) {
 			maxLanes:    cfg.MaxLanes,
 			rate:        cfg.MaxRate,
 			traceWindow: max(int64(cfg.MaxTraceRate)*rateWindow/int64(time.Second), 1),
-		}),
+		}, cfg.LaneName),
 		flushStop: make(chan struct{}),
 		flushDone: make(chan struct{}),
 		readDone:  make(chan struct{}),
