@@ -53,6 +53,7 @@ func TestCompareEveryModel(t *testing.T) {
 // checkCompareRun checks what every run of compare must show.
 func checkCompareRun(t *testing.T, workload, model string, res result) {
 	t.Helper()
+	checkLanes(t, workload+"/"+model, res, runtime.NumCPU())
 	size := compareSizes[workload]["small"]
 	if got := res.metric(t, "correct"); got != 1 {
 		t.Errorf("%s/%s: correct = %v; verdict: %s", workload, model, got, res.summary.Verdict)
