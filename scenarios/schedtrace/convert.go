@@ -235,13 +235,13 @@ type converter struct {
 	sweepSyncs  int // Sync events since the session started, until the sweep
 	sweepWanted bool
 
-	gs          map[trace.GoID]*goroutine // goroutines alive (or not yet known to have exited)
+	gs map[trace.GoID]*goroutine // goroutines alive (or not yet known to have exited)
 	// owners maps an app lane id to the goroutine whose states are drawn
 	// on it: one goroutine at a time, the latest to call Label with it.
 	owners map[string]*goroutine
 	// laneName returns an app lane's display name, for the P lanes' why;
 	// nil means the lane id.
-	laneName func(id string) string
+	laneName    func(id string) string
 	ps          []*proc
 	gomaxprocs  int
 	lanes       int          // goroutine lanes declared
