@@ -32,6 +32,7 @@ func TestPoolsEveryTaskRunsOnce(t *testing.T) {
 }
 
 func TestPoolsNoReuseCostsStartup(t *testing.T) {
+	timingClaim(t) // the start-up times compared are timings
 	params := map[string]any{"kind": "processes", "tasks": 8.0, "chunksize": 1.0, "workers": 2.0, "size": 5.0, "reuse": true}
 	pool := mustRun(t, "pools", params)
 	params["reuse"] = false
