@@ -10,9 +10,17 @@
  * model is the same whether events arrive one batch at a time (live) or all
  * at once (a late joiner receiving the history): add() is order-insensitive
  * within a lane.
+ *
+ * The state a span is drawn in follows the rule of scenarios/invariant (its
+ * reference in Go): a lane's states come from the program (src "app") and,
+ * on the go engine, from the real scheduler (src "sched"). The drawn state
+ * is the latest app state, except where the app state only says the lane is
+ * busy (active, running or runnable) and the scheduler has recorded a state
+ * for the lane by then: the scheduler knows whether it was on a core, so its
+ * state wins, and the span keeps the program's words as its reason.
  */
 
-import { DONE, stateCode } from './palette.js';
+import { DONE, RUNNING, STATE_CODE, HOLDER_BASE, HOLDERS, otherHolder, stateCode } from './palette.js';
 
 /** FINAL_STATUSES are the statuses after which a run changes no more. */
 export const FINAL_STATUSES = Object.freeze(['done', 'failed', 'cancelled', 'timeout']);
@@ -22,9 +30,22 @@ export function isFinal(status) {
   return FINAL_STATUSES.includes(status);
 }
 
-/** SRC_CODE maps the src field of a state to a small code (0 = not given). */
+/** SRC_CODE maps the src field of a state to a small code (0 = not given, drawn as the app's). */
 const SRC_CODE = { app: 1, sched: 2 };
 const SRC_NAME = ['', 'app', 'sched'];
+const SRC_SCHED = SRC_CODE.sched;
+
+const ACTIVE = STATE_CODE.active;
+const RUNNABLE = STATE_CODE.runnable;
+
+/**
+ * busy reports whether an app state only says the lane is busy with its
+ * work: then the scheduler's state, where recorded, says whether it is on a
+ * core (scenarios/invariant).
+ */
+export function busy(code) {
+  return code === RUNNING || code === ACTIVE || code === RUNNABLE;
+}
 
 /** LOCK_OP maps the op field of a lock event to a code. */
 export const LOCK_OP = Object.freeze({ want: 0, got: 1, free: 2 });
@@ -76,12 +97,24 @@ export class Lane {
     this.group = '';
     /** declared is true once a lane event has described the lane. */
     this.declared = false;
-    /** n is the number of state events; starts/states/whys/srcs hold them sorted by time. */
+    /**
+     * n is the number of state events; starts/raw/whys/srcs/holders hold
+     * them sorted by time, as received. states is the state each span is
+     * drawn in (the drawn-state rule, see the top of this file), appAt and
+     * schedAt the latest app and sched event at or before each one (-1 for
+     * none), and paint the code it is painted with: its drawn state, or for
+     * a core lane's running span its holder (palette.js HOLDERS).
+     */
     this.n = 0;
     this.starts = new Float64Array(8);
+    this.raw = new Uint8Array(8);
     this.states = new Uint8Array(8);
     this.whys = new Int32Array(8);
     this.srcs = new Uint8Array(8);
+    this.holders = new Uint8Array(8);
+    this.appAt = new Int32Array(8);
+    this.schedAt = new Int32Array(8);
+    this.paint = new Uint8Array(8);
     /** spans counts the state events that are not `done`: each is a span. */
     this.spans = 0;
     /** since is when the lane first appears (its lane event or first state or lock). */
@@ -100,31 +133,70 @@ export class Lane {
     return '';
   }
 
-  /** addState records a state from time t; out-of-order events are inserted in place. */
-  addState(t, code, why, src) {
+  /**
+   * addState records a state from time t; out-of-order events are inserted
+   * in place. holder (0 for none) is 1 + the index of the core's holder in
+   * palette.js HOLDERS (HOLDERS.length + 1 for a holder that is not a lane).
+   */
+  addState(t, code, why, src, holder = 0) {
     const n = this.n;
     if (n + 1 > this.starts.length) {
-      this.starts = grow(this.starts, n + 1);
-      this.states = grow(this.states, n + 1);
-      this.whys = grow(this.whys, n + 1);
-      this.srcs = grow(this.srcs, n + 1);
+      for (const k of ['starts', 'raw', 'states', 'whys', 'srcs', 'holders', 'appAt', 'schedAt', 'paint']) {
+        this[k] = grow(this[k], n + 1);
+      }
     }
     let i = n;
     if (n > 0 && t < this.starts[n - 1]) {
       // Rare: an engine stamped an event in the past. Keep equal times in
       // arrival order (insert after them).
       i = upperBound(this.starts, t, 0, n);
-      this.starts.copyWithin(i + 1, i, n);
-      this.states.copyWithin(i + 1, i, n);
-      this.whys.copyWithin(i + 1, i, n);
-      this.srcs.copyWithin(i + 1, i, n);
+      for (const k of ['starts', 'raw', 'whys', 'srcs', 'holders']) this[k].copyWithin(i + 1, i, n);
     }
     this.starts[i] = t;
-    this.states[i] = code;
+    this.raw[i] = code;
     this.whys[i] = why;
     this.srcs[i] = src;
+    this.holders[i] = holder;
     this.n = n + 1;
-    if (code !== DONE) this.spans++;
+    if (i === n) {
+      this.derive(n);
+      if (this.states[n] !== DONE) this.spans++;
+      return;
+    }
+    let spans = 0;
+    for (let j = 0; j < i; j++) if (this.states[j] !== DONE) spans++;
+    for (let j = i; j <= n; j++) {
+      this.derive(j);
+      if (this.states[j] !== DONE) spans++;
+    }
+    this.spans = spans;
+  }
+
+  /** derive computes the drawn state and paint of event j from the events before it. */
+  derive(j) {
+    const prevApp = j > 0 ? this.appAt[j - 1] : -1;
+    const prevSched = j > 0 ? this.schedAt[j - 1] : -1;
+    const sched = this.srcs[j] === SRC_SCHED;
+    const a = sched ? prevApp : j;
+    const s = sched ? j : prevSched;
+    this.appAt[j] = a;
+    this.schedAt[j] = s;
+    const from = this.drawnFrom(j);
+    const code = this.raw[from];
+    this.states[j] = code;
+    const h = this.holders[from];
+    this.paint[j] = code === RUNNING && h > 0 ? HOLDER_BASE + h - 1 : code;
+  }
+
+  /**
+   * drawnFrom returns the index of the event whose state span i is drawn
+   * in: the latest sched event when the latest app state is busy (or there
+   * is none), else the latest app event.
+   */
+  drawnFrom(i) {
+    const a = this.appAt[i];
+    const s = this.schedAt[i];
+    return s >= 0 && (a < 0 || busy(this.raw[a])) ? s : a;
   }
 
   /** addLock records a lock event. */
@@ -272,6 +344,12 @@ export class RunModel {
     this.structure = 0;
     this.strings = [''];
     this.stringIndex = new Map([['', 0]]);
+    /** laneByName finds the first lane declared with a name, to colour it as a core's holder. */
+    this.laneByName = new Map();
+    /** holderIndex numbers the holders of core lanes that are no lane's name, in the order they first appear. */
+    this.holderIndex = new Map();
+    /** heldBy holds the names of every holder of a core. */
+    this.heldBy = new Set();
   }
 
   /** intern returns the index of s in the string table (0 for none). */
@@ -315,6 +393,7 @@ export class RunModel {
           if (t < l.since) l.since = t;
           l.kind = e.kind || l.kind;
           l.name = e.name || l.name;
+          if (!this.laneByName.has(l.name)) this.laneByName.set(l.name, l);
           l.parent = e.parent || '';
           l.pid = e.pid || 0;
           l.group = e.group || '';
@@ -326,7 +405,8 @@ export class RunModel {
           const l = this.lane(String(e.lane));
           if (t < l.since) l.since = t;
           const code = stateCode(e.s);
-          l.addState(t, code, this.intern(e.why), SRC_CODE[e.src] || 0);
+          const holder = l.kind === 'cpu' && code === RUNNING ? this.holderOf(e.why || '') : 0;
+          l.addState(t, code, this.intern(e.why), SRC_CODE[e.src] || 0, holder);
           if (code !== DONE) this.spanTotal++;
           break;
         }
@@ -399,14 +479,54 @@ export class RunModel {
     return Math.max(this.now, this.maxT);
   }
 
-  /** whyOf returns the reason of span i of lane. */
+  /**
+   * whyOf returns the reason of span i of lane: the program's words, and
+   * where the scheduler's state is drawn, what the scheduler said too
+   * ("computing · on P0").
+   */
   whyOf(lane, i) {
-    return this.strings[lane.whys[i]] || '';
+    const from = lane.drawnFrom(i);
+    const own = this.strings[lane.whys[from]] || '';
+    const a = lane.appAt[i];
+    if (from === a || a < 0) return own;
+    const app = this.strings[lane.whys[a]] || '';
+    return app && own ? `${app} · ${own}` : app || own;
   }
 
-  /** srcOf returns the source (app or sched) of span i of lane. */
+  /** srcOf returns the source (app or sched) of the state span i of lane is drawn in. */
   srcOf(lane, i) {
-    return SRC_NAME[lane.srcs[i]] || '';
+    return SRC_NAME[lane.srcs[lane.drawnFrom(i)]] || '';
+  }
+
+  /**
+   * holderOf returns 1 + the index in palette.js HOLDERS of the style of a
+   * core's holder named why, or HOLDERS.length + 1 for a holder that is not
+   * a lane of the run. A holder takes its style from its lane's place in the
+   * run (the order lanes were declared in), so a replay colours it as the
+   * live page did, whatever order the states arrive in.
+   */
+  holderOf(why) {
+    if (otherHolder(why)) return HOLDERS.length + 1;
+    let i = this.holderRank(why);
+    if (i === undefined) {
+      // Not a lane's name (yet): numbered after every lane, as first seen.
+      i = this.laneList.length + this.holderIndex.size;
+      this.holderIndex.set(why, i);
+    }
+    this.heldBy.add(why);
+    return (i % HOLDERS.length) + 1;
+  }
+
+  /** holderRank is the rank that picks a holder's style: its lane's order, else its first appearance. */
+  holderRank(name) {
+    const l = this.laneByName.get(name);
+    return l ? l.order : this.holderIndex.get(name);
+  }
+
+  /** holderPaint returns the paint code of the holder named name, or -1 if it never held a core. */
+  holderPaint(name) {
+    if (!this.heldBy.has(name)) return -1;
+    return HOLDER_BASE + (this.holderRank(name) % HOLDERS.length);
   }
 
   /**

@@ -21,7 +21,7 @@
  * before it is drawn, and a line marks it.
  */
 
-import { STATES, STYLE, MARK_COLOURS, INK, SELECTED, makePattern } from './palette.js';
+import { STATES, STYLE, MARK_COLOURS, INK, SELECTED, HOLDER_BASE, makePattern, paintStyle } from './palette.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
@@ -400,6 +400,7 @@ export class Timeline {
     plot.begin(ctx, plotW, this.viewH, this.dpr, INK.background);
     plot.columns(tk.ticks.map((t) => t.x), 0, this.viewH, INK.grid);
     const out = this.lod;
+    const holderLabels = [];
     for (const r of rows) {
       const y = r.y - this.scrollY;
       if (r.type === 'group') plot.band(y, r.h, INK.header);
@@ -407,8 +408,9 @@ export class Timeline {
       if (r.type === 'lane') {
         const sel = r.lane.id === selected;
         if (sel) plot.band(y, r.h, SELECTED.band);
-        const n = lodLane(r.lane, end, t0, t1, plotW, out, cut);
+        const n = lodLane(r.lane, end, t0, t1, plotW, out, cut, r.lane.paint);
         plot.lane(y + sz.lanePad, r.h - 2 * sz.lanePad, out, n);
+        if (r.lane.kind === 'cpu') collectHolderLabels(holderLabels, r, out, n, t0, t1, plotW, HOLDER_LABEL_MIN_W * sz.scale);
         if (sel) {
           plot.band(y, 1.5, SELECTED.edge);
           plot.band(y + r.h - 1.5, 1.5, SELECTED.edge);
@@ -444,6 +446,7 @@ export class Timeline {
       if (r.type === 'counter') this.drawCounter(r, originY + r.y);
       if (r.type === 'lane' && r.lane.lockN > 0) this.drawLocks(r, originY + r.y);
     }
+    this.drawHolderLabels(holderLabels, originY);
     this.drawFlows(originY);
     this.drawMarks(originY);
     if (model.cursor !== null) {
@@ -509,12 +512,60 @@ export class Timeline {
   }
 
   /**
+   * drawHolderLabels writes, on each core lane's running span wide enough
+   * for it, the name of the lane holding the core, in the colour that reads
+   * on the holder's fill, so who had each core reads without hovering.
+   */
+  drawHolderLabels(labels, originY) {
+    const { ctx, sz, model } = this;
+    if (labels.length === 0) return;
+    ctx.save();
+    ctx.font = sz.small;
+    ctx.textBaseline = 'middle';
+    const plotX = sz.gutterW;
+    for (const lb of labels) {
+      const l = lb.row.lane;
+      const i = l.indexAt(lb.t);
+      if (i < 0) continue;
+      const name = model.whyOf(l, i);
+      if (!name) continue;
+      const room = Math.floor((lb.x1 - lb.x0 - 6) / 8) * 8; // in steps, so the label cache is not churned
+      const text = this.fit_(name, room, sz.small);
+      if (!text || text === '…') continue;
+      const w = this.textWidth(text, sz.small);
+      const x = plotX + lb.x0 + 3;
+      const y = originY + lb.row.y + lb.row.h / 2;
+      // A plate in the holder's own colour keeps the text legible over its pattern.
+      ctx.fillStyle = paintStyle(lb.code).fill;
+      ctx.fillRect(x - 2, y - 7 * sz.scale, w + 4, 14 * sz.scale);
+      ctx.fillStyle = paintStyle(lb.code).text || INK.text;
+      ctx.fillText(text, x, y);
+    }
+    ctx.restore();
+  }
+
+  /**
    * drawLaneLabel writes a lane's name, and its kind when both fit: the
    * name comes first. A selected lane's name is bold; a lane that had not
-   * started yet at the replay cursor is greyed.
+   * started yet at the replay cursor is greyed. A lane that held a core
+   * carries a swatch of its holder colour, matching the core lanes' spans.
    */
   drawLaneLabel(lane, y, selected = false, future = false) {
     const { ctx, sz } = this;
+    const holder = lane.kind === 'cpu' ? -1 : this.model.holderPaint(lane.name);
+    if (holder >= 0) {
+      const side = 8 * sz.scale;
+      const style = paintStyle(holder);
+      ctx.fillStyle = style.fill;
+      ctx.fillRect(2, y - side / 2, side - 2, side);
+      if (style.pattern) {
+        const pat = makePattern(ctx, style.pattern, style.ink, this.dpr);
+        if (pat) {
+          ctx.fillStyle = pat;
+          ctx.fillRect(2, y - side / 2, side - 2, side);
+        }
+      }
+    }
     const indent = (lane.parent ? 18 : 10) + (selected ? 4 * sz.scale : 0);
     const room = sz.gutterW - indent - 6;
     const kind = lane.kind === 'cpu' ? 'core' : lane.kind;
@@ -1079,6 +1130,11 @@ export class Timeline {
  * legend, with the same code as the timeline.
  */
 export function paintSwatch(canvas, state, cssW = 28, cssH = 14) {
+  paintSwatchStyle(canvas, STYLE[state], cssW, cssH);
+}
+
+/** paintSwatchStyle fills a canvas with a style's colour and pattern (a state's, or a core holder's). */
+export function paintSwatchStyle(canvas, style, cssW = 28, cssH = 14) {
   const dpr = (typeof window !== 'undefined' && window.devicePixelRatio) || 1;
   canvas.width = Math.round(cssW * dpr);
   canvas.height = Math.round(cssH * dpr);
@@ -1086,12 +1142,29 @@ export function paintSwatch(canvas, state, cssW = 28, cssH = 14) {
   canvas.style.height = `${cssH}px`;
   const ctx = canvas.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  const style = STYLE[state];
   ctx.fillStyle = style.fill;
   ctx.fillRect(0, 0, cssW, cssH);
   const pat = makePattern(ctx, style.pattern, style.ink, dpr);
   if (pat) {
     ctx.fillStyle = pat;
     ctx.fillRect(0, 0, cssW, cssH);
+  }
+}
+
+/** HOLDER_LABEL_MIN_W is the narrowest core span (CSS px at scale 1) that gets its holder's name written on it. */
+const HOLDER_LABEL_MIN_W = 36;
+
+/**
+ * collectHolderLabels notes the rectangles of a core lane (row) drawn by
+ * holder and at least minW wide, with the instant in their middle, so that
+ * their holders' names can be written over the pixels once they are put.
+ */
+function collectHolderLabels(labels, row, lod, n, t0, t1, plotW, minW) {
+  for (let i = 0; i < n && labels.length < 2000; i++) {
+    const code = lod.state[i];
+    const x0 = Math.max(0, lod.x0[i]);
+    const x1 = Math.min(plotW, lod.x1[i]);
+    if (code < HOLDER_BASE || x1 - x0 < minW) continue;
+    labels.push({ row, code, x0, x1, t: t0 + ((x0 + x1) / 2) * ((t1 - t0) / plotW) });
   }
 }
