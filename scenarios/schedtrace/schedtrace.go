@@ -34,7 +34,8 @@
 // running alongside the trace.Start stream is asked for a snapshot every
 // Config.FlushEvery (100 ms); each snapshot ends the current generation, so
 // an event reaches emit between about 0 and FlushEvery after it happened,
-// plus the parse time.
+// plus the parse time. Cutting a generation costs the scenario CPU, so when
+// the cuts cost more than Config.FlushBudget of a core they are spaced out.
 //
 // # Clock
 //
@@ -70,6 +71,7 @@ import (
 	"time"
 
 	"golang.org/x/exp/trace"
+	"golang.org/x/sys/unix"
 
 	"interleave/scenarios/event"
 )
@@ -86,6 +88,9 @@ type Config struct {
 	// FlushEvery is how often the current trace generation is cut so its
 	// events stream out: the latency of the scheduler lanes. Default 100 ms.
 	FlushEvery time.Duration
+	// FlushBudget is the share of one core the cuts may cost; past it the
+	// cuts are spaced out (up to ten times FlushEvery). Default 0.005.
+	FlushBudget float64
 	// MaxRate caps state events per second of run time. Default 50,000.
 	MaxRate int
 	// MaxTraceRate is the rate of trace events (per second, over 100 ms)
@@ -115,6 +120,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.FlushEvery <= 0 {
 		c.FlushEvery = 100 * time.Millisecond
+	}
+	if c.FlushBudget <= 0 {
+		c.FlushBudget = 0.005
 	}
 	if c.MaxRate <= 0 {
 		c.MaxRate = 50_000
@@ -177,6 +185,9 @@ type tracer struct {
 	flushDone chan struct{}
 	readDone  chan struct{}
 	aborted   atomic.Bool // stop gave up waiting: the reader returns at once
+	// flushCPU is the CPU time the flusher's cuts cost so far (ns), and
+	// readCPU what the reader spent parsing, once it returned.
+	flushCPU, readCPU atomic.Int64
 	// sampling is set by the reader when it ended a session because the
 	// scenario makes too many scheduler events to trace all the time.
 	sampling bool
@@ -238,32 +249,70 @@ func (t *tracer) newQueue() *byteQueue {
 	return newByteQueue(t.cfg.MaxBacklog, t.conv.caughtUp)
 }
 
-// flushLoop cuts a trace generation every FlushEvery.
+// flushLoop cuts a trace generation every FlushEvery, or less often when
+// cutting costs more than FlushBudget of a core.
+//
+// Cutting a generation is the tracer's main cost to a busy scenario: the
+// runtime visits every goroutine and every P (suspending those whose state
+// it has not recorded in the generation, spinning until they stop), and on
+// a machine whose cores are all busy that spinning waits for threads the OS
+// is not running. The flusher runs on a thread of its own, so that thread's
+// CPU time is exactly what the cuts cost; the next cut waits until the
+// cost so far is within the budget.
 func (t *tracer) flushLoop() {
 	defer close(t.flushDone)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	rtrace.Log(context.Background(), selfCategory, "flusher")
-	tick := time.NewTicker(t.cfg.FlushEvery)
-	defer tick.Stop()
+	timer := time.NewTimer(t.cfg.FlushEvery)
+	defer timer.Stop()
 	for {
 		select {
 		case <-t.flushStop:
 			return
-		case <-tick.C:
-			t.mu.Lock()
-			if t.frOn {
-				// WriteTo ends the current generation; the snapshot itself
-				// is not needed. It fails only when one is in progress.
-				_, _ = t.fr.WriteTo(io.Discard)
-			}
-			t.mu.Unlock()
+		case <-timer.C:
 		}
+		cpu0 := threadCPU()
+		t.mu.Lock()
+		if t.frOn {
+			// WriteTo ends the current generation; the snapshot itself
+			// is not needed. It fails only when one is in progress.
+			_, _ = t.fr.WriteTo(io.Discard)
+		}
+		t.mu.Unlock()
+		cost := time.Duration(threadCPU() - cpu0)
+		t.flushCPU.Add(int64(cost))
+		timer.Reset(flushWait(cost, t.cfg.FlushEvery, t.cfg.FlushBudget))
 	}
+}
+
+// flushWait is how long to wait before the next cut after one that cost
+// cost of CPU: every, unless that would spend more than budget (a share of
+// one core) on cutting, then long enough to stay within it, but never more
+// than ten times every.
+func flushWait(cost, every time.Duration, budget float64) time.Duration {
+	wait := time.Duration(float64(cost) / budget)
+	return min(max(wait, every), 10*every)
+}
+
+// threadCPU returns the calling OS thread's CPU time in ns.
+func threadCPU() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano()
 }
 
 // readLoop parses the trace until it ends, pausing and starting a fresh
 // session when the scenario is too busy to trace all the time or the reader
 // fell too far behind.
 func (t *tracer) readLoop(q *byteQueue) {
+	// On a thread of its own, so that thread's CPU time is what parsing costs.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPU()
+	defer func() { t.readCPU.Store(threadCPU() - cpu0) }()
 	defer close(t.readDone)
 	rtrace.Log(context.Background(), selfCategory, "reader")
 	final := false // the session being read is the last snapshot
@@ -415,6 +464,10 @@ func (t *tracer) stop() {
 			t.conv.mark("", "scheduler trace cut short: the reader was still behind "+t.cfg.StopTimeout.String()+" after the run ended", t.conv.lastT)
 		}
 		t.conv.finish()
+		// What the trace cost this process, measured on the tracer's own
+		// threads (runtime/trace's own writing is not included).
+		t.conv.mark("", fmt.Sprintf("scheduler trace cost %.1f ms of CPU: %.1f ms cutting generations, %.1f ms parsing",
+			float64(t.flushCPU.Load()+t.readCPU.Load())/1e6, float64(t.flushCPU.Load())/1e6, float64(t.readCPU.Load())/1e6), t.conv.lastT)
 	})
 }
 
