@@ -186,8 +186,8 @@ type tracer struct {
 	readDone  chan struct{}
 	aborted   atomic.Bool // stop gave up waiting: the reader returns at once
 	// flushCPU is the CPU time the flusher's cuts cost so far (ns), and
-	// readCPU what the reader spent parsing, once it returned.
-	flushCPU, readCPU atomic.Int64
+	// readBusy how long the reader was busy parsing (wall time, ns).
+	flushCPU, readBusy atomic.Int64
 	// sampling is set by the reader when it ended a session because the
 	// scenario makes too many scheduler events to trace all the time.
 	sampling bool
@@ -308,11 +308,6 @@ func threadCPU() int64 {
 // session when the scenario is too busy to trace all the time or the reader
 // fell too far behind.
 func (t *tracer) readLoop(q *byteQueue) {
-	// On a thread of its own, so that thread's CPU time is what parsing costs.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	cpu0 := threadCPU()
-	defer func() { t.readCPU.Store(threadCPU() - cpu0) }()
 	defer close(t.readDone)
 	rtrace.Log(context.Background(), selfCategory, "reader")
 	final := false // the session being read is the last snapshot
@@ -348,6 +343,7 @@ func (t *tracer) readLoop(q *byteQueue) {
 
 // read parses one trace session until its stream ends.
 func (t *tracer) read(q *byteQueue) error {
+	defer func() { t.readBusy.Add(q.readBusy()) }()
 	r, err := trace.NewReader(q)
 	if err != nil {
 		return fmt.Errorf("read trace header: %w", err)
@@ -464,10 +460,10 @@ func (t *tracer) stop() {
 			t.conv.mark("", "scheduler trace cut short: the reader was still behind "+t.cfg.StopTimeout.String()+" after the run ended", t.conv.lastT)
 		}
 		t.conv.finish()
-		// What the trace cost this process, measured on the tracer's own
-		// threads (runtime/trace's own writing is not included).
-		t.conv.mark("", fmt.Sprintf("scheduler trace cost %.1f ms of CPU: %.1f ms cutting generations, %.1f ms parsing",
-			float64(t.flushCPU.Load()+t.readCPU.Load())/1e6, float64(t.flushCPU.Load())/1e6, float64(t.readCPU.Load())/1e6), t.conv.lastT)
+		// What the trace cost this process, as far as the tracer measures
+		// it (runtime/trace's own writing is not included).
+		t.conv.mark("", fmt.Sprintf("scheduler trace cost: cutting generations %.1f ms of CPU; parsing busy %.1f ms (wall time)",
+			float64(t.flushCPU.Load())/1e6, float64(t.readBusy.Load())/1e6), t.conv.lastT)
 	})
 }
 
