@@ -620,7 +620,7 @@ func TestLabelledGoroutineIsDrawnOnItsAppLane(t *testing.T) {
 	if !held {
 		t.Error("no P lane says it runs \"task 1\" (the lane's display name)")
 	}
-	if marks(evs, "scheduler trace cost ") != 1 {
+	if marks(evs, "scheduler trace cost: ") != 1 {
 		t.Error("no mark says what the scheduler trace cost")
 	}
 }
