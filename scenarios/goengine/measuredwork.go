@@ -25,7 +25,7 @@ const (
 	// offCoreMin is the shortest time off the core that is drawn: shorter
 	// stalls (an interrupt, a page fault) are not the OS running someone
 	// else, and drawing them would only add events.
-	offCoreMin = 50 * time.Microsecond
+	offCoreMin = 25 * time.Microsecond
 	// cpuResync is how often the thread's CPU time is read even without a
 	// jump, so that small stalls do not add up into a false gap.
 	cpuResync = time.Millisecond

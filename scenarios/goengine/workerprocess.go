@@ -201,6 +201,9 @@ func (w *workerSide) serve(job func(frame []byte) ([][]byte, error)) error {
 		if err != nil {
 			return err
 		}
+		// Writing the result wakes the parent, which may take this core
+		// at once: the write is a system call, not measured work.
+		w.em.State(w.lane, event.Syscall, "sending the result to the parent (a write to the pipe)")
 		if err := w.send(answer...); err != nil {
 			return fmt.Errorf("write result: %w", err)
 		}
