@@ -815,18 +815,31 @@ func (c *converter) paused(why string) {
 	c.mark("", "scheduler trace paused: "+why, c.lastT)
 	// While the trace is off nobody records who is on a core: a lane left
 	// `running` would claim a core it may not hold.
+	// These go out whatever the rate cap says: one per lane at most, and a
+	// lane held back would keep its stale state through the pause.
 	const unrecorded = "scheduler trace paused: not recorded"
 	for _, g := range c.gs {
 		if g.id != "" && (g.cur.s == event.Running || g.cur.s == event.Runnable) {
-			c.setState(&g.laneState, event.Active, unrecorded, c.lastT)
+			c.forceState(&g.laneState, event.Active, unrecorded, c.lastT)
 		}
 	}
 	for _, p := range c.ps {
 		if p != nil && p.cur.s == event.Running {
-			c.procSetWhy(p, event.Active, unrecorded, c.lastT)
-			c.flushProc(p)
+			p.pend = pendingProc{}
+			c.forceState(&p.laneState, event.Active, unrecorded, c.lastT)
 		}
 	}
+}
+
+// forceState emits lane ls's state s from t past the rate cap (not past the
+// event cap): for the few states that must not wait for the next window.
+func (c *converter) forceState(ls *laneState, s, why string, t int64) {
+	ls.cur = span{s, why, t}
+	if c.exhausted || s == ls.sent.s && why == ls.sent.why {
+		return
+	}
+	c.emitted++
+	c.sendState(ls)
 }
 
 // resumed records (with a mark saying label) that a fresh trace session
