@@ -49,17 +49,19 @@ export const STYLE = Object.freeze({
 });
 
 /**
- * HOLDERS are the styles of core lanes' running spans, one per holder in
- * the order holders first appear (then again from the start): the
+ * HOLDERS are the styles of core lanes' running spans, one per holder (by
+ * the holder lane's place in the run, then again from the start): the
  * Okabe–Ito hues, each with its own pattern, so that two holders differ in
- * both and a projector or greyscale print still tells them apart. text is
- * the colour a label reads in on the fill.
+ * both and a projector or greyscale print still tells them apart. The
+ * reddish purple of gil-wait is left out (black takes its place), so that a
+ * GIL lane never seems to wait for itself. text is the colour a label reads
+ * in on the fill.
  */
 export const HOLDERS = Object.freeze([
   { fill: '#0072B2', pattern: null, ink: null, text: '#ffffff' },
   { fill: '#E69F00', pattern: 'hatch', ink: 'rgba(0,0,0,0.35)', text: '#000000' },
   { fill: '#009E73', pattern: 'dots', ink: 'rgba(0,0,0,0.45)', text: '#000000' },
-  { fill: '#CC79A7', pattern: 'vlines', ink: 'rgba(0,0,0,0.35)', text: '#000000' },
+  { fill: '#000000', pattern: 'vlines', ink: 'rgba(255,255,255,0.45)', text: '#ffffff' },
   { fill: '#56B4E9', pattern: 'backhatch', ink: 'rgba(0,0,0,0.35)', text: '#000000' },
   { fill: '#D55E00', pattern: 'hlines', ink: 'rgba(0,0,0,0.35)', text: '#000000' },
   { fill: '#F0E442', pattern: 'cross', ink: 'rgba(0,0,0,0.35)', text: '#000000' },
