@@ -178,25 +178,6 @@ func (g *goroutine) addPending(sp span) {
 	g.pending[len(g.pending)-1] = sp
 }
 
-// proc is what the converter knows of one P.
-type proc struct {
-	laneState
-	onWhy   string // "on P3": the why of a goroutine running on it
-	running *goroutine
-	// pend is the P's latest state, held back until the next one (or until
-	// the reader caught up) so that tiny idle gaps can be merged away and the
-	// goroutine's name is known when it is emitted.
-	pend pendingProc
-}
-
-type pendingProc struct {
-	set bool
-	s   string
-	why string     // used when g is nil
-	g   *goroutine // the goroutine running, for s == running
-	t   int64
-}
-
 // limits bounds what the converter emits.
 type limits struct {
 	perWindow int   // state events per rateWindow
@@ -570,119 +551,6 @@ func (c *converter) declare(g *goroutine, t int64) {
 	g.pending = nil
 }
 
-// proc returns P pid, declaring its lane at t when it is new; nil for NoProc.
-func (c *converter) proc(pid trace.ProcID, t int64) *proc {
-	if pid < 0 {
-		return nil
-	}
-	for int(pid) >= len(c.ps) {
-		c.ps = append(c.ps, nil)
-	}
-	if p := c.ps[pid]; p != nil {
-		return p
-	}
-	id := "P" + strconv.FormatInt(int64(pid), 10)
-	p := &proc{laneState: laneState{id: id}, onWhy: "on " + id}
-	c.ps[pid] = p
-	c.send(event.Event{T: max(t, 1), K: event.KindLane, ID: id, Kind: event.LaneCPU, Name: id + " (core)", Group: laneGroup})
-	return p
-}
-
-func (c *converter) procTransition(ev *trace.Event, st *trace.StateTransition) {
-	from, to := st.Proc()
-	if from == to {
-		return
-	}
-	t := c.runTime(ev.Time())
-	p := c.proc(st.Resource.Proc(), t)
-	if p == nil {
-		return
-	}
-	switch {
-	case to == trace.ProcNotExist:
-		p.running = nil
-		c.procSetWhy(p, event.Idle, "removed", t)
-	case from == trace.ProcUndetermined && to == trace.ProcIdle && p.running == nil:
-		c.procSetWhy(p, event.Idle, "", t)
-	}
-}
-
-func (c *converter) setGOMAXPROCS(n int, t int64) {
-	if n == c.gomaxprocs {
-		return
-	}
-	c.gomaxprocs = n
-	for pid := range n {
-		c.proc(trace.ProcID(pid), t)
-	}
-	for pid, p := range c.ps {
-		switch {
-		case p == nil || p.running != nil:
-		case pid >= n:
-			c.procSetWhy(p, event.Idle, "outside GOMAXPROCS="+strconv.Itoa(n), t)
-		case p.pend.set && p.pend.s == event.Idle || !p.pend.set && p.cur.s == event.Idle:
-			c.procSetWhy(p, event.Idle, "", t)
-		}
-	}
-}
-
-// procRun records that g started running on P pid.
-func (c *converter) procRun(pid trace.ProcID, g *goroutine, t int64) {
-	p := c.proc(pid, t)
-	if p == nil {
-		return
-	}
-	if p.running != nil {
-		p.running.onP = trace.NoProc
-	}
-	p.running, g.onP = g, pid
-	c.procSet(p, event.Running, g, t)
-}
-
-// procRelease records that g stopped running on P pid (it blocked, yielded,
-// entered a syscall or exited).
-func (c *converter) procRelease(pid trace.ProcID, g *goroutine, t int64) {
-	g.onP = trace.NoProc
-	p := c.proc(pid, t)
-	if p == nil || p.running != g {
-		return
-	}
-	p.running = nil
-	c.procSetWhy(p, event.Idle, "", t)
-}
-
-func (c *converter) procSet(p *proc, s string, g *goroutine, t int64) {
-	c.procPend(p, pendingProc{set: true, s: s, g: g, t: t})
-}
-
-func (c *converter) procSetWhy(p *proc, s, why string, t int64) {
-	c.procPend(p, pendingProc{set: true, s: s, why: why, t: t})
-}
-
-// procPend makes next the P's pending state, emitting the one before unless
-// it was an idle gap too short to draw.
-func (c *converter) procPend(p *proc, next pendingProc) {
-	if p.pend.set {
-		gap := p.pend.s == event.Idle && p.pend.why == "" && next.s == event.Running && next.t-p.pend.t < int64(mergeIdleBelow)
-		if !gap {
-			c.flushProc(p)
-		}
-	}
-	p.pend = next
-}
-
-func (c *converter) flushProc(p *proc) {
-	if !p.pend.set {
-		return
-	}
-	why := p.pend.why
-	if p.pend.g != nil {
-		why = p.pend.g.procWhy()
-	}
-	p.pend.set = false
-	c.setState(&p.laneState, p.pend.s, why, p.pend.t)
-}
-
 // caughtUp runs when every event parsed so far has been handled (a
 // generation ended): lanes held back for a label are declared and the P
 // lanes' latest states are emitted.
@@ -700,109 +568,6 @@ func (c *converter) caughtUp() {
 			c.flushProc(p)
 		}
 	}
-}
-
-// setState records that lane ls is in state s from t, and emits it unless it
-// repeats the state shown or the rate cap holds it back.
-func (c *converter) setState(ls *laneState, s, why string, t int64) {
-	ls.cur = span{s, why, t}
-	if s == ls.sent.s && why == ls.sent.why {
-		return
-	}
-	if !c.take(t) {
-		if !ls.dirty && !c.exhausted {
-			ls.dirty = true
-			c.dirty = append(c.dirty, ls)
-		}
-		return
-	}
-	c.sendState(ls)
-}
-
-func (c *converter) sendState(ls *laneState) {
-	ls.sent = ls.cur
-	c.emit(event.Event{T: ls.cur.t, K: event.KindState, Lane: ls.id, S: ls.cur.s, Why: ls.cur.why, Src: event.SrcSched})
-}
-
-func (c *converter) send(ev event.Event) {
-	if c.exhausted {
-		return
-	}
-	if c.emitted >= c.lim.maxEvents {
-		c.exhaust(ev.T)
-		return
-	}
-	c.emitted++
-	c.emit(ev)
-}
-
-// take reports whether one more state event at t fits the caps.
-func (c *converter) take(t int64) bool {
-	if c.exhausted {
-		return false
-	}
-	if w := t / rateWindow; w > c.window {
-		c.nextWindow(w, t)
-	}
-	if c.emitted >= c.lim.maxEvents {
-		c.exhaust(t)
-		return false
-	}
-	if c.budget > 0 {
-		c.budget--
-		c.emitted++
-		return true
-	}
-	if !c.thinning {
-		c.thinning, c.thinFrom, c.skipped = true, t, 0
-		c.mark("", "scheduler trace thinned: more than "+strconv.Itoa(c.lim.rate)+" state changes/s, so some are skipped", t)
-	}
-	c.windowSkipped = true
-	c.skipped++
-	return false
-}
-
-// nextWindow starts rate window w: a fresh budget, the end of a thinning
-// episode if the last window had room, and the lanes held back caught up.
-func (c *converter) nextWindow(w, t int64) {
-	c.window, c.budget = w, c.lim.perWindow
-	if c.thinning && !c.windowSkipped {
-		c.endThinning(t)
-	}
-	c.windowSkipped = false
-	c.resync(false)
-}
-
-func (c *converter) endThinning(t int64) {
-	c.mark("", "scheduler trace: "+strconv.FormatInt(c.skipped, 10)+" state changes skipped from "+
-		time.Duration(c.thinFrom).Round(time.Millisecond).String()+" (cap "+strconv.Itoa(c.lim.rate)+"/s)", t)
-	c.thinning, c.skipped = false, 0
-}
-
-// resync emits the current state of lanes the rate cap held back; force
-// ignores the window's budget (at the end of the trace).
-func (c *converter) resync(force bool) {
-	keep := c.dirty[:0]
-	for _, ls := range c.dirty {
-		switch {
-		case ls.cur.s == ls.sent.s && ls.cur.why == ls.sent.why:
-			ls.dirty = false
-		case force || c.budget > 0 && c.emitted < c.lim.maxEvents:
-			c.budget--
-			c.emitted++
-			ls.dirty = false
-			c.sendState(ls)
-		default:
-			keep = append(keep, ls)
-		}
-	}
-	clear(c.dirty[len(keep):])
-	c.dirty = keep
-}
-
-func (c *converter) exhaust(t int64) {
-	c.exhausted = true
-	c.mark("", "scheduler trace stopped: it reached its cap of "+strconv.FormatInt(c.lim.maxEvents, 10)+" events", t)
 }
 
 func (c *converter) mark(lane, label string, t int64) {
@@ -829,17 +594,6 @@ func (c *converter) paused(why string) {
 			c.forceState(&p.laneState, event.Active, unrecorded, c.lastT)
 		}
 	}
-}
-
-// forceState emits lane ls's state s from t past the rate cap (not past the
-// event cap): for the few states that must not wait for the next window.
-func (c *converter) forceState(ls *laneState, s, why string, t int64) {
-	ls.cur = span{s, why, t}
-	if c.exhausted || s == ls.sent.s && why == ls.sent.why {
-		return
-	}
-	c.emitted++
-	c.sendState(ls)
 }
 
 // resumed records (with a mark saying label) that a fresh trace session
