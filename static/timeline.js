@@ -21,7 +21,8 @@
  * before it is drawn, and a line marks it.
  */
 
-import { STATES, STYLE, MARK_COLOURS, INK, SELECTED, HOLDER_BASE, makePattern, paintStyle } from './palette.js';
+import { STATES, STYLE, MARK_COLOURS, INK, SELECTED, makePattern } from './palette.js';
+import { HOLDER_LABEL_MIN_W, collectHolderLabels, drawHolderLabels, drawHolderSwatch } from './holders.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
@@ -446,7 +447,7 @@ export class Timeline {
       if (r.type === 'counter') this.drawCounter(r, originY + r.y);
       if (r.type === 'lane' && r.lane.lockN > 0) this.drawLocks(r, originY + r.y);
     }
-    this.drawHolderLabels(holderLabels, originY);
+    drawHolderLabels(this, holderLabels, originY);
     this.drawFlows(originY);
     this.drawMarks(originY);
     if (model.cursor !== null) {
@@ -512,39 +513,6 @@ export class Timeline {
   }
 
   /**
-   * drawHolderLabels writes, on each core lane's running span wide enough
-   * for it, the name of the lane holding the core, in the colour that reads
-   * on the holder's fill, so who had each core reads without hovering.
-   */
-  drawHolderLabels(labels, originY) {
-    const { ctx, sz, model } = this;
-    if (labels.length === 0) return;
-    ctx.save();
-    ctx.font = sz.small;
-    ctx.textBaseline = 'middle';
-    const plotX = sz.gutterW;
-    for (const lb of labels) {
-      const l = lb.row.lane;
-      const i = l.indexAt(lb.t);
-      if (i < 0) continue;
-      const name = model.whyOf(l, i);
-      if (!name) continue;
-      const room = Math.floor((lb.x1 - lb.x0 - 6) / 8) * 8; // in steps, so the label cache is not churned
-      const text = this.fit_(name, room, sz.small);
-      if (!text || text === '…') continue;
-      const w = this.textWidth(text, sz.small);
-      const x = plotX + lb.x0 + 3;
-      const y = originY + lb.row.y + lb.row.h / 2;
-      // A plate in the holder's own colour keeps the text legible over its pattern.
-      ctx.fillStyle = paintStyle(lb.code).fill;
-      ctx.fillRect(x - 2, y - 7 * sz.scale, w + 4, 14 * sz.scale);
-      ctx.fillStyle = paintStyle(lb.code).text || INK.text;
-      ctx.fillText(text, x, y);
-    }
-    ctx.restore();
-  }
-
-  /**
    * drawLaneLabel writes a lane's name, and its kind when both fit: the
    * name comes first. A selected lane's name is bold; a lane that had not
    * started yet at the replay cursor is greyed. A lane that held a core
@@ -552,20 +520,7 @@ export class Timeline {
    */
   drawLaneLabel(lane, y, selected = false, future = false) {
     const { ctx, sz } = this;
-    const holder = lane.kind === 'cpu' ? -1 : this.model.holderPaint(lane.name);
-    if (holder >= 0) {
-      const side = 8 * sz.scale;
-      const style = paintStyle(holder);
-      ctx.fillStyle = style.fill;
-      ctx.fillRect(2, y - side / 2, side - 2, side);
-      if (style.pattern) {
-        const pat = makePattern(ctx, style.pattern, style.ink, this.dpr);
-        if (pat) {
-          ctx.fillStyle = pat;
-          ctx.fillRect(2, y - side / 2, side - 2, side);
-        }
-      }
-    }
+    if (lane.kind !== 'cpu') drawHolderSwatch(this, this.model.holderPaint(lane.name), y);
     const indent = (lane.parent ? 18 : 10) + (selected ? 4 * sz.scale : 0);
     const room = sz.gutterW - indent - 6;
     const kind = lane.kind === 'cpu' ? 'core' : lane.kind;
@@ -1151,20 +1106,3 @@ export function paintSwatchStyle(canvas, style, cssW = 28, cssH = 14) {
   }
 }
 
-/** HOLDER_LABEL_MIN_W is the narrowest core span (CSS px at scale 1) that gets its holder's name written on it. */
-const HOLDER_LABEL_MIN_W = 36;
-
-/**
- * collectHolderLabels notes the rectangles of a core lane (row) drawn by
- * holder and at least minW wide, with the instant in their middle, so that
- * their holders' names can be written over the pixels once they are put.
- */
-function collectHolderLabels(labels, row, lod, n, t0, t1, plotW, minW) {
-  for (let i = 0; i < n && labels.length < 2000; i++) {
-    const code = lod.state[i];
-    const x0 = Math.max(0, lod.x0[i]);
-    const x1 = Math.min(plotW, lod.x1[i]);
-    if (code < HOLDER_BASE || x1 - x0 < minW) continue;
-    labels.push({ row, code, x0, x1, t: t0 + ((x0 + x1) / 2) * ((t1 - t0) / plotW) });
-  }
-}
