@@ -64,8 +64,11 @@ func (s *Server) classify(err error) (int, string) {
 		md *misdirectedError
 		co *crossOriginError
 		ma *methodNotAllowedError
+		se *statusError
 	)
 	switch {
+	case errors.As(err, &se):
+		return se.status, se.msg
 	case errors.As(err, &md):
 		return http.StatusMisdirectedRequest, md.Error()
 	case errors.As(err, &co):

@@ -305,3 +305,8 @@ func compareStatusText(v CompareView) string {
 	}
 	return "not started"
 }
+
+// roomRunsURL lists a room's runs.
+func roomRunsURL(code string) templ.SafeURL {
+	return templ.SafeURL("/runs?room=" + url.QueryEscape(code))
+}
