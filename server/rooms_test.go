@@ -351,3 +351,28 @@ func TestRoomPageAndQR(t *testing.T) {
 		t.Fatalf("room link with -lan: %v", out)
 	}
 }
+
+func TestRoomPeopleCountsOpenSockets(t *testing.T) {
+	ts := newTestServer(t, nil)
+	presenter := newRoomClient(t, ts)
+	code := presenter.openRoom()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	watch := presenter.follow(ctx, code)
+	a := newRoomClient(t, ts)
+	a.do("POST", "/api/rooms/"+code+"/join", map[string]any{})
+	for range 3 {
+		conn := a.follow(ctx, code)
+		readType(t, ctx, conn, "view")
+		conn.Close(websocket.StatusGoingAway, "page left")
+	}
+	last := a.follow(ctx, code)
+	readType(t, ctx, last, "view")
+	for {
+		m := readType(t, ctx, watch, "people")
+		if m["attendees"].(float64) == 1 && m["connected"].(float64) == 1 {
+			break
+		}
+		t.Logf("people: %v", m)
+	}
+}

@@ -34,6 +34,10 @@ type ScenarioView struct {
 	Source     string
 	// ModelNote is set when Engine models a mechanism it does not have.
 	ModelNote string
+	// RunID is the run the link names (?run=), which the page shows and
+	// follows; RunStatus is its status when the page was made.
+	RunID     string
+	RunStatus string
 }
 
 // RunView is /r/{run}: one recorded or live run.
