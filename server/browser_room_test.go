@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,4 +256,67 @@ func formatThousands(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// BenchmarkFollowRedraw measures a presenter's view change (PUT
+// /api/rooms/{code}/view, as the presenter's page sends it) until three
+// followed pages in real Chromium have redrawn their timeline with it (the
+// animation frame that drew the new window), on a finished run's page:
+// go test ./server -run '^$' -bench FollowRedraw -benchtime 1x
+func BenchmarkFollowRedraw(b *testing.B) {
+	ts := newBenchServer(b, goEngine())
+	presenter := newRoomClientAt(b, ts.URL)
+	code := presenter.openRoom()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	watch := presenter.follow(ctx, code)
+	status, out, _ := presenter.do("POST", "/api/runs", map[string]any{"scenario": "locks", "engine": "go", "room": code, "params": map[string]any{"workers": 4, "increments": 10000}})
+	if status != http.StatusCreated {
+		b.Fatalf("run: %d %v", status, out)
+	}
+	run := out["id"].(string)
+	for done := false; !done; {
+		for _, r := range readType(b, ctx, watch, "runs")["runs"].([]any) {
+			done = done || r.(map[string]any)["status"] == "done"
+		}
+	}
+	if status, out, _ := presenter.do("PUT", "/api/rooms/"+code+"/view", map[string]any{"path": "/r/" + run, "run": run}); status != http.StatusOK {
+		b.Fatalf("view: %d %v", status, out)
+	}
+	browser := newBrowser(b, chromedp.WindowSize(1400, 900))
+	var pages []context.Context
+	for range 3 {
+		ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+		b.Cleanup(cancel)
+		if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/w/"+code),
+			waitJSAcrossNavigation(`location.pathname === "/r/`+run+`" && window.interleave.replay && window.interleave.replay.ready && window.interleave.room && window.interleave.room.following`)); err != nil {
+			b.Fatal(err)
+		}
+		pages = append(pages, ctx)
+	}
+	var lat []float64
+	for b.Loop() {
+		for r := range 20 {
+			t0 := int64(1_000_000 + r*100_000)
+			sent := float64(time.Now().UnixNano()) / 1e6
+			status, out, _ := presenter.do("PUT", "/api/rooms/"+code+"/view", map[string]any{"path": "/r/" + run, "run": run, "t0": t0, "t1": t0 + 20_000_000})
+			if status != http.StatusOK {
+				b.Fatalf("view: %d %v", status, out)
+			}
+			seq := int(out["seq"].(float64))
+			for _, ctx := range pages {
+				var at float64
+				if err := chromedp.Do(ctx, waitJS(fmt.Sprintf(`window.interleave.room.applied.seq >= %d`, seq)),
+					evalInto(`window.interleave.room.applied.at`, &at)); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, at-sent)
+			}
+		}
+	}
+	slices.Sort(lat)
+	pick := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	b.ReportMetric(pick(0.5), "p50-ms")
+	b.ReportMetric(pick(0.9), "p90-ms")
+	b.ReportMetric(lat[len(lat)-1], "max-ms")
 }

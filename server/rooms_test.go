@@ -15,14 +15,17 @@ import (
 
 // roomClient is one browser in a room: its own cookies.
 type roomClient struct {
-	t    *testing.T
-	ts   *testServer
+	t    testing.TB
+	base string
 	http *http.Client
 }
 
-func newRoomClient(t *testing.T, ts *testServer) *roomClient {
+func newRoomClient(t testing.TB, ts *testServer) *roomClient { return newRoomClientAt(t, ts.URL) }
+
+// newRoomClientAt is a browser of the server at base.
+func newRoomClientAt(t testing.TB, base string) *roomClient {
 	jar, _ := cookiejar.New(nil)
-	return &roomClient{t: t, ts: ts, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	return &roomClient{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 }
 
 // do sends a request with a JSON body (nil for none) and decodes the JSON answer.
@@ -33,7 +36,7 @@ func (c *roomClient) do(method, path string, body any, header ...string) (int, m
 		b, _ := json.Marshal(body)
 		rd = strings.NewReader(string(b))
 	}
-	req, _ := http.NewRequest(method, c.ts.URL+path, rd)
+	req, _ := http.NewRequest(method, c.base+path, rd)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -68,7 +71,7 @@ func (c *roomClient) openRoom() string {
 // follow opens the room's socket with c's cookies.
 func (c *roomClient) follow(ctx context.Context, code string) *websocket.Conn {
 	c.t.Helper()
-	u := "ws" + strings.TrimPrefix(c.ts.URL, "http") + "/api/rooms/" + code + "/events"
+	u := "ws" + strings.TrimPrefix(c.base, "http") + "/api/rooms/" + code + "/events"
 	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.http})
 	if err != nil {
 		status := 0
@@ -82,7 +85,7 @@ func (c *roomClient) follow(ctx context.Context, code string) *websocket.Conn {
 }
 
 // readType reads messages until one of type typ arrives.
-func readType(t *testing.T, ctx context.Context, conn *websocket.Conn, typ string) map[string]any {
+func readType(t testing.TB, ctx context.Context, conn *websocket.Conn, typ string) map[string]any {
 	t.Helper()
 	for {
 		_, data, err := conn.Read(ctx)
