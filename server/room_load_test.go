@@ -19,7 +19,7 @@ import (
 // fanout is the spread of one presenter action's arrival at every follower.
 type fanout struct {
 	p50, p90, p99, max time.Duration
-	samples           int
+	samples            int
 }
 
 func (f fanout) String() string {
