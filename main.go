@@ -17,12 +17,13 @@ import (
 	"syscall"
 
 	"interleave/scenarios/goengine"
+	"interleave/scenarios/gotrace"
 	"interleave/server"
 )
 
 func main() {
 	if role := os.Getenv(goengine.RoleEnv); role != "" {
-		os.Exit(goengine.ChildMain(role))
+		os.Exit(childMain(role))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -30,6 +31,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "interleave:", err)
 		os.Exit(1)
 	}
+}
+
+// childMain runs this binary as one of its own child processes: a go
+// engine run (goengine.ChildMain) or the converter of an uploaded trace
+// (gotrace.ChildMain, see server/importchild.go).
+func childMain(role string) int {
+	if role == gotrace.ChildRole {
+		return gotrace.ChildMain()
+	}
+	return goengine.ChildMain(role)
 }
 
 // run reads flags and environment, then serves until ctx is done.

@@ -25,25 +25,52 @@ func (s *Server) exportTrace(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="interleave-%s-%s.trace.json"`, run.Scenario, run.ID))
 	h.Set("Vary", "Accept-Encoding")
-	var out io.Writer = w
+	sent := &countingWriter{w: w}
+	var out io.Writer = sent
+	var zw *gzip.Writer
 	if acceptsGzip(r) {
 		// A 1,000,000-event run is ~150 MB of JSON and ~10 MB gzipped;
 		// the browser inflates it before saving.
 		h.Set("Content-Encoding", "gzip")
-		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-		defer zw.Close()
+		zw, _ = gzip.NewWriterLevel(sent, gzip.BestSpeed)
 		out = zw
 	}
 	bw := bufio.NewWriterSize(out, 256<<10)
 	if err := writeChromeTrace(bw, run); err != nil {
-		// The status is sent: all that can be done is to log and stop.
-		s.logger.Error("export trace.json", "run", run.ID, "err", err)
-		return nil
+		if sent.n == 0 {
+			// Nothing has left yet: answer the error instead of a file.
+			h.Del("Content-Encoding")
+			h.Del("Content-Disposition")
+			return err
+		}
+		// The status and part of the file are sent. Ending the body
+		// cleanly would hand the client a file that looks whole; aborting
+		// the connection makes the download fail, as it should.
+		s.logger.Error("export trace.json cut short: the download is aborted", "run", run.ID, "sent_bytes", sent.n, "err", err)
+		panic(http.ErrAbortHandler)
 	}
 	if err := bw.Flush(); err != nil {
 		s.logger.Debug("export trace.json: client went away", "run", run.ID, "err", err)
+		return nil
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			s.logger.Debug("export trace.json: client went away", "run", run.ID, "err", err)
+		}
 	}
 	return nil
+}
+
+// countingWriter counts the bytes handed to the response.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func acceptsGzip(r *http.Request) bool {

@@ -34,6 +34,8 @@ type Server struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	viewers   atomic.Int64
+	// imports holds a token per upload being converted (Limits.MaxImports).
+	imports chan struct{}
 }
 
 // New returns a server running scenarios on engines and recording every
@@ -42,7 +44,11 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 	if logger == nil {
 		return nil, errors.New("server needs a logger")
 	}
-	store, err := OpenStore(cfg.DataDir, cfg.Limits.KeepRuns, cfg.Limits.KeepBytes, logger)
+	if cfg.Limits.MaxImports < 1 {
+		return nil, fmt.Errorf("max-imports is %d; want at least 1", cfg.Limits.MaxImports)
+	}
+	store, err := openStore(cfg.DataDir, StoreOptions{KeepRuns: cfg.Limits.KeepRuns, KeepBytes: cfg.Limits.KeepBytes,
+		CacheBytes: cfg.Limits.CacheBytes, ResetBad: cfg.ResetStore}, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +57,8 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 		store.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{})}
+	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{}),
+		imports: make(chan struct{}, cfg.Limits.MaxImports)}
 	s.handler = s.routes()
 	return s, nil
 }

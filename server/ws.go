@@ -26,6 +26,12 @@ var errTooSlow = errors.New("viewer too slow")
 // errRecording is a recorded run whose events could not be read.
 var errRecording = errors.New("read the run's recording")
 
+// CloseRecordingDamaged closes the socket of a replay that met a damaged
+// part of the run's recording (see DamagedError): the page says the
+// recording is damaged rather than offering to reconnect. The front end's
+// copy is CLOSE_DAMAGED in static/ws.js.
+const CloseRecordingDamaged websocket.StatusCode = 4001
+
 // serveEvents streams a run to one viewer: the history so far, then live
 // events in batches, then the final status and a normal close. It never
 // reads from the viewer.
@@ -52,6 +58,11 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) e
 		return nil // the viewer left
 	case errors.Is(err, errRecording):
 		s.logger.Warn("replay cut short", "run", run.ID, "err", err)
+		var d *DamagedError
+		if errors.As(err, &d) {
+			// A close reason is at most 123 bytes: the page words the rest.
+			return c.Close(CloseRecordingDamaged, fmt.Sprintf("damaged from event %d on", d.Line))
+		}
 		return c.Close(websocket.StatusInternalError, "the run's recording is no longer available")
 	default:
 		s.logger.Debug("viewer ended", "run", run.ID, "err", err)
