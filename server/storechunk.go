@@ -81,7 +81,7 @@ func decodeChunk(data []byte, n int, crc sql.NullInt64) ([][]byte, error) {
 	if crc.Valid && uint32(crc.Int64) != crc32.ChecksumIEEE(raw) {
 		return nil, fmt.Errorf("%w: its checksum does not match its contents", errChunk)
 	}
-	lines := make([][]byte, 0, n)
+	lines := make([][]byte, 0, min(n, chunkLines)) // n is not trusted until counted
 	for len(raw) > 0 {
 		i := bytes.IndexByte(raw, '\n')
 		if i < 0 {
