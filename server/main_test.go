@@ -64,6 +64,9 @@ func testChild(role string) int {
 	if role == "server" {
 		return serverChild() // see store_test.go
 	}
+	if role == "fullserver" {
+		return fullServerChild() // see storefault_test.go
+	}
 	if role != "flood" {
 		fmt.Fprintln(os.Stderr, "unknown test role", role)
 		return 2
