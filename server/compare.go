@@ -23,6 +23,11 @@ import (
 // has holes, so it is not done.
 const StatusPartial = "partial"
 
+// comparisonOver reports whether a comparison's status is final.
+func comparisonOver(status string) bool {
+	return finished(status) || status == StatusPartial
+}
+
 // statusEvicted is the status of a model whose run a comparison names but
 // the store no longer has: only comparisons recorded before comparisons
 // kept their runs (store version 1) can show it.
@@ -108,7 +113,7 @@ func (cs *comparisons) get(ctx context.Context, id string) (*Comparison, error) 
 	if c.spans == nil {
 		c.spans = map[string][2]time.Time{}
 	}
-	if !finished(c.status) {
+	if !comparisonOver(c.status) {
 		// The server stopped in the middle of this comparison.
 		c.status, c.err = StatusInterrupted, "the server stopped before every model had run"
 	}
@@ -402,7 +407,7 @@ func (c *Comparison) Result() CompareResult {
 		// A model without a run is waiting for its turn, or, once the
 		// comparison is over, will never run.
 		row := ModelResult{Model: model, Status: StatusQueued}
-		if finished(res.Status) || res.Status == StatusPartial {
+		if comparisonOver(res.Status) {
 			row.Status = StatusCancelled
 		}
 		if run, ok := runs[model]; ok {

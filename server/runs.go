@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -313,6 +314,9 @@ func (m *Manager) dispatchLocked() {
 		if run.exclusive && m.running > 0 || m.running >= m.limits.MaxConcurrent {
 			break
 		}
+		// Clear the slot: the queue's array would otherwise keep the run
+		// (and every event line of its log) after it is stored.
+		m.queue[0] = nil
 		m.queue = m.queue[1:]
 		m.running++
 		m.exclusiveRunning = run.exclusive
@@ -369,7 +373,7 @@ func (m *Manager) Cancel(id string) error {
 	}
 	for i, q := range m.queue {
 		if q == run {
-			m.queue = append(m.queue[:i], m.queue[i+1:]...)
+			m.queue = slices.Delete(m.queue, i, i+1) // clears the vacated slot
 			m.dispatchLocked()
 			m.mu.Unlock()
 			run.appendMark("cancelled before it started")
