@@ -67,6 +67,9 @@ func testChild(role string) int {
 	if role == "fullserver" {
 		return fullServerChild() // see storefault_test.go
 	}
+	if role == "soakserver" {
+		return soakServerChild() // see soak_test.go
+	}
 	if role != "flood" {
 		fmt.Fprintln(os.Stderr, "unknown test role", role)
 		return 2
