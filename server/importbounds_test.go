@@ -132,6 +132,9 @@ const maxImportGrowth = 64 << 20
 // memory. Before imports streamed, each event line was built in memory: a
 // 4 MB trace became 114 MB of JSON.
 func TestImportMemoryDoesNotGrowWithTheFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a memory measurement: checked without -short (the race detector's memory is not the server's)")
+	}
 	timingclaim.Heavy(t)
 	mib := 6
 	if os.Getenv(longEnv) != "" {
