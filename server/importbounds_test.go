@@ -30,7 +30,9 @@ const longEnv = "INTERLEAVE_LONG"
 // busy program's trace looks.
 func bigTrace(t testing.TB, mib int) []byte {
 	t.Helper()
-	var buf bytes.Buffer
+	// runtime/trace writes from a goroutine of its own: the size is read
+	// under the buffer's lock.
+	var buf lockedBuffer
 	if err := trace.Start(&buf); err != nil {
 		t.Skipf("runtime/trace unavailable (another trace running?): %v", err)
 	}

@@ -112,6 +112,19 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+func (b *lockedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+// Bytes returns a copy of what was written.
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
 // startFullServer starts fullServerChild with a tmpfs of size bytes, or
 // skips the test where this machine does not allow a user namespace.
 func startFullServer(t *testing.T, size string) (ts *testServer, signalChild func(os.Signal, string), log *lockedBuffer) {
