@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"interleave/internal/timingclaim"
+	"interleave/scenarios"
 )
 
 // longEnv, when set, makes the store and memory tests use their long
@@ -258,5 +259,19 @@ func TestUnfinishedImportIsDeletedAtStart(t *testing.T) {
 	st.db.QueryRow(`SELECT count(*) FROM events`).Scan(&chunks)
 	if rows != 0 || chunks != 0 {
 		t.Errorf("after a restart the store holds %d runs and %d chunks of an unfinished import", rows, chunks)
+	}
+}
+
+// TestImportLimitMustBePositive: a server that could convert no upload is
+// refused at start, naming the flag.
+func TestImportLimitMustBePositive(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Limits.MaxImports = 0
+	if s, err := New(cfg, testLogger(t), []scenarios.Engine{goEngine()}); err == nil || !strings.Contains(err.Error(), "max-imports") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("New with MaxImports 0 = %v, want an error naming max-imports", err)
 	}
 }
