@@ -179,11 +179,7 @@ func (cs *comparisons) save(c *Comparison) {
 func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	w, ok := scenarios.LookupWorkload(req.Workload)
 	if !ok {
-		ids := make([]string, len(scenarios.Workloads))
-		for i, w := range scenarios.Workloads {
-			ids[i] = w.ID
-		}
-		return nil, &scenarios.ParamError{Field: "workload", Message: fmt.Sprintf("%q is not allowed; want one of %s", req.Workload, strings.Join(ids, ", "))}
+		return nil, workloadError(req.Workload)
 	}
 	sc, _ := scenarios.Lookup(scenarios.CompareID)
 	if req.Engine == "" {
@@ -562,16 +558,13 @@ func round3(f float64) float64 {
 }
 
 func (s *Server) createComparison(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	var req CompareRequest
-	if err := dec.Decode(&req); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return err
-		}
-		return &badRequestError{msg: "body: want a JSON object {\"workload\", \"engine\", \"size\", \"workers\"}: " + err.Error()}
+	body, err := readJSONObject(w, r, s.cfg.Limits.MaxBodyBytes, compareFields)
+	if err != nil {
+		return err
+	}
+	req, err := compareRequestFromJSON(body)
+	if err != nil {
+		return err
 	}
 	c, err := s.compares.start(req)
 	if err != nil {
@@ -607,19 +600,17 @@ func (s *Server) getComparison(w http.ResponseWriter, r *http.Request) error {
 // compareNow runs a comparison and answers when every model has run:
 // GET /api/compare?workload=cpu&engine=python&size=small.
 func (s *Server) compareNow(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	req := CompareRequest{Workload: q.Get("workload"), Engine: q.Get("engine"), Size: q.Get("size")}
-	for name := range q {
-		if !slices.Contains([]string{"workload", "engine", "size", "workers"}, name) {
-			return &scenarios.ParamError{Field: name, Message: "unknown param; /api/compare takes workload, engine, size, workers"}
-		}
+	q, err := readQuery(r, compareFields)
+	if err != nil {
+		return err
 	}
-	if v := q.Get("workers"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return &scenarios.ParamError{Field: "workers", Message: v + " is not allowed; want a whole number from 1 to 64"}
-		}
-		req.Workers = &n
+	var workers any
+	if v, ok := q["workers"]; ok {
+		workers = v
+	}
+	req, err := compareRequest(q["workload"], q["engine"], q["size"], workers)
+	if err != nil {
+		return err
 	}
 	c, err := s.compares.start(req)
 	if err != nil {

@@ -17,7 +17,10 @@ type Config struct {
 	// of another version) aside and starts an empty one; without it the
 	// server refuses to start on such a file and says why.
 	ResetStore bool
-	Limits     Limits
+	// AllowedHosts are the host names, besides loopback names and IP
+	// literals, that requests may name in their Host header (-allowed-hosts).
+	AllowedHosts []string
+	Limits       Limits
 }
 
 // Limits bounds what one run and the whole server may use. Every field is

@@ -51,6 +51,12 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		if errors.As(err, &se) && se.retryAfter() > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(se.retryAfter().Seconds())))
 		}
+		var ma *methodNotAllowedError
+		if errors.As(err, &ma) {
+			for _, m := range ma.allowed {
+				w.Header().Add("Allow", m)
+			}
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			writeJSON(w, status, map[string]string{"error": msg})
 			return
@@ -69,8 +75,20 @@ func (s *Server) classify(err error) (int, string) {
 		br *badRequestError
 		mb *http.MaxBytesError
 		se statusError
+		mt *unsupportedMediaTypeError
+		md *misdirectedError
+		co *crossOriginError
+		ma *methodNotAllowedError
 	)
 	switch {
+	case errors.As(err, &md):
+		return http.StatusMisdirectedRequest, md.Error()
+	case errors.As(err, &co):
+		return http.StatusForbidden, co.Error()
+	case errors.As(err, &mt):
+		return http.StatusUnsupportedMediaType, mt.Error()
+	case errors.As(err, &ma):
+		return http.StatusMethodNotAllowed, ma.Error()
 	case errors.As(err, &pe):
 		return http.StatusBadRequest, pe.Error()
 	case errors.As(err, &br):
@@ -106,4 +124,15 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// methodNotAllowedError is a known path asked with a method it does not
+// take: 405, with the methods it does take (also in Allow headers).
+type methodNotAllowedError struct {
+	method, path string
+	allowed      []string
+}
+
+func (e *methodNotAllowedError) Error() string {
+	return fmt.Sprintf("method: %s is not allowed on %s; want %s", scenarios.FieldName(e.method), scenarios.FieldName(e.path), strings.Join(e.allowed, ", "))
 }

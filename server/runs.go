@@ -245,7 +245,9 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 	}
 	deadline := m.limits.DefaultDeadline
 	if req.DeadlineMS != 0 {
-		if req.DeadlineMS < 100 || time.Duration(req.DeadlineMS)*time.Millisecond > m.limits.MaxDeadline {
+		// Compared in milliseconds: converting first could wrap a huge
+		// value around into range.
+		if req.DeadlineMS < 100 || req.DeadlineMS > m.limits.MaxDeadline.Milliseconds() {
 			return nil, &scenarios.ParamError{Field: "deadline_ms", Message: fmt.Sprintf("%d is not allowed; want a whole number from 100 to %d", req.DeadlineMS, m.limits.MaxDeadline.Milliseconds())}
 		}
 		deadline = time.Duration(req.DeadlineMS) * time.Millisecond

@@ -228,7 +228,7 @@ func openStore(dir string, opts StoreOptions, logger *slog.Logger) (*Store, erro
 	if opts.CacheBytes < 0 {
 		return nil, fmt.Errorf("store: cache-bytes %d must not be negative", opts.CacheBytes)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dataDirMode); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, StoreFile)
@@ -337,6 +337,9 @@ func (s *Store) prepare(ctx context.Context) error {
 	}
 	if _, err := s.db.ExecContext(ctx, schema); err != nil { // tables added since (none yet), idempotent
 		return fmt.Errorf("create tables in %s: %w", s.path, err)
+	}
+	if err := makeStoreFilesPrivate(s.path); err != nil {
+		return err
 	}
 	if err := s.dropUnfinishedImports(ctx); err != nil {
 		return err
