@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"interleave/scenarios"
 	"interleave/web"
@@ -19,6 +20,15 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type badRequestError struct{ msg string }
 
 func (e *badRequestError) Error() string { return e.msg }
+
+// statusError is an error that knows its HTTP status and says, in its
+// message, what the user can do (the store cannot write, too many imports,
+// a damaged recording). retryAfter is zero when waiting does not help.
+type statusError interface {
+	error
+	httpStatus() int
+	retryAfter() time.Duration
+}
 
 // handle adapts a handlerFunc: typed errors become statuses with a clear
 // message (JSON under /api/, a page elsewhere); anything else is our
@@ -36,6 +46,10 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		var qf *QueueFullError
 		if errors.As(err, &qf) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(qf.RetryAfter.Seconds())))
+		}
+		var se statusError
+		if errors.As(err, &se) && se.retryAfter() > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(se.retryAfter().Seconds())))
 		}
 		var ma *methodNotAllowedError
 		if errors.As(err, &ma) {
@@ -60,15 +74,13 @@ func (s *Server) classify(err error) (int, string) {
 		eu *EngineUnavailableError
 		br *badRequestError
 		mb *http.MaxBytesError
+		se statusError
 		mt *unsupportedMediaTypeError
 		md *misdirectedError
 		co *crossOriginError
 		ma *methodNotAllowedError
-		se *statusError
 	)
 	switch {
-	case errors.As(err, &se):
-		return se.status, se.msg
 	case errors.As(err, &md):
 		return http.StatusMisdirectedRequest, md.Error()
 	case errors.As(err, &co):
@@ -89,6 +101,8 @@ func (s *Server) classify(err error) (int, string) {
 		return http.StatusTooManyRequests, qf.Error()
 	case errors.As(err, &eu):
 		return http.StatusServiceUnavailable, eu.Error()
+	case errors.As(err, &se):
+		return se.httpStatus(), se.Error()
 	}
 	return http.StatusInternalServerError, "something went wrong on our side; it has been logged"
 }

@@ -149,7 +149,8 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 	sc := scenarioOf(run.Scenario)
 	info := run.Info()
 	v := web.RunView{RunID: run.ID, Scenario: sc, Engine: run.Engine, Status: info.Status, Query: shareQuery(sc, run.Engine, run.Params),
-		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion}
+		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion,
+		Damaged: info.Damaged}
 	v.Scenario.Notice = sc.NoticeFor(run.Engine)
 	s.fillSource(&v.SourceName, &v.Source, run.Engine, sc.ID)
 	s.render(w, r, http.StatusOK, web.RunPage(v))

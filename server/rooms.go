@@ -30,13 +30,16 @@ const (
 	cookieLife = 7 * 24 * time.Hour
 )
 
-// statusError is an error with its status and the words the user sees.
-type statusError struct {
+// roomStatusError is a room's refusal with its status and the words the
+// user sees (a statusError: waiting does not help).
+type roomStatusError struct {
 	status int
 	msg    string
 }
 
-func (e *statusError) Error() string { return e.msg }
+func (e *roomStatusError) Error() string             { return e.msg }
+func (e *roomStatusError) httpStatus() int           { return e.status }
+func (e *roomStatusError) retryAfter() time.Duration { return 0 }
 
 // roomError turns what package rooms refuses into a status and words.
 func roomError(err error) error {
@@ -53,15 +56,15 @@ func roomError(err error) error {
 	case errors.As(err, &ie):
 		return &scenarios.ParamError{Field: ie.Field, Message: ie.Message}
 	case errors.As(err, &nf):
-		return &statusError{status: http.StatusNotFound, msg: nf.Error()}
+		return &roomStatusError{status: http.StatusNotFound, msg: nf.Error()}
 	case errors.As(err, &fe):
-		return &statusError{status: http.StatusForbidden, msg: fe.Error()}
+		return &roomStatusError{status: http.StatusForbidden, msg: fe.Error()}
 	case errors.As(err, &le):
-		return &statusError{status: http.StatusTooManyRequests, msg: le.Error()}
+		return &roomStatusError{status: http.StatusTooManyRequests, msg: le.Error()}
 	case errors.As(err, &ce):
-		return &statusError{status: http.StatusConflict, msg: ce.Error()}
+		return &roomStatusError{status: http.StatusConflict, msg: ce.Error()}
 	case errors.Is(err, rooms.ErrClosed), errors.Is(err, rooms.ErrGone):
-		return &statusError{status: http.StatusServiceUnavailable, msg: err.Error()}
+		return &roomStatusError{status: http.StatusServiceUnavailable, msg: err.Error()}
 	}
 	return err
 }

@@ -61,6 +61,7 @@ func (s *Server) routes() http.Handler {
 	r.With(s.sameSiteOnly(cop), s.startLimit).
 		Get("/api/compare", s.handle(s.compareNow))
 	r.Get("/api/compare/{id}", s.handle(s.getComparison))
+	r.Delete("/api/compare/{id}", s.handle(s.cancelComparison))
 
 	// Workshop rooms (package rooms; rooms.go and roomws.go route to it).
 	r.With(s.roomLimit).
