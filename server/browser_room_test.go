@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"interleave/internal/timingclaim"
+	"interleave/scenarios"
 )
 
 // browserContext is a tab in a fresh browser context of browser: its own
@@ -81,16 +83,22 @@ func sameWindow(a, b viewWindow) bool {
 
 func TestBrowserWorkshopRoom(t *testing.T) {
 	timingclaim.Heavy(t)
-	ts := newTestServer(t, nil)
+	engines := []scenarios.Engine{goEngine()}
+	_, pyErr := exec.LookPath("python3")
+	if pyErr == nil {
+		engines = append(engines, pythonEngine(t))
+	}
+	ts := newTestServer(t, nil, engines...)
 	browser := newBrowser(t, chromedp.WindowSize(1920, 1080))
 	presenter := browserContext(t, browser)
 	a := browserContext(t, browser)
 	b := browserContext(t, browser)
 	c := browserContext(t, browser)
 
-	// The presenter starts a workshop from the catalog.
+	// The presenter starts a workshop from the catalog, on a 1920×1080 projector.
 	var code string
 	do(t, "presenter", presenter,
+		chromedp.EmulateViewport(1920, 1080),
 		chromedp.Navigate(ts.URL+"/"),
 		chromedp.Click(chromedp.ID("start-workshop")),
 		waitJSAcrossNavigation(`location.pathname.startsWith("/w/") && window.interleave && window.interleave.room && window.interleave.room.role === "presenter"`),
@@ -108,6 +116,7 @@ func TestBrowserWorkshopRoom(t *testing.T) {
 		)
 	}
 	do(t, "presenter", presenter, waitJS(`window.interleave.room.people.attendees === 2`))
+	screenshot(t, presenter, "workshop-room.png")
 
 	// Follow: the presenter opens locks; A and B land on it.
 	locks := "/s/locks?engine=go&workers=4&increments=10000&lock=false&yield=true"
@@ -246,6 +255,19 @@ func TestBrowserWorkshopRoom(t *testing.T) {
 	do(t, "B", b, evalInto(`location.pathname`, &bPath))
 	if bPath != "/s/locks" {
 		t.Errorf("B, not following, was moved to %s", bPath)
+	}
+
+	// The GIL on the projector: who holds it reads without hovering.
+	if pyErr == nil {
+		do(t, "presenter", presenter,
+			chromedp.Navigate(ts.URL+"/s/gil?engine=python&threads=2&size=150&io_thread=true"),
+			waitJS(`window.interleave.room && window.interleave.room.published`),
+			chromedp.Click(chromedp.ID("run")),
+			waitJS(`window.interleave.status === "done"`),
+			chromedp.Click(chromedp.ID("fit")),
+		)
+		do(t, "A", a, waitJSAcrossNavigation(`location.pathname === "/s/gil" && window.interleave.status === "done"`))
+		screenshot(t, presenter, "workshop-projector-gil.png")
 	}
 }
 

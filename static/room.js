@@ -442,7 +442,7 @@ class Room {
     const box = document.getElementById('room-people');
     if (!box) return;
     const { attendees, connected } = this.people;
-    box.textContent = attendees === 0 ? 'No one has joined yet.' : `${attendees.toLocaleString('en')} joined · ${connected.toLocaleString('en')} following now`;
+    box.textContent = attendees === 0 ? 'No one has joined yet.' : `${attendees.toLocaleString('en')} joined · ${connected.toLocaleString('en')} connected now`;
     box.dataset.attendees = String(attendees);
   }
 
@@ -533,7 +533,12 @@ class Room {
     const box = this.questionBox;
     if (!box) return;
     let list = [...this.questions.values()];
-    if (!this.onRoomPage) list = list.slice(-1).filter((q) => q.id !== this.hiddenQuestion);
+    if (!this.onRoomPage) {
+      // The dock shows the latest question, unless it is about another
+      // scenario than the one on this page.
+      const here = this.page.root?.dataset.scenario;
+      list = list.slice(-1).filter((q) => q.id !== this.hiddenQuestion && !(here && q.measure && q.measure.scenario !== here));
+    }
     else list.reverse();
     this.cards = this.cards || new Map();
     const cards = list.map((q) => {
