@@ -86,10 +86,11 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 	v.Params = sc.ParamsFor(v.Engine)
 	v.Scenario.Notice = sc.NoticeFor(v.Engine)
 	// run names the run the page shows (a reload, a late follower).
-	allowed := []string{"engine", "run"}
+	allowed := []string{"engine"}
 	for _, p := range v.Params {
 		allowed = append(allowed, p.Name)
 	}
+	allowed = append(allowed, "run")
 	query, err := readQuery(r, allowed)
 	if err := fail(err); err != nil {
 		return err

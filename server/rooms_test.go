@@ -379,3 +379,50 @@ func TestRoomPeopleCountsOpenSockets(t *testing.T) {
 		t.Logf("people: %v", m)
 	}
 }
+
+func TestRoomSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	first := newTestServerIn(t, dir, nil)
+	presenter := newRoomClient(t, first)
+	code := presenter.openRoom()
+	a := newRoomClient(t, first)
+	a.do("POST", "/api/rooms/"+code+"/join", map[string]any{})
+	_, out, _ := presenter.do("POST", "/api/rooms/"+code+"/questions", map[string]any{"text": "Which first?", "kind": "choice", "choices": []string{"threads", "processes"}})
+	q := out["id"].(string)
+	if status, _, _ := a.do("POST", "/api/rooms/"+code+"/questions/"+q+"/answers", map[string]any{"value": 1}); status != 201 {
+		t.Fatal(status)
+	}
+	presenter.do("PUT", "/api/rooms/"+code+"/view", map[string]any{"path": "/s/gil?engine=go", "large": true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := first.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	if err := first.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newTestServerIn(t, dir, nil)
+	presenter.base, a.base = second.URL, second.URL
+	// The cookies were set for the first server's address: carry them over.
+	for _, c := range []*roomClient{presenter, a} {
+		u1, _ := http.NewRequest("GET", first.URL, nil)
+		u2, _ := http.NewRequest("GET", second.URL, nil)
+		c.http.Jar.SetCookies(u2.URL, c.http.Jar.Cookies(u1.URL))
+	}
+	status, state, _ := a.do("GET", "/api/rooms/"+code, nil)
+	if status != 200 || state["role"] != "attendee" || state["answered"].(map[string]any)[q] != float64(1) {
+		t.Fatalf("after a restart the attendee sees %d %v", status, state)
+	}
+	qs := state["questions"].([]any)
+	if len(qs) != 1 || qs[0].(map[string]any)["counts"].([]any)[1] != float64(1) {
+		t.Fatalf("questions after a restart: %v", qs)
+	}
+	if v := state["view"].(map[string]any); v["path"] != "/s/gil?engine=go" || v["large"] != true {
+		t.Fatalf("view after a restart: %v", v)
+	}
+	if status, out, _ := presenter.do("PUT", "/api/rooms/"+code+"/view", map[string]any{"path": "/"}); status != 200 {
+		t.Fatalf("the presenter's key after a restart: %d %v", status, out)
+	}
+}
