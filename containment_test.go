@@ -27,29 +27,12 @@ import (
 type program struct {
 	cmd *exec.Cmd
 	url string
-	log *syncBuilder
+	log *syncLog
 }
 
-// syncBuilder is a strings.Builder safe for one writer and one reader.
-type syncBuilder struct {
-	ch  chan struct{}
-	buf bytes.Buffer
-}
-
-func (b *syncBuilder) add(s string) {
-	b.ch <- struct{}{}
-	b.buf.WriteString(s)
-	<-b.ch
-}
-
-func (b *syncBuilder) String() string {
-	b.ch <- struct{}{}
-	defer func() { <-b.ch }()
-	return b.buf.String()
-}
-
-// startProgram starts the test binary as the real program on data.
-func startProgram(t *testing.T, data string) *program {
+// startProgramOn starts the test binary as the real program recording into
+// data, so that a test can start it again on what it recorded.
+func startProgramOn(t *testing.T, data string) *program {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "INTERLEAVE_TEST_MAIN=1", "INTERLEAVE_TEST_ARGS=-addr 127.0.0.1:0 -data "+data)
@@ -60,7 +43,7 @@ func startProgram(t *testing.T, data string) *program {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &program{cmd: cmd, log: &syncBuilder{ch: make(chan struct{}, 1)}}
+	p := &program{cmd: cmd, log: &syncLog{}}
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			p.cmd.Process.Kill()
@@ -72,12 +55,12 @@ func startProgram(t *testing.T, data string) *program {
 	})
 	lines := bufio.NewScanner(stderr)
 	for lines.Scan() {
-		p.log.add(lines.Text() + "\n")
+		p.log.add(lines.Text())
 		if m := servingRe.FindStringSubmatch(lines.Text()); m != nil {
 			p.url = m[1]
 			go func() {
 				for lines.Scan() {
-					p.log.add(lines.Text() + "\n")
+					p.log.add(lines.Text())
 				}
 			}()
 			return p
@@ -239,7 +222,7 @@ func killNine(t *testing.T, body string, python bool, processes int, withWatchdo
 		needPython(t)
 	}
 	data := t.TempDir()
-	p := startProgram(t, data)
+	p := startProgramOn(t, data)
 	id := p.startRun(t, body)
 	var root int
 	var procs []proc
@@ -294,7 +277,7 @@ func killNine(t *testing.T, body string, python bool, processes int, withWatchdo
 	}
 
 	// The next start sweeps the run's record; nothing was left to kill.
-	again := startProgram(t, data)
+	again := startProgramOn(t, data)
 	defer again.cmd.Process.Signal(syscall.SIGTERM)
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, server.StoreFile)+"?_busy_timeout=10000")
 	if err != nil {

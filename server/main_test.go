@@ -13,6 +13,7 @@ import (
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
 	"interleave/scenarios/goengine"
+	"interleave/scenarios/gotrace"
 )
 
 // testRoleEnv makes the test binary act as a test-only child (see floodChild).
@@ -24,7 +25,9 @@ func TestMain(m *testing.M) {
 	if code, ok := child.RoleMain(); ok {
 		os.Exit(code)
 	}
-	if role := os.Getenv(goengine.RoleEnv); role != "" {
+	if role := os.Getenv(goengine.RoleEnv); role == gotrace.ChildRole {
+		os.Exit(gotrace.ChildMain())
+	} else if role != "" {
 		os.Exit(goengine.ChildMain(role))
 	}
 	if role := os.Getenv(testRoleEnv); role != "" {
@@ -64,6 +67,12 @@ func (f *floodEngine) Program(spec scenarios.Spec) (scenarios.Program, error) {
 func testChild(role string) int {
 	if role == "server" {
 		return serverChild() // see store_test.go
+	}
+	if role == "fullserver" {
+		return fullServerChild() // see storefault_test.go
+	}
+	if role == "soakserver" {
+		return soakServerChild() // see soak_test.go
 	}
 	if role != "flood" {
 		fmt.Fprintln(os.Stderr, "unknown test role", role)

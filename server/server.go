@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"interleave/rooms"
 	"interleave/scenarios"
 	"interleave/scenarios/goengine"
 	"interleave/scenarios/pyengine"
@@ -26,14 +28,26 @@ type Server struct {
 	runs     *Manager
 	store    *Store
 	compares *comparisons
+	// rooms are the workshop rooms (rooms.go routes to them).
+	rooms *rooms.Hub
+	// roomURLs are the URLs the room can open (one per address, with -lan);
+	// a room's link and QR code use the first when the presenter's own
+	// address is this machine's loopback.
+	roomURLs []string
 	handler  http.Handler
-	// startLimit is the per-address rate limit on starting work.
+	// hosts are the Host headers the server answers (see guard.go).
+	hosts hostPolicy
+	// startLimit is the per-address rate limit on starting work; roomLimit
+	// the one on opening rooms.
 	startLimit func(http.Handler) http.Handler
+	roomLimit  func(http.Handler) http.Handler
 	// closing is closed when the server shuts down: viewers still open then
 	// are closed with "going away".
 	closing   chan struct{}
 	closeOnce sync.Once
 	viewers   atomic.Int64
+	// imports holds a token per upload being converted (Limits.MaxImports).
+	imports chan struct{}
 }
 
 // New returns a server running scenarios on engines and recording every
@@ -42,7 +56,11 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 	if logger == nil {
 		return nil, errors.New("server needs a logger")
 	}
-	store, err := OpenStore(cfg.DataDir, cfg.Limits.KeepRuns, cfg.Limits.KeepBytes, logger)
+	if cfg.Limits.MaxImports < 1 {
+		return nil, fmt.Errorf("max-imports is %d; want at least 1", cfg.Limits.MaxImports)
+	}
+	store, err := openStore(cfg.DataDir, StoreOptions{KeepRuns: cfg.Limits.KeepRuns, KeepBytes: cfg.Limits.KeepBytes,
+		CacheBytes: cfg.Limits.CacheBytes, ResetBad: cfg.ResetStore}, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +80,19 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 		return nil, err
 	}
 	m.contain = contain
-	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{})}
+	roomCfg := cfg.Rooms
+	roomCfg.Dir = filepath.Join(cfg.DataDir, "rooms")
+	roomCfg.Logger = logger
+	hub, err := rooms.Open(roomCfg)
+	if err != nil {
+		contain.Close()
+		store.Close()
+		return nil, fmt.Errorf("open the workshop rooms: %w", err)
+	}
+	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{}),
+		imports: make(chan struct{}, cfg.Limits.MaxImports), hosts: newHostPolicy(cfg.AllowedHosts), rooms: hub}
 	s.handler = s.routes()
+	s.resumeRoomRuns()
 	return s, nil
 }
 
@@ -94,15 +123,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close closes the store and stops the watchdog of the runs: call it after
-// Shutdown.
+// Close saves the rooms, closes the store and stops the watchdog of the
+// runs: call it after Shutdown.
 func (s *Server) Close() error {
-	err := s.store.Close()
+	err := errors.Join(s.rooms.Close(), s.store.Close())
 	if s.runs.contain != nil {
 		err = errors.Join(err, s.runs.contain.Close())
 	}
 	return err
 }
+
+// SetRoomURLs gives the URLs the room can open this server at (see
+// servingURLs), for the links and QR codes of workshop rooms.
+func (s *Server) SetRoomURLs(urls []string) { s.roomURLs = urls }
 
 // DefaultEngines returns the engines this binary offers: Go, and CPython
 // (python3 from PATH; listed as unavailable, with how to install it, when
@@ -135,14 +168,17 @@ func ListenAndServe(ctx context.Context, cfg Config, logger *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      0, // event sockets stream for a whole run; each write has its own timeout
-		IdleTimeout:       120 * time.Second,
+	hs := newHTTPServer(s, logger)
+	ifaces, err := net.InterfaceAddrs()
+	if err != nil {
+		logger.Warn("list the network interfaces", "err", err)
 	}
-	logger.Info("serving", "url", "http://"+ln.Addr().String())
+	local, room := servingURLs(ln.Addr(), ifaces)
+	s.SetRoomURLs(room)
+	logger.Info("serving", "url", local)
+	for _, u := range room {
+		logger.Info("the room can open", "url", u)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -157,4 +193,17 @@ func ListenAndServe(ctx context.Context, cfg Config, logger *slog.Logger) error 
 		logger.Warn("runs did not stop in time", "err", err)
 	}
 	return hs.Shutdown(shutdownCtx)
+}
+
+// newHTTPServer is the HTTP server that serves h: timeouts bound every
+// request, and net/http's own complaints go to logger as errors.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      0, // event sockets stream for a whole run; each write has its own timeout
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+	}
 }

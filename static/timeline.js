@@ -22,6 +22,7 @@
  */
 
 import { STATES, STYLE, MARK_COLOURS, INK, SELECTED, makePattern } from './palette.js';
+import { HOLDER_LABEL_MIN_W, collectHolderLabels, drawHolderLabels, drawHolderSwatch } from './holders.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
@@ -29,9 +30,12 @@ import { formatValue } from './format.js';
 import { LOCK_OP, groupLanes, collapseGroup, upperBound, lowerBoundBy } from './model.js';
 import { TimeView } from './timeview.js';
 
-/** sizes returns the row sizes and fonts for normal or large type. */
-function sizes(large) {
-  const s = large ? 1.5 : 1;
+/**
+ * sizes returns the row sizes and fonts for normal or large type, or for
+ * the presenter's projector (read from the back of a room at 1920×1080).
+ */
+function sizes(large, presenter = false) {
+  const s = presenter ? (large ? 2 : 1.75) : (large ? 1.5 : 1);
   const family = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
   return {
     scale: s,
@@ -85,6 +89,8 @@ export class Timeline {
     this.selectedLane = '';
     this.showSched = false;
     this.large = false;
+    /** presenter sizes rows and fonts for a projector and fits the gutter to the lane names (see setPresenter). */
+    this.presenter = false;
     this.collapsed = new Set();
     this.expanded = new Set();
     this.layoutKey = '';
@@ -190,9 +196,27 @@ export class Timeline {
 
   /** applySizes picks row sizes and fonts for the type size, with a gutter that leaves a narrow screen room for time. */
   applySizes() {
-    this.sz = sizes(this.large);
+    this.sz = sizes(this.large, this.presenter);
     if (this.cssW > 0) this.sz.gutterW = Math.min(this.sz.gutterW, Math.max(90, Math.round(this.cssW * 0.28)));
     this.labelCache.clear();
+    this.layoutKey = '';
+  }
+
+  /**
+   * fitGutter widens the gutter to the longest lane label shown (name,
+   * indent and kind), up to 40 % of the width, so that on a projector no
+   * name is cut.
+   */
+  fitGutter(lanes) {
+    const sz = this.sz;
+    let need = 0;
+    for (const lane of lanes) {
+      const kind = lane.kind === 'cpu' ? 'core' : lane.kind;
+      const w = (lane.parent ? 18 : 10) + 4 * sz.scale + this.textWidth(lane.name, sz.bold) + (kind ? this.textWidth(kind, sz.small) + 8 : 0) + 10;
+      if (w > need) need = w;
+    }
+    const min = Math.round(190 * sz.scale);
+    sz.gutterW = Math.round(Math.min(Math.max(min, need), Math.max(min, this.cssW * 0.4)));
   }
 
   /** desiredHeight fits the content, within bounds that keep the page usable. */
@@ -209,12 +233,13 @@ export class Timeline {
   /** layout computes the rows (counters, group headers, lanes, summaries) when the structure changed. */
   layout() {
     const m = this.model;
-    const key = m ? `${m.structure}|${this.showSched}|${this.large}|${[...this.collapsed]}|${[...this.expanded]}` : 'none';
+    const key = m ? `${m.structure}|${this.showSched}|${this.large}|${this.presenter}|${[...this.collapsed]}|${[...this.expanded]}` : 'none';
     if (key === this.layoutKey) return;
     this.layoutKey = key;
     const sz = this.sz;
     const rows = [];
     const laneRows = new Map();
+    const shownLanes = [];
     let y = 0;
     if (m) {
       const counters = [...m.counters.values()].sort((a, b) => a.order - b.order);
@@ -228,6 +253,7 @@ export class Timeline {
         y += sz.headerH;
         if (folded) continue;
         const { shown, hidden } = collapseGroup(g.lanes, this.expanded.has(g.key));
+        if (this.presenter) shownLanes.push(...shown);
         for (const lane of shown) {
           const row = { type: 'lane', y, h: sz.laneH, lane, group: g };
           rows.push(row);
@@ -243,6 +269,7 @@ export class Timeline {
     this.rows = rows;
     this.laneRows = laneRows;
     this.contentH = y;
+    if (this.presenter) this.fitGutter(shownLanes);
     this.resize();
     this.clampScroll();
   }
@@ -303,6 +330,13 @@ export class Timeline {
     this.showSched = on;
     this.requestRender();
     this.onViewChange(this);
+  }
+
+  /** setPresenter switches the projector sizes and the gutter fitted to the names (a workshop's presenter). */
+  setPresenter(on) {
+    this.presenter = on;
+    this.applySizes();
+    this.requestRender();
   }
 
   /** setLarge switches large type (bigger rows and fonts). */
@@ -400,6 +434,7 @@ export class Timeline {
     plot.begin(ctx, plotW, this.viewH, this.dpr, INK.background);
     plot.columns(tk.ticks.map((t) => t.x), 0, this.viewH, INK.grid);
     const out = this.lod;
+    const holderLabels = [];
     for (const r of rows) {
       const y = r.y - this.scrollY;
       if (r.type === 'group') plot.band(y, r.h, INK.header);
@@ -407,8 +442,9 @@ export class Timeline {
       if (r.type === 'lane') {
         const sel = r.lane.id === selected;
         if (sel) plot.band(y, r.h, SELECTED.band);
-        const n = lodLane(r.lane, end, t0, t1, plotW, out, cut);
+        const n = lodLane(r.lane, end, t0, t1, plotW, out, cut, r.lane.paint);
         plot.lane(y + sz.lanePad, r.h - 2 * sz.lanePad, out, n);
+        if (r.lane.kind === 'cpu') collectHolderLabels(holderLabels, r, out, n, t0, t1, plotW, HOLDER_LABEL_MIN_W * sz.scale);
         if (sel) {
           plot.band(y, 1.5, SELECTED.edge);
           plot.band(y + r.h - 1.5, 1.5, SELECTED.edge);
@@ -444,6 +480,7 @@ export class Timeline {
       if (r.type === 'counter') this.drawCounter(r, originY + r.y);
       if (r.type === 'lane' && r.lane.lockN > 0) this.drawLocks(r, originY + r.y);
     }
+    drawHolderLabels(this, holderLabels, originY);
     this.drawFlows(originY);
     this.drawMarks(originY);
     if (model.cursor !== null) {
@@ -511,10 +548,12 @@ export class Timeline {
   /**
    * drawLaneLabel writes a lane's name, and its kind when both fit: the
    * name comes first. A selected lane's name is bold; a lane that had not
-   * started yet at the replay cursor is greyed.
+   * started yet at the replay cursor is greyed. A lane that held a core
+   * carries a swatch of its holder colour, matching the core lanes' spans.
    */
   drawLaneLabel(lane, y, selected = false, future = false) {
     const { ctx, sz } = this;
+    if (lane.kind !== 'cpu') drawHolderSwatch(this, this.model.holderPaint(lane.name), y);
     const indent = (lane.parent ? 18 : 10) + (selected ? 4 * sz.scale : 0);
     const room = sz.gutterW - indent - 6;
     const kind = lane.kind === 'cpu' ? 'core' : lane.kind;
@@ -718,7 +757,8 @@ export class Timeline {
       const yb = b.y + b.h / 2;
       if (Math.max(ya, yb) < top || Math.min(ya, yb) > bottom) continue;
       const x = plotX + this.xOf(f.t);
-      if (Math.abs(x - lastX) < 2 && drawn > 200) continue;
+      // On a projector arrows closer than a few pixels would smear into a band.
+      if (this.presenter ? Math.abs(x - lastX) < 6 * sz.scale : Math.abs(x - lastX) < 2 && drawn > 200) continue;
       lastX = x;
       drawn++;
       const y0 = originY + ya;
@@ -1079,6 +1119,11 @@ export class Timeline {
  * legend, with the same code as the timeline.
  */
 export function paintSwatch(canvas, state, cssW = 28, cssH = 14) {
+  paintSwatchStyle(canvas, STYLE[state], cssW, cssH);
+}
+
+/** paintSwatchStyle fills a canvas with a style's colour and pattern (a state's, or a core holder's). */
+export function paintSwatchStyle(canvas, style, cssW = 28, cssH = 14) {
   const dpr = (typeof window !== 'undefined' && window.devicePixelRatio) || 1;
   canvas.width = Math.round(cssW * dpr);
   canvas.height = Math.round(cssH * dpr);
@@ -1086,7 +1131,6 @@ export function paintSwatch(canvas, state, cssW = 28, cssH = 14) {
   canvas.style.height = `${cssH}px`;
   const ctx = canvas.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  const style = STYLE[state];
   ctx.fillStyle = style.fill;
   ctx.fillRect(0, 0, cssW, cssH);
   const pat = makePattern(ctx, style.pattern, style.ink, dpr);
@@ -1095,3 +1139,4 @@ export function paintSwatch(canvas, state, cssW = 28, cssH = 14) {
     ctx.fillRect(0, 0, cssW, cssH);
   }
 }
+
