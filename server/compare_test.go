@@ -188,3 +188,11 @@ func TestComparisonPermalinkSurvivesRestart(t *testing.T) {
 		t.Errorf("comparison page after restart = %d", page.StatusCode)
 	}
 }
+
+func TestFormatWallWritesLongTimesInSeconds(t *testing.T) {
+	for ns, want := range map[int64]string{4_250_000: "4.25 ms", 425_000_000: "425 ms", 9_999_000_000: "9999 ms", 18_382_000_000: "18.4 s"} {
+		if got := formatWall(ns); got != want {
+			t.Errorf("formatWall(%d) = %q, want %q", ns, got, want)
+		}
+	}
+}

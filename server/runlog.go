@@ -3,27 +3,23 @@ package server
 import (
 	"errors"
 	"sync"
+
+	"interleave/scenarios/event"
 )
 
-// Run statuses.
+// Run statuses: the protocol's, defined once in package event.
 const (
-	StatusQueued      = "queued"
-	StatusRunning     = "running"
-	StatusDone        = "done"
-	StatusFailed      = "failed"
-	StatusCancelled   = "cancelled"
-	StatusTimeout     = "timeout"
-	StatusInterrupted = "interrupted"
+	StatusQueued      = event.StatusQueued
+	StatusRunning     = event.StatusRunning
+	StatusDone        = event.StatusDone
+	StatusFailed      = event.StatusFailed
+	StatusCancelled   = event.StatusCancelled
+	StatusTimeout     = event.StatusTimeout
+	StatusInterrupted = event.StatusInterrupted
 )
 
 // finished reports whether status is final.
-func finished(status string) bool {
-	switch status {
-	case StatusDone, StatusFailed, StatusCancelled, StatusTimeout, StatusInterrupted:
-		return true
-	}
-	return false
-}
+func finished(status string) bool { return event.Final(status) }
 
 // runLog is the hub's record of one run: every event line in arrival order
 // plus the run's status. Viewers read it at their own pace (each keeps its
@@ -35,8 +31,12 @@ func finished(status string) bool {
 // none: it pages them in from the database as each viewer reads, so a
 // 1,000,000-event replay starts as soon as its first page is read.
 type runLog struct {
-	mu       sync.Mutex
-	lines    [][]byte
+	mu sync.Mutex
+	// chunks hold the lines in arrival order, logChunk to a chunk (the last
+	// one filling up): a million-event run never copies its whole index to
+	// grow it, and readers keep slices of full chunks that never move.
+	chunks   [][][]byte
+	total    int
 	status   string
 	position int
 	changed  chan struct{} // closed and replaced on every change
@@ -66,13 +66,27 @@ func (l *runLog) broadcastLocked() {
 	l.changed = make(chan struct{})
 }
 
+// logChunk is how many lines one chunk of a live run's log holds.
+const logChunk = 4096
+
 // append adds event lines; the log keeps them (the caller must not reuse them).
 func (l *runLog) append(lines ...[]byte) {
 	if len(lines) == 0 {
 		return
 	}
 	l.mu.Lock()
-	l.lines = append(l.lines, lines...)
+	for len(lines) > 0 {
+		n := len(l.chunks)
+		if n == 0 || len(l.chunks[n-1]) == logChunk {
+			l.chunks = append(l.chunks, make([][]byte, 0, logChunk))
+			n++
+		}
+		last := l.chunks[n-1]
+		take := min(len(lines), logChunk-len(last))
+		l.chunks[n-1] = append(last, lines[:take]...)
+		l.total += take
+		lines = lines[take:]
+	}
 	l.broadcastLocked()
 	l.mu.Unlock()
 }
@@ -115,15 +129,31 @@ func (l *runLog) read(cursor, max int) (snapshot, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	end := len(l.lines)
-	if end-cursor > max {
-		end = cursor + max
+	snap := snapshot{total: l.total, status: l.status, position: l.position, changed: l.changed}
+	end := min(l.total, cursor+max)
+	if cursor < 0 || cursor >= end {
+		return snap, nil
 	}
-	var lines [][]byte
-	if cursor < end {
-		lines = l.lines[cursor:end:end]
+	first, last := cursor/logChunk, (end-1)/logChunk
+	if first == last {
+		// Within one chunk: share it (lines before end never change).
+		c := l.chunks[first]
+		snap.lines = c[cursor-first*logChunk : end-first*logChunk : end-first*logChunk]
+		return snap, nil
 	}
-	return snapshot{lines: lines, total: len(l.lines), status: l.status, position: l.position, changed: l.changed}, nil
+	snap.lines = make([][]byte, 0, end-cursor)
+	for i := first; i <= last; i++ {
+		c := l.chunks[i]
+		from, to := 0, len(c)
+		if i == first {
+			from = cursor - first*logChunk
+		}
+		if i == last {
+			to = end - last*logChunk
+		}
+		snap.lines = append(snap.lines, c[from:to]...)
+	}
+	return snap, nil
 }
 
 // count returns the number of event lines.
@@ -133,7 +163,7 @@ func (l *runLog) count() int {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.lines)
+	return l.total
 }
 
 // Status returns the status and queue position.

@@ -482,7 +482,7 @@ func (r *Run) appendEvents(max int64) func([][]byte) {
 		r.mu.Lock()
 		var mark []byte
 		for _, line := range lines {
-			if !json.Valid(line) || len(line) == 0 || line[0] != '{' {
+			if !validEventLine(line) {
 				continue
 			}
 			isEnd := false

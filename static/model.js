@@ -13,21 +13,18 @@
  */
 
 import { DONE, stateCode } from './palette.js';
+import { FINAL_STATUSES, isFinal, SOURCES, LOCK_OPS } from './protocol.js';
+import { withPid } from './format.js';
 
-/** FINAL_STATUSES are the statuses after which a run changes no more. */
-export const FINAL_STATUSES = Object.freeze(['done', 'failed', 'cancelled', 'timeout']);
-
-/** isFinal reports whether a run status is final. */
-export function isFinal(status) {
-  return FINAL_STATUSES.includes(status);
-}
+// The protocol's final statuses, generated from the server's definitions.
+export { FINAL_STATUSES, isFinal };
 
 /** SRC_CODE maps the src field of a state to a small code (0 = not given). */
-const SRC_CODE = { app: 1, sched: 2 };
-const SRC_NAME = ['', 'app', 'sched'];
+const SRC_CODE = Object.freeze(Object.fromEntries(SOURCES.map((s, i) => [s, i + 1])));
+const SRC_NAME = Object.freeze(['', ...SOURCES]);
 
 /** LOCK_OP maps the op field of a lock event to a code. */
-export const LOCK_OP = Object.freeze({ want: 0, got: 1, free: 2 });
+export const LOCK_OP = Object.freeze(Object.fromEntries(LOCK_OPS.map((op, i) => [op, i])));
 
 /** grow returns a typed array of the same kind with at least n slots, keeping its content. */
 function grow(arr, n) {
@@ -591,7 +588,7 @@ function groupLabel(g) {
   const m = /^pid (\d+)$/.exec(g.key);
   if (m) {
     const proc = g.lanes.find((l) => l.kind === 'process');
-    return proc && proc.name !== proc.id ? `${proc.name} (pid ${m[1]})` : `process ${m[1]}`;
+    return proc && proc.name !== proc.id ? withPid(proc.name, Number(m[1])) : `process ${m[1]}`;
   }
   return g.key;
 }

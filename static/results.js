@@ -12,13 +12,11 @@
 
 import { formatDuration } from './axis.js';
 import { formatBytes, statusText } from './format.js';
+import { isFinal } from './protocol.js';
 
-/** FINAL_COMPARISON are the statuses after which a comparison changes no more. */
-export const FINAL_COMPARISON = Object.freeze(['done', 'failed', 'cancelled']);
-
-/** isFinalComparison reports whether a comparison is over. */
+/** isFinalComparison reports whether a comparison is over (its status final, as a run's). */
 export function isFinalComparison(status) {
-  return FINAL_COMPARISON.includes(status);
+  return isFinal(status);
 }
 
 /**
@@ -61,7 +59,7 @@ export function resultRows(result) {
       correct = row.lost_updates === 0 ? '✓ no lost updates' : `✗ ${row.lost_updates.toLocaleString('en')} lost updates`;
     } else if (row.status === 'done') {
       correct = row.correct ? '✓ correct' : '✗ wrong result';
-    } else if (['failed', 'timeout', 'cancelled'].includes(row.status)) {
+    } else if (isFinal(row.status)) {
       correct = `✗ ${statusText(row.status)}`;
     }
     let speedup = '';
@@ -110,11 +108,11 @@ export function ruleState(result) {
 /** progressText is the comparison's status line: which model runs, how many are done. */
 export function progressText(result) {
   const models = result.models || [];
-  const finished = models.filter((m) => m.run && ['done', 'failed', 'timeout', 'cancelled'].includes(m.status)).length;
+  const finished = models.filter((m) => m.run && isFinal(m.status)).length;
   if (result.status === 'done') return `done: ${models.length} models measured`;
   if (result.status === 'failed') return `failed${result.error ? `: ${result.error}` : ''}`;
-  if (result.status === 'cancelled') return 'cancelled';
-  const current = models.find((m) => m.run && !['done', 'failed', 'timeout', 'cancelled'].includes(m.status));
+  if (isFinal(result.status)) return `${statusText(result.status)}${result.error ? `: ${result.error}` : ''}`;
+  const current = models.find((m) => m.run && !isFinal(m.status));
   if (current) return `running ${current.model} (${finished + 1} of ${models.length})`;
   return `starting (${finished} of ${models.length} done)`;
 }

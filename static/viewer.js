@@ -16,7 +16,7 @@
 
 import { RunModel, LiveClock, isFinal } from './model.js';
 import { Timeline, paintSwatch } from './timeline.js';
-import { statusText, formatMetric, formatValue } from './format.js';
+import { statusText, formatMetric, formatValue, withPid } from './format.js';
 import { connectRun, parseMessage } from './ws.js';
 import { formatDuration } from './axis.js';
 import { MARK_COLOURS } from './palette.js';
@@ -327,7 +327,7 @@ export class Viewer {
         const section = document.createElement('section');
         section.className = 'process-output';
         const h = document.createElement('h3');
-        h.textContent = lane ? `${lane.name}${lane.pid ? ` (pid ${lane.pid})` : ''}` : key;
+        h.textContent = lane ? withPid(lane.name, lane.pid) : key;
         const pre = document.createElement('pre');
         section.append(h, pre);
         box.append(section);
