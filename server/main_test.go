@@ -61,6 +61,10 @@ func testChild(role string) int {
 	if role == "server" {
 		return serverChild() // see store_test.go
 	}
+	if role == "spin" {
+		for { // other work on the machine, until killed (see interference_test.go)
+		}
+	}
 	if role != "flood" {
 		fmt.Fprintln(os.Stderr, "unknown test role", role)
 		return 2

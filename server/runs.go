@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"interleave/internal/machineload"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
@@ -65,11 +66,14 @@ type Run struct {
 	truncated   bool
 	clockBase   int64
 	pid         int
-	peakRSS     int64
-	startedAt   time.Time
-	finishedAt  time.Time
-	cancel      context.CancelCauseFunc
-	done        chan struct{}
+	// load measures the machine's load while the run executes (nil
+	// before its program starts, or where /proc cannot be read).
+	load       *machineload.Meter
+	peakRSS    int64
+	startedAt  time.Time
+	finishedAt time.Time
+	cancel     context.CancelCauseFunc
+	done       chan struct{}
 }
 
 // Info is a run as GET /api/runs/{id} and the entries of GET /api/runs
@@ -428,6 +432,7 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 		run.appendMark("could not start: " + err.Error())
 		return StatusFailed, fmt.Errorf("program for %s: %w", run.ID, err)
 	}
+	stopLoad := func() {}
 	res, err := child.Run(ctx, prog, child.Options{
 		OnEvents:    run.appendEvents(m.limits.MaxEvents),
 		OnOutput:    run.appendOutput,
@@ -437,8 +442,10 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 			run.mu.Lock()
 			run.pid = pid
 			run.mu.Unlock()
+			stopLoad = run.watchLoad(pid)
 		},
 	})
+	stopLoad()
 	run.mu.Lock()
 	run.peakRSS = res.PeakRSS
 	run.mu.Unlock()
