@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 	"interleave/scenarios/event"
 )
@@ -27,7 +28,9 @@ import (
 // failure instead of a skip.
 const requireBrowserEnv = "INTERLEAVE_REQUIRE_BROWSER"
 
-// newBrowser starts a real headless Chromium and returns its context.
+// newBrowser starts a real headless Chromium and returns its context. A
+// browser loads the machine, so the test holds the machine-wide lock as a
+// heavy test: no timing claim measures while it runs.
 func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	var path string
@@ -43,6 +46,7 @@ func newBrowser(t testing.TB) context.Context {
 		}
 		t.Skip("Chromium not found on PATH: browser test skipped (apt-get install chromium)")
 	}
+	timingclaim.Heavy(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
@@ -583,6 +584,7 @@ func TestShutdownCancelsRunsAndClosesSockets(t *testing.T) {
 }
 
 func TestNoOrphansAfterManyRuns(t *testing.T) {
+	timingclaim.Heavy(t) // a soak of runs back to back
 	// INTERLEAVE_SOAK_RUNS=1000 runs the design's full soak.
 	runs := 40
 	if n, err := strconv.Atoi(os.Getenv("INTERLEAVE_SOAK_RUNS")); err == nil && n > 0 {
@@ -696,6 +698,7 @@ var _ = errors.New
 var _ = syscall.Kill
 
 func TestTwoHundredViewersGetEveryEvent(t *testing.T) {
+	timingclaim.Heavy(t) // hundreds of sockets
 	viewers, n := 200, 20_000
 	if testing.Short() {
 		viewers = 50
