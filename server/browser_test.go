@@ -33,6 +33,14 @@ const requireBrowserEnv = "INTERLEAVE_REQUIRE_BROWSER"
 // heavy test: no timing claim measures while it runs.
 func newBrowser(t testing.TB) context.Context {
 	t.Helper()
+	return startBrowser(t, true)
+}
+
+// startBrowser starts Chromium; heavy says whether to take the machine-wide
+// lock as a heavy test (a test that already holds a timing claim, because
+// the browser is part of what it measures, must not).
+func startBrowser(t testing.TB, heavy bool) context.Context {
+	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -46,7 +54,9 @@ func newBrowser(t testing.TB) context.Context {
 		}
 		t.Skip("Chromium not found on PATH: browser test skipped (apt-get install chromium)")
 	}
-	timingclaim.Heavy(t)
+	if heavy {
+		timingclaim.Heavy(t)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,

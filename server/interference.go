@@ -15,8 +15,9 @@ import (
 // 0.1 ms of the server's CPU).
 const loadEvery = 250 * time.Millisecond
 
-// loadCounter names the counter track of the other programs' load.
-const loadCounter = "other programs on this machine (cores)"
+// loadCounter names the counter track of the other programs' load (short:
+// it is the row's label).
+const loadCounter = "other load (cores)"
 
 // A run's numbers are called disturbed when the rest of the machine used at
 // least disturbedShare of its cores on average while the run executed, and
