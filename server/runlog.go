@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"sort"
 	"sync"
 
 	"interleave/scenarios/event"
@@ -32,10 +33,12 @@ func finished(status string) bool { return event.Final(status) }
 // 1,000,000-event replay starts as soon as its first page is read.
 type runLog struct {
 	mu sync.Mutex
-	// chunks hold the lines in arrival order, logChunk to a chunk (the last
-	// one filling up): a million-event run never copies its whole index to
-	// grow it, and readers keep slices of full chunks that never move.
-	chunks   [][][]byte
+	// chunks hold the lines in arrival order, packed back to back: a
+	// million-event run neither copies its whole index to grow it nor
+	// keeps a million small allocations for the garbage collector to
+	// scan on every cycle (which cost more than the copy). A chunk's bytes
+	// never move, so readers keep slices of them without a lock.
+	chunks   []*logChunk
 	total    int
 	status   string
 	position int
@@ -66,26 +69,51 @@ func (l *runLog) broadcastLocked() {
 	l.changed = make(chan struct{})
 }
 
-// logChunk is how many lines one chunk of a live run's log holds.
-const logChunk = 4096
+// logChunk is a run of consecutive lines of a live run's log.
+type logChunk struct {
+	first int     // the log's index of the chunk's first line
+	data  []byte  // the lines, back to back; never grown past its capacity
+	ends  []int32 // where each line ends in data
+}
 
-// append adds event lines; the log keeps them (the caller must not reuse them).
+// Chunk sizes: a chunk holds up to logChunkLines lines in logChunkBytes
+// (a longer line gets a chunk of its own size).
+const (
+	logChunkLines = 4096
+	logChunkBytes = 256 << 10
+)
+
+// fits reports whether line fits in c without moving its bytes.
+func (c *logChunk) fits(line []byte) bool {
+	return len(c.ends) < logChunkLines && len(c.data)+len(line) <= cap(c.data)
+}
+
+// line returns line i of the chunk.
+func (c *logChunk) line(i int) []byte {
+	start := int32(0)
+	if i > 0 {
+		start = c.ends[i-1]
+	}
+	end := c.ends[i]
+	return c.data[start:end:end]
+}
+
+// append adds event lines; the log copies them (the caller may reuse them).
 func (l *runLog) append(lines ...[]byte) {
 	if len(lines) == 0 {
 		return
 	}
 	l.mu.Lock()
-	for len(lines) > 0 {
+	for _, line := range lines {
 		n := len(l.chunks)
-		if n == 0 || len(l.chunks[n-1]) == logChunk {
-			l.chunks = append(l.chunks, make([][]byte, 0, logChunk))
+		if n == 0 || !l.chunks[n-1].fits(line) {
+			l.chunks = append(l.chunks, &logChunk{first: l.total, data: make([]byte, 0, max(logChunkBytes, len(line))), ends: make([]int32, 0, logChunkLines)})
 			n++
 		}
-		last := l.chunks[n-1]
-		take := min(len(lines), logChunk-len(last))
-		l.chunks[n-1] = append(last, lines[:take]...)
-		l.total += take
-		lines = lines[take:]
+		c := l.chunks[n-1]
+		c.data = append(c.data, line...)
+		c.ends = append(c.ends, int32(len(c.data)))
+		l.total++
 	}
 	l.broadcastLocked()
 	l.mu.Unlock()
@@ -134,24 +162,15 @@ func (l *runLog) read(cursor, max int) (snapshot, error) {
 	if cursor < 0 || cursor >= end {
 		return snap, nil
 	}
-	first, last := cursor/logChunk, (end-1)/logChunk
-	if first == last {
-		// Within one chunk: share it (lines before end never change).
-		c := l.chunks[first]
-		snap.lines = c[cursor-first*logChunk : end-first*logChunk : end-first*logChunk]
-		return snap, nil
-	}
 	snap.lines = make([][]byte, 0, end-cursor)
-	for i := first; i <= last; i++ {
+	// The chunk holding cursor: the last one that starts at or before it.
+	i := sort.Search(len(l.chunks), func(i int) bool { return l.chunks[i].first > cursor }) - 1
+	for at := cursor; at < end; i++ {
 		c := l.chunks[i]
-		from, to := 0, len(c)
-		if i == first {
-			from = cursor - first*logChunk
+		for j := at - c.first; j < len(c.ends) && at < end; j++ {
+			snap.lines = append(snap.lines, c.line(j))
+			at++
 		}
-		if i == last {
-			to = end - last*logChunk
-		}
-		snap.lines = append(snap.lines, c[from:to]...)
 	}
 	return snap, nil
 }

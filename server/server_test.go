@@ -407,8 +407,9 @@ func TestStalledViewerIsDroppedOthersGetEverything(t *testing.T) {
 	if good.final() != StatusDone || good.close != websocket.StatusNormalClosure {
 		t.Fatalf("reading viewer: final %q close %v err %v", good.final(), good.close, good.err)
 	}
-	if len(good.lines) != n+1 { // n events and the end
-		t.Fatalf("reading viewer got %d events, want %d", len(good.lines), n+1)
+	// n events and the end, and the server's samples of the machine's load.
+	if recorded := ts.info(t, id).Events; len(good.lines) < n+1 || int64(len(good.lines)) != recorded {
+		t.Fatalf("reading viewer got %d events, want all %d recorded (the child's %d and load samples)", len(good.lines), recorded, n+1)
 	}
 	// The reading viewer is gone; the stalled one stays connected until the
 	// server gives up on its blocked write.
@@ -730,9 +731,12 @@ func TestTwoHundredViewersGetEveryEvent(t *testing.T) {
 			}
 		}()
 	}
+	// Every event the run recorded: the child's n+1 and the server's
+	// samples of the machine's load.
+	recorded := waitStatus(t, ts, id, StatusDone).Events
 	for range viewers {
-		if got := <-counts; got != n+1 {
-			t.Fatalf("a viewer got %d events, want %d", got, n+1)
+		if got := <-counts; got < n+1 || int64(got) != recorded {
+			t.Fatalf("a viewer got %d events, want all %d recorded (the child's %d and load samples)", got, recorded, n+1)
 		}
 	}
 }
