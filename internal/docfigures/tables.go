@@ -59,6 +59,8 @@ var tables = []Table{
 				logged(`server ([\d.]+) cores\)`, "%.2f cores")),
 			perf("frames the live page draws while a run executes (then it catches up at full rate)", "a few a second", cmdLivePage,
 				logged(`\(([\d.]+) a second\)`, "%.1f frames/s")),
+			perf("headless Chromium's CPU (every process of it) while the live page shows a 2 s run, from a settled page to the run's end", "—", cmdLivePage,
+				logged(`run executed: ([\d.]+) cores`, "%.2f cores")),
 			perf("the server's CPU while a quiet run executes (a 2 s run sending 10 events: sampling, memory watch, store)", "—", cmdLivePage,
 				logged(`observer_load ([\d.]+) cores`, "%.3f cores")),
 			perf("one sample of the machine's load (/proc/stat, the run's process group, getrusage), four a second per run", "—", cmdSampling,
