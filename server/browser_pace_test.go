@@ -52,7 +52,10 @@ func TestBrowserLivePageDrawsAFewTimesASecond(t *testing.T) {
 		chromedp.Func(func(context.Context, *chromedp.Target) error { cpu0, wall = browserCPU(ctx), time.Now(); return nil }),
 		chromedp.Click(chromedp.ID("run")),
 		waitJS(`window.interleave.model.finished`),
-		chromedp.Func(func(context.Context, *chromedp.Target) error { cpu1, took = browserCPU(ctx), time.Since(wall); return nil }),
+		chromedp.Func(func(context.Context, *chromedp.Target) error {
+			cpu1, took = browserCPU(ctx), time.Since(wall)
+			return nil
+		}),
 		waitJS(`window.interleave.status === "done" && window.interleave.eventCount() > 2000`),
 		evalInto(liveRenders, &got),
 	)
@@ -61,7 +64,7 @@ func TestBrowserLivePageDrawsAFewTimesASecond(t *testing.T) {
 	}
 	perSecond := float64(got.Live) / (got.LiveFor / 1000)
 	t.Logf("%d frames over %.0f ms while the run executed (%.1f a second), %d after", got.Live, got.LiveFor, perSecond, got.After)
-	t.Logf("the browser used %v of CPU while the %v run executed: %.3f cores", cpu1-cpu0, took.Round(time.Millisecond), (cpu1 - cpu0).Seconds()/took.Seconds())
+	t.Logf("the browser used %v of CPU while the %v run executed: %.3f cores", cpu1-cpu0, took.Round(time.Millisecond), (cpu1-cpu0).Seconds()/took.Seconds())
 	if got.Live < 3 {
 		t.Errorf("%d frames drawn during a 2 s run: the live page must still show it progress", got.Live)
 	}
