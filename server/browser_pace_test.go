@@ -177,3 +177,43 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// TestBrowserInterruptedRunReplaysAsFinished opens a run the server did
+// not see finish (stopped mid-run, found so at the next start): its page
+// must treat it as over, with the replay bar and its spans closed at the
+// last event, not as a live run waiting for more.
+func TestBrowserInterruptedRunReplaysAsFinished(t *testing.T) {
+	dir := t.TempDir()
+	st := openTestStore(t, dir, 100, 1<<30)
+	run := testRun("locks")
+	if err := st.record(run, nil); err != nil {
+		t.Fatal(err)
+	}
+	run.log.setStatus(StatusRunning, 0)
+	lines := stateLines(200)
+	run.log.append(lines...)
+	waitStored(t, st, run.ID, len(lines))
+	st.Close()
+
+	ts := newTestServerIn(t, dir, nil)
+	ctx := newBrowser(t)
+	var status, statusText string
+	var openEnd, maxT float64
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.URL+"/r/"+run.ID),
+		waitJS(`window.interleave && window.interleave.replay && window.interleave.replay.ready && !document.getElementById("replay").hidden`),
+		evalInto(`window.interleave.status`, &status),
+		textInto(chromedp.ID("status"), &statusText),
+		evalInto(`window.interleave.model.openEnd`, &openEnd),
+		evalInto(`window.interleave.model.maxT`, &maxT),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != StatusInterrupted || statusText != "interrupted (the server stopped)" {
+		t.Errorf("status %q shown as %q, want interrupted", status, statusText)
+	}
+	if openEnd != maxT {
+		t.Errorf("the last spans end at %v, want at the last event (%v): an interrupted run does not grow", openEnd, maxT)
+	}
+}
