@@ -101,6 +101,7 @@ func TestLoadCaveatThreshold(t *testing.T) {
 // load, the memory watch of the run's processes and the store's ticks must
 // leave the cores to the run.
 func TestObserverLoadOfAQuietRun(t *testing.T) {
+	timingclaim.Claim(t) // a measure of the server's CPU: not under the race detector, not next to a browser
 	ts := newTestServer(t, nil, &floodEngine{events: 10, sleep: 2 * time.Second})
 	id := ts.start(t, `{"scenario":"locks","engine":"go"}`)
 	var s event.Summary
