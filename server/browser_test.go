@@ -36,10 +36,20 @@ func newBrowser(t testing.TB) context.Context {
 	return startBrowser(t, true)
 }
 
+// softwareCanvas makes Chromium draw 2D canvases in software, as its CPU
+// would next to a real GPU, instead of through SwiftShader, the CPU
+// emulation of a GPU that headless Chromium on a machine without one uses
+// (several times costlier): for tests that measure what the page costs
+// the machine.
+var softwareCanvas = []chromedp.ExecAllocatorOption{
+	chromedp.Flag("disable-accelerated-2d-canvas", true),
+	chromedp.Flag("disable-gpu-rasterization", true),
+}
+
 // startBrowser starts Chromium; heavy says whether to take the machine-wide
 // lock as a heavy test (a test that already holds a timing claim, because
 // the browser is part of what it measures, must not).
-func startBrowser(t testing.TB, heavy bool) context.Context {
+func startBrowser(t testing.TB, heavy bool, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -70,6 +80,7 @@ func startBrowser(t testing.TB, heavy bool) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1400, 1000),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)

@@ -7,8 +7,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
+
+// asAUserSeesIt turns off what the test's DevTools session adds to the
+// page's cost: with the Network domain on, Chromium copies every WebSocket
+// frame, payload included, to the test process. A measure of what the
+// page costs a user's machine is taken without it (call it after each
+// navigation).
+func asAUserSeesIt() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, network.Disable, cdp.Empty{})
+		return err
+	})
+}
 
 // browserCPU returns the CPU time used so far by the browser of ctx and
 // every process under it (renderer, GPU and utility processes), read from
@@ -81,5 +95,15 @@ func waitBrowserQuiet(ctx context.Context) chromedp.Action[chromedp.Void] {
 			last = now
 		}
 		return nil
+	})
+}
+
+// waitJSSeldom is waitJS asking four times a second instead of twenty: the
+// polling itself runs in the page, and a measure of the page's cost must
+// not be a measure of the test's questions.
+func waitJSSeldom(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))(ctx, t)
+		return err
 	})
 }

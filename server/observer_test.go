@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -19,6 +21,9 @@ const observerQuery = "workers=2&mode=processes&size=1000&payload_kb=0&start=for
 // observed is one run of the observer benchmark.
 type observed struct {
 	speedup, other, observer float64
+	// browser is the watching browser's own CPU (cores), rest the other
+	// programs' load without it.
+	browser, rest float64
 }
 
 func observedOf(t *testing.T, raw json.RawMessage) observed {
@@ -27,7 +32,7 @@ func observedOf(t *testing.T, raw json.RawMessage) observed {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatalf("summary %s: %v", raw, err)
 	}
-	return observed{s.Metrics["speedup"].Value, s.Metrics[event.MetricOtherLoad].Value, s.Metrics[event.MetricObserverLoad].Value}
+	return observed{speedup: s.Metrics["speedup"].Value, other: s.Metrics[event.MetricOtherLoad].Value, observer: s.Metrics[event.MetricObserverLoad].Value}
 }
 
 // TestBrowserWatchingDoesNotSlowTheRun is the observer benchmark: the same
@@ -35,32 +40,49 @@ func observedOf(t *testing.T, raw json.RawMessage) observed {
 // its live page, on the same machine. The page must not be what slows a
 // run: the watched speedup within 10 % of the unwatched one.
 //
-//	INTERLEAVE_REQUIRE_BROWSER=1 go test ./server -run TestBrowserWatchingDoesNotSlowTheRun -v
+// On a shared machine other programs disturb runs at random; each run
+// measures them (its other_load, from which the browser's own CPU is taken
+// out for a watched run), and only pairs where the rest of the machine
+// stayed under quietLoad count. The browser's CPU is what a user's browser
+// costs: the test's DevTools session stops mirroring the page's traffic.
+//
+//	INTERLEAVE_REQUIRE_BROWSER=1 INTERLEAVE_REQUIRE_PYTHON=1 go test ./server -run TestBrowserWatchingDoesNotSlowTheRun -v
 func TestBrowserWatchingDoesNotSlowTheRun(t *testing.T) {
 	timingclaim.Claim(t) // the browser is part of the measure: no other test may load the machine
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
-	ctx := startBrowser(t, false)
+	ctx := startBrowser(t, false, softwareCanvas...)
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
 	alone := func() observed {
 		id := ts.start(t, `{"scenario":"multiprocessing","engine":"python","params":{"workers":2,"mode":"processes","size":1000,"payload_kb":0,"start":"fork"}}`)
-		return observedOf(t, waitStatus(t, ts, id, StatusDone).Summary)
+		o := observedOf(t, waitStatus(t, ts, id, StatusDone).Summary)
+		o.rest = o.other
+		return o
 	}
 	watched := func() observed {
 		var id string
+		var cpu0, cpu1 time.Duration
+		var began time.Time
 		err := chromedp.Do(ctx,
 			chromedp.Navigate(ts.URL+"/s/multiprocessing?engine=python&"+observerQuery),
 			chromedp.WaitVisible(chromedp.ID("run")),
+			asAUserSeesIt(),
+			waitBrowserQuiet(ctx),
+			chromedp.Func(func(context.Context, *chromedp.Target) error { cpu0, began = browserCPU(ctx), time.Now(); return nil }),
 			chromedp.Click(chromedp.ID("run")),
-			waitJS(`window.interleave.status === "done" && window.interleave.summary`),
+			waitJSSeldom(`window.interleave.status === "done" && window.interleave.summary`),
+			chromedp.Func(func(context.Context, *chromedp.Target) error { cpu1 = browserCPU(ctx); return nil }),
 			evalInto(`window.interleave.runId`, &id),
 			chromedp.Navigate("about:blank"),
 		)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return observedOf(t, ts.info(t, id).Summary)
+		o := observedOf(t, ts.info(t, id).Summary)
+		o.browser = (cpu1 - cpu0).Seconds() / time.Since(began).Seconds()
+		o.rest = max(0, o.other-o.browser)
+		return o
 	}
 	median := func(xs []observed, f func(observed) float64) float64 {
 		v := make([]float64, len(xs))
@@ -71,23 +93,28 @@ func TestBrowserWatchingDoesNotSlowTheRun(t *testing.T) {
 		return v[len(v)/2]
 	}
 	speedup := func(o observed) float64 { return o.speedup }
-	const pairs = 3
-	ratio := timingclaim.Best(t, 3, 0.9, func() float64 {
-		var a, w []observed
-		for range pairs {
-			a = append(a, alone())
-			w = append(w, watched())
+	const pairs, maxTries = 3, 12
+	var a, w []observed
+	for try := 1; try <= maxTries && len(a) < pairs; try++ {
+		x, y := alone(), watched()
+		quiet := x.rest < quietLoad && y.rest < quietLoad
+		t.Logf("pair %d: alone %.2fx (other programs %.2f cores, server %.2f); watched %.2fx (browser %.2f cores, other programs %.2f, server %.2f)%s",
+			try, x.speedup, x.rest, x.observer, y.speedup, y.browser, y.rest, y.observer, map[bool]string{true: "", false: ": the machine was busy, not counted"}[quiet])
+		if quiet {
+			a, w = append(a, x), append(w, y)
 		}
-		for i := range pairs {
-			t.Logf("pair %d: alone %.2fx (other %.2f, server %.2f cores); watched %.2fx (other %.2f, server %.2f cores)",
-				i+1, a[i].speedup, a[i].other, a[i].observer, w[i].speedup, w[i].other, w[i].observer)
-		}
-		r := median(w, speedup) / median(a, speedup)
-		t.Logf("median speedup alone %.2fx, watched by a browser %.2fx: ratio %.3f; median other load alone %.2f, watched %.2f cores",
-			median(a, speedup), median(w, speedup), r, median(a, func(o observed) float64 { return o.other }), median(w, func(o observed) float64 { return o.other }))
-		return r
-	})
+	}
+	if len(a) == 0 {
+		t.Skipf("other programs used %.2f cores or more during every pair: the page's effect cannot be told from theirs now", quietLoad)
+	}
+	ratio := median(w, speedup) / median(a, speedup)
+	t.Logf("median speedup alone %.2fx, watched by a browser %.2fx: ratio %.3f over %d quiet pairs; the browser used %.2f cores",
+		median(a, speedup), median(w, speedup), ratio, len(a), median(w, func(o observed) float64 { return o.browser }))
 	if ratio < 0.9 {
 		t.Errorf("a browser watching the run cut its speedup to %.3f of the unwatched one, want within 10 %%", ratio)
 	}
 }
+
+// quietLoad is the most CPU (in cores) other programs may use during a run
+// of the observer benchmark for it to count.
+const quietLoad = 0.15

@@ -667,8 +667,8 @@ func BenchmarkStoreWrite(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		id := benchStart(b, ts, `{"scenario":"locks","engine":"go"}`)
-		if got := benchWatch(b, ts, id); got != n+1 {
-			b.Fatalf("viewer got %d events", got)
+		if got := benchWatch(b, ts, id); got < n+1 || got > n+1+100 {
+			b.Fatalf("viewer got %d events, want the child's %d and a few load samples", got, n+1)
 		}
 		viewer += time.Since(start)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

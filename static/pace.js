@@ -5,12 +5,13 @@
  * laptop, a workshop's projector PC), so a page drawing 60 frames a second
  * takes CPU from the very program it measures: with the page open, a
  * 2-process run measured 1.18x instead of 1.71x. So while a run executes the
- * page draws a few times a second, not at all when hidden, and catches up
- * at full speed once the run has ended.
+ * page draws twice a second, not at all when hidden, and catches up at full
+ * speed once the run has ended (the server, too, sends a live run's events
+ * in a few batches a second).
  */
 
 /** LIVE_FRAME_MS is the time between two frames of a run that is executing. */
-export const LIVE_FRAME_MS = 250;
+export const LIVE_FRAME_MS = 500;
 
 /** LIVE_BUDGET_MS is how long one such frame may spend feeding events to the model. */
 export const LIVE_BUDGET_MS = 12;

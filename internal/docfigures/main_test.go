@@ -11,6 +11,7 @@ const benchOutput = `goos: linux
 BenchmarkPipeline-2   	       3	3487040576 ns/op	      2264 cpu-ns/event	    586776 events/s
 BenchmarkPipeline-2   	       3	3387040576 ns/op	      2063 cpu-ns/event	    612412 events/s
 BenchmarkPipelineOther-2   	       3	1 ns/op	      1 events/s
+BenchmarkExport/gzip-2   	       3	750000000 ns/op	      7.5 MiB
 PASS
 `
 
@@ -18,6 +19,9 @@ func TestMetricReadsBenchmarkUnitsAsARange(t *testing.T) {
 	got, err := metric("Pipeline", "events/s", 1e-6, "**%.2fM events/s**")(benchOutput)
 	if err != nil || got != "**0.59M events/s**–**0.61M events/s**" {
 		t.Errorf("got %q, %v", got, err)
+	}
+	if got, _ := metric("Export/gzip", "MiB", 1, "%.1f MiB")(benchOutput); got != "7.5 MiB" {
+		t.Errorf("sub-benchmark metric = %q", got)
 	}
 	if _, err := metric("Pipeline", "MiB", 1, "%.1f")(benchOutput); err == nil {
 		t.Error("a unit the benchmark did not report was read")

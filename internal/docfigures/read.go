@@ -62,11 +62,16 @@ func metric(bench, unit string, scale float64, format string) func(string) (stri
 	}
 }
 
-// benchName reports whether field is benchmark bench's result line name
-// ("BenchmarkPipeline-2", or "BenchmarkPipeline" with GOMAXPROCS=1).
+// benchName reports whether field is benchmark bench's result line name:
+// "BenchmarkPipeline-2" (the -N is GOMAXPROCS, absent when it is 1), and
+// for a sub-benchmark "BenchmarkExport/gzip-2" with bench "Export/gzip".
 func benchName(field, bench string) bool {
-	name, _, _ := strings.Cut(field, "-")
-	return name == "Benchmark"+bench
+	if i := strings.LastIndexByte(field, '-'); i > 0 {
+		if _, err := strconv.Atoi(field[i+1:]); err == nil {
+			field = field[:i]
+		}
+	}
+	return field == "Benchmark"+bench
 }
 
 // spread writes one value, or the lowest and highest of several.
