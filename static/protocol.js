@@ -6,10 +6,13 @@
  */
 
 /** STATUSES lists every status of a run or a comparison. */
-export const STATUSES = Object.freeze(['queued', 'running', 'done', 'failed', 'cancelled', 'timeout', 'interrupted']);
+export const STATUSES = Object.freeze(['queued', 'running', 'done', 'failed', 'cancelled', 'timeout', 'interrupted', 'partial']);
 
-/** FINAL_STATUSES lists the statuses after which a run (or a comparison) changes no more. */
+/** FINAL_STATUSES lists the statuses after which a run changes no more. */
 export const FINAL_STATUSES = Object.freeze(['done', 'failed', 'cancelled', 'timeout', 'interrupted']);
+
+/** FINAL_COMPARISON_STATUSES lists the statuses after which a comparison changes no more (a run's final ones and partial). */
+export const FINAL_COMPARISON_STATUSES = Object.freeze(['done', 'failed', 'cancelled', 'timeout', 'interrupted', 'partial']);
 
 /** EVENT_KINDS lists every event kind (the k field). */
 export const EVENT_KINDS = Object.freeze(['lane', 'state', 'lock', 'flow', 'counter', 'output', 'mark', 'end']);
@@ -26,7 +29,12 @@ export const SOURCES = Object.freeze(['app', 'sched']);
 /** LOCK_OPS lists the operations of a lock event (the op field). */
 export const LOCK_OPS = Object.freeze(['want', 'got', 'free']);
 
-/** isFinal reports whether a run (or comparison) status is final. */
+/** isFinal reports whether a run status is final. */
 export function isFinal(status) {
   return FINAL_STATUSES.includes(status);
+}
+
+/** isComparisonOver reports whether a comparison status is final. */
+export function isComparisonOver(status) {
+  return FINAL_COMPARISON_STATUSES.includes(status);
 }

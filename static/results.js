@@ -12,11 +12,19 @@
 
 import { formatDuration } from './axis.js';
 import { formatBytes, statusText } from './format.js';
-import { isFinal } from './protocol.js';
+import { isFinal, isComparisonOver, FINAL_COMPARISON_STATUSES } from './protocol.js';
 
-/** isFinalComparison reports whether a comparison is over (its status final, as a run's). */
+/**
+ * FINAL_COMPARISON are the statuses after which a comparison changes no
+ * more (generated from the server's definitions): a run's final ones, and
+ * partial, a comparison that ran to its end with a model that did not
+ * finish well.
+ */
+export const FINAL_COMPARISON = FINAL_COMPARISON_STATUSES;
+
+/** isFinalComparison reports whether a comparison is over. */
 export function isFinalComparison(status) {
-  return isFinal(status);
+  return isComparisonOver(status);
 }
 
 /**
@@ -68,7 +76,9 @@ export function resultRows(result) {
       model: row.model,
       run: row.run || '',
       status: row.status || 'queued',
-      statusText: row.run ? statusText(row.status) : 'waiting',
+      // A model without a run waits for its turn, unless the comparison
+      // ended first (cancelled): then it says so.
+      statusText: row.run || (row.status && row.status !== 'queued') ? statusText(row.status) : 'waiting',
       verdict: row.verdict || '',
       cells: [
         cell('wall', has ? formatDuration(row.wall_ns) : ''),
@@ -111,7 +121,13 @@ export function progressText(result) {
   const finished = models.filter((m) => m.run && isFinal(m.status)).length;
   if (result.status === 'done') return `done: ${models.length} models measured`;
   if (result.status === 'failed') return `failed${result.error ? `: ${result.error}` : ''}`;
-  if (isFinal(result.status)) return `${statusText(result.status)}${result.error ? `: ${result.error}` : ''}`;
+  if (result.status === 'cancelled') return `cancelled${result.error ? `: ${result.error}` : ''}`;
+  if (result.status === 'interrupted') return `interrupted${result.error ? `: ${result.error}` : ''}`;
+  if (result.status === 'partial') {
+    const good = models.filter((m) => m.status === 'done').length;
+    return `partial: ${good} of ${models.length} models measured${result.error ? ` (${result.error})` : ''}`;
+  }
+  if (isComparisonOver(result.status)) return `${statusText(result.status)}${result.error ? `: ${result.error}` : ''}`;
   const current = models.find((m) => m.run && !isFinal(m.status));
   if (current) return `running ${current.model} (${finished + 1} of ${models.length})`;
   return `starting (${finished} of ${models.length} done)`;

@@ -10,6 +10,7 @@ const (
 	cmdLivePage         = "INTERLEAVE_REQUIRE_BROWSER=1 go test ./server -run 'TestBrowserLivePageDrawsAFewTimesASecond|TestObserverLoadOfAQuietRun' -v -count=1"
 	cmdSampling         = "go test ./internal/machineload ./internal/procgroup -run '^$' -bench . -benchtime 2000x"
 	cmdGoOverhead       = "go test ./scenarios/goengine -run '^$' -bench Overhead -benchtime 6x"
+	cmdObserverCost     = "go test ./scenarios/goengine -run '^$' -bench ObserverCost -benchtime 8x"
 	cmdTraceOverhead    = "go test ./scenarios/schedtrace -run '^$' -bench 'Overhead$'"
 	cmdPyOverhead       = "INTERLEAVE_REQUIRE_PYTHON=1 go test ./scenarios/pyengine -run HarnessOverhead -v -count=1"
 	cmdStoreWrite       = "go test ./server -run '^$' -bench 'StoreWrite$' -benchtime 3x"
@@ -78,6 +79,10 @@ var tables = []Table{
 				both(metric("Overhead/cpu/GOMAXPROCS=1", "traced/untraced", 1, "%.3f"), metric("Overhead/cpu/GOMAXPROCS=2", "traced/untraced", 1, "%.3f"), "; ")),
 			perf("python harness: same CPU work, plain script vs instrumented (best of 5)", "≤ 3 %", cmdPyOverhead,
 				logged(`ratio ([\d.]+) \(`, "%.4f")),
+			perf("go engine, every core busy: the playground (mental-model parallel, 2 × 1,000 ms tasks, events and live runtime/trace, read by the test as the server would) vs the same work in a plain child (2 goroutines on 2 Ps), alternating: playground / plain wall time", "≤ 1.05", cmdObserverCost,
+				metric("ObserverCost", "playground/plain", 1, "%.3f")),
+			perf("the scheduler trace's own CPU in that run: cutting a generation (every 100 ms)", "≤ 0.5 % of a core", cmdObserverCost,
+				metric("ObserverCost", "ms-cut-cpu/run", 1, "**%.0f ms** per 2 × 1,000 ms run")),
 		},
 	},
 	{

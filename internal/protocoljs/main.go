@@ -39,7 +39,8 @@ type list struct {
 // lists are the module's constants, in the order they are written.
 var lists = []list{
 	{"STATUSES", "every status of a run or a comparison", event.Statuses},
-	{"FINAL_STATUSES", "the statuses after which a run (or a comparison) changes no more", event.FinalStatuses},
+	{"FINAL_STATUSES", "the statuses after which a run changes no more", event.FinalStatuses},
+	{"FINAL_COMPARISON_STATUSES", "the statuses after which a comparison changes no more (a run's final ones and partial)", event.FinalComparisonStatuses},
 	{"EVENT_KINDS", "every event kind (the k field)", event.Kinds},
 	{"LANE_KINDS", "every lane kind (the kind field of a lane event)", event.LaneKinds},
 	{"STATES", "every lane state (the s field of a state event)", event.States},
@@ -61,9 +62,14 @@ func source() []byte {
 		fmt.Fprintf(&b, "\n/** %s lists %s. */\nexport const %s = Object.freeze([%s]);\n", l.name, l.doc, l.name, quote(l.values))
 	}
 	b.WriteString(`
-/** isFinal reports whether a run (or comparison) status is final. */
+/** isFinal reports whether a run status is final. */
 export function isFinal(status) {
   return FINAL_STATUSES.includes(status);
+}
+
+/** isComparisonOver reports whether a comparison status is final. */
+export function isComparisonOver(status) {
+  return FINAL_COMPARISON_STATUSES.includes(status);
 }
 `)
 	return b.Bytes()

@@ -15,6 +15,9 @@ const (
 	// crash or a kill): found so on the next start, it keeps every event
 	// recorded before the cut and is as final as any other end.
 	StatusInterrupted = "interrupted"
+	// StatusPartial is a comparison (never a run) that ran to its end with
+	// a model that did not finish well: its table has holes.
+	StatusPartial = "partial"
 )
 
 // The lists below are every value of each field, in the order the docs and
@@ -22,12 +25,18 @@ const (
 // so the front end never keeps a hand-made copy that could miss one (an
 // `interrupted` run once replayed as if still live because of that).
 
-// Statuses lists every run status.
-var Statuses = []string{StatusQueued, StatusRunning, StatusDone, StatusFailed, StatusCancelled, StatusTimeout, StatusInterrupted}
+// Statuses lists every status of a run or a comparison.
+var Statuses = []string{StatusQueued, StatusRunning, StatusDone, StatusFailed, StatusCancelled, StatusTimeout, StatusInterrupted, StatusPartial}
 
-// FinalStatuses lists the statuses after which a run (or a comparison)
-// changes no more.
+// FinalStatuses lists the statuses after which a run changes no more.
 var FinalStatuses = []string{StatusDone, StatusFailed, StatusCancelled, StatusTimeout, StatusInterrupted}
+
+// FinalComparisonStatuses lists the statuses after which a comparison
+// changes no more: a run's final ones and partial.
+var FinalComparisonStatuses = append(append([]string(nil), FinalStatuses...), StatusPartial)
+
+// ComparisonOver reports whether a comparison's status is final.
+func ComparisonOver(status string) bool { return Final(status) || status == StatusPartial }
 
 // Final reports whether status is one of FinalStatuses.
 func Final(status string) bool {
