@@ -88,16 +88,6 @@ func (c *logChunk) fits(line []byte) bool {
 	return len(c.ends) < logChunkLines && len(c.data)+len(line) <= cap(c.data)
 }
 
-// line returns line i of the chunk.
-func (c *logChunk) line(i int) []byte {
-	start := int32(0)
-	if i > 0 {
-		start = c.ends[i-1]
-	}
-	end := c.ends[i]
-	return c.data[start:end:end]
-}
-
 // append adds event lines; the log copies them (the caller may reuse them).
 func (l *runLog) append(lines ...[]byte) {
 	if len(lines) == 0 {
@@ -155,21 +145,43 @@ func (l *runLog) read(cursor, max int) (snapshot, error) {
 		}
 		return snap, nil
 	}
+	// Under the lock, only note which lines of which chunks to read; the
+	// lines themselves are gathered after it (a chunk's bytes below its
+	// current length never change), so that fifty viewers reading do not
+	// hold up the run appending.
+	type part struct {
+		data []byte
+		ends []int32
+		from int // the part's first line, within the chunk
+	}
+	var parts []part
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	snap := snapshot{total: l.total, status: l.status, position: l.position, changed: l.changed}
 	end := min(l.total, cursor+max)
-	if cursor < 0 || cursor >= end {
+	if cursor >= 0 && cursor < end {
+		// The chunk holding cursor: the last one that starts at or before it.
+		i := sort.Search(len(l.chunks), func(i int) bool { return l.chunks[i].first > cursor }) - 1
+		for at := cursor; at < end; i++ {
+			c := l.chunks[i]
+			from := at - c.first
+			to := min(len(c.ends), end-c.first)
+			parts = append(parts, part{data: c.data[:len(c.data):len(c.data)], ends: c.ends[:to:to], from: from})
+			at = c.first + to
+		}
+	}
+	l.mu.Unlock()
+	if len(parts) == 0 {
 		return snap, nil
 	}
 	snap.lines = make([][]byte, 0, end-cursor)
-	// The chunk holding cursor: the last one that starts at or before it.
-	i := sort.Search(len(l.chunks), func(i int) bool { return l.chunks[i].first > cursor }) - 1
-	for at := cursor; at < end; i++ {
-		c := l.chunks[i]
-		for j := at - c.first; j < len(c.ends) && at < end; j++ {
-			snap.lines = append(snap.lines, c.line(j))
-			at++
+	for _, p := range parts {
+		start := int32(0)
+		if p.from > 0 {
+			start = p.ends[p.from-1]
+		}
+		for _, e := range p.ends[p.from:] {
+			snap.lines = append(snap.lines, p.data[start:e:e])
+			start = e
 		}
 	}
 	return snap, nil
