@@ -76,9 +76,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.Int64Var(&cfg.Limits.MaxEvents, "max-events", cfg.Limits.MaxEvents, "events kept per run before it is truncated")
 	fs.Int64Var(&cfg.Limits.MaxOutput, "max-output", cfg.Limits.MaxOutput, "bytes of stdout+stderr kept per run")
 	fs.Int64Var(&cfg.Limits.MemoryBytes, "memory", cfg.Limits.MemoryBytes, "address-space cap of a run's child process, bytes")
+	fs.IntVar(&cfg.Rooms.MaxRooms, "max-rooms", cfg.Rooms.MaxRooms, "workshop rooms open at once (a room expires after 12 h idle)")
+	fs.IntVar(&cfg.Rooms.MaxAttendees, "room-attendees", cfg.Rooms.MaxAttendees, "attendees who may join one workshop room")
 	fs.BoolVar(&cfg.DevStatic, "dev", false, "serve static/ from disk (edit JS/CSS without rebuilding)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.Rooms.MaxRooms < 1 || cfg.Rooms.MaxAttendees < 1 {
+		return fmt.Errorf("-max-rooms %d, -room-attendees %d: want at least 1 of each", cfg.Rooms.MaxRooms, cfg.Rooms.MaxAttendees)
 	}
 	addrGiven := false
 	fs.Visit(func(f *flag.Flag) { addrGiven = addrGiven || f.Name == "addr" })
