@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 	"interleave/scenarios/event"
 )
@@ -28,8 +29,27 @@ import (
 const requireBrowserEnv = "INTERLEAVE_REQUIRE_BROWSER"
 
 // newBrowser starts a real headless Chromium (with any extra options) and
-// returns its context.
+// returns its context. A browser loads the machine, so the test holds the
+// machine-wide lock as a heavy test: no timing claim measures while it runs.
 func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	return startBrowser(t, true, extra...)
+}
+
+// softwareCanvas makes Chromium draw 2D canvases in software, as its CPU
+// would next to a real GPU, instead of through SwiftShader, the CPU
+// emulation of a GPU that headless Chromium on a machine without one uses
+// (several times costlier): for tests that measure what the page costs
+// the machine.
+var softwareCanvas = []chromedp.ExecAllocatorOption{
+	chromedp.Flag("disable-accelerated-2d-canvas", true),
+	chromedp.Flag("disable-gpu-rasterization", true),
+}
+
+// startBrowser starts Chromium; heavy says whether to take the machine-wide
+// lock as a heavy test (a test that already holds a timing claim, because
+// the browser is part of what it measures, must not).
+func startBrowser(t testing.TB, heavy bool, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -43,6 +63,9 @@ func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Con
 			t.Fatalf("Chromium not found on PATH and %s is set: install it (apt-get install chromium)", requireBrowserEnv)
 		}
 		t.Skip("Chromium not found on PATH: browser test skipped (apt-get install chromium)")
+	}
+	if heavy {
+		timingclaim.Heavy(t)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),

@@ -16,17 +16,16 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"interleave/scenarios"
+	"interleave/scenarios/event"
 )
 
 // StatusPartial is the status of a comparison that ran to its end with a
 // model that did not finish well (failed, cancelled, timed out): its table
 // has holes, so it is not done.
-const StatusPartial = "partial"
+const StatusPartial = event.StatusPartial
 
 // comparisonOver reports whether a comparison's status is final.
-func comparisonOver(status string) bool {
-	return finished(status) || status == StatusPartial
-}
+func comparisonOver(status string) bool { return event.ComparisonOver(status) }
 
 // statusEvicted is the status of a model whose run a comparison names but
 // the store no longer has: only comparisons recorded before comparisons
@@ -526,23 +525,17 @@ func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[
 			rec = r
 		}
 	}
-	ms := func(ns int64) string {
-		if ns < 10_000_000 {
-			return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
-		}
-		return fmt.Sprintf("%.0f ms", float64(ns)/1e6)
-	}
 	switch {
 	case rec == nil:
 		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but it did not finish here; %s was fastest.", strings.Join(w.Rule, " or "), rule.Measured)
 	case engine == scenarios.EngineGo && rule.Measured == scenarios.ModelThreads && (slices.Contains(w.Rule, scenarios.ModelProcesses) || slices.Contains(w.Rule, scenarios.ModelPool)):
-		rule.Note = fmt.Sprintf("The rule of thumb (%s) is for CPython, whose GIL keeps threads from computing in parallel. Go has no GIL: goroutines used every core (%s) without the start-up and serialization that processes pay (%s with %s).", strings.Join(w.Rule, " or "), ms(winner.WallNS), ms(rec.WallNS), rec.Model)
+		rule.Note = fmt.Sprintf("The rule of thumb (%s) is for CPython, whose GIL keeps threads from computing in parallel. Go has no GIL: goroutines used every core (%s) without the start-up and serialization that processes pay (%s with %s).", strings.Join(w.Rule, " or "), formatWall(winner.WallNS), formatWall(rec.WallNS), rec.Model)
 	case w.ID == "shared-state" && rule.Measured != scenarios.ModelThreads:
-		rule.Note = fmt.Sprintf("%s was fastest (%s against %s for threads): updating shared data has nothing to wait for, so one thread without locks is quickest. The rule of thumb is about correctness, not speed: when a program is concurrent anyway, threads with a lock share state safely (%s lost updates here), where processes must use explicit shared memory (%s).", rule.Measured, ms(winner.WallNS), ms(threadsWall(rows)), lostIn(rows, scenarios.ModelThreads), msModel(rows, scenarios.ModelProcesses))
+		rule.Note = fmt.Sprintf("%s was fastest (%s against %s for threads): updating shared data has nothing to wait for, so one thread without locks is quickest. The rule of thumb is about correctness, not speed: when a program is concurrent anyway, threads with a lock share state safely (%s lost updates here), where processes must use explicit shared memory (%s).", rule.Measured, formatWall(winner.WallNS), formatWall(threadsWall(rows)), lostIn(rows, scenarios.ModelThreads), msModel(rows, scenarios.ModelProcesses))
 	case rule.Measured == scenarios.ModelSequential:
-		rule.Note = fmt.Sprintf("Plain sequential code was fastest (%s against %s for %s): for this size of job there is nothing to overlap or parallelise that pays for starting workers, switching tasks or taking locks. Try size=large.", ms(winner.WallNS), ms(rec.WallNS), rec.Model)
+		rule.Note = fmt.Sprintf("Plain sequential code was fastest (%s against %s for %s): for this size of job there is nothing to overlap or parallelise that pays for starting workers, switching tasks or taking locks. Try size=large.", formatWall(winner.WallNS), formatWall(rec.WallNS), rec.Model)
 	default:
-		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but %s was faster here (%s against %s). A rule of thumb is about how work scales; on a small job or a 2-core machine fixed costs (start-up, serialization, switching) can decide instead.", rec.Model, rule.Measured, ms(winner.WallNS), ms(rec.WallNS))
+		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but %s was faster here (%s against %s). A rule of thumb is about how work scales; on a small job or a 2-core machine fixed costs (start-up, serialization, switching) can decide instead.", rec.Model, rule.Measured, formatWall(winner.WallNS), formatWall(rec.WallNS))
 	}
 	return rule
 }
@@ -637,11 +630,23 @@ func threadsWall(rows []ModelResult) int64 {
 	return 0
 }
 
+// formatWall writes a wall time for a sentence: "4.25 ms", "425 ms", and
+// past 10 s in seconds ("18.4 s", not "18382 ms").
+func formatWall(ns int64) string {
+	switch {
+	case ns < 10_000_000:
+		return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
+	case ns < 10_000_000_000:
+		return fmt.Sprintf("%.0f ms", float64(ns)/1e6)
+	}
+	return fmt.Sprintf("%.1f s", float64(ns)/1e9)
+}
+
 // msModel describes one model's wall time, for notes.
 func msModel(rows []ModelResult, model string) string {
 	for _, r := range rows {
 		if r.Model == model && r.WallNS > 0 {
-			return fmt.Sprintf("%.0f ms for %s", float64(r.WallNS)/1e6, model)
+			return formatWall(r.WallNS) + " for " + model
 		}
 	}
 	return model + " did not run"

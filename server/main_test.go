@@ -68,6 +68,10 @@ func testChild(role string) int {
 	if role == "server" {
 		return serverChild() // see store_test.go
 	}
+	if role == "spin" {
+		for { // other work on the machine, until killed (see interference_test.go)
+		}
+	}
 	if role == "fullserver" {
 		return fullServerChild() // see storefault_test.go
 	}

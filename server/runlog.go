@@ -2,28 +2,25 @@ package server
 
 import (
 	"errors"
+	"sort"
 	"sync"
+
+	"interleave/scenarios/event"
 )
 
-// Run statuses.
+// Run statuses: the protocol's, defined once in package event.
 const (
-	StatusQueued      = "queued"
-	StatusRunning     = "running"
-	StatusDone        = "done"
-	StatusFailed      = "failed"
-	StatusCancelled   = "cancelled"
-	StatusTimeout     = "timeout"
-	StatusInterrupted = "interrupted"
+	StatusQueued      = event.StatusQueued
+	StatusRunning     = event.StatusRunning
+	StatusDone        = event.StatusDone
+	StatusFailed      = event.StatusFailed
+	StatusCancelled   = event.StatusCancelled
+	StatusTimeout     = event.StatusTimeout
+	StatusInterrupted = event.StatusInterrupted
 )
 
 // finished reports whether status is final.
-func finished(status string) bool {
-	switch status {
-	case StatusDone, StatusFailed, StatusCancelled, StatusTimeout, StatusInterrupted:
-		return true
-	}
-	return false
-}
+func finished(status string) bool { return event.Final(status) }
 
 // runLog is the hub's record of one run: every event line in arrival order
 // plus the run's status. Viewers read it at their own pace (each keeps its
@@ -35,8 +32,14 @@ func finished(status string) bool {
 // none: it pages them in from the database as each viewer reads, so a
 // 1,000,000-event replay starts as soon as its first page is read.
 type runLog struct {
-	mu       sync.Mutex
-	lines    [][]byte
+	mu sync.Mutex
+	// chunks hold the lines in arrival order, packed back to back: a
+	// million-event run neither copies its whole index to grow it nor
+	// keeps a million small allocations for the garbage collector to
+	// scan on every cycle (which cost more than the copy). A chunk's bytes
+	// never move, so readers keep slices of them without a lock.
+	chunks   []*logChunk
+	total    int
 	status   string
 	position int
 	changed  chan struct{} // closed and replaced on every change
@@ -69,13 +72,42 @@ func (l *runLog) broadcastLocked() {
 	l.changed = make(chan struct{})
 }
 
-// append adds event lines; the log keeps them (the caller must not reuse them).
+// logChunk is a run of consecutive lines of a live run's log.
+type logChunk struct {
+	first int     // the log's index of the chunk's first line
+	data  []byte  // the lines, back to back; never grown past its capacity
+	ends  []int32 // where each line ends in data
+}
+
+// Chunk sizes: a chunk holds up to logChunkLines lines in logChunkBytes
+// (a longer line gets a chunk of its own size).
+const (
+	logChunkLines = 4096
+	logChunkBytes = 256 << 10
+)
+
+// fits reports whether line fits in c without moving its bytes.
+func (c *logChunk) fits(line []byte) bool {
+	return len(c.ends) < logChunkLines && len(c.data)+len(line) <= cap(c.data)
+}
+
+// append adds event lines; the log copies them (the caller may reuse them).
 func (l *runLog) append(lines ...[]byte) {
 	if len(lines) == 0 {
 		return
 	}
 	l.mu.Lock()
-	l.lines = append(l.lines, lines...)
+	for _, line := range lines {
+		n := len(l.chunks)
+		if n == 0 || !l.chunks[n-1].fits(line) {
+			l.chunks = append(l.chunks, &logChunk{first: l.total, data: make([]byte, 0, max(logChunkBytes, len(line))), ends: make([]int32, 0, logChunkLines)})
+			n++
+		}
+		c := l.chunks[n-1]
+		c.data = append(c.data, line...)
+		c.ends = append(c.ends, int32(len(c.data)))
+		l.total++
+	}
 	l.broadcastLocked()
 	l.mu.Unlock()
 }
@@ -126,17 +158,46 @@ func (l *runLog) read(cursor, max int) (snapshot, error) {
 		}
 		return snap, nil
 	}
+	// Under the lock, only note which lines of which chunks to read; the
+	// lines themselves are gathered after it (a chunk's bytes below its
+	// current length never change), so that fifty viewers reading do not
+	// hold up the run appending.
+	type part struct {
+		data []byte
+		ends []int32
+		from int // the part's first line, within the chunk
+	}
+	var parts []part
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	end := len(l.lines)
-	if end-cursor > max {
-		end = cursor + max
+	snap := snapshot{total: l.total, status: l.status, position: l.position, changed: l.changed}
+	end := min(l.total, cursor+max)
+	if cursor >= 0 && cursor < end {
+		// The chunk holding cursor: the last one that starts at or before it.
+		i := sort.Search(len(l.chunks), func(i int) bool { return l.chunks[i].first > cursor }) - 1
+		for at := cursor; at < end; i++ {
+			c := l.chunks[i]
+			from := at - c.first
+			to := min(len(c.ends), end-c.first)
+			parts = append(parts, part{data: c.data[:len(c.data):len(c.data)], ends: c.ends[:to:to], from: from})
+			at = c.first + to
+		}
 	}
-	var lines [][]byte
-	if cursor < end {
-		lines = l.lines[cursor:end:end]
+	l.mu.Unlock()
+	if len(parts) == 0 {
+		return snap, nil
 	}
-	return snapshot{lines: lines, total: len(l.lines), status: l.status, position: l.position, changed: l.changed}, nil
+	snap.lines = make([][]byte, 0, end-cursor)
+	for _, p := range parts {
+		start := int32(0)
+		if p.from > 0 {
+			start = p.ends[p.from-1]
+		}
+		for _, e := range p.ends[p.from:] {
+			snap.lines = append(snap.lines, p.data[start:e:e])
+			start = e
+		}
+	}
+	return snap, nil
 }
 
 // count returns the number of event lines.
@@ -146,7 +207,7 @@ func (l *runLog) count() int {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.lines)
+	return l.total
 }
 
 // Status returns the status and queue position.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"interleave/internal/machineload"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
@@ -77,11 +78,14 @@ type Run struct {
 	truncated   bool
 	clockBase   int64
 	pid         int
-	peakRSS     int64
-	startedAt   time.Time
-	finishedAt  time.Time
-	cancel      context.CancelCauseFunc
-	done        chan struct{}
+	// load measures the machine's load while the run executes (nil
+	// before its program starts, or where /proc cannot be read).
+	load       *machineload.Meter
+	peakRSS    int64
+	startedAt  time.Time
+	finishedAt time.Time
+	cancel     context.CancelCauseFunc
+	done       chan struct{}
 	// final is the status the run ended with ("" while it goes on);
 	// viewers learn it (reported) only once the store has saved the run,
 	// or failed when it could not (see Store.record).
@@ -496,6 +500,7 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 	// The run's processes are on record while it runs, so that a restart
 	// after a kill of this server can kill what is left of them.
 	remembered := make(chan struct{})
+	stopLoad := func() {}
 	res, err := child.Run(ctx, prog, child.Options{
 		OnEvents:    run.appendEvents(m.limits.MaxEvents),
 		OnOutput:    run.appendOutput,
@@ -506,6 +511,7 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 			run.mu.Lock()
 			run.pid = pid
 			run.mu.Unlock()
+			stopLoad = run.watchLoad(pid)
 		},
 		OnLeftover: func(l child.Leftover) {
 			go func() {
@@ -514,6 +520,7 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 			}()
 		},
 	})
+	stopLoad()
 	if m.contain != nil && res.PID != 0 {
 		<-remembered
 		m.store.forgetProcesses(run.ID)
@@ -561,7 +568,7 @@ func (r *Run) appendEvents(max int64) func([][]byte) {
 		r.mu.Lock()
 		var mark []byte
 		for _, line := range lines {
-			if !json.Valid(line) || len(line) == 0 || line[0] != '{' {
+			if !validEventLine(line) {
 				continue
 			}
 			isEnd := false

@@ -319,14 +319,20 @@ func (s *Store) markInterrupted(ctx context.Context) error {
 	}
 	var codec chunkCodec
 	for _, c := range cuts {
+		// The mark goes after the latest event recorded. Lines are not
+		// strictly in time order (a load sample is stamped at the start
+		// of the interval it measures), so look at the last ones.
 		var last int64
 		if c.events > 0 {
-			if lines, err := s.lines(ctx, c.id, c.key, c.events-1, 1); err == nil && len(lines) == 1 {
-				var ev struct {
-					T int64 `json:"t"`
+			from := max(0, c.events-256)
+			if lines, err := s.lines(ctx, c.id, c.key, from, c.events-from); err == nil {
+				for _, line := range lines {
+					var ev struct {
+						T int64 `json:"t"`
+					}
+					_ = json.Unmarshal(line, &ev)
+					last = max(last, ev.T)
 				}
-				_ = json.Unmarshal(lines[0], &ev)
-				last = ev.T
 			}
 		}
 		mark := event.Marshal(&event.Event{T: last, K: event.KindMark, Label: interruptedLabel})

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"runtime"
+
 	"interleave/scenarios/event"
 )
 
@@ -11,5 +13,10 @@ import (
 func completeSummary(r *Run, s *event.Summary) {
 	if s.Metrics == nil {
 		s.Metrics = map[string]event.Metric{}
+	}
+	if r.load != nil {
+		if u, _, err := r.load.Sample(); err == nil {
+			addLoad(s, u, runtime.NumCPU())
+		}
 	}
 }

@@ -127,6 +127,10 @@ func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) err
 	}
 	cursor := 0
 	sentStatus, sentPosition := "", -1
+	// The first events go out at once (a viewer sees the run start within
+	// milliseconds); after that a live run's events gather for
+	// liveBatchWindow between messages.
+	window := batchWindow
 	var buf bytes.Buffer
 	for {
 		snap, err := run.log.read(cursor, lim.BatchEvents)
@@ -149,6 +153,7 @@ func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) err
 			if err := write(buf.Bytes()); err != nil {
 				return err
 			}
+			window = liveBatchWindow
 			cursor += len(snap.lines)
 			if cursor < snap.total {
 				continue // more history is waiting: send it before the status
@@ -177,11 +182,14 @@ func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) err
 		case <-s.closing:
 			return errShutdown
 		}
-		// Let events gather for a moment so a busy run sends batches, not
-		// one message per event; a quiet run still answers within ~10 ms.
+		// Let events gather so that a busy run sends a few batches a
+		// second, not one message per event: every message costs the
+		// viewer's browser (and this server) CPU on the very machine
+		// the run is measured on, and the page draws a few times a
+		// second anyway.
 		if !finished(snap.status) {
 			select {
-			case <-time.After(batchWindow):
+			case <-time.After(window):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -189,8 +197,13 @@ func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) err
 	}
 }
 
-// batchWindow is how long the viewer loop lets events gather after a wake-up.
-const batchWindow = 5 * time.Millisecond
+// batchWindow is how long the viewer loop lets events gather after a
+// wake-up before the first events message; liveBatchWindow after it. A
+// backlog (history, a flood) is sent without waiting either way.
+const (
+	batchWindow     = 5 * time.Millisecond
+	liveBatchWindow = 100 * time.Millisecond
+)
 
 // viewerReadLimit bounds a message from a viewer: it is only ever a control
 // frame, since the socket carries events one way.

@@ -16,6 +16,7 @@ const STATUS_TEXT = {
   failed: 'failed',
   cancelled: 'cancelled',
   timeout: 'timed out',
+  interrupted: 'interrupted (the server stopped)',
   disconnected: 'disconnected',
 };
 
@@ -23,6 +24,16 @@ const STATUS_TEXT = {
 export function statusText(status, position = 0) {
   if (status === 'queued' && position > 0) return `queued at position ${position}`;
   return STATUS_TEXT[status] || status;
+}
+
+/**
+ * withPid names a process with its pid once: "worker 1 (pid 26056)". A name
+ * that already carries its pid (the engines often write it) is left as is.
+ */
+export function withPid(name, pid) {
+  if (!pid) return name;
+  if (new RegExp(`\\bpid ${pid}\\b`).test(name)) return name;
+  return name ? `${name} (pid ${pid})` : `pid ${pid}`;
 }
 
 /** formatValue writes a number compactly: whole numbers with separators, others with 4 significant digits. */

@@ -12,10 +12,11 @@
  */
 
 import { DONE, RUNNING, STATE_CODE, HOLDER_BASE } from './palette.js';
+import { SOURCES } from './protocol.js';
 
 /** SRC_CODE maps the src field of a state to a small code (0 = not given, drawn as the app's). */
-export const SRC_CODE = { app: 1, sched: 2 };
-export const SRC_NAME = ['', 'app', 'sched'];
+export const SRC_CODE = Object.freeze(Object.fromEntries(SOURCES.map((s, i) => [s, i + 1])));
+export const SRC_NAME = Object.freeze(['', ...SOURCES]);
 const SRC_SCHED = SRC_CODE.sched;
 
 const ACTIVE = STATE_CODE.active;

@@ -17,19 +17,16 @@
 
 import { DONE, RUNNING, HOLDER_BASE, HOLDERS, otherHolder, stateCode } from './palette.js';
 import { Lane, SRC_CODE, SRC_NAME, busy, grow, upperBound, lowerBound } from './lane.js';
+import { FINAL_STATUSES, isFinal, LOCK_OPS } from './protocol.js';
+import { withPid } from './format.js';
 
 export { Lane, busy, upperBound, lowerBound };
 
-/** FINAL_STATUSES are the statuses after which a run changes no more. */
-export const FINAL_STATUSES = Object.freeze(['done', 'failed', 'cancelled', 'timeout']);
-
-/** isFinal reports whether a run status is final. */
-export function isFinal(status) {
-  return FINAL_STATUSES.includes(status);
-}
+// The protocol's final statuses, generated from the server's definitions.
+export { FINAL_STATUSES, isFinal };
 
 /** LOCK_OP maps the op field of a lock event to a code. */
-export const LOCK_OP = Object.freeze({ want: 0, got: 1, free: 2 });
+export const LOCK_OP = Object.freeze(Object.fromEntries(LOCK_OPS.map((op, i) => [op, i])));
 
 /** Counter is the series of one counter name: times and values, sorted by time. */
 export class Counter {
@@ -498,7 +495,7 @@ function groupLabel(g) {
   const m = /^pid (\d+)$/.exec(g.key);
   if (m) {
     const proc = g.lanes.find((l) => l.kind === 'process');
-    return proc && proc.name !== proc.id ? `${proc.name} (pid ${m[1]})` : `process ${m[1]}`;
+    return proc && proc.name !== proc.id ? withPid(proc.name, Number(m[1])) : `process ${m[1]}`;
   }
   return g.key;
 }

@@ -12,17 +12,19 @@
 
 import { formatDuration } from './axis.js';
 import { formatBytes, statusText } from './format.js';
+import { isFinal, isComparisonOver, FINAL_COMPARISON_STATUSES } from './protocol.js';
 
 /**
  * FINAL_COMPARISON are the statuses after which a comparison changes no
- * more: partial is a comparison that ran to its end with a model that did
- * not finish well; interrupted, one the server stopped in the middle.
+ * more (generated from the server's definitions): a run's final ones, and
+ * partial, a comparison that ran to its end with a model that did not
+ * finish well.
  */
-export const FINAL_COMPARISON = Object.freeze(['done', 'partial', 'failed', 'cancelled', 'interrupted']);
+export const FINAL_COMPARISON = FINAL_COMPARISON_STATUSES;
 
 /** isFinalComparison reports whether a comparison is over. */
 export function isFinalComparison(status) {
-  return FINAL_COMPARISON.includes(status);
+  return isComparisonOver(status);
 }
 
 /**
@@ -65,7 +67,7 @@ export function resultRows(result) {
       correct = row.lost_updates === 0 ? '✓ no lost updates' : `✗ ${row.lost_updates.toLocaleString('en')} lost updates`;
     } else if (row.status === 'done') {
       correct = row.correct ? '✓ correct' : '✗ wrong result';
-    } else if (['failed', 'timeout', 'cancelled'].includes(row.status)) {
+    } else if (isFinal(row.status)) {
       correct = `✗ ${statusText(row.status)}`;
     }
     let speedup = '';
@@ -116,7 +118,7 @@ export function ruleState(result) {
 /** progressText is the comparison's status line: which model runs, how many are done. */
 export function progressText(result) {
   const models = result.models || [];
-  const finished = models.filter((m) => m.run && ['done', 'failed', 'timeout', 'cancelled'].includes(m.status)).length;
+  const finished = models.filter((m) => m.run && isFinal(m.status)).length;
   if (result.status === 'done') return `done: ${models.length} models measured`;
   if (result.status === 'failed') return `failed${result.error ? `: ${result.error}` : ''}`;
   if (result.status === 'cancelled') return `cancelled${result.error ? `: ${result.error}` : ''}`;
@@ -125,7 +127,8 @@ export function progressText(result) {
     const good = models.filter((m) => m.status === 'done').length;
     return `partial: ${good} of ${models.length} models measured${result.error ? ` (${result.error})` : ''}`;
   }
-  const current = models.find((m) => m.run && !['done', 'failed', 'timeout', 'cancelled'].includes(m.status));
+  if (isComparisonOver(result.status)) return `${statusText(result.status)}${result.error ? `: ${result.error}` : ''}`;
+  const current = models.find((m) => m.run && !isFinal(m.status));
   if (current) return `running ${current.model} (${finished + 1} of ${models.length})`;
   return `starting (${finished} of ${models.length} done)`;
 }

@@ -2,6 +2,8 @@
 // the binary with no build step.
 package static
 
+//go:generate go run ../internal/protocoljs protocol.js
+
 import (
 	"crypto/sha256"
 	"embed"

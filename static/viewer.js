@@ -2,8 +2,11 @@
  * viewer.js: one run on a timeline, with the parts of the page around it.
  *
  * A Viewer watches a run: it opens the event socket, queues what arrives,
- * and once per animation frame feeds the queue to the model (within a time
- * budget) and redraws — never on the socket's hot path. It keeps the
+ * and at each frame feeds the queue to the model (within a time budget)
+ * and redraws — never on the socket's hot path. While the run executes a
+ * frame comes only a few times a second and a hidden page does not draw,
+ * so that the page does not take the cores the run is measured on; once
+ * the run has ended it catches up at every animation frame (pace.js). It keeps the
  * status line, Run/Cancel, the output and the summary up to date. With a
  * replay cursor on the model (RunModel.setCursor) the output and summary
  * are those of that moment.
@@ -16,20 +19,16 @@
 
 import { RunModel, LiveClock, isFinal } from './model.js';
 import { Timeline, paintSwatch } from './timeline.js';
-import { statusText, formatMetric, formatValue } from './format.js';
+import { statusText, formatMetric, formatValue, withPid } from './format.js';
 import { connectRun, parseMessage } from './ws.js';
 import { formatDuration } from './axis.js';
 import { MARK_COLOURS, HOLDERS, makePattern } from './palette.js';
+import { nextTick, ingestBudget, shouldDraw } from './pace.js';
+import { runAgain } from './rerun.js';
 
 /** CAVEATS are the prefixes of server marks that qualify a run's numbers. */
 const CAVEATS = ['shared the machine', 'truncated', 'output truncated', 'memory cap'];
 
-/** INGEST_BUDGET_MS is how long one frame may spend feeding events to the model. */
-const INGEST_BUDGET_MS = 8;
-
-/** CATCH_UP_BYTES of queued messages make a frame spend CATCH_UP_BUDGET_MS instead, to catch up. */
-const CATCH_UP_BYTES = 2 << 20;
-const CATCH_UP_BUDGET_MS = 40;
 
 const $ = (id) => document.getElementById(id);
 
@@ -48,6 +47,9 @@ function pageParts() {
     output: $('output'),
     summary: $('summary'),
     verdict: $('verdict'),
+    caveat: $('caveat'),
+    caveatText: $('caveat-text'),
+    runAgain: $('run-again-now'),
     metrics: $('metrics'),
     permalink: $('permalink'),
     message: $('run-message'),
@@ -109,6 +111,7 @@ export class Viewer {
     this.pendingBytes = 0;
     this.frame = 0;
     this.fallbackTimer = 0;
+    this.liveTimer = 0;
     this.viewText = '';
     /** onReset(model) is called when a new (empty) model replaces the old one. */
     this.onReset = null;
@@ -192,9 +195,26 @@ export class Viewer {
     this.schedule();
   }
 
-  /** schedule asks for a frame; a timer stands in when frames do not come (hidden tab). */
+  /** live reports whether the run is executing (its end not in yet): frames are then rare. */
+  get live() {
+    return this.model.status === 'running' && !this.model.finished;
+  }
+
+  /**
+   * schedule asks for the next frame: a few times a second while the run
+   * executes, else the next animation frame (a timer stands in when frames
+   * do not come, in a hidden tab).
+   */
   schedule() {
-    if (this.frame) return;
+    if (this.frame || this.liveTimer) return;
+    const next = nextTick({ live: this.live, pending: this.pending.length });
+    if (next.kind === 'timer') {
+      this.liveTimer = setTimeout(() => {
+        this.liveTimer = 0;
+        this.tick();
+      }, next.ms);
+      return;
+    }
     this.frame = requestAnimationFrame(() => this.tick());
     clearTimeout(this.fallbackTimer);
     this.fallbackTimer = setTimeout(() => {
@@ -216,9 +236,12 @@ export class Viewer {
    * burst) the budget grows so that catching up is not limited by drawing.
    */
   tick() {
+    if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
     clearTimeout(this.fallbackTimer);
-    const budget = this.pendingBytes > CATCH_UP_BYTES ? CATCH_UP_BUDGET_MS : INGEST_BUDGET_MS;
+    clearTimeout(this.liveTimer);
+    this.liveTimer = 0;
+    const budget = ingestBudget({ live: this.live, pendingBytes: this.pendingBytes });
     const deadline = performance.now() + budget;
     let i = 0;
     while (i < this.pending.length && (i === 0 || performance.now() < deadline)) {
@@ -243,16 +266,32 @@ export class Viewer {
       }
     }
     this.pending.splice(0, i);
-    const live = this.model.status === 'running' && !this.model.finished;
+    const live = this.live;
     if (live) this.model.setNow(this.clock.now());
     this.update();
-    this.timeline.render();
+    if (shouldDraw({ hidden: document.hidden })) {
+      this.timeline.render();
+    } else {
+      this.drawWhenShown();
+    }
     if (this.wired) this.syncToolbar();
     if (this.pending.length > 0 || live) this.schedule();
     if (!this.finalSeen && this.loaded) {
       this.finalSeen = true;
       this.onFinal?.();
     }
+  }
+
+  /** drawWhenShown draws once the hidden page is shown again. */
+  drawWhenShown() {
+    if (this.onShown) return;
+    this.onShown = () => {
+      if (document.hidden) return;
+      document.removeEventListener('visibilitychange', this.onShown);
+      this.onShown = null;
+      this.timeline.render();
+    };
+    document.addEventListener('visibilitychange', this.onShown);
   }
 
   /** closed reacts to the socket's end: a dropped or lost viewer may reconnect. */
@@ -327,7 +366,7 @@ export class Viewer {
         const section = document.createElement('section');
         section.className = 'process-output';
         const h = document.createElement('h3');
-        h.textContent = lane ? `${lane.name}${lane.pid ? ` (pid ${lane.pid})` : ''}` : key;
+        h.textContent = lane ? withPid(lane.name, lane.pid) : key;
         const pre = document.createElement('pre');
         section.append(h, pre);
         box.append(section);
@@ -363,6 +402,7 @@ export class Viewer {
     if (!section) return;
     let heading = 'What this run measured';
     let verdict;
+    let caveat = '';
     let rows;
     if (m.cursor !== null && !m.endedBy(m.cursor)) {
       const at = formatDuration(m.cursor);
@@ -373,6 +413,7 @@ export class Viewer {
     } else if (m.summary) {
       const summary = m.summary;
       verdict = summary.verdict || '';
+      caveat = summary.caveat || '';
       // Caveats the server added about how the run was measured.
       for (const mark of m.marks) {
         if (!mark.lane && CAVEATS.some((p) => mark.label.startsWith(p))) verdict += ` Note: ${mark.label}.`;
@@ -391,12 +432,18 @@ export class Viewer {
       }
       return;
     }
-    const key = JSON.stringify([heading, verdict, rows]);
+    const key = JSON.stringify([heading, verdict, caveat, rows]);
     if (key === this.summaryKey) return;
     this.summaryKey = key;
     const h = section.querySelector('h2');
     if (h) h.textContent = heading;
     if (this.parts.verdict) this.parts.verdict.textContent = verdict;
+    if (this.parts.caveat) {
+      this.parts.caveat.hidden = !caveat;
+      if (this.parts.caveatText) this.parts.caveatText.textContent = caveat;
+      // An imported trace has no scenario to run again.
+      if (this.parts.runAgain) this.parts.runAgain.hidden = this.root.dataset.imported === 'true';
+    }
     const body = this.parts.metrics?.tBodies[0];
     body?.replaceChildren(...rows.map(([label, value]) => {
       const tr = document.createElement('tr');
@@ -438,6 +485,33 @@ export class Viewer {
     }
     sched?.addEventListener('click', () => tl.setSched(!tl.showSched));
     $('pin')?.addEventListener('click', () => this.togglePin());
+    this.parts.runAgain?.addEventListener('click', () => this.runAgain());
+  }
+
+  /**
+   * runAgain starts the run shown with the same scenario, engine and
+   * params: the scenario page watches the new run in place, the run page
+   * goes to the new run's page.
+   */
+  async runAgain() {
+    const id = this.runId || this.root.dataset.run;
+    if (!id) return;
+    const button = this.parts.runAgain;
+    if (button) button.disabled = true;
+    try {
+      const next = await runAgain(id);
+      if (this.page === 'run') {
+        location.assign(`/r/${encodeURIComponent(next.id)}`);
+        return;
+      }
+      this.watch(next.id, next.status || 'queued');
+      this.model.setStatus(next.status || 'queued', next.position || 0);
+      this.update();
+    } catch (err) {
+      this.setMessage(`Could not run again: ${err.message}`);
+    } finally {
+      if (button) button.disabled = false;
+    }
   }
 
   /** togglePin pins the run (kept by retention) or unpins it. */

@@ -8,6 +8,8 @@
  * a replay met a damaged part of the run's recording.
  */
 
+import { isFinal } from './protocol.js';
+
 /** Close codes the page reacts to. */
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
@@ -69,9 +71,6 @@ export function parseMessage(raw) {
   return null;
 }
 
-/** FINAL lists the statuses after which the server closes the socket normally. */
-const FINAL = ['done', 'failed', 'cancelled', 'timeout'];
-
 /**
  * connectRun opens the event socket of run id. handlers.onMessage(raw) is
  * called with each message's text, in order, and does no more than queue
@@ -89,7 +88,7 @@ export function connectRun(id, handlers, { location = globalThis.location, WebSo
     // Status messages are short; only they can be final.
     if (!sawFinal && raw.length < 200) {
       const m = parseMessage(raw);
-      if (m && FINAL.includes(m.status)) sawFinal = true;
+      if (m && isFinal(m.status)) sawFinal = true; // the server closes normally after a final status
     }
     handlers.onMessage?.(raw);
   });

@@ -6,37 +6,6 @@ import (
 	"strconv"
 )
 
-var pageSize = int64(os.Getpagesize())
-
-// groupRSS returns the resident memory of every process in process group
-// pgid, in bytes, read from /proc.
-func groupRSS(pgid int) int64 {
-	dir, err := os.Open("/proc")
-	if err != nil {
-		return 0
-	}
-	defer dir.Close()
-	names, err := dir.Readdirnames(-1)
-	if err != nil {
-		return 0
-	}
-	var total int64
-	for _, name := range names {
-		if name[0] < '0' || name[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + name + "/stat")
-		if err != nil {
-			continue
-		}
-		group, rss, ok := parseStat(b)
-		if ok && group == pgid {
-			total += rss * pageSize
-		}
-	}
-	return total
-}
-
 // GroupPIDs returns the pids of the live processes in process group pgid.
 func GroupPIDs(pgid int) []int {
 	entries, err := os.ReadDir("/proc")

@@ -102,7 +102,22 @@ type Summary struct {
 	Metrics map[string]Metric `json:"metrics"`
 	// Verdict says in one sentence what the run showed, computed from it.
 	Verdict string `json:"verdict"`
+	// Caveat, when set, says why the numbers may not be the program's own
+	// (the rest of the machine was busy while it ran, by how much); the
+	// server adds it, and the page offers to run again beside it.
+	Caveat string `json:"caveat,omitempty"`
 }
+
+// Metrics the server adds to every run's summary (package server,
+// completeSummary), in cores: the average number of cores' worth of CPU
+// used while the run executed by the processes other than the run's and
+// the server's (MetricOtherLoad), and by the server observing it
+// (MetricObserverLoad).
+const (
+	MetricOtherLoad    = "other_load"
+	MetricObserverLoad = "observer_load"
+	UnitCores          = "cores"
+)
 
 // Metric is one measured number of a summary.
 type Metric struct {

@@ -28,3 +28,18 @@ test('sizes are written in binary units', async () => {
   const { formatBytes } = await import('../format.js');
   assert.deepEqual([0, 1023, 1024, 1536, 10 << 20, 3 * 2 ** 30].map(formatBytes), ['0 B', '1023 B', '1.00 KiB', '1.50 KiB', '10.0 MiB', '3.00 GiB']);
 });
+
+test('a process is named with its pid once', async () => {
+  const { withPid } = await import('../format.js');
+  assert.equal(withPid('worker 1 (pid 26056)', 26056), 'worker 1 (pid 26056)');
+  assert.equal(withPid('worker 1', 26056), 'worker 1 (pid 26056)');
+  assert.equal(withPid('worker 1 (pid 2605)', 26056), 'worker 1 (pid 2605) (pid 26056)', 'another pid is not this one');
+  assert.equal(withPid('main', 0), 'main');
+  assert.equal(withPid('', 7), 'pid 7');
+});
+
+test('durations past 10 s are written in seconds', () => {
+  assert.equal(formatMetric({ value: 18382.0, unit: 'ms' }), '18.4 s');
+  assert.equal(formatMetric({ value: 18382e6, unit: 'ns' }), '18.4 s');
+  assert.equal(formatMetric({ value: 950, unit: 'ms' }), '950 ms');
+});
