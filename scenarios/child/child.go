@@ -36,6 +36,10 @@ type Options struct {
 	// MemoryLimit caps the resident memory of the child's whole process
 	// group, in bytes; past it the group is killed. Zero means no cap.
 	MemoryLimit int64
+	// ExtraFiles are passed to the child from fd 4 on (fd 3 carries the
+	// events), such as a step run's control socket (scenarios.ControlFD).
+	// The caller keeps them and closes its copies once the child started.
+	ExtraFiles []*os.File
 }
 
 // memoryEvery is how often the group's memory is measured.
@@ -91,7 +95,7 @@ func Run(ctx context.Context, prog scenarios.Program, opts Options) (Result, err
 	cmd := exec.CommandContext(ctx, prog.Path, prog.Args...)
 	cmd.Env = prog.Env
 	cmd.Dir = prog.Dir
-	cmd.ExtraFiles = []*os.File{evW} // fd 3
+	cmd.ExtraFiles = append([]*os.File{evW}, opts.ExtraFiles...) // fd 3, then 4…
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return killGroup(cmd) }
 	cmd.WaitDelay = 2 * time.Second
