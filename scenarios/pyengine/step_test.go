@@ -383,4 +383,3 @@ func TestLearnerStepsOverTheControlChannel(t *testing.T) {
 		t.Errorf("%d step events, want 2 arrivals and 5 steps", got)
 	}
 }
-
