@@ -62,9 +62,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.Int64Var(&cfg.Limits.MaxEvents, "max-events", cfg.Limits.MaxEvents, "events kept per run before it is truncated")
 	fs.Int64Var(&cfg.Limits.MaxOutput, "max-output", cfg.Limits.MaxOutput, "bytes of stdout+stderr kept per run")
 	fs.Int64Var(&cfg.Limits.MemoryBytes, "memory", cfg.Limits.MemoryBytes, "address-space cap of a run's child process, bytes")
+	fs.IntVar(&cfg.Limits.MaxStepRuns, "max-step-runs", cfg.Limits.MaxStepRuns, "step runs (step=true) live at once, most waiting for their learners without a run slot")
+	fs.DurationVar(&cfg.Limits.StepIdle, "step-idle", cfg.Limits.StepIdle, "a step run nobody steps for this long is cancelled")
+	fs.IntVar(&cfg.Limits.MaxSteps, "max-steps", cfg.Limits.MaxSteps, "most steps one run may take, its schedule's included")
 	fs.BoolVar(&cfg.DevStatic, "dev", false, "serve static/ from disk (edit JS/CSS without rebuilding)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.Limits.MaxStepRuns < 0 || cfg.Limits.StepIdle <= 0 || cfg.Limits.MaxSteps < 1 {
+		return fmt.Errorf("-max-step-runs %d, -step-idle %s, -max-steps %d: want a step-run count of 0 or more, a positive idle time and at least 1 step",
+			cfg.Limits.MaxStepRuns, cfg.Limits.StepIdle, cfg.Limits.MaxSteps)
 	}
 	addrGiven := false
 	fs.Visit(func(f *flag.Flag) { addrGiven = addrGiven || f.Name == "addr" })

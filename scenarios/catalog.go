@@ -115,23 +115,15 @@ func Lookup(id string) (Scenario, bool) {
 
 var bothEngines = []string{EngineGo, EnginePython}
 
-// maxStepIncrements bounds increments in a locks run the learner steps:
-// such a run holds no run slot while it waits, so what it does on its own
-// after "Run freely" must stay small.
-const maxStepIncrements = 100
-
 // checkLocksSteps checks a stepped locks run: the read-modify-write spelled
-// out (a step is a whole line, and counter += 1 is one line), few enough
-// increments when the learner steps, and a schedule naming its workers.
+// out (a step is a whole line, and counter += 1 is one line) and a
+// schedule naming its workers.
 func checkLocksSteps(p Params) error {
 	if !Scheduled(p) {
 		return nil
 	}
 	if p.String("variant") == "naive" {
 		return &ParamError{Field: "variant", Message: "naive is not allowed in a stepped run: a step runs a whole line, and counter += 1 is one line, so nothing could come between its read and its write; want rmw"}
-	}
-	if IsStepRun(p) && p.Int("increments") > maxStepIncrements {
-		return &ParamError{Field: "increments", Message: fmt.Sprintf("%d is not allowed when you step the threads yourself; want a whole number from 1 to %d", p.Int("increments"), maxStepIncrements)}
 	}
 	return checkStepRun(p, p.Int("workers"), "workers")
 }

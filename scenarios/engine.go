@@ -30,7 +30,7 @@ type SearchSpec struct {
 	// reports it).
 	Seed int64 `json:"seed,omitempty"`
 	// DeadlineMS is how long the search may take; the exhaustive part
-	// gets half of it.
+	// gets 80 % of it.
 	DeadlineMS int64 `json:"deadline_ms"`
 }
 

@@ -3,6 +3,8 @@ package server
 import (
 	"runtime"
 	"time"
+
+	"interleave/scenarios"
 )
 
 // Config is everything the server is started with; main fills it from flags.
@@ -63,6 +65,16 @@ type Limits struct {
 	KeepBytes int64
 	// MaxImportBytes caps an uploaded runtime/trace file (default 32 MiB).
 	MaxImportBytes int64
+	// MaxStepRuns is how many step runs (step=true) may be live at once,
+	// most of them waiting for their learners (default 32). A step run
+	// holds a run slot only until it first waits for its learner.
+	MaxStepRuns int
+	// StepIdle cancels a step run nobody has stepped for that long
+	// (default 10 min).
+	StepIdle time.Duration
+	// MaxSteps is the most steps one run may take, its schedule's included
+	// (default 10,000).
+	MaxSteps int
 }
 
 // DefaultConfig returns the defaults documented on Limits.
@@ -86,6 +98,9 @@ func DefaultConfig() Config {
 			KeepRuns:        1000,
 			KeepBytes:       1 << 30,
 			MaxImportBytes:  32 << 20,
+			MaxStepRuns:     32,
+			StepIdle:        10 * time.Minute,
+			MaxSteps:        scenarios.MaxScheduleSteps,
 		},
 	}
 }

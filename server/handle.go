@@ -37,6 +37,10 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		if errors.As(err, &qf) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(qf.RetryAfter.Seconds())))
 		}
+		var busy *busyError
+		if errors.As(err, &busy) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(busy.RetryAfter.Seconds())))
+		}
 		var ma *methodNotAllowedError
 		if errors.As(err, &ma) {
 			for _, m := range ma.allowed {
@@ -64,6 +68,10 @@ func (s *Server) classify(err error) (int, string) {
 		md *misdirectedError
 		co *crossOriginError
 		ma *methodNotAllowedError
+		cf *conflictError
+		fb *forbiddenError
+		bz *busyError
+		sf *StepRunsFullError
 	)
 	switch {
 	case errors.As(err, &md):
@@ -86,6 +94,14 @@ func (s *Server) classify(err error) (int, string) {
 		return http.StatusTooManyRequests, qf.Error()
 	case errors.As(err, &eu):
 		return http.StatusServiceUnavailable, eu.Error()
+	case errors.As(err, &cf):
+		return http.StatusConflict, cf.Error()
+	case errors.As(err, &fb):
+		return http.StatusForbidden, fb.Error()
+	case errors.As(err, &bz):
+		return http.StatusTooManyRequests, bz.Error()
+	case errors.As(err, &sf):
+		return http.StatusTooManyRequests, sf.Error()
 	}
 	return http.StatusInternalServerError, "something went wrong on our side; it has been logged"
 }

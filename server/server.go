@@ -31,6 +31,8 @@ type Server struct {
 	hosts hostPolicy
 	// startLimit is the per-address rate limit on starting work.
 	startLimit func(http.Handler) http.Handler
+	// stepAuth, when set, must allow every step request (AuthorizeSteps).
+	stepAuth StepAuthorizer
 	// closing is closed when the server shuts down: viewers still open then
 	// are closed with "going away".
 	closing   chan struct{}

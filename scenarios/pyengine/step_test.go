@@ -183,7 +183,6 @@ func TestFixedOrderNeverDeadlocks(t *testing.T) {
 	for _, raw := range []map[string]any{
 		{"order": "fixed"},
 		{"order": "fixed", "rounds": 2},
-		{"order": "fixed", "workers": 3},
 	} {
 		res := searchOK(t, "deadlock", raw, scenarios.GoalDeadlock)
 		if res.Found || !res.Exhaustive {

@@ -5,8 +5,8 @@ again, in one interpreter, with the stepper choosing the threads.
 The server runs the scenario's script with "search" in its spec ({"goal",
 "budget", "max_states", "seed", "deadline_ms"}); the harness then starts no
 recorder, and the answer is one JSON line on fd 3:
-{"found","schedule","explored","exhaustive","states","runs","steps","seed",
-"elapsed_ms","lost"?,"deadlock"?}.
+{"found","schedule","explored","exhaustive","states","runs","steps","cut",
+"seed","elapsed_ms","lost"?,"deadlock"?}.
 """
 
 import json
@@ -29,7 +29,7 @@ def search(setup, outcome, shared, spec):
     states are remembered: an interleaving that reaches a state already
     explored continues as the first one did, so each state is executed once
     and the interleavings through it are counted, not re-run. Past
-    max_states (or half the time) the search turns to random interleavings
+    max_states (or 80 % of the time) the search turns to random interleavings
     up to the budget. An interleaving ends when at most one worker is left
     (the rest has no choices) or in a deadlock; the schedule found is the
     shortest, in steps, that reaches the goal."""
@@ -40,7 +40,7 @@ def search(setup, outcome, shared, spec):
     deadline = time.monotonic() + float(spec.get("deadline_ms") or 5000) / 1000
     t0 = time.perf_counter()
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_STEPS))
-    stats = {"runs": 0, "steps": 0}
+    stats = {"runs": 0, "steps": 0, "cut": 0}
 
     def fresh():
         ex = Execution(setup(), shared, emit=False)
@@ -71,7 +71,7 @@ def search(setup, outcome, shared, spec):
     exhaustive = True
 
     def dfs(prefix):
-        if len(visited) >= max_states or time.monotonic() > half:
+        if len(visited) >= max_states or time.monotonic() > exhaustive_until:
             raise _OutOfBudget()
         ex = holder["ex"]
         fp = ex.fingerprint()
@@ -101,7 +101,7 @@ def search(setup, outcome, shared, spec):
                 node[2] = child[2]
         return node
 
-    half = time.monotonic() + (deadline - time.monotonic()) / 2
+    exhaustive_until = time.monotonic() + (deadline - time.monotonic()) * 0.8
     root = None
     try:
         root = dfs([])
@@ -113,13 +113,21 @@ def search(setup, outcome, shared, spec):
         explored, best, shown = root[0], root[1], root[2]
     else:
         # Random interleavings, each from the start, up to the budget.
+        # A walk longer than MAX_STEPS could not be replayed as a schedule:
+        # it is cut and not counted.
         rng = random.Random(seed)
         seen = set()
         best, shown = None, None
-        while len(seen) < budget and time.monotonic() < deadline:
+        attempts = 0
+        while len(seen) < budget and attempts < 3 * budget and time.monotonic() < deadline:
+            attempts += 1
             ex = fresh()
-            while not terminal(ex):
+            while not terminal(ex) and ex.n < MAX_STEPS and time.monotonic() < deadline:
                 ex.step(rng.choice(ex.steppable()))
+            if not terminal(ex):
+                stats["cut"] += 1
+                retire(ex)
+                continue
             sched = tuple(ex.schedule)
             ok, out = reached(ex)
             retire(ex)
@@ -137,6 +145,7 @@ def search(setup, outcome, shared, spec):
         "states": len(visited),
         "runs": stats["runs"],
         "steps": stats["steps"],
+        "cut": stats["cut"],
         "seed": seed,
         "elapsed_ms": round((time.perf_counter() - t0) * 1000, 1),
     }

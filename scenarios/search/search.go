@@ -8,7 +8,7 @@
 // While the space is small (2 threads × 2 increments has 3,432
 // interleavings) the search is exhaustive: depth first, remembering the
 // states it has executed, so that every interleaving is covered and each
-// state is executed once. Past MaxStates distinct states, or half the
+// state is executed once. Past MaxStates distinct states, or 80 % of its
 // time, it tries random interleavings up to the budget, and says that it
 // was not exhaustive: finding none then proves nothing.
 package search
@@ -34,7 +34,7 @@ const (
 	MaxBudget     = 100_000
 	// MaxStates bounds the exhaustive part, in distinct states executed.
 	MaxStates = 50_000
-	// Time is how long a search may take; the exhaustive part gets half.
+	// Time is how long a search may take; the exhaustive part gets 80 %.
 	Time = 5 * time.Second
 	// outputLimit caps what the search process may print (a traceback).
 	outputLimit = 64 << 10
@@ -72,6 +72,9 @@ type Result struct {
 	States int `json:"states"`
 	Runs   int `json:"runs"`
 	Steps  int `json:"steps"`
+	// Cut counts the random interleavings abandoned at the step limit
+	// (scenarios.MaxScheduleSteps): a schedule that long could not replay.
+	Cut int `json:"cut"`
 	// Seed repeats the random part.
 	Seed int64 `json:"seed"`
 	// ElapsedMS is the search's own time, measured in the interpreter.
@@ -147,6 +150,8 @@ func Sentence(r Result) string {
 		return fmt.Sprintf("Tried %d random interleavings (too many to explore them all); the shortest that %s takes %d steps: %s.", r.Explored, what, countSteps(r.Schedule), detail(r))
 	case r.Exhaustive:
 		return fmt.Sprintf("Explored %d interleavings: none %s.", r.Explored, what)
+	case r.Explored == 0 && r.Cut > 0:
+		return fmt.Sprintf("No interleaving ended within %d steps, the longest schedule a run can follow: choose fewer threads or less work to search.", scenarios.MaxScheduleSteps)
 	}
 	return fmt.Sprintf("Tried %d random interleavings: none %s, but there were too many to explore them all, so that is no proof.", r.Explored, what)
 }
