@@ -38,6 +38,9 @@ type Scenario struct {
 	// Goals lists what POST /api/search can look for in the scenario's
 	// step runs (GoalLostUpdate, GoalDeadlock); none when it cannot step.
 	Goals []string `json:"goals,omitempty"`
+	// StepStart are the settings a first step run starts from: few threads
+	// and little work, so that every line can be stepped by hand.
+	StepStart map[string]string `json:"step_start,omitempty"`
 	// check validates params against each other, after each is in range.
 	check func(Params) error
 }
@@ -218,8 +221,9 @@ var catalog = []Scenario{
 				Engines: []string{EnginePython}},
 			stepParams(EnginePython)[0], stepParams(EnginePython)[1],
 		},
-		Goals: []string{GoalLostUpdate},
-		check: checkLocksSteps,
+		Goals:     []string{GoalLostUpdate},
+		StepStart: map[string]string{"workers": "2", "increments": "2", "variant": "rmw"},
+		check:     checkLocksSteps,
 	},
 	{
 		ID: "deadlock", Title: "Deadlock: two locks taken in opposite order", Topic: "locks",
@@ -238,8 +242,9 @@ var catalog = []Scenario{
 			IntParam("rounds", "Rounds", 1, 100, 1, "How many transfers each thread makes, taking both locks each time."),
 			stepParams(EnginePython)[0], stepParams(EnginePython)[1],
 		},
-		Goals: []string{GoalDeadlock},
-		check: func(p Params) error { return checkStepRun(p, p.Int("workers"), "workers") },
+		Goals:     []string{GoalDeadlock},
+		StepStart: map[string]string{"workers": "2", "rounds": "1"},
+		check:     func(p Params) error { return checkStepRun(p, p.Int("workers"), "workers") },
 	},
 	{
 		ID: "asyncio", Title: "asyncio: one thread, one event loop", Topic: "asyncio",
