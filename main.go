@@ -21,12 +21,13 @@ import (
 	"syscall"
 
 	"interleave/scenarios/goengine"
+	"interleave/scenarios/gotrace"
 	"interleave/server"
 )
 
 func main() {
 	if role := os.Getenv(goengine.RoleEnv); role != "" {
-		os.Exit(goengine.ChildMain(role))
+		os.Exit(childMain(role))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -34,6 +35,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "interleave:", err)
 		os.Exit(1)
 	}
+}
+
+// childMain runs this binary as one of its own child processes: a go
+// engine run (goengine.ChildMain) or the converter of an uploaded trace
+// (gotrace.ChildMain, see server/importchild.go).
+func childMain(role string) int {
+	if role == gotrace.ChildRole {
+		return gotrace.ChildMain()
+	}
+	return goengine.ChildMain(role)
 }
 
 // run reads flags and environment, then serves until ctx is done.
@@ -55,6 +66,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.IntVar(&cfg.Limits.KeepRuns, "keep-runs", cfg.Limits.KeepRuns, "recorded runs kept; past it the oldest unpinned runs are deleted")
 	fs.Int64Var(&cfg.Limits.KeepBytes, "keep-bytes", cfg.Limits.KeepBytes, "bytes of recorded events kept on disk; past it the oldest unpinned runs are deleted")
 	fs.Int64Var(&cfg.Limits.MaxImportBytes, "max-import", cfg.Limits.MaxImportBytes, "largest Go execution trace POST /api/imports accepts, bytes")
+	fs.IntVar(&cfg.Limits.MaxImports, "max-imports", cfg.Limits.MaxImports, "uploaded traces converted at once; beyond, POST /api/imports answers 429")
+	fs.Int64Var(&cfg.Limits.CacheBytes, "cache-bytes", cfg.Limits.CacheBytes, "bytes of recorded events kept decoded in memory for replays and exports")
+	fs.BoolVar(&cfg.ResetStore, "reset-store", false, "if the store in -data cannot be opened (empty, damaged, another version), move it aside and start an empty one")
 	fs.IntVar(&cfg.Limits.MaxConcurrent, "max-runs", cfg.Limits.MaxConcurrent, "runs executing at once (default: number of cores)")
 	fs.IntVar(&cfg.Limits.QueueSize, "queue", cfg.Limits.QueueSize, "runs waiting for a slot before new ones get 429")
 	fs.DurationVar(&cfg.Limits.DefaultDeadline, "deadline", cfg.Limits.DefaultDeadline, "wall-clock deadline of a run")

@@ -25,7 +25,7 @@ import (
 // children, so the tests below drive the binary as a user would.
 func TestMain(m *testing.M) {
 	if role := os.Getenv(goengine.RoleEnv); role != "" {
-		os.Exit(goengine.ChildMain(role))
+		os.Exit(childMain(role))
 	}
 	if os.Getenv("INTERLEAVE_TEST_MAIN") == "1" {
 		os.Args = append([]string{os.Args[0]}, strings.Fields(os.Getenv("INTERLEAVE_TEST_ARGS"))...)

@@ -243,10 +243,24 @@ func spansUpTo(events []event.Event, cut, end int64) replayed {
 		}
 	}
 	r := replayed{perLane: map[string]int{}}
+	busy := func(s string) bool { return s == event.Active || s == event.Running || s == event.Runnable }
 	for lane, ss := range states {
 		slices.SortStableFunc(ss, func(a, b event.Event) int { return int(a.T - b.T) })
+		// Each state event starts a span drawn in the state the drawn-state
+		// rule gives (scenarios/invariant): a scheduler state shows only
+		// while the program's own state says the lane is busy.
+		app, sched := "", ""
 		for i, st := range ss {
-			if st.S == event.Done || st.T >= cut {
+			if st.Src == event.SrcSched {
+				sched = st.S
+			} else {
+				app = st.S
+			}
+			drawn := app
+			if sched != "" && (app == "" || busy(app)) {
+				drawn = sched
+			}
+			if drawn == event.Done || st.T >= cut {
 				continue
 			}
 			r.perLane[lane]++

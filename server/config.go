@@ -15,6 +15,10 @@ type Config struct {
 	DataDir string
 	// DevStatic serves static/ from disk instead of the embedded copy.
 	DevStatic bool
+	// ResetStore moves a store file that cannot be opened (empty, damaged,
+	// of another version) aside and starts an empty one; without it the
+	// server refuses to start on such a file and says why.
+	ResetStore bool
 	// AllowedHosts are the host names, besides loopback names and IP
 	// literals, that requests may name in their Host header (-allowed-hosts).
 	AllowedHosts []string
@@ -75,6 +79,14 @@ type Limits struct {
 	// MaxSteps is the most steps one run may take, its schedule's included
 	// (default 10,000).
 	MaxSteps int
+	// MaxImports is how many uploads are parsed and stored at once
+	// (default 2); beyond it POST /api/imports answers 429 with
+	// Retry-After. Each import's memory is bounded whatever its size, so
+	// this bounds what imports take together.
+	MaxImports int
+	// CacheBytes caps the decoded event chunks of recorded runs kept in
+	// memory for replays and exports (default 32 MiB).
+	CacheBytes int64
 }
 
 // DefaultConfig returns the defaults documented on Limits.
@@ -101,6 +113,8 @@ func DefaultConfig() Config {
 			MaxStepRuns:     32,
 			StepIdle:        10 * time.Minute,
 			MaxSteps:        scenarios.MaxScheduleSteps,
+			MaxImports:      2,
+			CacheBytes:      32 << 20,
 		},
 	}
 }

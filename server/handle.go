@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"interleave/scenarios"
 	"interleave/web"
@@ -19,6 +20,15 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type badRequestError struct{ msg string }
 
 func (e *badRequestError) Error() string { return e.msg }
+
+// statusError is an error that knows its HTTP status and says, in its
+// message, what the user can do (the store cannot write, too many imports,
+// a damaged recording). retryAfter is zero when waiting does not help.
+type statusError interface {
+	error
+	httpStatus() int
+	retryAfter() time.Duration
+}
 
 // handle adapts a handlerFunc: typed errors become statuses with a clear
 // message (JSON under /api/, a page elsewhere); anything else is our
@@ -37,9 +47,9 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		if errors.As(err, &qf) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(qf.RetryAfter.Seconds())))
 		}
-		var busy *busyError
-		if errors.As(err, &busy) {
-			w.Header().Set("Retry-After", strconv.Itoa(int(busy.RetryAfter.Seconds())))
+		var se statusError
+		if errors.As(err, &se) && se.retryAfter() > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(se.retryAfter().Seconds())))
 		}
 		var ma *methodNotAllowedError
 		if errors.As(err, &ma) {
@@ -64,14 +74,11 @@ func (s *Server) classify(err error) (int, string) {
 		eu *EngineUnavailableError
 		br *badRequestError
 		mb *http.MaxBytesError
+		se statusError
 		mt *unsupportedMediaTypeError
 		md *misdirectedError
 		co *crossOriginError
 		ma *methodNotAllowedError
-		cf *conflictError
-		fb *forbiddenError
-		bz *busyError
-		sf *StepRunsFullError
 	)
 	switch {
 	case errors.As(err, &md):
@@ -94,14 +101,8 @@ func (s *Server) classify(err error) (int, string) {
 		return http.StatusTooManyRequests, qf.Error()
 	case errors.As(err, &eu):
 		return http.StatusServiceUnavailable, eu.Error()
-	case errors.As(err, &cf):
-		return http.StatusConflict, cf.Error()
-	case errors.As(err, &fb):
-		return http.StatusForbidden, fb.Error()
-	case errors.As(err, &bz):
-		return http.StatusTooManyRequests, bz.Error()
-	case errors.As(err, &sf):
-		return http.StatusTooManyRequests, sf.Error()
+	case errors.As(err, &se):
+		return se.httpStatus(), se.Error()
 	}
 	return http.StatusInternalServerError, "something went wrong on our side; it has been logged"
 }

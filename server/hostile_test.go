@@ -231,7 +231,7 @@ func TestAPIAnswersJSONForUnknownRoutesAndMethods(t *testing.T) {
 		allow        string
 	}{
 		{"PUT", "/api/runs", 405, "GET, POST"},
-		{"DELETE", "/api/compare/abc", 405, "GET"},
+		{"PUT", "/api/compare/abc", 405, "GET, DELETE"},
 		{"PATCH", "/api/runs/abc", 405, "GET, DELETE"},
 		{"GET", "/api/imports", 405, "POST"},
 		{"GET", "/api/nothing-here", 404, ""},

@@ -57,6 +57,7 @@ func (s *Server) routes() http.Handler {
 	r.With(s.sameSiteOnly(cop), s.startLimit).
 		Get("/api/compare", s.handle(s.compareNow))
 	r.Get("/api/compare/{id}", s.handle(s.getComparison))
+	r.Delete("/api/compare/{id}", s.handle(s.cancelComparison))
 
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	r.Handle("/static/*", s.staticHandler())

@@ -38,6 +38,8 @@ type Server struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	viewers   atomic.Int64
+	// imports holds a token per upload being converted (Limits.MaxImports).
+	imports chan struct{}
 }
 
 // New returns a server running scenarios on engines and recording every
@@ -46,7 +48,11 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 	if logger == nil {
 		return nil, errors.New("server needs a logger")
 	}
-	store, err := OpenStore(cfg.DataDir, cfg.Limits.KeepRuns, cfg.Limits.KeepBytes, logger)
+	if cfg.Limits.MaxImports < 1 {
+		return nil, fmt.Errorf("max-imports is %d; want at least 1", cfg.Limits.MaxImports)
+	}
+	store, err := openStore(cfg.DataDir, StoreOptions{KeepRuns: cfg.Limits.KeepRuns, KeepBytes: cfg.Limits.KeepBytes,
+		CacheBytes: cfg.Limits.CacheBytes, ResetBad: cfg.ResetStore}, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +62,7 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 		return nil, err
 	}
 	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{}),
-		hosts: newHostPolicy(cfg.AllowedHosts)}
+		imports: make(chan struct{}, cfg.Limits.MaxImports), hosts: newHostPolicy(cfg.AllowedHosts)}
 	s.handler = s.routes()
 	return s, nil
 }

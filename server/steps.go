@@ -30,15 +30,22 @@ func (e *StepRunsFullError) Error() string {
 	return fmt.Sprintf("too many step runs: %d already wait for their learners, the most this server keeps; finish or cancel one (Start over cancels the old run), or try again later", e.Max)
 }
 
+func (e *StepRunsFullError) httpStatus() int           { return http.StatusTooManyRequests }
+func (e *StepRunsFullError) retryAfter() time.Duration { return 0 }
+
 // conflictError is a request the run cannot carry out in its state: 409.
 type conflictError struct{ msg string }
 
-func (e *conflictError) Error() string { return e.msg }
+func (e *conflictError) Error() string             { return e.msg }
+func (e *conflictError) httpStatus() int           { return http.StatusConflict }
+func (e *conflictError) retryAfter() time.Duration { return 0 }
 
 // forbiddenError is a request this client may not make: 403.
 type forbiddenError struct{ msg string }
 
-func (e *forbiddenError) Error() string { return e.msg }
+func (e *forbiddenError) Error() string             { return e.msg }
+func (e *forbiddenError) httpStatus() int           { return http.StatusForbidden }
+func (e *forbiddenError) retryAfter() time.Duration { return 0 }
 
 // busyError says every run slot is taken and when to try again: 429.
 type busyError struct{ RetryAfter time.Duration }
@@ -46,6 +53,9 @@ type busyError struct{ RetryAfter time.Duration }
 func (e *busyError) Error() string {
 	return fmt.Sprintf("the machine is busy with runs: every run slot is taken; try again in %d s", int(e.RetryAfter.Seconds()))
 }
+
+func (e *busyError) httpStatus() int           { return http.StatusTooManyRequests }
+func (e *busyError) retryAfter() time.Duration { return e.RetryAfter }
 
 // StepAuthorizer decides whether request r may step run runID (POST
 // /api/runs/{id}/step): nil allows it; an error refuses it with 403 and

@@ -28,6 +28,12 @@ var errTooSlow = errors.New("viewer too slow")
 // errRecording is a recorded run whose events could not be read.
 var errRecording = errors.New("read the run's recording")
 
+// CloseRecordingDamaged closes the socket of a replay that met a damaged
+// part of the run's recording (see DamagedError): the page says the
+// recording is damaged rather than offering to reconnect. The front end's
+// copy is CLOSE_DAMAGED in static/ws.js.
+const CloseRecordingDamaged websocket.StatusCode = 4001
+
 // serveEvents streams a run to one viewer: the history so far, then live
 // events in batches, then the final status and a normal close. It never
 // reads from the viewer. Once the socket is open, nothing that happens to
@@ -61,7 +67,13 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) e
 		s.closeViewer(c, hj.conn, run, websocket.StatusGoingAway, "server shutting down")
 	case errors.Is(err, errRecording):
 		s.logger.Warn("replay cut short", "run", run.ID, "err", err)
-		s.closeViewer(c, hj.conn, run, websocket.StatusInternalError, "the run's recording is no longer available")
+		var d *DamagedError
+		if errors.As(err, &d) {
+			// A close reason is at most 123 bytes: the page words the rest.
+			s.closeViewer(c, hj.conn, run, CloseRecordingDamaged, fmt.Sprintf("damaged from event %d on", d.Line))
+		} else {
+			s.closeViewer(c, hj.conn, run, websocket.StatusInternalError, "the run's recording is no longer available")
+		}
 	default:
 		// The viewer left (a close frame, a reset, a timeout): nothing to
 		// say to it.

@@ -262,7 +262,7 @@ export class Viewer {
     this.socket = null;
     if (info.kind === 'normal') return;
     this.setMessage(info.message, info.reconnect ? () => this.watch(this.runId) : null);
-    if (!isFinal(this.model.status)) this.model.setStatus('disconnected');
+    if (!isFinal(this.model.status)) this.model.setStatus(info.kind === 'damaged' ? 'damaged' : 'disconnected');
   }
 
   /** setMessage shows a message under the run controls, with an optional Reconnect button. */

@@ -70,6 +70,9 @@ type RunView struct {
 	// Stepping is set for a run whose threads were stepped (step=true or a
 	// schedule): the panel replays the steps, and steps a live run.
 	Stepping *SteppingView
+	// Damaged says why the run's recording cannot be read back whole, once
+	// a replay or export has found out; "" when nothing is known wrong.
+	Damaged string
 }
 
 // ErrorView is a page for a status other than 200.
