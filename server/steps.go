@@ -272,8 +272,12 @@ type StepCommand struct {
 func (m *Manager) Step(ctx context.Context, id string, cmd StepCommand) (stepping.Reply, error) {
 	run, ok := m.live(id)
 	if !ok {
-		if _, err := m.store.load(ctx, id); err != nil {
+		recorded, err := m.store.load(ctx, id)
+		if err != nil {
 			return stepping.Reply{}, err
+		}
+		if !scenarios.IsStepRun(recorded.Params) {
+			return stepping.Reply{}, &conflictError{msg: fmt.Sprintf("run %s is not a step run: start one with step=true to step its threads", id)}
 		}
 		return stepping.Reply{}, &conflictError{msg: fmt.Sprintf("run %s has finished: there is nothing to step", id)}
 	}
