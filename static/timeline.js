@@ -928,6 +928,7 @@ export class Timeline {
       selectedLane: this.selectedLane,
       rows: this.visibleRows().map((r) => ({ ...r, y: sz.axisH + r.y - this.scrollY })),
       marks: m ? m.marks : [],
+      steps: m ? m.steps : [],
     };
   }
 
