@@ -120,7 +120,7 @@ func TestBrowserSearchOpensTheLostUpdate(t *testing.T) {
 	timingclaim.Heavy(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	ctx := newBrowser(t)
-	var message, verdict string
+	var message, verdict, firstRun, newRun, newSchedule string
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(ts.URL+"/s/locks?engine=python&workers=2&increments=2"),
 		chromedp.WaitVisible(chromedp.CSS(`.step-search[data-goal="lost-update"]`)),
@@ -131,9 +131,18 @@ func TestBrowserSearchOpensTheLostUpdate(t *testing.T) {
 		chromedp.Click(chromedp.ID("step-free")),
 		waitJS(`window.interleave.status === "done" && window.interleave.summary !== null`),
 		textInto(chromedp.ID("verdict"), &verdict),
+		evalInto(`window.firstRun = window.interleave.runId`, &firstRun),
+		// Start over: a new step run from the first line.
+		chromedp.Click(chromedp.ID("step-restart")),
+		waitJS(`window.interleave.runId !== window.firstRun && window.interleave.stepping.live && window.interleave.stepping.state.threads.length === 2`),
+		evalInto(`window.interleave.runId`, &newRun),
+		evalInto(`window.interleave.stepping.state.schedule`, &newSchedule),
 	)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if newRun == firstRun || newSchedule != "" {
+		t.Errorf("Start over: run %s (was %s) with schedule %q, want a new run with no step taken", newRun, firstRun, newSchedule)
 	}
 	if !strings.Contains(message, "Explored all 3432 interleavings") {
 		t.Errorf("message %q, want the search's sentence", message)

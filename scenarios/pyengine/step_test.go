@@ -16,6 +16,7 @@ import (
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
+	"interleave/scenarios/invariant"
 	"interleave/scenarios/search"
 	"interleave/scenarios/stepping"
 )
@@ -65,6 +66,22 @@ func TestScheduleReplaysExactly(t *testing.T) {
 	// The step that loses the update: worker 2 writes back the 0 it read.
 	if !strings.Contains(first[len(first)-1], `worker-2 n=6`) {
 		t.Errorf("last step %q, want worker 2's sixth step", first[len(first)-1])
+	}
+}
+
+// TestStepRunDrawsOneThreadRunningAtATime: a stepped run lets one thread
+// run a line at a time, so at no instant are two of its lanes running.
+func TestStepRunDrawsOneThreadRunningAtATime(t *testing.T) {
+	res := runOK(t, "locks", map[string]any{"workers": 3, "increments": 3, "lock": true, "schedule": "1,1,2,2,3,3,1,1,1,2,3,1,2,3,2,1,1,1,1,2,2,2,3,3,3,3,3"})
+	rep := invariant.Check(res.events, invariant.Limits{
+		Machine: runtime.NumCPU(),
+		Process: func(event.Event) (string, int) { return "python", 1 },
+	})
+	if rep.OverProcess > 0 || rep.MaxRunning > 1 {
+		t.Errorf("up to %d lanes drawn running at once (over one for %v), want one at a time", rep.MaxRunning, time.Duration(rep.OverProcess))
+	}
+	if res.metric(t, "lost") != 0 {
+		t.Errorf("%v updates lost under the lock", res.metric(t, "lost"))
 	}
 }
 
