@@ -8,15 +8,15 @@ them, picked by the run's params:
 * step=true: every worker pauses before each line of the scenario's own
   functions (sys.settrace, scoped to those code objects: nothing else is
   traced) until the learner lets one of them run that line. The server sends
-  the choices on file descriptor 4 (a Unix socket: one JSON line per command,
-  one JSON line per reply; docs/protocol.md). While it waits for the
+  the choices on file descriptor 4 (steplearner.py: a Unix socket, one JSON
+  line per command, one per reply; docs/protocol.md). While it waits for the
   learner the run uses no CPU: the main thread blocks reading that socket
   and every worker blocks on its own lock.
 * schedule=1,1,2,2…: the same, with the choices read from the param, so a
   link re-executes an interleaving exactly. When the schedule ends, a step
   run waits for the learner; any other run lets its threads run freely.
 * a search (the run's spec has "search"): one interpreter executes the
-  workers again and again, exploring interleavings (search below).
+  workers again and again, exploring interleavings (stepsearch.py).
 
 Only one worker runs at a time while stepping: the controller (the main
 thread) releases a worker's lock and waits until that worker arrives before
@@ -37,10 +37,9 @@ arrival has none); the worker's lane is runnable while it waits for its
 turn, running while it runs a line, lock-wait while it waits for a lock.
 """
 
-import json
 import linecache
 import os
-import random
+import re
 import sys
 import threading
 import time
@@ -171,12 +170,17 @@ class _PoolThread:
                 w.exited.set()
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _encode_locals(frame):
-    """Returns a frame's locals as {name: repr}, each cut to 80 characters."""
+    """Returns a frame's locals as {name: repr}, each cut to 80 characters.
+    Memory addresses are left out of reprs: they differ from one execution
+    to the next and say nothing to a learner."""
     out = {}
     for k, v in list(frame.f_locals.items())[:20]:
         try:
-            r = repr(v)
+            r = _ADDRESS.sub("", repr(v))
         except Exception:
             r = "?"
         out[k] = r if len(r) <= 80 else r[:79] + "…"
@@ -531,7 +535,8 @@ def run(setup, outcome, summarize, shared=()):
             if not ex.live():
                 break
         if step_mode and ex.live():
-            if _serve_learner(ex):
+            import steplearner
+            if steplearner.serve(ex):
                 ex.report_deadlock()
                 return _end(ex, outcome, summarize)
         else:
@@ -551,87 +556,6 @@ def _end(ex, outcome, summarize):
                 h.counter(name, v)
     summarize(ex, outcome(ex))
     if ex.deadlock:
-        h._exit_run(0)
-
-
-# --- The learner's commands -----------------------------------------------------------------------
-
-
-class _Control:
-    """The control socket (fd 4): commands in, replies out, one JSON line each."""
-
-    def __init__(self, fd):
-        import socket
-        self.sock = socket.socket(fileno=fd)
-        self.buf = b""
-
-    def read(self):
-        h.nudge()  # the events so far go out while the run waits
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                return None
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        try:
-            cmd = json.loads(line)
-        except ValueError:
-            return {}
-        return cmd if isinstance(cmd, dict) else {}
-
-    def send(self, obj):
-        self.sock.sendall(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
-
-
-def _serve_learner(ex):
-    """Waits for the learner's commands and carries them out. Returns True
-    when a step ended in a deadlock."""
-    try:
-        ctl = _Control(CONTROL_FD)
-    except OSError as e:
-        h.mark("step mode without its control channel (%s): the threads run freely" % e)
-        ex.run_freely()
-        return False
-    rng = random.Random()
-    threads = [w.lane for w in ex.workers]
-    ctl.send({"paused": True, "steps": ex.n, "threads": threads})
-    while True:
-        cmd = ctl.read()
-        if cmd is None:
-            # The server closed the channel: nobody will step; let the run end.
-            ex.run_freely()
-            return False
-        op = cmd.get("op")
-        if op == "free":
-            ctl.send({"ok": True, "free": True, "steps": ex.n, "ended": True})
-            ex.run_freely()
-            return False
-        if op == "random":
-            choices = ex.steppable()
-            if not choices:
-                ctl.send({"ok": False, "code": "blocked", "error": "no thread can take a step"})
-                continue
-            w = rng.choice(choices)
-        elif op == "step":
-            w = ex.by_lane.get(cmd.get("lane"))
-            if w is None:
-                ctl.send({"ok": False, "code": "unknown-lane",
-                          "error": "%s is not a thread of this run; want one of %s" % (cmd.get("lane"), ", ".join(threads))})
-                continue
-            why = w.why_not()
-            if why:
-                ctl.send({"ok": False, "code": "blocked", "error": "%s cannot take a step: %s" % (w.lane, why)})
-                continue
-        else:
-            ctl.send({"ok": False, "code": "unknown-op", "error": "unknown command %r" % op})
-            continue
-        dead = ex.step(w)
-        reply = {"ok": True, "n": ex.n, "steps": ex.n, "lane": w.lane, "line": w.line if w.status != DONE else 0,
-                 "status": w.status, "ended": dead or not ex.live()}
-        if dead:
-            reply["deadlock"] = ex.cycle_text()
-        ctl.send(reply)
-        if dead:
-            return True
-        if not ex.live():
-            return False
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
