@@ -335,3 +335,13 @@ func TestAllowedHostsFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestRoomLimitFlagsMustBePositive(t *testing.T) {
+	for _, args := range [][]string{{"-max-rooms", "0"}, {"-room-attendees", "-3"}} {
+		var out strings.Builder
+		err := run(context.Background(), args, func(string) string { return "" }, &out)
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("run(%v) = %v; want an error naming the flag", args, err)
+		}
+	}
+}

@@ -67,7 +67,16 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	run, err := s.runs.Submit(req)
+	room, err := body.text("room")
+	if err != nil {
+		return err
+	}
+	var run *Run
+	if room != "" {
+		run, err = s.submitRoomRun(r, room, req)
+	} else {
+		run, err = s.runs.Submit(req)
+	}
 	if err != nil {
 		return err
 	}

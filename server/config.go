@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"time"
 
+	"interleave/rooms"
 	"interleave/scenarios"
 )
 
@@ -23,6 +24,9 @@ type Config struct {
 	// literals, that requests may name in their Host header (-allowed-hosts).
 	AllowedHosts []string
 	Limits       Limits
+	// Rooms bounds the workshop rooms (rooms.Config: how many rooms, how
+	// many attendees each, idle expiry); they are kept under DataDir/rooms.
+	Rooms rooms.Config
 }
 
 // Limits bounds what one run and the whole server may use. Every field is
@@ -94,6 +98,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:    "127.0.0.1:8080",
 		DataDir: "./data",
+		Rooms:   rooms.DefaultConfig(),
 		Limits: Limits{
 			MaxConcurrent:   runtime.NumCPU(),
 			QueueSize:       16,

@@ -256,8 +256,9 @@ func (o jsonObject) params(name string) (map[string]any, error) {
 	return m, nil
 }
 
-// runRequestFields are the names of POST /api/runs's body.
-var runRequestFields = []string{"scenario", "engine", "params", "deadline_ms"}
+// runRequestFields are the names of POST /api/runs's body; room is the
+// code of the workshop room the run is started in.
+var runRequestFields = []string{"scenario", "engine", "params", "deadline_ms", "room"}
 
 // runRequest reads POST /api/runs's body; deadline_ms is checked against
 // the server's bounds (100 ms to maxDeadlineMS) as every other number is.

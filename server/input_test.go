@@ -82,7 +82,7 @@ func TestOneInputRuleEverywhere(t *testing.T) {
 		{"GET", "/compare/abc?colour=red", "", "colour: unknown param; none are allowed here"},
 		{"GET", "/api/compare?colour=red", "", "colour: unknown param; want one of workload, engine, size, workers"},
 		{"POST", "/api/runs", `{"scenario":"locks","params":{"colour":1}}`, "colour: unknown param; want one of workers"},
-		{"POST", "/api/runs", `{"Scenario":"locks"}`, "Scenario: unknown field; want one of scenario, engine, params, deadline_ms"},
+		{"POST", "/api/runs", `{"Scenario":"locks"}`, "Scenario: unknown field; want one of scenario, engine, params, deadline_ms, room"},
 		{"POST", "/api/compare", `{"workload":"cpu","colour":1}`, "colour: unknown field; want one of workload, engine, size, workers"},
 	}
 	numbers := []tc{
@@ -113,8 +113,8 @@ func TestOneInputRuleEverywhere(t *testing.T) {
 	}
 	words := []tc{
 		{"POST", "/api/runs", `{"scenario":"locks","params":{"workers":null}}`, "workers: null is not allowed; want a whole number from 1 to 64"},
-		{"POST", "/api/runs", `[]`, `body: want a JSON object {"scenario", "engine", "params", "deadline_ms"}, got a list`},
-		{"POST", "/api/runs", `"locks"`, `body: want a JSON object {"scenario", "engine", "params", "deadline_ms"}, got a string`},
+		{"POST", "/api/runs", `[]`, `body: want a JSON object {"scenario", "engine", "params", "deadline_ms", "room"}, got a list`},
+		{"POST", "/api/runs", `"locks"`, `body: want a JSON object {"scenario", "engine", "params", "deadline_ms", "room"}, got a string`},
 		{"POST", "/api/runs", `{"scenario":5}`, "scenario: want a string, got a number"},
 		{"POST", "/api/runs", `{"scenario":"locks","params":[1]}`, "params: want an object of names and values, got a list"},
 		{"POST", "/api/runs", `{"scenario":"locks","params":{"workers":{"a":1}}}`, "workers: an object is not allowed; want a whole number from 1 to 64"},

@@ -85,19 +85,28 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.Params = sc.ParamsFor(v.Engine)
 	v.Scenario.Notice = sc.NoticeFor(v.Engine)
+	// run names the run the page shows (a reload, a late follower).
 	allowed := []string{"engine"}
 	for _, p := range v.Params {
 		allowed = append(allowed, p.Name)
 	}
+	allowed = append(allowed, "run")
 	query, err := readQuery(r, allowed)
 	if err := fail(err); err != nil {
 		return err
 	}
 	raw := map[string]any{}
 	for name, val := range query {
-		if name != "engine" {
+		if name != "engine" && name != "run" {
 			raw[name] = val
 			v.Values[name] = val
+		}
+	}
+	if id := query["run"]; id != "" {
+		// A run of this scenario, live or recorded; any other is left out.
+		if run, err := s.runs.Lookup(r.Context(), id); err == nil && run.Scenario == sc.ID {
+			v.RunID = run.ID
+			v.RunStatus, _ = run.log.Status()
 		}
 	}
 	for _, p := range v.Params {

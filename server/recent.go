@@ -23,16 +23,28 @@ type runList struct {
 	Next string `json:"next"`
 }
 
-// runFilterFields are the names GET /api/runs and /runs take.
-var runFilterFields = []string{"scenario", "engine", "before", "limit"}
+// runFilterFields are the names GET /api/runs and /runs take; room lists
+// a workshop room's runs.
+var runFilterFields = []string{"scenario", "engine", "before", "limit", "room"}
 
 // runFilter reads ?scenario=&engine=&before=&limit= of r; an empty scenario,
 // engine or before means all (the filter form sends them empty).
 func runFilter(r *http.Request) (RunFilter, error) {
+	f, _, err := runFilterRoom(r)
+	return f, err
+}
+
+// runFilterRoom is runFilter and the room= of r ("" for none).
+func runFilterRoom(r *http.Request) (RunFilter, string, error) {
 	q, err := readQuery(r, runFilterFields)
 	if err != nil {
-		return RunFilter{}, err
+		return RunFilter{}, "", err
 	}
+	f, err := runFilterOf(q)
+	return f, q["room"], err
+}
+
+func runFilterOf(q map[string]string) (RunFilter, error) {
 	f := RunFilter{Scenario: q["scenario"], Engine: q["engine"], Before: q["before"], Limit: defaultRunsPage}
 	if v, ok := q["limit"]; ok {
 		p := scenarios.IntParam("limit", "Runs a page", 1, maxRunsPage, defaultRunsPage, "")
@@ -45,9 +57,13 @@ func runFilter(r *http.Request) (RunFilter, error) {
 	return f, nil
 }
 
-// recentRuns lists recorded runs, newest first; a run still live shows its
-// live state rather than its last flush.
-func (s *Server) recentRuns(r *http.Request, f RunFilter) (runList, error) {
+// recentRuns lists recorded runs, newest first (of a workshop room, when
+// room is set); a run still live shows its live state rather than its last
+// flush.
+func (s *Server) recentRuns(r *http.Request, f RunFilter, room string) (runList, error) {
+	if room != "" {
+		return s.roomRuns(r, f, room)
+	}
 	runs, next, err := s.store.list(r.Context(), f)
 	if err != nil {
 		return runList{}, err
@@ -64,11 +80,11 @@ func (s *Server) recentRuns(r *http.Request, f RunFilter) (runList, error) {
 
 // listRuns is GET /api/runs?scenario=&engine=&before=&limit=.
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
-	f, err := runFilter(r)
+	f, room, err := runFilterRoom(r)
 	if err != nil {
 		return err
 	}
-	list, err := s.recentRuns(r, f)
+	list, err := s.recentRuns(r, f, room)
 	if err != nil {
 		return err
 	}
@@ -78,19 +94,22 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 
 // runsPage is GET /runs: the same list as a page.
 func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) error {
-	f, err := runFilter(r)
+	f, room, err := runFilterRoom(r)
 	if err != nil {
 		return err
 	}
 	v := web.RecentRunsView{Scenario: f.Scenario, Engine: f.Engine, Before: f.Before, Scenarios: scenarios.All(),
-		Engines: []string{scenarios.EngineGo, scenarios.EnginePython, ImportEngine}, MaxImportBytes: s.cfg.Limits.MaxImportBytes}
-	list, err := s.recentRuns(r, f)
+		Engines: []string{scenarios.EngineGo, scenarios.EnginePython, ImportEngine}, MaxImportBytes: s.cfg.Limits.MaxImportBytes, Room: room}
+	list, err := s.recentRuns(r, f, room)
 	if err != nil {
 		return err
 	}
 	for _, in := range list.Runs {
 		row := web.RunRow{ID: in.ID, Scenario: in.Scenario, Title: scenarioOf(in.Scenario).Title, Engine: in.Engine,
-			Status: in.Status, Created: in.Created, Events: in.Events, Bytes: in.Bytes, Pinned: in.Pinned}
+			Status: in.Status, Created: in.Created, Events: in.Events, Bytes: in.Bytes, Pinned: in.Pinned, Label: in.Label}
+		if room != "" {
+			row.Params = shareQuery(scenarioOf(in.Scenario), in.Engine, in.Params)
+		}
 		var sum struct {
 			WallNS  int64  `json:"wall_ns"`
 			Verdict string `json:"verdict"`
@@ -102,7 +121,7 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	if list.Next != "" {
 		next := url.Values{}
-		for k, v := range map[string]string{"scenario": f.Scenario, "engine": f.Engine} {
+		for k, v := range map[string]string{"scenario": f.Scenario, "engine": f.Engine, "room": room} {
 			if v != "" {
 				next.Set(k, v)
 			}

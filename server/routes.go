@@ -19,6 +19,12 @@ func (s *Server) routes() http.Handler {
 			writeJSON(w, http.StatusTooManyRequests, map[string]string{
 				"error": fmt.Sprintf("too many runs: one address may start %d a minute; try again shortly", s.cfg.Limits.RunsPerMinute)})
 		}))
+	// roomLimit bounds how many workshop rooms one address opens a minute.
+	s.roomLimit = httprate.LimitBy(roomsPerMinute, time.Minute, httprate.KeyByIP,
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{
+				"error": fmt.Sprintf("too many rooms: one address may open %d a minute; try again shortly", roomsPerMinute)})
+		}))
 	r := chi.NewRouter()
 	r.Use(s.checkHost)
 	r.Use(middleware.Recoverer)
@@ -35,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/runs", s.handle(s.runsPage))
 	r.Get("/compare", s.handle(s.comparePage))
 	r.Get("/compare/{id}", s.handle(s.comparePage))
+	r.Get("/w/{code}", s.handle(s.roomPage))
 
 	// API.
 	r.Get("/api/scenarios", s.handle(s.listScenarios))
@@ -59,6 +66,17 @@ func (s *Server) routes() http.Handler {
 	r.Get("/api/compare/{id}", s.handle(s.getComparison))
 	r.Delete("/api/compare/{id}", s.handle(s.cancelComparison))
 
+	// Workshop rooms (package rooms; rooms.go and roomws.go route to it).
+	r.With(s.roomLimit).
+		Post("/api/rooms", s.handle(s.createRoom))
+	r.Get("/api/rooms/{code}", s.handle(s.getRoom))
+	r.Post("/api/rooms/{code}/join", s.handle(s.joinRoom))
+	r.Get("/api/rooms/{code}/events", s.handle(s.roomEvents))
+	r.Put("/api/rooms/{code}/view", s.handle(s.putView))
+	r.Post("/api/rooms/{code}/questions", s.handle(s.askQuestion))
+	r.Post("/api/rooms/{code}/questions/{q}/close", s.handle(s.closeQuestion))
+	r.Post("/api/rooms/{code}/questions/{q}/answers", s.handle(s.answerQuestion))
+
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	r.Handle("/static/*", s.staticHandler())
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -69,6 +87,9 @@ func (s *Server) routes() http.Handler {
 	}))
 	return r
 }
+
+// roomsPerMinute is how many rooms one client address may open a minute.
+const roomsPerMinute = 10
 
 // allowedMethods lists the methods mux answers on path, in a fixed order.
 func allowedMethods(mux *chi.Mux, path string) []string {

@@ -40,6 +40,9 @@ type runLog struct {
 	status   string
 	position int
 	changed  chan struct{} // closed and replaced on every change
+	// statusChanged is closed and replaced when the status or position
+	// changes only, for those who follow a run's status and not its events.
+	statusChanged chan struct{}
 
 	// page, when set, reads the lines of a finished, recorded run; stored
 	// is how many there are.
@@ -48,13 +51,13 @@ type runLog struct {
 }
 
 func newRunLog(status string) *runLog {
-	return &runLog{status: status, changed: make(chan struct{})}
+	return &runLog{status: status, changed: make(chan struct{}), statusChanged: make(chan struct{})}
 }
 
 // newStoredLog returns the log of a finished run whose total lines are read
 // by page.
 func newStoredLog(status string, total int, page func(from, n int) ([][]byte, error)) *runLog {
-	return &runLog{status: status, changed: make(chan struct{}), page: page, stored: total}
+	return &runLog{status: status, changed: make(chan struct{}), statusChanged: make(chan struct{}), page: page, stored: total}
 }
 
 // errRunGone is a recorded run deleted (by retention) while being read.
@@ -83,8 +86,18 @@ func (l *runLog) setStatus(status string, position int) {
 	if l.status != status || l.position != position {
 		l.status, l.position = status, position
 		l.broadcastLocked()
+		close(l.statusChanged)
+		l.statusChanged = make(chan struct{})
 	}
 	l.mu.Unlock()
+}
+
+// watchStatus returns the status, the queue position and a channel closed
+// at the next change of either.
+func (l *runLog) watchStatus() (string, int, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status, l.position, l.statusChanged
 }
 
 // snapshot is what a viewer learns in one look at the log.

@@ -38,6 +38,10 @@ type RunRequest struct {
 	// executing and nothing else starts until it ends. Comparisons use it so
 	// that models never compete for cores. Not settable through the API.
 	Exclusive bool `json:"-"`
+	// Priority goes ahead of the runs waiting without it: a workshop
+	// presenter's run, which the whole room is watching, does not wait
+	// behind the attendees' own. Not settable through the API.
+	Priority bool `json:"-"`
 	// Comparison is the id of the comparison the run is a model of: the
 	// store keeps the run as long as the comparison. Not settable through
 	// the API.
@@ -52,8 +56,9 @@ type Run struct {
 	Params   scenarios.Params
 	Created  time.Time
 	Deadline time.Duration
-	// exclusive: see RunRequest.Exclusive.
+	// exclusive and priority: see RunRequest.
 	exclusive bool
+	priority  bool
 	// overlaps counts the runs that executed at the same time (guarded by
 	// the manager's mu).
 	overlaps int
@@ -134,6 +139,9 @@ type Info struct {
 	SourceVersion string `json:"source_version,omitempty"`
 	PID           int    `json:"pid,omitempty"`
 	PeakRSS       int64  `json:"peak_rss_bytes,omitempty"`
+	// Label says who started the run in a workshop room ("Attendee 7"), in
+	// the room's list only.
+	Label string `json:"label,omitempty"`
 }
 
 // Info returns the run's public state.
@@ -283,7 +291,7 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 	}
 	_, source, _ := eng.Source(sc.ID)
 	run := &Run{ID: newID(), Scenario: sc.ID, Engine: req.Engine, Params: params, Created: time.Now().UTC(),
-		Deadline: deadline, exclusive: req.Exclusive, comparison: req.Comparison, SourceVersion: sourceVersion(source),
+		Deadline: deadline, exclusive: req.Exclusive, priority: req.Priority, comparison: req.Comparison, SourceVersion: sourceVersion(source),
 		stepRun: scenarios.IsStepRun(params),
 		log:     newRunLog(StatusQueued), done: make(chan struct{})}
 
@@ -296,12 +304,25 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 		m.mu.Unlock()
 		return nil, &StepRunsFullError{Max: m.limits.MaxStepRuns}
 	}
-	if m.running >= m.limits.MaxConcurrent && len(m.queue) >= m.limits.QueueSize {
+	// A priority run may wait past a full queue, up to twice its size.
+	queueLimit := m.limits.QueueSize
+	if req.Priority {
+		queueLimit *= 2
+	}
+	if m.running >= m.limits.MaxConcurrent && len(m.queue) >= queueLimit {
 		m.mu.Unlock()
 		return nil, &QueueFullError{RetryAfter: time.Duration(1+len(m.queue)/m.limits.MaxConcurrent) * 2 * time.Second}
 	}
 	m.runs[run.ID] = run
-	m.queue = append(m.queue, run)
+	at := len(m.queue)
+	if run.priority {
+		// Behind the other priority runs, ahead of everyone else.
+		at = 0
+		for at < len(m.queue) && m.queue[at].priority {
+			at++
+		}
+	}
+	m.queue = slices.Insert(m.queue, at, run)
 	if run.stepRun {
 		m.stepRuns++
 	}

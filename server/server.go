@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"interleave/rooms"
 	"interleave/scenarios"
 	"interleave/scenarios/goengine"
 	"interleave/scenarios/pyengine"
@@ -26,11 +28,19 @@ type Server struct {
 	runs     *Manager
 	store    *Store
 	compares *comparisons
+	// rooms are the workshop rooms (rooms.go routes to them).
+	rooms *rooms.Hub
+	// roomURLs are the URLs the room can open (one per address, with -lan);
+	// a room's link and QR code use the first when the presenter's own
+	// address is this machine's loopback.
+	roomURLs []string
 	handler  http.Handler
 	// hosts are the Host headers the server answers (see guard.go).
 	hosts hostPolicy
-	// startLimit is the per-address rate limit on starting work.
+	// startLimit is the per-address rate limit on starting work; roomLimit
+	// the one on opening rooms.
 	startLimit func(http.Handler) http.Handler
+	roomLimit  func(http.Handler) http.Handler
 	// stepAuth, when set, must allow every step request (AuthorizeSteps).
 	stepAuth StepAuthorizer
 	// closing is closed when the server shuts down: viewers still open then
@@ -61,9 +71,18 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 		store.Close()
 		return nil, err
 	}
+	roomCfg := cfg.Rooms
+	roomCfg.Dir = filepath.Join(cfg.DataDir, "rooms")
+	roomCfg.Logger = logger
+	hub, err := rooms.Open(roomCfg)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("open the workshop rooms: %w", err)
+	}
 	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{}),
-		imports: make(chan struct{}, cfg.Limits.MaxImports), hosts: newHostPolicy(cfg.AllowedHosts)}
+		imports: make(chan struct{}, cfg.Limits.MaxImports), hosts: newHostPolicy(cfg.AllowedHosts), rooms: hub}
 	s.handler = s.routes()
+	s.resumeRoomRuns()
 	return s, nil
 }
 
@@ -94,8 +113,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close closes the store: call it after Shutdown.
-func (s *Server) Close() error { return s.store.Close() }
+// Close saves the rooms and closes the store: call it after Shutdown.
+func (s *Server) Close() error { return errors.Join(s.rooms.Close(), s.store.Close()) }
+
+// SetRoomURLs gives the URLs the room can open this server at (see
+// servingURLs), for the links and QR codes of workshop rooms.
+func (s *Server) SetRoomURLs(urls []string) { s.roomURLs = urls }
 
 // DefaultEngines returns the engines this binary offers: Go, and CPython
 // (python3 from PATH; listed as unavailable, with how to install it, when
@@ -134,6 +157,7 @@ func ListenAndServe(ctx context.Context, cfg Config, logger *slog.Logger) error 
 		logger.Warn("list the network interfaces", "err", err)
 	}
 	local, room := servingURLs(ln.Addr(), ifaces)
+	s.SetRoomURLs(room)
 	logger.Info("serving", "url", local)
 	for _, u := range room {
 		logger.Info("the room can open", "url", u)

@@ -22,6 +22,9 @@ var stepFields = []string{"lane", "random", "free"}
 // thread stopped, whether the stepping ended.
 func (s *Server) stepRun(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
+	if err := s.roomsAllowStep(r, id); err != nil {
+		return err
+	}
 	if s.stepAuth != nil {
 		if err := s.stepAuth(r, id); err != nil {
 			return &forbiddenError{msg: err.Error()}
@@ -40,6 +43,18 @@ func (s *Server) stepRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+// roomsAllowStep refuses a step of a run that a workshop room projects
+// (the run of its presenter's view) unless the request comes from that
+// room's presenter: the room watches the presenter step it.
+func (s *Server) roomsAllowStep(r *http.Request, runID string) error {
+	for _, room := range s.rooms.Rooms() {
+		if view, _ := room.View(); view.Run == runID && !isPresenter(r, room) {
+			return &forbiddenError{msg: "only the presenter of room " + room.Code() + " steps the run it shows; follow it on the room's page"}
+		}
+	}
 	return nil
 }
 

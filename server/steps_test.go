@@ -372,3 +372,34 @@ func TestScheduleParamIsStrict(t *testing.T) {
 		t.Errorf("spaces in a schedule: %v %v, want it read as 1,2,1", p, err)
 	}
 }
+
+// TestOnlyTheRoomsPresenterStepsItsRun: a step run that a workshop room
+// shows is stepped by the room's presenter only; the room's attendees (and
+// anyone else) get 403 saying so.
+func TestOnlyTheRoomsPresenterStepsItsRun(t *testing.T) {
+	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
+	presenter := newRoomClient(t, ts)
+	code := presenter.openRoom()
+	status, out, _ := presenter.do("POST", "/api/runs", map[string]any{"scenario": "locks", "engine": "python", "room": code,
+		"params": map[string]any{"workers": 2, "increments": 2, "step": true}})
+	if status != http.StatusCreated {
+		t.Fatalf("presenter's step run = %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, out, _ := presenter.do("PUT", "/api/rooms/"+code+"/view", map[string]any{"path": "/r/" + id, "run": id}); status != http.StatusOK {
+		t.Fatalf("view = %d %v", status, out)
+	}
+	waitPaused(t, ts, id)
+	attendee := newRoomClient(t, ts)
+	attendee.do("POST", "/api/rooms/"+code+"/join", map[string]any{})
+	for who, c := range map[string]*roomClient{"an attendee": attendee, "a stranger": newRoomClient(t, ts)} {
+		status, out, _ := c.do("POST", "/api/runs/"+id+"/step", map[string]any{"lane": "worker-1"})
+		if status != http.StatusForbidden || !strings.Contains(out["error"].(string), "only the presenter of room "+code) {
+			t.Errorf("%s stepping the room's run = %d %v, want 403", who, status, out)
+		}
+	}
+	if status, out, _ := presenter.do("POST", "/api/runs/"+id+"/step", map[string]any{"lane": "worker-1"}); status != http.StatusOK {
+		t.Errorf("the presenter stepping = %d %v, want 200", status, out)
+	}
+	ts.srv.runs.Cancel(id)
+}

@@ -3,8 +3,12 @@
  *
  * On every page it wires the display toggles (large type, the shortcut
  * list). On a scenario page (/s/{id}) it runs the scenario: Run reads the
- * form, POSTs /api/runs, replaces the URL with the share link and watches
- * the run (viewer.js); Cancel DELETEs it. On a run page (/r/{id}) it
+ * form, POSTs /api/runs, replaces the URL with the share link carrying the
+ * run (?run=, so that a reload or a late follower re-attaches to it) and
+ * watches the run (viewer.js); Cancel DELETEs it. When the queue is full
+ * Run tries again by itself after the server's Retry-After. A tab in a
+ * workshop room (or on a room page, /w/{code}) also loads room.js, and its
+ * runs are the room's. On a run page (/r/{id}) it
  * watches that run and, once it is finished, replays it (replaybar.js).
  * On both, Save image exports the timeline as PNG or SVG. The comparison
  * page (/compare) is compare.js, loaded only there; the recent-runs page
@@ -26,6 +30,10 @@ import { timelineSVG } from './svg.js';
 import { readFields, runRequest, shareQuery, fieldOfError } from './params.js';
 import { syntheticModel, frameScript, percentile } from './bench.js';
 import { StepPanel } from './stepview.js';
+import { readRoom } from './roomstate.js';
+
+/** MAX_RETRIES is how many times Run tries again by itself while the queue is full. */
+const MAX_RETRIES = 30;
 
 /** LARGE_TYPE_KEY is where the large-type choice is kept in localStorage. */
 const LARGE_TYPE_KEY = 'interleave.largeType';
@@ -89,7 +97,12 @@ class ScenarioRunner {
   constructor(viewer) {
     this.viewer = viewer;
     this.form = $('params');
-    $('run')?.addEventListener('click', () => this.start());
+    this.retries = 0;
+    this.retryTimer = 0;
+    $('run')?.addEventListener('click', () => {
+      this.retries = 0;
+      this.start();
+    });
     $('cancel')?.addEventListener('click', () => this.cancel());
   }
 
@@ -97,8 +110,11 @@ class ScenarioRunner {
   async start() {
     const v = this.viewer;
     if (v.root.dataset.engineError) return;
+    this.stopRetrying();
     const fields = readFields(this.form);
     const body = runRequest(v.scenario, fields);
+    const room = readRoom();
+    if (room) body.room = room.code;
     clearFieldErrors();
     v.setMessage('');
     this.before = v.model.status;
@@ -113,8 +129,9 @@ class ScenarioRunner {
       return;
     }
     if (res.status === 201) {
+      this.retries = 0;
       this.runQuery = shareQuery(fields);
-      history.replaceState(null, '', `/s/${encodeURIComponent(v.scenario)}?${this.runQuery}`);
+      history.replaceState(null, '', `/s/${encodeURIComponent(v.scenario)}?${this.runQuery}&run=${encodeURIComponent(data.id)}`);
       document.getElementById('error')?.remove();
       v.watch(data.id, data.status || 'queued');
       v.model.setStatus(data.status || 'queued', data.position || 0);
@@ -127,17 +144,50 @@ class ScenarioRunner {
         markFieldError(fieldOfError(msg), msg);
         this.failed(msg);
         break;
-      case 429: {
-        const retry = res.headers.get('Retry-After');
-        this.failed(`The queue is full: retry in ${retry || 'a few'} s.`);
+      case 429:
+        this.retryLater(Number(res.headers.get('Retry-After')) || 5, msg);
         break;
-      }
       case 503:
         this.failed(`The engine is unavailable: ${msg}`);
         break;
       default:
         this.failed(msg);
     }
+  }
+
+  /**
+   * retryLater waits seconds (as the server's Retry-After asks, plus a
+   * little so that a room's retries do not all land at once), counting
+   * down, then runs again; Cancel stops it.
+   */
+  retryLater(seconds, why) {
+    const v = this.viewer;
+    if (++this.retries > MAX_RETRIES) {
+      this.failed(`${why} Gave up after ${MAX_RETRIES} tries: press Run to try again.`);
+      return;
+    }
+    let left = Math.max(1, Math.round(seconds + Math.random() * 2));
+    v.model.setStatus('waiting');
+    v.update();
+    const cancel = $('cancel');
+    if (cancel) cancel.disabled = false;
+    const tick = () => {
+      if (left <= 0) {
+        this.retryTimer = 0;
+        this.start();
+        return;
+      }
+      v.setMessage(`The server is busy (${why.replace(/\.$/, '')}): trying again by itself in ${left} s (try ${this.retries}).`);
+      left--;
+      this.retryTimer = setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
+  /** stopRetrying cancels a pending automatic retry. */
+  stopRetrying() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = 0;
   }
 
   /** failed shows why a run did not start and makes Run available again. */
@@ -153,6 +203,11 @@ class ScenarioRunner {
   /** cancel asks the server to stop the run; the socket reports "cancelled". */
   async cancel() {
     const v = this.viewer;
+    if (this.retryTimer) {
+      this.stopRetrying();
+      this.failed('Stopped trying again.');
+      return;
+    }
     if (!v.runId) return;
     const cancel = $('cancel');
     if (cancel) cancel.disabled = true;
@@ -187,8 +242,8 @@ function scenarioStepHost(runner, scenario) {
       }
       await runner.start();
     },
-    showSchedule: (query) => {
-      const url = `/s/${encodeURIComponent(scenario)}?${query}`;
+    showSchedule: (query, runId) => {
+      const url = `/s/${encodeURIComponent(scenario)}?${query}${runId ? `&run=${encodeURIComponent(runId)}` : ''}`;
       if (location.pathname + location.search !== url) history.replaceState(null, '', url);
     },
   };
@@ -365,6 +420,27 @@ function exposeApi(viewer, runner, replay, stepPanel) {
   };
 }
 
+/** startWorkshop opens a room (this browser presents it) and goes to it. */
+async function startWorkshop() {
+  const msg = $('workshop-message');
+  try {
+    const { res, data } = await postJSON('/api/rooms', {});
+    if (res.status === 201) {
+      location.assign(`/w/${encodeURIComponent(data.code)}`);
+      return;
+    }
+    if (msg) {
+      msg.textContent = data.error || `The room could not be opened (${res.status}).`;
+      msg.hidden = false;
+    }
+  } catch (err) {
+    if (msg) {
+      msg.textContent = `Could not reach the server: ${err.message}`;
+      msg.hidden = false;
+    }
+  }
+}
+
 /** start wires the page that loaded this module. */
 function start() {
   const toggles = new DisplayToggles();
@@ -384,7 +460,11 @@ function start() {
   let stepPanel = null;
   if ((page === 'scenario' || page === 'run') && $('timeline-canvas')) {
     viewer = new Viewer(root, toggles);
-    if (page === 'scenario') runner = new ScenarioRunner(viewer);
+    if (page === 'scenario') {
+      runner = new ScenarioRunner(viewer);
+      // The link carries the run (?run=): re-attach to it, live or finished.
+      if (root.dataset.run) viewer.watch(root.dataset.run, root.dataset.status || 'connecting');
+    }
     if (page === 'run' && root.dataset.run) {
       const status = root.dataset.status || 'connecting';
       replay = new ReplayBar(viewer, location.search, isFinal(status));
@@ -402,6 +482,10 @@ function start() {
     viewer.syncToolbar(); // the first frame may have moved the window (following)
   }
   exposeApi(viewer, runner, replay, stepPanel);
+  $('start-workshop')?.addEventListener('click', startWorkshop);
+  if (page === 'room' || readRoom()) {
+    import('./room.js').then((m) => m.startRoom({ root, viewer, replay, toggles, runner }));
+  }
   if (page === 'compare') {
     import('./compare.js').then((m) => m.startCompare(root, toggles));
   } else if (page === 'runs') {

@@ -40,7 +40,7 @@ export class StepPanel {
    * @param {() => string} host.query the share query of the run on the page (the page's settings before any)
    * @param {() => string} host.settings the share query of the page's settings (what a search explores)
    * @param {(overrides: Object<string,string>) => Promise<void>} host.start starts a run with the page's settings changed by overrides
-   * @param {(query: string) => void} [host.showSchedule] puts a share query with the schedule so far in the address bar
+   * @param {(query: string, runId: string) => void} [host.showSchedule] puts a share query with the schedule so far (and the run shown) in the address bar
    */
   constructor(section, viewer, host) {
     this.section = section;
@@ -108,7 +108,7 @@ export class StepPanel {
     this.showShared(s);
     this.showThreads(s, live);
     this.showSchedule(s);
-    if (live && this.host.showSchedule) this.host.showSchedule(withSchedule(this.host.query(), s.schedule, true));
+    if (live && this.host.showSchedule) this.host.showSchedule(withSchedule(this.host.query(), s.schedule, true), this.viewer.runId);
   }
 
   /** showShared writes the counters and who holds each lock. */

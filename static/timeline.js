@@ -30,9 +30,12 @@ import { formatValue } from './format.js';
 import { LOCK_OP, groupLanes, collapseGroup, upperBound, lowerBoundBy } from './model.js';
 import { TimeView } from './timeview.js';
 
-/** sizes returns the row sizes and fonts for normal or large type. */
-function sizes(large) {
-  const s = large ? 1.5 : 1;
+/**
+ * sizes returns the row sizes and fonts for normal or large type, or for
+ * the presenter's projector (read from the back of a room at 1920×1080).
+ */
+function sizes(large, presenter = false) {
+  const s = presenter ? (large ? 2 : 1.75) : (large ? 1.5 : 1);
   const family = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
   return {
     scale: s,
@@ -86,6 +89,8 @@ export class Timeline {
     this.selectedLane = '';
     this.showSched = false;
     this.large = false;
+    /** presenter sizes rows and fonts for a projector and fits the gutter to the lane names (see setPresenter). */
+    this.presenter = false;
     this.collapsed = new Set();
     this.expanded = new Set();
     this.layoutKey = '';
@@ -191,9 +196,27 @@ export class Timeline {
 
   /** applySizes picks row sizes and fonts for the type size, with a gutter that leaves a narrow screen room for time. */
   applySizes() {
-    this.sz = sizes(this.large);
+    this.sz = sizes(this.large, this.presenter);
     if (this.cssW > 0) this.sz.gutterW = Math.min(this.sz.gutterW, Math.max(90, Math.round(this.cssW * 0.28)));
     this.labelCache.clear();
+    this.layoutKey = '';
+  }
+
+  /**
+   * fitGutter widens the gutter to the longest lane label shown (name,
+   * indent and kind), up to 40 % of the width, so that on a projector no
+   * name is cut.
+   */
+  fitGutter(lanes) {
+    const sz = this.sz;
+    let need = 0;
+    for (const lane of lanes) {
+      const kind = lane.kind === 'cpu' ? 'core' : lane.kind;
+      const w = (lane.parent ? 18 : 10) + 4 * sz.scale + this.textWidth(lane.name, sz.bold) + (kind ? this.textWidth(kind, sz.small) + 8 : 0) + 10;
+      if (w > need) need = w;
+    }
+    const min = Math.round(190 * sz.scale);
+    sz.gutterW = Math.round(Math.min(Math.max(min, need), Math.max(min, this.cssW * 0.4)));
   }
 
   /** desiredHeight fits the content, within bounds that keep the page usable. */
@@ -210,12 +233,13 @@ export class Timeline {
   /** layout computes the rows (counters, group headers, lanes, summaries) when the structure changed. */
   layout() {
     const m = this.model;
-    const key = m ? `${m.structure}|${this.showSched}|${this.large}|${[...this.collapsed]}|${[...this.expanded]}` : 'none';
+    const key = m ? `${m.structure}|${this.showSched}|${this.large}|${this.presenter}|${[...this.collapsed]}|${[...this.expanded]}` : 'none';
     if (key === this.layoutKey) return;
     this.layoutKey = key;
     const sz = this.sz;
     const rows = [];
     const laneRows = new Map();
+    const shownLanes = [];
     let y = 0;
     if (m) {
       const counters = [...m.counters.values()].sort((a, b) => a.order - b.order);
@@ -229,6 +253,7 @@ export class Timeline {
         y += sz.headerH;
         if (folded) continue;
         const { shown, hidden } = collapseGroup(g.lanes, this.expanded.has(g.key));
+        if (this.presenter) shownLanes.push(...shown);
         for (const lane of shown) {
           const row = { type: 'lane', y, h: sz.laneH, lane, group: g };
           rows.push(row);
@@ -244,6 +269,7 @@ export class Timeline {
     this.rows = rows;
     this.laneRows = laneRows;
     this.contentH = y;
+    if (this.presenter) this.fitGutter(shownLanes);
     this.resize();
     this.clampScroll();
   }
@@ -304,6 +330,13 @@ export class Timeline {
     this.showSched = on;
     this.requestRender();
     this.onViewChange(this);
+  }
+
+  /** setPresenter switches the projector sizes and the gutter fitted to the names (a workshop's presenter). */
+  setPresenter(on) {
+    this.presenter = on;
+    this.applySizes();
+    this.requestRender();
   }
 
   /** setLarge switches large type (bigger rows and fonts). */
@@ -725,7 +758,8 @@ export class Timeline {
       const yb = b.y + b.h / 2;
       if (Math.max(ya, yb) < top || Math.min(ya, yb) > bottom) continue;
       const x = plotX + this.xOf(f.t);
-      if (Math.abs(x - lastX) < 2 && drawn > 200) continue;
+      // On a projector arrows closer than a few pixels would smear into a band.
+      if (this.presenter ? Math.abs(x - lastX) < 6 * sz.scale : Math.abs(x - lastX) < 2 && drawn > 200) continue;
       lastX = x;
       drawn++;
       const y0 = originY + ya;

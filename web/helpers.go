@@ -20,7 +20,7 @@ var keyboardShortcuts = []shortcut{
 	{"← / →", "pan in time"},
 	{"↑ / ↓", "scroll the lanes"},
 	{"0", "fit the whole run"},
-	{"f", "follow the live end of the run (on while running; panning turns it off)"},
+	{"f", "follow the live end of the run (on while running; panning turns it off); in a workshop room, follow the presenter again, or stop following"},
 	{"s", "show the real Go scheduler lanes"},
 	{"space", "play or pause the replay of a finished run"},
 	{". / ,", "next / previous event (of the selected lane, if one is selected); also ] / ["},
@@ -316,4 +316,9 @@ func goalButton(goal string) string {
 		return "Find an interleaving that deadlocks"
 	}
 	return "Find an interleaving: " + goal
+}
+
+// roomRunsURL lists a room's runs.
+func roomRunsURL(code string) templ.SafeURL {
+	return templ.SafeURL("/runs?room=" + url.QueryEscape(code))
 }

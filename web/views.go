@@ -34,6 +34,10 @@ type ScenarioView struct {
 	Source     string
 	// ModelNote is set when Engine models a mechanism it does not have.
 	ModelNote string
+	// RunID is the run the link names (?run=), which the page shows and
+	// follows; RunStatus is its status when the page was made.
+	RunID     string
+	RunStatus string
 	// Stepping is set when the scenario can be stepped on Engine.
 	Stepping *SteppingView
 }
@@ -100,6 +104,9 @@ type RecentRunsView struct {
 	MaxImportBytes int64
 	// Error is the user's mistake in the query (a bad filter).
 	Error string
+	// Room lists the runs of one workshop room (its code), with who
+	// started each and with which settings.
+	Room string
 }
 
 // RunRow is one recorded run in a list.
@@ -117,6 +124,10 @@ type RunRow struct {
 	Verdict string
 	// WallNS is how long the run took, from its summary (0 when unknown).
 	WallNS int64
+	// Label is who started it in a workshop room; Params its settings as
+	// a query (both on a room's list only).
+	Label  string
+	Params string
 }
 
 // CompareView is /compare: one workload under every model, side by side.
@@ -137,4 +148,25 @@ type CompareView struct {
 	// Error is the user's mistake in the link, naming Field.
 	Error string
 	Field string
+}
+
+// RoomView is /w/{code}: a workshop room.
+type RoomView struct {
+	Code string
+	// URL is the room's link as attendees can open it, and Host its host
+	// and port; Reachable is false when only this machine can open it.
+	URL       string
+	Host      string
+	Reachable bool
+	// Presenter is set for the browser that holds the room's key.
+	Presenter    bool
+	MaxAttendees int
+}
+
+// role is the page's role, for static/room.js.
+func (v RoomView) role() string {
+	if v.Presenter {
+		return "presenter"
+	}
+	return "attendee"
 }
