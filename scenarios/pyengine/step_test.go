@@ -399,3 +399,50 @@ func TestLearnerStepsOverTheControlChannel(t *testing.T) {
 		t.Errorf("%d step events, want 2 arrivals and 5 steps", got)
 	}
 }
+
+// BenchmarkSearch measures a search end to end (the interpreter's start
+// included) for the configurations docs/performance.md reports, with the
+// interleavings explored and the states executed.
+//
+//	go test ./scenarios/pyengine -run '^$' -bench Search -benchtime 5x
+func BenchmarkSearch(b *testing.B) {
+	e := testEngine
+	if err := e.Available(); err != nil {
+		b.Skip(err)
+	}
+	for _, tc := range []struct {
+		name, scenario, goal string
+		raw                  map[string]any
+	}{
+		{"locks-2x2", "locks", scenarios.GoalLostUpdate, map[string]any{"workers": 2, "increments": 2}},
+		{"locks-2x2-lock", "locks", scenarios.GoalLostUpdate, map[string]any{"workers": 2, "increments": 2, "lock": true}},
+		{"locks-2x3", "locks", scenarios.GoalLostUpdate, map[string]any{"workers": 2, "increments": 3}},
+		{"deadlock-opposite", "deadlock", scenarios.GoalDeadlock, map[string]any{"order": "opposite"}},
+		{"deadlock-fixed", "deadlock", scenarios.GoalDeadlock, map[string]any{"order": "fixed"}},
+		{"deadlock-fixed-2-rounds", "deadlock", scenarios.GoalDeadlock, map[string]any{"order": "fixed", "rounds": 2}},
+		{"deadlock-opposite-3", "deadlock", scenarios.GoalDeadlock, map[string]any{"order": "opposite", "workers": 3}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			sc, _ := scenarios.Lookup(tc.scenario)
+			params, err := sc.Validate(scenarios.EnginePython, tc.raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var res search.Result
+			for b.Loop() {
+				res, err = search.Run(context.Background(), e, search.Request{Scenario: tc.scenario, Engine: scenarios.EnginePython, Params: params, Goal: tc.goal})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(res.Explored), "interleavings")
+			b.ReportMetric(float64(res.States), "states")
+			b.ReportMetric(float64(res.Steps), "steps")
+			b.ReportMetric(res.ElapsedMS, "search-ms")
+			if !res.Exhaustive {
+				b.Logf("%s: not exhaustive", tc.name)
+			}
+			b.Logf("%s: %s", tc.name, res.Sentence)
+		})
+	}
+}
