@@ -9,6 +9,7 @@
  */
 
 import { STATES, MARK_COLOURS, INK, SELECTED, HOLDER_BASE, PAINT_CODES, paintStyle } from './palette.js';
+import { stepLabel } from './stepmarks.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PATTERN_MIN_W } from './raster.js';
 import { formatDuration } from './axis.js';
@@ -162,7 +163,7 @@ export function timelineSVG(snap, { title = '' } = {}) {
     const x = xOf(st.t);
     const h = Math.max(4, r.h * 0.6);
     out.push(`<rect x="${n(x - 1)}" y="${n(r.y + r.h - h)}" width="2" height="${n(h)}" fill="${MARK_COLOURS.step}"/>`);
-    out.push(`<text x="${n(x + 3)}" y="${n(r.y + r.h - 1)}" font-size="${n(small)}" fill="${MARK_COLOURS.step}">${escapeXML(st.line > 0 ? `L${st.line}` : '↩')}</text>`);
+    out.push(`<text x="${n(x + 3)}" y="${n(r.y + r.h - 1)}" font-size="${n(small)}" fill="${MARK_COLOURS.step}">${escapeXML(stepLabel(st))}</text>`);
   }
   if (snap.cursor !== null) {
     out.push(`<rect x="${n(xOf(snap.cursor) - 1)}" y="${axisH}" width="2" height="${H - axisH}" fill="${MARK_COLOURS.now}"/>`);

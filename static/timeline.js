@@ -23,6 +23,7 @@
 
 import { STATES, STYLE, MARK_COLOURS, INK, SELECTED, makePattern } from './palette.js';
 import { HOLDER_LABEL_MIN_W, collectHolderLabels, drawHolderLabels, drawHolderSwatch } from './holders.js';
+import { drawSteps } from './stepmarks.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
@@ -482,7 +483,7 @@ export class Timeline {
     }
     drawHolderLabels(this, holderLabels, originY);
     this.drawFlows(originY);
-    this.drawSteps(originY);
+    drawSteps(this, originY);
     this.drawMarks(originY);
     if (model.cursor !== null) {
       // The replay position: nothing right of it has happened yet.
@@ -798,45 +799,6 @@ export class Timeline {
         ctx.fillText(text, x, y);
       }
     }
-  }
-
-  /**
-   * drawSteps draws a step run's steps: where a stepped thread stopped, a
-   * tick on its lane from the bottom, labelled with the line it stopped
-   * before (L12; ↩ when its function returned) where the labels fit.
-   */
-  drawSteps(originY) {
-    const { ctx, sz, model } = this;
-    const steps = model.steps;
-    if (!steps || steps.length === 0) return;
-    const t1 = Math.min(this.view.t1, model.cut);
-    const plotX = sz.gutterW;
-    ctx.font = sz.small;
-    ctx.textBaseline = 'bottom';
-    const ticks = new Path2D();
-    const lastLabel = new Map();
-    let drawn = 0;
-    for (let i = lowerBoundBy(steps, this.view.t0); i < steps.length && steps[i].t <= t1 && drawn < 5000; i++) {
-      const st = steps[i];
-      const r = this.laneRows.get(st.lane);
-      if (!r) continue;
-      const y = originY + r.y;
-      if (y + r.h < sz.axisH || y > this.cssH) continue;
-      drawn++;
-      const x = plotX + this.xOf(st.t);
-      const h = Math.max(4, r.h * 0.6);
-      ticks.rect(x - 1, y + r.h - h, 2, h);
-      const label = st.line > 0 ? `L${st.line}` : '↩';
-      const w = this.textWidth(label, sz.small);
-      if (x - (lastLabel.get(st.lane) ?? -Infinity) < w + 6) continue;
-      lastLabel.set(st.lane, x);
-      ctx.fillStyle = 'rgba(255,255,255,0.85)';
-      ctx.fillRect(x + 2, y + r.h - h, w + 3, h);
-      ctx.fillStyle = MARK_COLOURS.step;
-      ctx.fillText(label, x + 3, y + r.h - 1);
-    }
-    ctx.fillStyle = MARK_COLOURS.step;
-    ctx.fill(ticks);
   }
 
   /** drawMarks draws marks as labelled ticks: on their lane, or across the run when they have none. */
