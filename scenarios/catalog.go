@@ -35,6 +35,12 @@ type Scenario struct {
 	// does not have (the GIL in Go, for instance) rather than running it.
 	Models map[string]string `json:"models,omitempty"`
 	Params []Param           `json:"params"`
+	// Goals lists what POST /api/search can look for in the scenario's
+	// step runs (GoalLostUpdate, GoalDeadlock); none when it cannot step.
+	Goals []string `json:"goals,omitempty"`
+	// StepStart are the settings a first step run starts from: few threads
+	// and little work, so that every line can be stepped by hand.
+	StepStart map[string]string `json:"step_start,omitempty"`
 	// check validates params against each other, after each is in range.
 	check func(Params) error
 }
@@ -111,6 +117,19 @@ func Lookup(id string) (Scenario, bool) {
 }
 
 var bothEngines = []string{EngineGo, EnginePython}
+
+// checkLocksSteps checks a stepped locks run: the read-modify-write spelled
+// out (a step is a whole line, and counter += 1 is one line) and a
+// schedule naming its workers.
+func checkLocksSteps(p Params) error {
+	if !Scheduled(p) {
+		return nil
+	}
+	if p.String("variant") == "naive" {
+		return &ParamError{Field: "variant", Message: "naive is not allowed in a stepped run: a step runs a whole line, and counter += 1 is one line, so nothing could come between its read and its write; want rmw"}
+	}
+	return checkStepRun(p, p.Int("workers"), "workers")
+}
 
 // catalog is read-only after package init.
 var catalog = []Scenario{
@@ -200,7 +219,32 @@ var catalog = []Scenario{
 			{Name: "variant", Type: TypeEnum, Options: []string{"rmw", "naive"}, Default: "rmw", Label: "Increment written as",
 				Help:    "rmw: value = counter, (pause,) counter = value + 1, the read-modify-write spelled out; naive: counter += 1, which CPython 3.10+ rarely interrupts half-way (the pause does not apply).",
 				Engines: []string{EnginePython}},
+			stepParams(EnginePython)[0], stepParams(EnginePython)[1],
 		},
+		Goals:     []string{GoalLostUpdate},
+		StepStart: map[string]string{"workers": "2", "increments": "2", "variant": "rmw"},
+		check:     checkLocksSteps,
+	},
+	{
+		ID: "deadlock", Title: "Deadlock: two locks taken in opposite order", Topic: "locks",
+		Blurb: "Each thread holds the lock the other one needs, so neither can go on. One fixed lock order prevents it.",
+		Claim: "A thread that holds one lock and waits for another can wait forever: if the thread holding the second is waiting for the first, neither can go on. That is a deadlock. Taking locks in one fixed order everywhere prevents it, because then no cycle of waits can form.",
+		Notice: []string{
+			"With order=opposite, step thread 1 until it holds lock_a, then thread 2 until it holds lock_b: now each waits for the other's lock. The run stops with a deadlock mark, and arrows between the lanes draw the cycle of waits.",
+			"A thread waiting for a lock cannot take a step: its button says which lock it waits for and who holds it.",
+			"With order=fixed both threads take lock_a first. Try to make them deadlock: you cannot, and the search explores every interleaving to show there is none.",
+			"Run freely (step=false), the opposite orders deadlock on their own as soon as both threads hold their first lock; the run detects it and says so instead of hanging.",
+		},
+		Engines: []string{EnginePython},
+		Params: []Param{
+			IntParam("workers", "Threads", 2, MaxStepThreads, 2, "How many threads transfer, each taking two locks: its own, then its neighbour's (with 2 threads: thread 1 takes lock_a then lock_b, thread 2 lock_b then lock_a)."),
+			EnumParam("order", "Lock order", []string{"opposite", "fixed"}, "opposite: each thread takes its own lock first, so two threads take the same two locks in opposite orders; fixed: every thread takes the locks in one global order (lock_a before lock_b)."),
+			IntParam("rounds", "Rounds", 1, 100, 1, "How many transfers each thread makes, taking both locks each time."),
+			stepParams(EnginePython)[0], stepParams(EnginePython)[1],
+		},
+		Goals:     []string{GoalDeadlock},
+		StepStart: map[string]string{"workers": "2", "rounds": "1"},
+		check:     func(p Params) error { return checkStepRun(p, p.Int("workers"), "workers") },
 	},
 	{
 		ID: "asyncio", Title: "asyncio: one thread, one event loop", Topic: "asyncio",

@@ -15,6 +15,9 @@ const (
 	TypeFloat = "float"
 	TypeBool  = "bool"
 	TypeEnum  = "enum"
+	// TypeSchedule is a step run's thread choices: thread numbers separated
+	// by commas ("1,1,2,2"), or empty for none (see step.go).
+	TypeSchedule = "schedule"
 )
 
 // Param describes one setting of a scenario: its name (part of the share-link
@@ -53,6 +56,8 @@ func (p Param) Allowed() string {
 		return "true or false"
 	case TypeEnum:
 		return "one of " + strings.Join(p.Options, ", ")
+	case TypeSchedule:
+		return fmt.Sprintf("thread numbers separated by commas, such as 1,1,2,2 (at most %d), or nothing", MaxScheduleSteps)
 	}
 	return "?"
 }
@@ -94,6 +99,9 @@ func (p Params) String(name string) string { v, _ := p[name].(string); return v 
 // param's type. Numbers are compared with the bounds before any conversion,
 // so no value, however large, can wrap around into range.
 func (p Param) parse(raw any) (any, error) {
+	if p.Type == TypeSchedule {
+		return parseScheduleParam(p.Name, raw)
+	}
 	if s, ok := raw.(string); ok && strings.TrimSpace(s) == "" {
 		return nil, &ParamError{Field: p.Name, Message: "empty; want " + p.Allowed()}
 	}

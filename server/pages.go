@@ -121,6 +121,9 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	v.EngineError = s.engineError(v.Engine)
+	if sc.CanStep(v.Engine) {
+		v.Stepping = steppingView(sc, v.Engine)
+	}
 	s.fillSource(&v.SourceName, &v.Source, v.Engine, sc.ID)
 	v.ModelNote = sc.Models[v.Engine]
 	s.render(w, r, status, web.ScenarioPage(v))
@@ -153,9 +156,22 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion,
 		Damaged: info.Damaged}
 	v.Scenario.Notice = sc.NoticeFor(run.Engine)
+	if sc.CanStep(run.Engine) && scenarios.Scheduled(run.Params) {
+		v.Stepping = steppingView(sc, run.Engine)
+	}
 	s.fillSource(&v.SourceName, &v.Source, run.Engine, sc.ID)
 	s.render(w, r, http.StatusOK, web.RunPage(v))
 	return nil
+}
+
+// steppingView is the stepping panel of scenario sc on engine.
+func steppingView(sc scenarios.Scenario, engine string) *web.SteppingView {
+	q := url.Values{}
+	for name, value := range sc.StepStart {
+		q.Set(name, value)
+	}
+	q.Set(scenarios.StepParam, "true")
+	return &web.SteppingView{Goals: sc.Goals, StartQuery: q.Encode()}
 }
 
 // shareQuery is the query string of /s/{scenario} that reproduces params.

@@ -25,6 +25,7 @@ var keyboardShortcuts = []shortcut{
 	{"space", "play or pause the replay of a finished run"},
 	{". / ,", "next / previous event (of the selected lane, if one is selected); also ] / ["},
 	{"Home / End", "replay from the start / show the whole run"},
+	{"1 – 9", "in a step run: let that thread run one line"},
 	{"l", "large type (for projectors)"},
 	{"?", "show or hide this list"},
 }
@@ -304,6 +305,17 @@ func compareStatusText(v CompareView) string {
 		return "loading…"
 	}
 	return "not started"
+}
+
+// goalButton is the words of the stepping panel's search for goal.
+func goalButton(goal string) string {
+	switch goal {
+	case scenarios.GoalLostUpdate:
+		return "Find an interleaving that loses an update"
+	case scenarios.GoalDeadlock:
+		return "Find an interleaving that deadlocks"
+	}
+	return "Find an interleaving: " + goal
 }
 
 // roomRunsURL lists a room's runs.

@@ -78,7 +78,7 @@ import (
 	"interleave/scenarios"
 )
 
-//go:embed harness.py py/*.py
+//go:embed harness.py stepper.py steplearner.py stepsearch.py py/*.py
 var files embed.FS
 
 // MinVersion is the oldest CPython the harness supports (major, minor).

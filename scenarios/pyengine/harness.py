@@ -411,6 +411,21 @@ def mark(label, lane=None, t=None):
     _emit(body.encode(), t)
 
 
+def step(lane, line, code, locals_, n=0, src=None):
+    """Records that a thread of a step run stopped before line (code, its
+    locals as {name: repr}); n is the number of the step that brought it
+    there (0: its first arrival; line 0: it returned). src, sent once per
+    lane, is (function name, first line number, source lines): the fields
+    fn, first and source."""
+    body = ',"k":"step","lane":%s,"line":%d,"code":%s,"locals":%s' % (
+        _lane_str(lane), line, _str(code), _dumps(locals_, separators=(",", ":")))
+    if n:
+        body += ',"n":%d' % n
+    if src:
+        body += ',"fn":%s,"first":%d,"source":%s' % (_str(src[0]), src[1], _dumps(src[2], separators=(",", ":")))
+    _emit((body + "}").encode())
+
+
 def metric(value, unit="", label=""):
     """Returns one entry of a summary's metrics."""
     return {"value": _clean(value), "unit": unit, "label": label}
@@ -447,6 +462,17 @@ def end(summary, failed=False):
     _finish()
     if failed:
         _exit_run(1)
+
+
+def nudge():
+    """Wakes the recorder now. A step run calls it after each step: while
+    the run waits for its learner the recorder sleeps instead of polling
+    the ring, so this is how the step's events go out."""
+    if _role == "root" and _relay_fd is not None and _relay_fd >= 0 and not _recorder_dead():
+        try:
+            os.write(_relay_fd, b"\n")  # not an event line: the recorder skips it
+        except OSError:
+            pass
 
 
 def _finish():
@@ -873,6 +899,7 @@ def _record():
             data = data[n:]
 
     poll = _POLL_MIN
+    stepped = bool(params.get("step"))
     while True:
         got = ring.take()
         for line in got:
@@ -913,6 +940,10 @@ def _record():
             write(out)
             return
         wait = poll
+        if stepped and not got and not pending and poll >= _POLL_MAX and relay_open:
+            # A step run waiting for its learner: sleep until the scenario
+            # nudges (nudge()) or ends, so that a paused run uses no CPU.
+            wait = None
         if pending:
             cutoff = _pc() - _BASE - _WINDOW_NS
             pending.sort()
@@ -1002,7 +1033,14 @@ if __name__ == "__main__":
     sys.exit(0)
 
 _root = os.environ.get(_ROOT_ENV)
-if _root and int(_root.split(":")[0]) != os.getpid():
+if SPEC.get("search"):
+    # A search (stepsearch.py) runs the scenario many times and answers
+    # with one line of its own: no events, so no recorder.
+    # A worker that fails would leave the search waiting for it: exit.
+    _role, _ended = "search", True
+    threading.excepthook = lambda args: (sys.__excepthook__(args.exc_type, args.exc_value, args.exc_traceback),
+                                         os._exit(1))
+elif _root and int(_root.split(":")[0]) != os.getpid():
     _start_child(_root)
     _die_with_parent()
 else:
