@@ -1,0 +1,140 @@
+package pyengine
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"interleave/scenarios"
+)
+
+// benchUnitsPerMS fixes how much work a "ms" of CPU is in the observer
+// benchmark (about a ms of one core here): the playground's scenario and
+// the plain script then do exactly the same work, with no calibration noise
+// between them.
+const benchUnitsPerMS = 20_000
+
+// observerCase is one workload of the observer benchmark: a scenario run by
+// the playground (the harness, its recorder, the states it emits, the GIL
+// measurement) and the same work run by plain CPython.
+type observerCase struct {
+	name string
+	// script is the scenario's module, run by testdata/observed.py.
+	script string
+	// plain is the testdata script that does the same work without the harness.
+	plain  string
+	params scenarios.Params
+}
+
+// observerCases are the two cases of the issue with every core busy: 2
+// processes on 2 cores (multiprocessing, fork, no payload) and 2 CPU threads
+// under the GIL.
+func observerCases(size int64) []observerCase {
+	return []observerCase{
+		{"2-processes", "multiprocessing_scenario", "plain_processes.py", scenarios.Params{
+			"workers": int64(2), "mode": "processes", "size": size, "payload_kb": int64(0), "start": "fork"}},
+		{"2-threads-gil", "gil_scenario", "plain_threads.py", scenarios.Params{
+			"threads": int64(2), "switch_ms": int64(5), "io_thread": false, "size": size}},
+	}
+}
+
+// observerRun is what one playground run and one plain run of a case took.
+type observerRun struct {
+	plain, playground time.Duration
+	// recorderCPU and rootCPU are the CPU time of the harness's recorder and
+	// of the scenario's root process during the playground run.
+	recorderCPU, rootCPU time.Duration
+}
+
+// runObserverCase runs the case plainly and in the playground, in the
+// order given, and returns how long the work took in each.
+func runObserverCase(tb testing.TB, c observerCase, plainFirst bool) observerRun {
+	tb.Helper()
+	var r observerRun
+	plain := func() {
+		params := clone(c.params)
+		params["units_per_ms"] = int64(benchUnitsPerMS)
+		res := runTestScript(tb, c.plain, params)
+		if res.err != nil {
+			tb.Fatalf("%s: %v; stderr: %s", c.plain, res.err, res.output["stderr"])
+		}
+		ns, err := strconv.ParseInt(strings.TrimSpace(res.output["stdout"]), 10, 64)
+		if err != nil {
+			tb.Fatalf("%s printed %q", c.plain, res.output["stdout"])
+		}
+		r.plain = time.Duration(ns)
+	}
+	playground := func() {
+		params := clone(c.params)
+		params["units_per_ms"] = int64(benchUnitsPerMS)
+		params["script"] = c.script
+		res := runTestScript(tb, "observed.py", params)
+		if res.err != nil || res.summary == nil {
+			tb.Fatalf("%s in the playground: %v; stderr: %s", c.script, res.err, res.output["stderr"])
+		}
+		r.playground = time.Duration(res.summary.WallNS)
+		r.recorderCPU = time.Duration(res.metric(tb, "recorder_cpu") * 1e6)
+		r.rootCPU = time.Duration(res.metric(tb, "root_cpu") * 1e6)
+	}
+	if plainFirst {
+		plain()
+		playground()
+	} else {
+		playground()
+		plain()
+	}
+	return r
+}
+
+func clone(p scenarios.Params) scenarios.Params {
+	out := make(scenarios.Params, len(p)+2)
+	for k, v := range p {
+		out[k] = v
+	}
+	return out
+}
+
+// BenchmarkObserverCost alternates the playground and plain CPython on the
+// same work with every core busy and reports playground/plain: the best
+// (shortest) run of each side, and the median of the per-iteration ratios.
+// It also reports the observers' CPU per second of the playground's run.
+//
+//	go test ./scenarios/pyengine -run '^$' -bench ObserverCost -benchtime 5x
+func BenchmarkObserverCost(b *testing.B) {
+	needPython(b)
+	for _, c := range observerCases(1000) {
+		b.Run(c.name, func(b *testing.B) {
+			var runs []observerRun
+			for i := range b.N {
+				runs = append(runs, runObserverCase(b, c, i%2 == 0))
+			}
+			best := func(get func(observerRun) time.Duration) time.Duration {
+				m := get(runs[0])
+				for _, r := range runs[1:] {
+					m = min(m, get(r))
+				}
+				return m
+			}
+			var ratios []float64
+			var recorder, root, wall time.Duration
+			for _, r := range runs {
+				ratios = append(ratios, float64(r.playground)/float64(r.plain))
+				recorder += r.recorderCPU
+				root += r.rootCPU
+				wall += r.playground
+			}
+			slices.Sort(ratios)
+			bestRatio := float64(best(func(r observerRun) time.Duration { return r.playground })) / float64(best(func(r observerRun) time.Duration { return r.plain }))
+			b.ReportMetric(bestRatio, "best-ratio")
+			b.ReportMetric(ratios[len(ratios)/2], "median-ratio")
+			b.ReportMetric(float64(recorder)/float64(wall)*1000, "recorder-ms/s")
+			b.ReportMetric(float64(root)/float64(wall)*1000, "root-ms/s")
+			b.Logf("%s: plain best %v, playground best %v; ratios %s", c.name,
+				best(func(r observerRun) time.Duration { return r.plain }).Round(time.Millisecond),
+				best(func(r observerRun) time.Duration { return r.playground }).Round(time.Millisecond), fmt.Sprint(ratios))
+		})
+	}
+}
