@@ -87,13 +87,22 @@ _proof = 0  # absolute ns: the latest instant a thread of this process ran Pytho
 _gil = None  # the process's GIL lane (kind cpu), if declared
 _gil_shown = None  # the name its current span shows ("" for idle)
 _gil_last = 0
+_displaced = 0  # lanes drawn waiting for the GIL (their lost_at is set)
 
 
 def _reset_ledger():
-    global _ledger_lock, _holder, _proof, _gil, _gil_shown, _gil_last
+    global _ledger_lock, _holder, _proof, _gil, _gil_shown, _gil_last, _displaced
     _lanes.clear()
     _ledger_lock = threading.Lock()
-    _holder, _proof, _gil, _gil_shown, _gil_last = None, 0, None, None, 0
+    _holder, _proof, _gil, _gil_shown, _gil_last, _displaced = None, 0, None, None, 0, 0
+
+
+def _restore(rec):
+    """rec is no longer drawn waiting for the GIL by the ledger."""
+    global _displaced
+    if rec.lost_at is not None:
+        rec.lost_at = None
+        _displaced -= 1
 
 
 def _show_gil(rec, at):
@@ -116,6 +125,9 @@ def _show_gil(rec, at):
 def _displace(h, at):
     """Draws h (drawn running, another thread's lane) waiting for the GIL
     from at: a thread of the process ran Python since, so h did not."""
+    global _displaced
+    if h.lost_at is None:
+        _displaced += 1
     h.lost_at = _state_at(h, "gil-wait", _GIL_WAIT_WHY, at)
 
 
@@ -137,13 +149,15 @@ def _own_state(rec, running, at):
                 at = max(at, _proof, h.last if h is not None else 0)
                 if h is not None:
                     _displace(h, at)
-            rec.running, rec.lost_at = True, None
+            _restore(rec)
+            rec.running = True
             _show_gil(rec, at)
         else:
             _holder = None
             if h is not None and h is not rec:
                 _displace(h, max(_proof, h.last))
-            rec.running, rec.lost_at = False, None
+            _restore(rec)
+            rec.running = False
             _show_gil(None, min(at, now))
         _proof = max(_proof, now)
     return at
@@ -169,7 +183,7 @@ def _take_locked(rec, at):
         _displace(h, at)
     wait = None
     if lost_at is not None:
-        rec.lost_at = None
+        _restore(rec)
         at = _state_at(rec, "running", _running_why.get(rec.lane, "computing"), at)
         wait = (lost_at, at)
     rec.running = True
@@ -215,6 +229,7 @@ def _own_record(lane):
         rec = _lanes[lane] = _LaneRecord(lane, lane)
         rec.running = True
     return rec
+
 
 # --- CPU work, sleeps and locks that measure their own waits -----------------------
 
@@ -317,11 +332,15 @@ class Gaps:
             else:
                 lost = (w - self.w) - (c - self.c)
                 if lost >= self.threshold:
-                    # This thread kept the GIL, or there is none: the OS
-                    # gave its core to someone else.
-                    start = _state_at(rec, "runnable", _PREEMPTED_WHY, max(w - lost, last))
+                    # No other thread proved it ran: this one kept the GIL
+                    # and the OS gave its core to someone else, or (threads
+                    # wait for the GIL) one of them ran without checking in.
+                    kind, why = "runnable", _PREEMPTED_WHY
+                    if GIL and _displaced > 0:
+                        kind, why = "gil-wait", _GIL_WAIT_WHY
+                    start = _state_at(rec, kind, why, max(w - lost, last))
                     end = _state_at(rec, "running", self.why, w)
-                    gap = ("runnable", (start, end))
+                    gap = (kind, (start, end))
                 _proof = max(_proof, w)
         if w is None:
             w, c = _pc(), _tt()  # measure afresh: the time until now went to taking over
@@ -339,7 +358,7 @@ def cpu(lane, ms, why="computing", on_gap=None):
     """Computes for ms milliseconds of one core's time (as calibrated), in
     slices, reporting every stretch the thread could not run; on_gap(lane,
     kind, start, end) is called after each. The lane must be drawn running
-    (_h.state(lane, "running", why) first). Returns the Gaps (their spans)."""
+    (state(lane, "running", why) first). Returns the Gaps (their spans)."""
     global _proof
     per_ms = _units_per_ms or calibrate()
     slice_ns = min(_SLICE_NS, max(20_000, int(sys.getswitchinterval() * 1e9 / 4)))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 )
 
@@ -105,6 +106,7 @@ func clone(p scenarios.Params) scenarios.Params {
 //	go test ./scenarios/pyengine -run '^$' -bench ObserverCost -benchtime 5x
 func BenchmarkObserverCost(b *testing.B) {
 	needPython(b)
+	timingclaim.Claim(b)
 	for _, c := range observerCases(1000) {
 		b.Run(c.name, func(b *testing.B) {
 			var runs []observerRun
