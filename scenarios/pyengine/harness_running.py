@@ -46,6 +46,7 @@ import harness as _h
 # harness.py imports this module once its clock and encoders exist.
 _pc = time.perf_counter_ns
 _tt = time.thread_time_ns
+_ptime = time.process_time_ns
 _BASE = _h._BASE
 GIL = _h.GIL
 
@@ -87,22 +88,13 @@ _proof = 0  # absolute ns: the latest instant a thread of this process ran Pytho
 _gil = None  # the process's GIL lane (kind cpu), if declared
 _gil_shown = None  # the name its current span shows ("" for idle)
 _gil_last = 0
-_displaced = 0  # lanes drawn waiting for the GIL (their lost_at is set)
 
 
 def _reset_ledger():
-    global _ledger_lock, _holder, _proof, _gil, _gil_shown, _gil_last, _displaced
+    global _ledger_lock, _holder, _proof, _gil, _gil_shown, _gil_last
     _lanes.clear()
     _ledger_lock = threading.Lock()
-    _holder, _proof, _gil, _gil_shown, _gil_last, _displaced = None, 0, None, None, 0, 0
-
-
-def _restore(rec):
-    """rec is no longer drawn waiting for the GIL by the ledger."""
-    global _displaced
-    if rec.lost_at is not None:
-        rec.lost_at = None
-        _displaced -= 1
+    _holder, _proof, _gil, _gil_shown, _gil_last = None, 0, None, None, 0
 
 
 def _show_gil(rec, at):
@@ -125,9 +117,6 @@ def _show_gil(rec, at):
 def _displace(h, at):
     """Draws h (drawn running, another thread's lane) waiting for the GIL
     from at: a thread of the process ran Python since, so h did not."""
-    global _displaced
-    if h.lost_at is None:
-        _displaced += 1
     h.lost_at = _state_at(h, "gil-wait", _GIL_WAIT_WHY, at)
 
 
@@ -149,15 +138,13 @@ def _own_state(rec, running, at):
                 at = max(at, _proof, h.last if h is not None else 0)
                 if h is not None:
                     _displace(h, at)
-            _restore(rec)
-            rec.running = True
+            rec.running, rec.lost_at = True, None
             _show_gil(rec, at)
         else:
             _holder = None
             if h is not None and h is not rec:
                 _displace(h, max(_proof, h.last))
-            _restore(rec)
-            rec.running = False
+            rec.running, rec.lost_at = False, None
             _show_gil(None, min(at, now))
         _proof = max(_proof, now)
     return at
@@ -183,7 +170,7 @@ def _take_locked(rec, at):
         _displace(h, at)
     wait = None
     if lost_at is not None:
-        _restore(rec)
+        rec.lost_at = None
         at = _state_at(rec, "running", _running_why.get(rec.lane, "computing"), at)
         wait = (lost_at, at)
     rec.running = True
@@ -282,8 +269,9 @@ class Gaps:
     """Finds the time a running thread could not run. Call check() every few
     tens of µs of work (cpu() does, after every slice); each gap becomes a
     span on the lane: gil-wait when another thread of the process ran Python
-    meanwhile (the ledger saw it), runnable when none did (the OS gave the
-    core to someone else; always, without a GIL). spans holds the gil-wait
+    meanwhile (the ledger saw it, or the process's CPU clock moved more than
+    this thread's), runnable when none did (the OS gave the core to someone
+    else; always, without a GIL). spans holds the gil-wait
     spans and preempted the runnable ones, as (start, end) in run time."""
 
     def __init__(self, lane, why="computing", on_gap=None):
@@ -294,7 +282,7 @@ class Gaps:
         self.preempted = []
         self.rec = _own_record(lane)
         _running_why[lane] = why
-        self.w, self.c = _pc(), _tt()
+        self.w, self.c, self.p = _pc(), _tt(), (_ptime() if GIL else 0)
         self.last = self.w  # the end of the latest slice
         if GIL and _holder is not self.rec:
             _take(self.rec, self.w)  # the lane is drawn running: it runs now
@@ -303,7 +291,7 @@ class Gaps:
     def skip(self):
         """Starts measuring afresh: the time since the last check was a known
         wait (a lock, I/O) already drawn as such."""
-        self.w, self.c = _pc(), _tt()
+        self.w, self.c, self.p = _pc(), _tt(), (_ptime() if GIL else 0)
         self.last = self.w
 
     def check(self):
@@ -316,6 +304,7 @@ class Gaps:
         starts afresh from."""
         global _proof
         c = _tt()
+        p = _ptime() if GIL else 0
         rec = self.rec
         gap = None
         with _ledger_lock:
@@ -332,25 +321,27 @@ class Gaps:
             else:
                 lost = (w - self.w) - (c - self.c)
                 if lost >= self.threshold:
-                    # No other thread proved it ran: this one kept the GIL
-                    # and the OS gave its core to someone else, or (threads
-                    # wait for the GIL) one of them ran without checking in.
+                    # No other lane proved it ran. If other threads of the
+                    # process used the CPU meanwhile, one that does not
+                    # check in (not a lane) held the GIL; if none did, this
+                    # thread kept it and the OS gave its core to someone else.
                     kind, why = "runnable", _PREEMPTED_WHY
-                    if GIL and _displaced > 0:
+                    if GIL and (p - self.p) - (c - self.c) >= lost // 2:
                         kind, why = "gil-wait", _GIL_WAIT_WHY
                     start = _state_at(rec, kind, why, max(w - lost, last))
                     end = _state_at(rec, "running", self.why, w)
                     gap = (kind, (start, end))
                 _proof = max(_proof, w)
         if w is None:
-            w, c = _pc(), _tt()  # measure afresh: the time until now went to taking over
+            # Measure afresh: the time until now went to taking over.
+            w, c, p = _pc(), _tt(), (_ptime() if GIL else 0)
         if gap is not None:
             kind, (start, end) = gap
             start, end = start - _BASE, end - _BASE
             (self.spans if kind == "gil-wait" else self.preempted).append((start, end))
             if self.on_gap is not None:
                 self.on_gap(self.lane, kind, start, end)
-        self.w, self.c, self.last = w, c, w
+        self.w, self.c, self.p, self.last = w, c, p, w
         return w
 
 
