@@ -221,16 +221,25 @@ def _start_root():
         pass  # the default 64 KiB is enough, only slower
     wake_r, _wake_fd = os.pipe()
     os.set_blocking(_wake_fd, False)
+    ready_r, ready_w = os.pipe()
     _relay_fd = relay_w
     _relay_number = relay_w
     os.environ[_ROOT_ENV] = "%d:%d" % (_root_pid, relay_w)
     env = dict(os.environ)
-    env["INTERLEAVE_RECORDER"] = "%d:%d:%d:%d:%d:%d" % (ring_fd, relay_r, wake_r, events_fd, _root_pid, _BASE)
+    env["INTERLEAVE_RECORDER"] = "%d:%d:%d:%d:%d:%d:%d" % (ring_fd, relay_r, wake_r, ready_w, events_fd, _root_pid, _BASE)
     _recorder = subprocess.Popen(
         [sys.executable, "-E", "-S", "-B", _hr.__file__],
-        pass_fds=(ring_fd, relay_r, wake_r, events_fd), env=env, stdin=subprocess.DEVNULL)
+        pass_fds=(ring_fd, relay_r, wake_r, ready_w, events_fd), env=env, stdin=subprocess.DEVNULL)
     os.close(relay_r)
     os.close(wake_r)
+    os.close(ready_w)
+    # Wait for the recorder to be up: an interpreter starting takes 10-40 ms
+    # of CPU, which must not overlap the scenario's work (a run that keeps
+    # every core busy would pay for it). EOF means it died: events then go
+    # nowhere, and the ring's writer notices.
+    import select
+    select.select([ready_r], [], [], 5)
+    os.close(ready_r)
     # Only the recorder writes fd 3: children of this process must not hold
     # it open, or the server would wait for them to see the end of the run.
     os.close(events_fd)

@@ -164,13 +164,16 @@ def root_writer(ring, lock, base, wake, gone):
 # --- The recorder process ------------------------------------------------------------------
 
 
-def record(ring_fd, relay_r, wake_r, out_fd, root_pid, base):
+def record(ring_fd, relay_r, wake_r, ready_w, out_fd, root_pid, base):
     """Runs the recorder: ring + relay in, sorted JSON lines out on out_fd,
-    until the root has ended the run (or died) and the relay is drained."""
+    until the root has ended the run (or died) and the relay is drained. It
+    writes a byte to ready_w once it is up: the root waits for it."""
     pc = time.perf_counter_ns
     ring = Ring(ring_fd)
     os.set_blocking(relay_r, False)
     os.set_blocking(wake_r, False)
+    os.write(ready_w, b"r")
+    os.close(ready_w)
     pending = []  # (t, n, line)
     seq = 0
     end_line = None
@@ -261,6 +264,5 @@ def record(ring_fd, relay_r, wake_r, out_fd, root_pid, base):
 
 
 if __name__ == "__main__":
-    ring_fd, relay_r, wake_r, out_fd, root_pid, base = (int(x) for x in os.environ["INTERLEAVE_RECORDER"].split(":"))
-    record(ring_fd, relay_r, wake_r, out_fd, root_pid, base)
+    record(*(int(x) for x in os.environ["INTERLEAVE_RECORDER"].split(":")))
     sys.exit(0)
