@@ -3,11 +3,13 @@ workers processes (multiprocessing, start method fork) each receive their
 (empty) args through a pipe, compute units of the harness's work function in
 slices of units_per_ms / 10 (the harness's 100 µs slices) and send a result
 back, as multiprocessing_scenario.py does with payload_kb=0. It prints the
-wall time from the first start to the last join, in ns."""
+wall time from the first start to the last join and the CPU time its
+processes used meanwhile, in ns."""
 
 import json
 import multiprocessing
 import os
+import resource
 import pickle
 import time
 
@@ -31,11 +33,17 @@ def worker(conn, units, piece):
     conn.send_bytes(pickle.dumps([v + 1 for v in payload]))
 
 
+def cpu_ns():
+    """Returns the CPU time of this process and its reaped children, in ns."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return int((me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime) * 1e9)
+
+
 def main():
     workers, per_ms = PARAMS["workers"], PARAMS["units_per_ms"]
     units, piece = PARAMS["size"] * per_ms, max(1, per_ms // 10)
     ctx = multiprocessing.get_context("fork")
-    start = time.perf_counter_ns()
+    cpu, start = cpu_ns(), time.perf_counter_ns()
     procs = []
     for _ in range(workers):
         parent, child = ctx.Pipe()
@@ -49,7 +57,7 @@ def main():
         pickle.loads(conn.recv_bytes())
     for p, conn in procs:
         p.join()
-    print(time.perf_counter_ns() - start)
+    print(time.perf_counter_ns() - start, cpu_ns() - cpu)
 
 
 if __name__ == "__main__":
