@@ -30,7 +30,7 @@ func viewer() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"viewer\" aria-label=\"Timeline\"><div class=\"toolbar\" role=\"toolbar\" aria-label=\"Timeline controls\"><button type=\"button\" id=\"zoom-in\" title=\"Zoom in (+)\" aria-label=\"Zoom in\">+</button> <button type=\"button\" id=\"zoom-out\" title=\"Zoom out (-)\" aria-label=\"Zoom out\">−</button> <button type=\"button\" id=\"fit\" title=\"Fit the whole run (0)\">Fit all</button> <button type=\"button\" id=\"follow\" class=\"toggle\" aria-pressed=\"true\" title=\"Follow the live end of the run (f)\">Follow live</button> <button type=\"button\" id=\"sched-toggle\" class=\"toggle\" aria-pressed=\"false\" title=\"Show the real Go scheduler: per-P core lanes and runtime goroutine states (s)\">Real Go scheduler</button> <span class=\"save-image\" role=\"group\" aria-label=\"Save the timeline as an image\"><button type=\"button\" id=\"save-png\" title=\"Save the timeline as it is on screen, as a PNG image\">Save PNG</button> <button type=\"button\" id=\"save-svg\" title=\"Save the timeline as it is on screen, as an SVG (vector) image for slides\">Save SVG</button></span> <span id=\"view-range\" class=\"view-range\" aria-live=\"off\"></span></div><div id=\"timeline\" class=\"timeline\" tabindex=\"0\" aria-label=\"Timeline of the run: use + and - to zoom, arrow keys to pan, 0 to fit\"><canvas id=\"timeline-canvas\"></canvas><div id=\"tooltip\" class=\"tooltip\" role=\"tooltip\" hidden></div><p id=\"timeline-empty\" class=\"timeline-empty\">Press Run: the program's lanes appear here as they start.</p></div>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"viewer\" aria-label=\"Timeline\"><div class=\"toolbar\" role=\"toolbar\" aria-label=\"Timeline controls\"><button type=\"button\" id=\"zoom-in\" title=\"Zoom in (+)\" aria-label=\"Zoom in\">+</button> <button type=\"button\" id=\"zoom-out\" title=\"Zoom out (-)\" aria-label=\"Zoom out\">−</button> <button type=\"button\" id=\"fit\" title=\"Fit the whole run (0)\">Fit all</button> <button type=\"button\" id=\"follow\" class=\"toggle\" aria-pressed=\"true\" title=\"Follow the live end of the run (f)\">Follow live</button> <button type=\"button\" id=\"sched-toggle\" class=\"toggle\" aria-pressed=\"false\" title=\"Show or hide the real Go scheduler's lanes: one per core (P), naming the lane that holds it, and goroutines the scenario started (s)\">Real Go scheduler</button> <span class=\"save-image\" role=\"group\" aria-label=\"Save the timeline as an image\"><button type=\"button\" id=\"save-png\" title=\"Save the timeline as it is on screen, as a PNG image\">Save PNG</button> <button type=\"button\" id=\"save-svg\" title=\"Save the timeline as it is on screen, as an SVG (vector) image for slides\">Save SVG</button></span> <span id=\"view-range\" class=\"view-range\" aria-live=\"off\"></span></div><div id=\"timeline\" class=\"timeline\" tabindex=\"0\" aria-label=\"Timeline of the run: use + and - to zoom, arrow keys to pan, 0 to fit\"><canvas id=\"timeline-canvas\"></canvas><div id=\"tooltip\" class=\"tooltip\" role=\"tooltip\" hidden></div><p id=\"timeline-empty\" class=\"timeline-empty\">Press Run: the program's lanes appear here as they start.</p></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -118,7 +118,7 @@ func legend() templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<li data-mark=\"lock\"><span class=\"swatch\" aria-hidden=\"true\"></span><span class=\"state-name\">lock</span> <span class=\"state-meaning\">want ▽ / got ▼</span></li><li data-mark=\"flow\"><span class=\"swatch\" aria-hidden=\"true\"></span><span class=\"state-name\">flow</span> <span class=\"state-meaning\">spawn, message, wake-up</span></li></ul>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<li data-mark=\"holders\"><span class=\"swatch\" aria-hidden=\"true\"></span><span class=\"state-name\">core holder</span> <span class=\"state-meaning\">on a core lane (a P, the GIL): who holds it, by colour, pattern and name</span></li><li data-mark=\"lock\"><span class=\"swatch\" aria-hidden=\"true\"></span><span class=\"state-name\">lock</span> <span class=\"state-meaning\">want ▽ / got ▼</span></li><li data-mark=\"flow\"><span class=\"swatch\" aria-hidden=\"true\"></span><span class=\"state-name\">flow</span> <span class=\"state-meaning\">spawn, message, wake-up</span></li></ul>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -178,7 +178,7 @@ func claim(s scenarios.Scenario) templ.Component {
 		var templ_7745c5c3_Var8 string
 		templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(s.Claim)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 60, Col: 14}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 61, Col: 14}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var8))
 		if templ_7745c5c3_Err != nil {
@@ -201,7 +201,7 @@ func claim(s scenarios.Scenario) templ.Component {
 				var templ_7745c5c3_Var9 string
 				templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(n)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 65, Col: 12}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 66, Col: 12}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 				if templ_7745c5c3_Err != nil {
@@ -252,7 +252,7 @@ func modelNote(id, note string) templ.Component {
 			var templ_7745c5c3_Var11 string
 			templ_7745c5c3_Var11, templ_7745c5c3_Err = templ.JoinStringErrs(note)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 77, Col: 43}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 78, Col: 43}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var11))
 			if templ_7745c5c3_Err != nil {
@@ -265,7 +265,7 @@ func modelNote(id, note string) templ.Component {
 			var templ_7745c5c3_Var12 string
 			templ_7745c5c3_Var12, templ_7745c5c3_Err = templruntime.NewAttributeExpression(scenarioURL(id, scenarios.EnginePython)).ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 78, Col: 52}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 79, Col: 52}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var12)
 			if templ_7745c5c3_Err != nil {
@@ -331,7 +331,7 @@ func sourceCode(name, code string) templ.Component {
 		var templ_7745c5c3_Var15 string
 		templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs(name)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 94, Col: 56}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 95, Col: 56}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var15))
 		if templ_7745c5c3_Err != nil {
@@ -349,7 +349,7 @@ func sourceCode(name, code string) templ.Component {
 			var templ_7745c5c3_Var16 string
 			templ_7745c5c3_Var16, templ_7745c5c3_Err = templruntime.NewAttributeExpression(name).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 96, Col: 46}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 97, Col: 46}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var16)
 			if templ_7745c5c3_Err != nil {
@@ -362,7 +362,7 @@ func sourceCode(name, code string) templ.Component {
 			var templ_7745c5c3_Var17 string
 			templ_7745c5c3_Var17, templ_7745c5c3_Err = templ.JoinStringErrs(code)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 96, Col: 55}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/parts.templ`, Line: 97, Col: 55}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var17))
 			if templ_7745c5c3_Err != nil {
