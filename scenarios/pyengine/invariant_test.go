@@ -79,6 +79,9 @@ func TestRunningMeansOnACore(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			res := runOK(t, c.scenario, c.params)
 			limits := invariant.Limits{Machine: runtime.NumCPU(), Process: processLimit(res.pid, perProcess)}
+			// The ledger draws some states after the fact: every lane's
+			// states must still arrive in time order.
+			checkLaneOrder(t, res)
 			rep := invariant.Check(res.events, limits)
 			t.Logf("%.2f%% of %v over the limits (machine %v, one process %v), at most %d lanes running at once",
 				100*rep.Share(), time.Duration(rep.Span).Round(time.Millisecond), time.Duration(rep.OverMachine), time.Duration(rep.OverProcess), rep.MaxRunning)
