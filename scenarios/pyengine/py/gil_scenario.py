@@ -29,7 +29,9 @@ FLOWS_SHOWN = 200  # hand-off arrows drawn; all are counted
 
 
 class Holder:
-    """Draws the GIL lane: who holds the GIL, as the CPU threads saw it."""
+    """Counts the GIL's hand-offs between the CPU threads, as they measured
+    them, and draws the first ones as arrows. The GIL lane itself is drawn
+    by the harness (h.gil_lane): its running spans name the holder."""
 
     def __init__(self):
         self.last = None
@@ -43,7 +45,6 @@ class Holder:
                 return
             self.handoffs += 1
             n = self.handoffs
-        h.state("gil", "running", "held by " + lane, t=t)
         if prev is not None and n <= FLOWS_SHOWN:
             h.flow(prev, lane, "GIL hand-off", t=t)
 
@@ -72,7 +73,10 @@ def io_wait(lane, sock, latencies):
     t1 = h.now()
     late = max(0, t1 - t0 - int(IO_WAIT * 1e9))
     if late >= 20_000:
-        h.state(lane, "gil-wait", "the wait is over; waiting for the GIL to run again", t=t1 - late)
+        if h.GIL:
+            h.state(lane, "gil-wait", "the wait is over; waiting for the GIL to run again", t=t1 - late)
+        else:  # a build without a GIL: only a core can be missing
+            h.state(lane, "runnable", "the wait is over; waiting for a core to run again", t=t1 - late)
     h.state(lane, "running", "handling the data (holds the GIL)", t=t1)
     latencies.append(late)
     h.cpu(lane, IO_WORK_MS, "handling the data (holds the GIL)")
@@ -95,8 +99,8 @@ def main():
     with_io, size = h.param("io_thread", False), h.param("size", 200)
     sys.setswitchinterval(switch_ms / 1000)
     h.lane("main", "thread", "main thread")
-    h.lane("gil", "thread", "GIL: who holds it (as the CPU threads measured)")
-    h.state("main", "running", "calibrating the CPU work")
+    h.gil_lane("gil", "GIL: who holds it (measured)")
+    h.state("main", "active", "calibrating the CPU work")
     h.calibrate()
     holder = Holder()
 
@@ -125,7 +129,6 @@ def main():
     if io is not None:
         io.join()
     h.state("main", "done")
-    h.state("gil", "idle", "nobody computes any more")
 
     # A hold is the stretch between two GIL waits of one thread: it had the
     # GIL (a preemption by the OS in between does not end it).

@@ -37,12 +37,14 @@ def process_task(i, work, size_ms, units):
 def main():
     tasks, work, mode, size = h.param("tasks", 4), h.param("work", "cpu"), h.param("mode", "concurrent"), h.param("size", 200)
     h.lane("main", "thread", "main thread")
-    h.state("main", "running", "calibrating the CPU work")
+    h.state("main", "active", "calibrating the CPU work")
     units = h.calibrate()
 
     start = h.now()
     if mode == "sequential":
-        h.state("main", "running", "runs the tasks one after another")
+        # The tasks run on this very thread: their lanes show the work, so
+        # the main lane is not drawn running too.
+        h.state("main", "idle", "runs the tasks one after another (their lanes show the work)")
         for i in range(1, tasks + 1):
             h.lane("task-%d" % i, "thread", "task %d (in the main thread)" % i, parent="main")
             task("task-%d" % i, work, size)

@@ -47,17 +47,18 @@ def process_worker(n, conn, units, size):
     h.calibrate(units)
     with h.waiting(lane, "io", "ready; waiting for its args on the pipe", after=None):
         blob = conn.recv_bytes()
-    t0 = h.now()
-    h.state(lane, "running", "unpickling the args (%s)" % size_text(len(blob)), t=t0)
-    payload = pickle.loads(blob)
-    t1 = h.now()
+    # Work the harness cannot slice (pickle) is drawn when it ends: running
+    # if the worker had its core the whole time, active if not.
+    with h.busy(lane, "unpickling the args (%s)" % size_text(len(blob))) as unpickling:
+        payload = pickle.loads(blob)
+    t0, t1 = unpickling.t0, unpickling.t1
     h.state(lane, "running", "computing %d ms" % size, t=t1)
     h.cpu(lane, size, "computing %d ms" % size)
-    result = [v + 1 for v in payload]
-    t2 = h.now()
-    h.state(lane, "running", "pickling the result", t=t2)
-    out = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    t3 = h.now()
+    with h.busy(lane, "computing: adding one to each value") as adding:
+        result = [v + 1 for v in payload]
+    with h.busy(lane, "pickling the result") as pickling:
+        out = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    t2, t3 = adding.t1, pickling.t1
     h.state(lane, "io", "sending the result (%s)" % size_text(len(out)), t=t3)
     h.flow(lane, "main", "pickled result: %s" % size_text(len(out)), t=t3)
     conn.send_bytes(out)
@@ -83,7 +84,7 @@ def run_processes(workers, start_method, size, payload, want):
         parent, child = ctx.Pipe()
         w.start = h.now()
         p = ctx.Process(target=process_worker, args=(w.n, child, units, size), name=w.lane)
-        h.state("main", "running", "starting worker %d (%s)" % (w.n, start_method))
+        h.state("main", "active", "starting worker %d (%s)" % (w.n, start_method))
         p.start()
         child.close()
         h.lane(w.lane, "process", "worker %d (pid %d)" % (w.n, p.pid), parent="main", pid=p.pid, t=w.start)
@@ -94,10 +95,9 @@ def run_processes(workers, start_method, size, payload, want):
         h.flow("main", w.lane, "start (%s)" % start_method, t=w.start)
         procs.append((w, p, parent))
     for w, p, conn in procs:
-        t0 = h.now()
-        h.state("main", "running", "pickling the args for worker %d" % w.n, t=t0)
-        blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-        t1 = h.now()
+        with h.busy("main", "pickling the args for worker %d" % w.n) as pickling:
+            blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        t0, t1 = pickling.t0, pickling.t1
         w.serial_ns += t1 - t0
         w.sent = len(blob)
         h.state("main", "io", "sending %s to worker %d" % (size_text(len(blob)), w.n), t=t1)
@@ -107,10 +107,9 @@ def run_processes(workers, start_method, size, payload, want):
         with h.waiting("main", "blocked", "waiting for the result of worker %d" % w.n, after=None):
             blob = conn.recv_bytes()
             w.ready, unpickle_ns, w.compute_ns, pickle_ns, w.rss = conn.recv()
-        t0 = h.now()
-        h.state("main", "running", "unpickling the result of worker %d (%s)" % (w.n, size_text(len(blob))), t=t0)
-        result = pickle.loads(blob)
-        w.serial_ns += h.now() - t0 + unpickle_ns + pickle_ns
+        with h.busy("main", "unpickling the result of worker %d (%s)" % (w.n, size_text(len(blob)))) as unpickling:
+            result = pickle.loads(blob)
+        w.serial_ns += unpickling.t1 - unpickling.t0 + unpickle_ns + pickle_ns
         w.received = len(blob)
         w.ok = len(result) == len(payload) and sum(result) == want
     with h.waiting("main", "blocked", "joining the worker processes", after=None):
@@ -131,8 +130,9 @@ def run_threads(workers, size, payload, want):
         h.state(w.lane, "running", "computing %d ms" % size)
         t0 = h.now()
         h.cpu(w.lane, size, "computing %d ms" % size)
-        result = [v + 1 for v in payload]
-        w.compute_ns = h.now() - t0
+        with h.busy(w.lane, "computing: adding one to each value") as adding:
+            result = [v + 1 for v in payload]
+        w.compute_ns = adding.t1 - t0
         w.ok = sum(result) == want
         h.flow(w.lane, "main", "result: a reference to the list, nothing copied")
         h.state(w.lane, "done")
@@ -155,8 +155,8 @@ def main():
     payload_kb, start_method = h.param("payload_kb", 1024), h.param("start", "spawn")
     h.lane("main", "thread", "main process")
     values = payload_kb * 1024 // 8
-    h.state("main", "running", "building the payload: %d integers" % values)
-    payload = make_payload(values)
+    with h.busy("main", "building the payload: %d integers" % values):
+        payload = make_payload(values)
     want = sum(payload) + values
     workers = [Worker(i) for i in range(1, n + 1)]
 

@@ -166,7 +166,7 @@ def main():
     api, start_method = h.param("api", "pool"), h.param("start", "spawn")
     threads = kind != "processes"
     h.lane("main", "thread", "main thread (submits the tasks)")
-    h.state("main", "running", "calibrating the CPU work")
+    h.state("main", "active", "calibrating the CPU work")
     units = h.calibrate()
     items = list(enumerate(task_sizes(ntasks, size, skew)))
     effective_chunk = 1 if threads and api == "executor" else chunksize
@@ -182,7 +182,7 @@ def main():
         raise RuntimeError("reuse=false with api=executor needs Python 3.11+ (max_tasks_per_child)")
 
     t0 = h.now()
-    h.state("main", "running", "starting the pool")
+    h.state("main", "active", "starting the pool")
     results = []
     read_peaks = {}  # worker pid -> its peak, read from the parent before the pool closes
 

@@ -76,7 +76,7 @@ def main():
     size, io_kind = h.param("size", 100), h.param("io", "sleep")
     h.lane("main", "thread", "main thread")
     if work == "cpu":
-        h.state("main", "running", "calibrating the CPU work")
+        h.state("main", "active", "calibrating the CPU work")
         h.calibrate()
 
     url, server = None, None
