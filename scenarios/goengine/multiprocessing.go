@@ -280,16 +280,16 @@ func mpSummary(mode string, ws []*mpWorker, size, values int, wall int64) event.
 		return event.Summary{WallNS: wall, Metrics: map[string]event.Metric{}, Verdict: "No worker ran."}
 	}
 	m := map[string]event.Metric{
-		"workers":        {Value: float64(n), Label: whats + " that computed"},
-		"wall":           {Value: ms(wall), Unit: "ms", Label: "wall time: first start to last result decoded"},
-		"sequential":     {Value: round2(sequential / 1e6), Unit: "ms", Label: "sequential estimate: workers × size of CPU work, calibrated on one core"},
-		"startup_mean":   {Value: msPrecise(startupSum / int64(n)), Unit: "ms", Label: "start-up of one " + what + ": from start until ready for work (mean)"},
-		"startup_max":    {Value: msPrecise(startupMax), Unit: "ms", Label: "start-up of the slowest " + what},
-		"serialization":  {Value: ms(serial), Unit: "ms", Label: "time spent encoding and decoding args and results, both sides, all workers"},
+		"workers":            {Value: float64(n), Label: whats + " that computed"},
+		"wall":               {Value: ms(wall), Unit: "ms", Label: "wall time: first start to last result decoded"},
+		"sequential":         {Value: round2(sequential / 1e6), Unit: "ms", Label: "sequential estimate: workers × size of CPU work, calibrated on one core"},
+		"startup_mean":       {Value: msPrecise(startupSum / int64(n)), Unit: "ms", Label: "start-up of one " + what + ": from start until ready for work (mean)"},
+		"startup_max":        {Value: msPrecise(startupMax), Unit: "ms", Label: "start-up of the slowest " + what},
+		"serialization":      {Value: ms(serial), Unit: "ms", Label: "time spent encoding and decoding args and results, both sides, all workers"},
 		"serialization_main": {Value: ms(serialMain), Unit: "ms", Label: "of it, in the main process, one worker after another"},
-		"compute_mean":   {Value: ms(computeSum / int64(n)), Unit: "ms", Label: "measured compute time of one worker (mean)"},
-		"payload_values": {Value: float64(values), Label: "int64 values sent to each worker and back"},
-		"results_ok":     {Value: float64(ok), Label: "results that came back complete and correct (checksum)"},
+		"compute_mean":       {Value: ms(computeSum / int64(n)), Unit: "ms", Label: "measured compute time of one worker (mean)"},
+		"payload_values":     {Value: float64(values), Label: "int64 values sent to each worker and back"},
+		"results_ok":         {Value: float64(ok), Label: "results that came back complete and correct (checksum)"},
 	}
 	if mode == "processes" {
 		m["bytes_sent"] = event.Metric{Value: round2(float64(bytesArgs) / 1024), Unit: "KiB", Label: "encoded args sent to the workers, all together"}
