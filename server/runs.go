@@ -64,12 +64,14 @@ type Run struct {
 	pinned      bool
 	truncated   bool
 	clockBase   int64
-	pid         int
-	peakRSS     int64
-	startedAt   time.Time
-	finishedAt  time.Time
-	cancel      context.CancelCauseFunc
-	done        chan struct{}
+	// cores is how many cores the run could use, for its verdict.
+	cores      int
+	pid        int
+	peakRSS    int64
+	startedAt  time.Time
+	finishedAt time.Time
+	cancel     context.CancelCauseFunc
+	done       chan struct{}
 }
 
 // Info is a run as GET /api/runs/{id} and the entries of GET /api/runs
@@ -421,7 +423,7 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 	eng := m.engines[run.Engine]
 	base := event.Monotonic()
 	run.mu.Lock()
-	run.clockBase = base
+	run.clockBase, run.cores = base, m.cores
 	run.mu.Unlock()
 	prog, err := eng.Program(scenarios.Spec{RunID: run.ID, Scenario: run.Scenario, Engine: run.Engine, Params: run.Params, ClockBase: base, Cores: m.cores})
 	if err != nil {

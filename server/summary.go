@@ -12,4 +12,5 @@ func completeSummary(r *Run, s *event.Summary) {
 	if s.Metrics == nil {
 		s.Metrics = map[string]event.Metric{}
 	}
+	deriveVerdict(r, s)
 }
