@@ -274,16 +274,30 @@ type CompareResult struct {
 	Created  time.Time          `json:"created"`
 	Baseline string             `json:"baseline,omitempty"`
 	Models   []ModelResult      `json:"models"`
-	Winners  map[string]string  `json:"winners"`
-	Rule     CompareRule        `json:"rule"`
-	Matrix   scenarios.Workload `json:"matrix"`
+	// Winners names, per criterion (wall, cpu, memory), the model that beat
+	// every other by more than the measured noise; it is empty until every
+	// model has finished.
+	Winners map[string]string `json:"winners"`
+	// Ties lists, per criterion, the models within the noise of the best
+	// (the best first) when no model won outright.
+	Ties map[string][]string `json:"ties"`
+	// Noise is the relative run-to-run noise per criterion (0.1: 10 %)
+	// within which two measurements are a tie.
+	Noise  map[string]float64 `json:"noise"`
+	Rule   CompareRule        `json:"rule"`
+	Matrix scenarios.Workload `json:"matrix"`
 }
 
 // CompareRule sets the guide's rule of thumb beside the measurement.
 type CompareRule struct {
 	Recommended []string `json:"recommended"`
-	Measured    string   `json:"measured,omitempty"`
-	Agrees      bool     `json:"agrees"`
+	// Measured is the fastest model when it won beyond the noise; Tied the
+	// models that were fastest within the noise of each other otherwise.
+	Measured string   `json:"measured,omitempty"`
+	Tied     []string `json:"tied,omitempty"`
+	// Agrees is true when the winner, or one of the tied models, is one the
+	// rule of thumb recommends.
+	Agrees bool `json:"agrees"`
 	// Note explains, when the measurement disagrees with the rule, why.
 	Note string `json:"note,omitempty"`
 }
@@ -292,7 +306,7 @@ type CompareRule struct {
 func (c *Comparison) Result() CompareResult {
 	c.mu.Lock()
 	res := CompareResult{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Size: c.Size, Workers: c.Workers, Status: c.status, Error: c.err,
-		Created: c.Created, Winners: map[string]string{}, Matrix: c.Workload}
+		Created: c.Created, Winners: map[string]string{}, Ties: map[string][]string{}, Noise: noiseMargin, Matrix: c.Workload}
 	runs := make(map[string]*Run, len(c.runs))
 	for k, v := range c.runs {
 		runs[k] = v
@@ -330,8 +344,12 @@ func (c *Comparison) Result() CompareResult {
 			}
 		}
 	}
-	res.Winners = winners(res.Models)
-	res.Rule = judgeRule(c.Workload, c.Engine, res.Models, res.Winners, res.Status)
+	// No winner until every model has finished: a model still to run may
+	// beat them all.
+	if res.Status == StatusDone {
+		res.Winners, res.Ties = winners(res.Models)
+	}
+	res.Rule = judgeRule(c.Workload, c.Engine, res.Models, res.Winners, res.Ties, res.Status)
 	return res
 }
 
@@ -371,38 +389,77 @@ func measure(model string, run *Run) ModelResult {
 	return row
 }
 
-// winners names the best model per criterion among the correct, finished ones.
-func winners(rows []ModelResult) map[string]string {
-	w := map[string]string{}
-	best := func(name string, better func(a, b ModelResult) bool) {
-		var pick *ModelResult
-		for i := range rows {
-			r := &rows[i]
-			if !r.Correct || r.WallNS == 0 {
-				continue
-			}
-			if pick == nil || better(*r, *pick) {
-				pick = r
+// noiseMargin is the run-to-run noise of the decision matrix on a shared
+// 2-core machine, per criterion: how far apart two runs of the same model on
+// the same workload fall (the 95th percentile of their relative difference),
+// measured with BenchmarkCompareNoise (docs/decision-matrix.md). Two models
+// closer than this are a tie: the measurement cannot tell them apart.
+var noiseMargin = map[string]float64{"wall": 0.10, "cpu": 0.15, "memory": 0.05}
+
+// noiseFloor is the least absolute difference per criterion (ns, ns, bytes)
+// that can be a win, whatever the relative noise: timer and scheduling
+// granularity for times, allocator granularity for memory.
+var noiseFloor = map[string]float64{"wall": 2e6, "cpu": 5e6, "memory": 1 << 20}
+
+// winners names, per criterion, the model that beat every other correct,
+// finished model by more than the noise; where the best is within the noise
+// of others, ties lists them instead (best first).
+func winners(rows []ModelResult) (map[string]string, map[string][]string) {
+	win, ties := map[string]string{}, map[string][]string{}
+	judge := func(name string, value func(ModelResult) float64) {
+		type entry struct {
+			model string
+			v     float64
+		}
+		var es []entry
+		for _, r := range rows {
+			if v := value(r); r.Correct && r.WallNS > 0 && v > 0 {
+				es = append(es, entry{r.Model, v})
 			}
 		}
-		if pick != nil {
-			w[name] = pick.Model
+		if len(es) == 0 {
+			return
+		}
+		slices.SortStableFunc(es, func(a, b entry) int { return cmpFloat(a.v, b.v) })
+		best := es[0].v
+		within := max(noiseMargin[name]*best, noiseFloor[name])
+		var tied []string
+		for _, e := range es {
+			if e.v-best <= within {
+				tied = append(tied, e.model)
+			}
+		}
+		if len(tied) == 1 {
+			win[name] = tied[0]
+		} else {
+			ties[name] = tied
 		}
 	}
-	best("wall", func(a, b ModelResult) bool { return a.WallNS < b.WallNS })
-	best("cpu", func(a, b ModelResult) bool { return a.CPUNS < b.CPUNS })
-	best("memory", func(a, b ModelResult) bool {
-		return a.PeakRSSBytes > 0 && (b.PeakRSSBytes == 0 || a.PeakRSSBytes < b.PeakRSSBytes)
-	})
-	return w
+	judge("wall", func(r ModelResult) float64 { return float64(r.WallNS) })
+	judge("cpu", func(r ModelResult) float64 { return float64(r.CPUNS) })
+	judge("memory", func(r ModelResult) float64 { return float64(r.PeakRSSBytes) })
+	return win, ties
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // judgeRule compares the guide's rule of thumb with the measured winner and,
 // when they disagree, explains why from the numbers.
-func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[string]string, status string) CompareRule {
-	rule := CompareRule{Recommended: w.Rule, Measured: win["wall"]}
-	if rule.Measured == "" || status != StatusDone {
+func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[string]string, ties map[string][]string, status string) CompareRule {
+	rule := CompareRule{Recommended: w.Rule, Measured: win["wall"], Tied: ties["wall"]}
+	if status != StatusDone || (rule.Measured == "" && len(rule.Tied) == 0) {
 		return rule
+	}
+	if len(rule.Tied) > 0 {
+		return tieRule(w, rows, rule)
 	}
 	rule.Agrees = slices.Contains(w.Rule, rule.Measured)
 	if rule.Agrees {
@@ -423,12 +480,7 @@ func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[
 			rec = r
 		}
 	}
-	ms := func(ns int64) string {
-		if ns < 10_000_000 {
-			return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
-		}
-		return fmt.Sprintf("%.0f ms", float64(ns)/1e6)
-	}
+	ms := msText
 	switch {
 	case rec == nil:
 		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but it did not finish here; %s was fastest.", strings.Join(w.Rule, " or "), rule.Measured)
@@ -442,6 +494,46 @@ func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[
 		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but %s was faster here (%s against %s). A rule of thumb is about how work scales; on a small job or a 2-core machine fixed costs (start-up, serialization, switching) can decide instead.", rec.Model, rule.Measured, ms(winner.WallNS), ms(rec.WallNS))
 	}
 	return rule
+}
+
+// tieRule judges the rule of thumb against a tie: it agrees when a model it
+// recommends is among the tied ones, and the note says that none won.
+func tieRule(w scenarios.Workload, rows []ModelResult, rule CompareRule) CompareRule {
+	wall := func(model string) string {
+		for _, r := range rows {
+			if r.Model == model && r.WallNS > 0 {
+				return fmt.Sprintf("%s (%s)", model, msText(r.WallNS))
+			}
+		}
+		return model
+	}
+	var tied []string
+	for _, m := range rule.Tied {
+		tied = append(tied, wall(m))
+		if slices.Contains(w.Rule, m) {
+			rule.Agrees = true
+		}
+	}
+	noise := fmt.Sprintf("%.0f %%", 100*noiseMargin["wall"])
+	head := fmt.Sprintf("A tie: %s finished within this machine's run-to-run noise (%s) of each other, so none of them won.", strings.Join(tied, ", "), noise)
+	if rule.Agrees {
+		rule.Note = head + " The rule of thumb's choice is among them."
+		return rule
+	}
+	var recs []string
+	for _, m := range w.Rule {
+		recs = append(recs, wall(m))
+	}
+	rule.Note = head + fmt.Sprintf(" The rule of thumb recommends %s, which was slower here: on a small job or a 2-core machine fixed costs (start-up, serialization, switching) can decide instead.", strings.Join(recs, " or "))
+	return rule
+}
+
+// msText renders a wall time for notes: "4.25 ms", "425 ms".
+func msText(ns int64) string {
+	if ns < 10_000_000 {
+		return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
+	}
+	return fmt.Sprintf("%.0f ms", float64(ns)/1e6)
 }
 
 // round3 keeps three significant digits, so that a 0.0004x speedup stays

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 )
 
@@ -60,8 +61,8 @@ func TestCompareRunsEveryModelOneAfterAnother(t *testing.T) {
 			if !slices.Equal(got, wl.Models()) {
 				t.Errorf("models %v, want %v", got, wl.Models())
 			}
-			if res.Status != StatusDone || res.Winners["wall"] == "" || res.Rule.Measured == "" {
-				t.Errorf("result %+v lacks status, winner or rule", res)
+			if res.Status != StatusDone || (res.Winners["wall"] == "" && len(res.Ties["wall"]) < 2) || (res.Rule.Measured == "" && len(res.Rule.Tied) < 2) {
+				t.Errorf("result %+v lacks status, a winner or a tie, or the rule", res)
 			}
 			if w == "shared-state" {
 				for _, m := range res.Models {
@@ -113,9 +114,7 @@ func TestCompareBadRequestNamesTheField(t *testing.T) {
 // CPython: processes beat threads on CPU work, threads do not beat
 // sequential code (the GIL), and asyncio waits cost less memory than threads.
 func TestComparePythonMatrix(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing claims: checked without -short")
-	}
+	timingclaim.Claim(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	var cpu CompareResult
 	for attempt := range 2 {
