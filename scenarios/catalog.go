@@ -5,6 +5,7 @@ package scenarios
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 )
 
@@ -89,10 +90,10 @@ func (s Scenario) BreaksQuery(engine string) string {
 	if s.Breaks == nil {
 		return ""
 	}
-	q := "engine=" + engine
+	q := "engine=" + url.QueryEscape(engine)
 	for _, p := range s.ParamsFor(engine) {
 		if v, ok := s.Breaks.Params[p.Name]; ok {
-			q += "&" + p.Name + "=" + FormatValue(v)
+			q += "&" + p.Name + "=" + url.QueryEscape(FormatValue(v))
 		}
 	}
 	return q
@@ -327,7 +328,9 @@ var catalog = []Scenario{
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
-			IntParam("workers", "Workers", 1, 16, 2, "How many worker processes (or threads) compute, one task each. The default, 2, is one per core on a 2-core machine."),
+			withWords(IntParam("workers", "Workers", 1, 16, 2, "How many worker processes (or threads) compute, one task each. The default, 2, is one per core on a 2-core machine."), map[string]ParamWords{
+				EngineGo: {Help: "How many worker processes (or goroutines) compute, one task each. The default, 2, is one per core on a 2-core machine."},
+			}),
 			withWords(EnumParam("mode", "Mode", []string{"processes", "threads"}, "processes: each worker is a separate process with its own memory, reached through pipes; threads: workers of the one process, sharing its memory."), map[string]ParamWords{
 				EngineGo:     {Help: "processes: each worker is a separate process with its own memory, reached through pipes; threads: goroutines of the one process, sharing its memory."},
 				EnginePython: {Help: "processes: each worker is a separate process with its own interpreter and memory, reached through pipes; threads: threads of the one process, sharing its memory (and its GIL)."},

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -70,6 +71,28 @@ func TestParamWordsPerEngine(t *testing.T) {
 				if strings.Contains(strings.ToLower(text), "goroutine") || strings.Contains(text, "GOMAXPROCS") || strings.Contains(text, "gob") {
 					t.Errorf("%s.%s on CPython speaks of Go: %q", sc.ID, p.Name, text)
 				}
+			}
+		}
+	}
+	// Where CPython's words speak of threads, Go's speak of goroutines
+	// (except in a scenario the go engine models, whose threads are the
+	// model's).
+	threadRE := regexp.MustCompile(`\bthreads?\b`)
+	for _, sc := range All() {
+		if sc.Models[EngineGo] != "" || !sc.HasEngine(EngineGo) {
+			continue
+		}
+		goParams := map[string]Param{}
+		for _, p := range sc.ParamsFor(EngineGo) {
+			goParams[p.Name] = p
+		}
+		for _, p := range sc.ParamsFor(EnginePython) {
+			g, ok := goParams[p.Name]
+			if !ok {
+				continue
+			}
+			if threadRE.MatchString(p.Label+" "+p.Help) && !strings.Contains(g.Label+" "+g.Help, "goroutine") {
+				t.Errorf("%s.%s speaks of threads on CPython but not of goroutines on Go: %q", sc.ID, p.Name, g.Help)
 			}
 		}
 	}
