@@ -29,6 +29,9 @@ type Comparison struct {
 	Workers  int
 	Created  time.Time
 	Models   []string
+	// cores is how many cores the models' runs could use; with the load
+	// other processes put on them it widens what counts as a tie.
+	cores int
 
 	mu     sync.Mutex
 	runs   map[string]*Run         // by model
@@ -88,7 +91,7 @@ func (cs *comparisons) get(ctx context.Context, id string) (*Comparison, error) 
 	}
 	w, _ := scenarios.LookupWorkload(rec.Workload)
 	c = &Comparison{ID: rec.ID, Workload: w, Engine: rec.Engine, Size: rec.Size, Workers: rec.Workers, Created: rec.Created,
-		Models: w.Models(), runs: map[string]*Run{}, spans: rec.Spans, status: rec.Status, err: rec.Error, cancel: func() {}, done: make(chan struct{})}
+		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: rec.Spans, status: rec.Status, err: rec.Error, cancel: func() {}, done: make(chan struct{})}
 	if c.spans == nil {
 		c.spans = map[string][2]time.Time{}
 	}
@@ -160,7 +163,7 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	}
 	ctx, cancel := context.WithCancel(cs.ctx)
 	c := &Comparison{ID: newID(), Workload: w, Engine: req.Engine, Size: req.Size, Workers: workers, Created: time.Now().UTC(),
-		Models: w.Models(), runs: map[string]*Run{}, spans: map[string][2]time.Time{}, status: StatusRunning, cancel: cancel, done: make(chan struct{})}
+		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: map[string][2]time.Time{}, status: StatusRunning, cancel: cancel, done: make(chan struct{})}
 	cs.mu.Lock()
 	cs.byID[c.ID] = c
 	cs.mu.Unlock()
@@ -254,8 +257,12 @@ type ModelResult struct {
 	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
 	// LostUpdates counts updates of shared data that were lost (shared-state).
 	LostUpdates *int64 `json:"lost_updates,omitempty"`
-	Correct     bool   `json:"correct"`
-	Verdict     string `json:"verdict,omitempty"`
+	// OtherLoad is the CPU other processes used while the model ran, in
+	// cores (the server's other_load metric, when it measured it): it
+	// widens the margin within which this model ties another.
+	OtherLoad float64 `json:"other_load,omitempty"`
+	Correct   bool    `json:"correct"`
+	Verdict   string  `json:"verdict,omitempty"`
 	// Started and Finished are when the model's run left the queue and
 	// ended: each model runs alone, after the previous one.
 	Started  *time.Time `json:"started,omitempty"`
@@ -264,16 +271,16 @@ type ModelResult struct {
 
 // CompareResult is GET /api/compare's answer.
 type CompareResult struct {
-	ID       string             `json:"id"`
-	Workload string             `json:"workload"`
-	Engine   string             `json:"engine"`
-	Size     string             `json:"size"`
-	Workers  int                `json:"workers"`
-	Status   string             `json:"status"`
-	Error    string             `json:"error,omitempty"`
-	Created  time.Time          `json:"created"`
-	Baseline string             `json:"baseline,omitempty"`
-	Models   []ModelResult      `json:"models"`
+	ID       string        `json:"id"`
+	Workload string        `json:"workload"`
+	Engine   string        `json:"engine"`
+	Size     string        `json:"size"`
+	Workers  int           `json:"workers"`
+	Status   string        `json:"status"`
+	Error    string        `json:"error,omitempty"`
+	Created  time.Time     `json:"created"`
+	Baseline string        `json:"baseline,omitempty"`
+	Models   []ModelResult `json:"models"`
 	// Winners names, per criterion (wall, cpu, memory), the model that beat
 	// every other by more than the measured noise; it is empty until every
 	// model has finished.
@@ -347,7 +354,7 @@ func (c *Comparison) Result() CompareResult {
 	// No winner until every model has finished: a model still to run may
 	// beat them all.
 	if res.Status == StatusDone {
-		res.Winners, res.Ties = winners(res.Models)
+		res.Winners, res.Ties = winners(res.Models, c.cores)
 	}
 	res.Rule = judgeRule(c.Workload, c.Engine, res.Models, res.Winners, res.Ties, res.Status)
 	return res
@@ -381,6 +388,7 @@ func measure(model string, run *Run) ModelResult {
 		row.PeakRSSBytes = int64(m.Value)
 	}
 	row.Correct = row.Status == StatusDone
+	row.OtherLoad = summary.Metrics["other_load"].Value
 	if m, ok := summary.Metrics["lost_updates"]; ok {
 		lost := int64(m.Value)
 		row.LostUpdates = &lost
@@ -403,29 +411,37 @@ var noiseFloor = map[string]float64{"wall": 2e6, "cpu": 5e6, "memory": 1 << 20}
 
 // winners names, per criterion, the model that beat every other correct,
 // finished model by more than the noise; where the best is within the noise
-// of others, ties lists them instead (best first).
-func winners(rows []ModelResult) (map[string]string, map[string][]string) {
+// of others, ties lists them instead (best first). A time measured while
+// other processes used part of the cores can be slower by their share, so
+// the margin for wall and CPU time widens by the larger of the two runs'
+// other load over the cores.
+func winners(rows []ModelResult, cores int) (map[string]string, map[string][]string) {
 	win, ties := map[string]string{}, map[string][]string{}
+	cores = max(cores, 1)
 	judge := func(name string, value func(ModelResult) float64) {
 		type entry struct {
 			model string
 			v     float64
+			other float64
 		}
 		var es []entry
 		for _, r := range rows {
 			if v := value(r); r.Correct && r.WallNS > 0 && v > 0 {
-				es = append(es, entry{r.Model, v})
+				es = append(es, entry{r.Model, v, r.OtherLoad})
 			}
 		}
 		if len(es) == 0 {
 			return
 		}
 		slices.SortStableFunc(es, func(a, b entry) int { return cmpFloat(a.v, b.v) })
-		best := es[0].v
-		within := max(noiseMargin[name]*best, noiseFloor[name])
+		best := es[0]
 		var tied []string
 		for _, e := range es {
-			if e.v-best <= within {
+			margin := noiseMargin[name]
+			if name != "memory" {
+				margin += max(best.other, e.other) / float64(cores)
+			}
+			if e.v-best.v <= max(margin*best.v, noiseFloor[name]) {
 				tied = append(tied, e.model)
 			}
 		}
@@ -514,7 +530,7 @@ func tieRule(w scenarios.Workload, rows []ModelResult, rule CompareRule) Compare
 			rule.Agrees = true
 		}
 	}
-	noise := fmt.Sprintf("%.0f %%", 100*noiseMargin["wall"])
+	noise := fmt.Sprintf("%.0f %%, more when the machine was busy", 100*noiseMargin["wall"])
 	head := fmt.Sprintf("A tie: %s finished within this machine's run-to-run noise (%s) of each other, so none of them won.", strings.Join(tied, ", "), noise)
 	if rule.Agrees {
 		rule.Note = head + " The rule of thumb's choice is among them."

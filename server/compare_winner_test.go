@@ -41,10 +41,12 @@ func TestWinnersTellATieFromAWin(t *testing.T) {
 			map[string]string{"wall": "right", "cpu": "right", "memory": "right"}, map[string][]string{}},
 		{"three way: only those near the best tie", []ModelResult{row("a", 400, 100, 20, true), row("b", 420, 300, 40, true), row("c", 460, 500, 60, true)},
 			map[string]string{"cpu": "a", "memory": "a"}, map[string][]string{"wall": {"a", "b"}}},
+		{"a busy machine widens the margin", []ModelResult{row("a", 400, 100, 20, true), loaded(row("b", 480, 300, 40, true), 0.5)},
+			map[string]string{"cpu": "a", "memory": "a"}, map[string][]string{"wall": {"a", "b"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			win, ties := winners(tt.rows)
+			win, ties := winners(tt.rows, 2)
 			if fmt.Sprint(win) != fmt.Sprint(tt.win) {
 				t.Errorf("winners %v, want %v", win, tt.win)
 			}
@@ -53,6 +55,12 @@ func TestWinnersTellATieFromAWin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loaded sets the other load measured while a model ran.
+func loaded(r ModelResult, other float64) ModelResult {
+	r.OtherLoad = other
+	return r
 }
 
 // fakeModelRun is a finished run of one model with a summary.
@@ -67,7 +75,7 @@ func fakeModelRun(id string, wallMS float64) *Run {
 // winner and the tie are named, and the rule judged against either.
 func TestNoWinnerUntilEveryModelFinished(t *testing.T) {
 	w, _ := scenarios.LookupWorkload("io")
-	c := &Comparison{ID: "c", Workload: w, Engine: scenarios.EnginePython, Models: w.Models(), status: StatusRunning,
+	c := &Comparison{ID: "c", Workload: w, Engine: scenarios.EnginePython, Models: w.Models(), cores: 2, status: StatusRunning,
 		runs: map[string]*Run{}, spans: map[string][2]time.Time{}}
 	c.runs["sequential"] = fakeModelRun("r1", 3200)
 	c.runs["threads"] = fakeModelRun("r2", 420)

@@ -36,7 +36,7 @@ func (j *judge) multiprocessing() {
 	sent := int64(math.Round(j.m("bytes_sent") * 1024 / float64(max(n, 1))))
 	received := int64(math.Round(j.m("bytes_received") * 1024 / float64(max(n, 1))))
 	defer func() {
-		if strings.Contains(j.res.Sentence, Bytes(sent)+" to each") {
+		if strings.Contains(j.res.Sentence, Bytes(sent)+" to each") || strings.Contains(j.res.Sentence, "sent "+Bytes(sent)) {
 			j.res.Claims.Bytes = sent
 		}
 	}()
@@ -96,6 +96,9 @@ func (j *judge) multiprocessing() {
 	why := j.explain(wall-seq/float64(ideal), list)
 	j.say("%d processes had %d cores to compute on but %s: %s, short of the %s that %d cores can give; %s.%s",
 		n, ideal, clause, j.pace(speedup, "in sequence"), X(float64(ideal)), ideal, why, limit)
+	if !strings.Contains(j.res.Sentence, payload) {
+		j.add(fmt.Sprintf("Each worker was sent %s and sent %s back (%s).", Bytes(sent), Bytes(received), encode))
+	}
 }
 
 // multiprocessingThreads judges mode=threads: no start-up, nothing copied,

@@ -232,7 +232,7 @@ func checkRules(t *testing.T, in Input, res Result) {
 	// Sizes are measured bytes, never the setting when it differs.
 	if kb, ok := in.Params["payload_kb"]; ok {
 		setting := Bytes(int64(in.Params.Int("payload_kb")) * 1024)
-		if setting != Bytes(c.Bytes) && strings.Contains(s, setting+" to each") {
+		if setting != Bytes(c.Bytes) && (strings.Contains(s, setting+" to each") || strings.Contains(s, "sent "+setting)) {
 			t.Errorf("quotes the setting (payload_kb=%v) rather than the measured %s: %s", kb, Bytes(c.Bytes), s)
 		}
 	}
