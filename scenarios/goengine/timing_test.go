@@ -1,6 +1,10 @@
 package goengine
 
-import "testing"
+import (
+	"testing"
+
+	"interleave/internal/timingclaim"
+)
 
 // parallelClaim measures a parallel speedup up to attempts times and returns
 // the best ratio. On a shared 2-core machine another process can take a core
@@ -9,9 +13,7 @@ import "testing"
 // claim is skipped: the race detector's cost is not the scenario's.
 func parallelClaim(t *testing.T, attempts int, measure func() float64) float64 {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("timing claim: checked in the run without -short")
-	}
+	timingclaim.Claim(t)
 	best := 0.0
 	for i := 0; i < attempts; i++ {
 		r := measure()

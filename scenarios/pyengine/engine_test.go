@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
@@ -175,15 +176,13 @@ func checkLaneOrder(t *testing.T, res result) {
 	}
 }
 
-// timingClaim skips a test that measures time under -short: CI checks the
-// timing claims in its run without the race detector. Timing claims assume
-// the machine is otherwise quiet: run them with go test -p 1 when other
-// packages measure time too.
+// timingClaim marks a test that measures time: skipped under -short (CI
+// checks the timing claims in its run without the race detector), and
+// holding the machine-wide timing lock while it measures, so that no other
+// package's claim competes for the cores (internal/timingclaim).
 func timingClaim(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("timing claim: checked without -short")
-	}
+	timingclaim.Claim(t)
 }
 
 // fastestOf runs a scenario n times and keeps the fastest run: another
