@@ -29,12 +29,15 @@ func judged(t *testing.T, id string, params map[string]any) (result, verdict.Res
 	return res, v
 }
 
-// breaksParams are the params of scenario id's "where it breaks" link.
+// breaksParams are the params of scenario id's "where it breaks" link on
+// this engine.
 func breaksParams(id string) map[string]any {
 	sc, _ := scenarios.Lookup(id)
 	out := map[string]any{}
-	for k, v := range sc.Breaks.Params {
-		out[k] = v
+	for _, p := range sc.ParamsFor(scenarios.EngineGo) {
+		if v, ok := sc.Breaks.Params[p.Name]; ok {
+			out[p.Name] = v
+		}
 	}
 	return out
 }

@@ -63,7 +63,7 @@ func (j *judge) mentalModel() {
 	}
 	j.short(float64(ideal))
 	shortMS := wall - seq/float64(ideal)
-	why := j.explain(shortMS, j.loadCosts(float64(ideal), seq))
+	why := j.explain(shortMS, j.cpuCosts(float64(ideal), seq))
 	j.say("The %d %s had %d cores to compute on but %s: %s, short of the %s that %d cores can give; %s.%s",
 		tasks, what, ideal, clause, j.pace(speedup, "in sequence"), X(float64(ideal)), ideal, why, limit)
 }

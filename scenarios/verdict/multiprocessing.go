@@ -83,6 +83,9 @@ func (j *judge) multiprocessing() {
 	}
 	load := j.loadCosts(float64(ideal), seq)
 	list = append(list, load...)
+	if len(load) == 0 && !j.has("compute_mean") {
+		list = append(list, j.cpuCosts(float64(ideal), seq)...)
+	}
 	if len(load) == 0 && j.has("compute_mean") {
 		// Without a measure of the machine's load, the workers' own
 		// computing shows whether they had whole cores: time-sliced on

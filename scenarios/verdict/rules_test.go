@@ -222,6 +222,10 @@ func checkRules(t *testing.T, in Input, res Result) {
 			if workers <= in.Cores {
 				t.Errorf("names more workers than cores with %d on %d: %s", workers, in.Cores, s)
 			}
+		case CauseStarved:
+			if c.Predicted == 0 || use >= FullShare*c.Predicted {
+				t.Errorf("names CPU the work did not get with %.2f cores' worth per second of %.2f: %s", use, c.Predicted, s)
+			}
 		case CauseStartup, CauseSerialization, CauseSlowCompute, CauseLoopBusy:
 			// Checked against the shortfall by the scenario's own table.
 		default:

@@ -78,7 +78,7 @@ func (j *judge) threads() {
 		return
 	}
 	j.short(float64(ideal))
-	why := j.explain(wall-seq/float64(ideal), j.loadCosts(float64(ideal), seq))
+	why := j.explain(wall-seq/float64(ideal), j.cpuCosts(float64(ideal), seq))
 	j.say("%s had %d cores to compute on but %s: %s, short of the %s that %d cores can give; %s.%s",
 		capital(j.workerWord(workers)), ideal, clause, j.pace(speedup, "one after another"), X(float64(ideal)), ideal, why, limit)
 }

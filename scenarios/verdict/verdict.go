@@ -84,6 +84,10 @@ const (
 	// CauseLoopBusy: an event loop busy running task steps (metric
 	// loop_busy).
 	CauseLoopBusy = "loop_busy"
+	// CauseStarved: CPU-bound work got fewer cores' worth of CPU per
+	// second than it could use (the summary's CPU time over its wall time):
+	// something else had the cores, whoever it was.
+	CauseStarved = "starved"
 )
 
 // Thresholds of the rules. A shared 2-core machine varies by about ±10 % from
@@ -257,6 +261,22 @@ func (j *judge) loadCosts(ideal float64, seqMS float64) []cost {
 		out = append(out, cost{CauseObserverLoad, lost * observer / total, fmt.Sprintf("the playground's own recording (the server used %.2f cores)", observer)})
 	}
 	return out
+}
+
+// cpuCosts returns why CPU-bound work that could use ideal cores for seqMS
+// ms of work lost time to the machine: the measured load of other processes
+// and of the observer when the server measured it, else, from the run's own
+// CPU time over its wall time, the CPU it did not get.
+func (j *judge) cpuCosts(ideal, seqMS float64) []cost {
+	if load := j.loadCosts(ideal, seqMS); len(load) > 0 {
+		return load
+	}
+	use := j.cpuPerWall()
+	if use <= 0 || use >= FullShare*ideal {
+		return nil
+	}
+	return []cost{{CauseStarved, seqMS/use - seqMS/ideal,
+		fmt.Sprintf("CPU it did not get (%.2f cores' worth per second where it could use %.0f: something else on the machine had the cores)", use, ideal)}}
 }
 
 // loadNote says how busy the machine was when that is worth saying, for
