@@ -387,9 +387,9 @@ var catalog = []Scenario{
 				Engines: []string{EnginePython}},
 		},
 		Breaks: &Breaks{
-			Title:  "Big chunks of uneven tasks (chunksize=10, skew=true)",
-			Why:    "Chunks hand out work in lumps: with uneven tasks the last chunks run while the other workers sit idle, the tail.",
-			Params: map[string]any{"chunksize": 10, "skew": true},
+			Title:  "Big chunks of uneven tasks (chunksize=20, skew=true)",
+			Why:    "Chunks hand out work in lumps: with uneven tasks, the heaviest last, one worker computes the last chunk while the other sits idle: the tail.",
+			Params: map[string]any{"chunksize": 20, "skew": true},
 		},
 	},
 	{

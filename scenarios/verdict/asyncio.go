@@ -56,7 +56,9 @@ func (j *judge) asyncio() {
 	j.short(1)
 	delay := worst - wait
 	why := j.explain(delay, []cost{{CauseLoopBusy, busy, fmt.Sprintf("the loop running the steps of %d tasks (%s in all, %.1f µs per task)", tasks, Millis(busy), perTask)}})
+	if j.res.Claims.Unexplained {
+		why += j.busyClause()
+	}
 	j.say("%s each waited %s at the same time on %s, but the last finished only after %s (%.1f waits), not about one wait; %s.%s",
 		capital(plural(waiters, "task", "tasks")), Millis(wait), thread, Millis(worst), waits, why, tail)
-	j.add(j.loadNote())
 }

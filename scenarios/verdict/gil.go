@@ -42,9 +42,13 @@ func (j *judge) gil_() {
 	hold := j.m("handoff_median")
 	near := hold <= NearSwitch*switchMS && hold >= switchMS/NearSwitch
 	pace := j.pace(speedup, "one thread doing all the work")
+	short := j.turnShortfall(j.wallMS(), j.m("sequential"), speedup)
+	if short != "" {
+		short = " " + short
+	}
 	if near {
-		j.say("%d CPU threads took turns holding the GIL on %d cores: %s, each holding it %s (median, measured) before handing over, near the %s switch interval.%s",
-			threads, j.Cores, pace, fmtMS(hold), fmtMS(switchMS), io)
+		j.say("%d CPU threads took turns holding the GIL on %d cores: %s, each holding it %s (median, measured) before handing over, near the %s switch interval.%s%s",
+			threads, j.Cores, pace, fmtMS(hold), fmtMS(switchMS), short, io)
 		return
 	}
 	why := "what this run measured does not show why"
@@ -55,8 +59,8 @@ func (j *judge) gil_() {
 	if hold < switchMS {
 		rel = "shorter"
 	}
-	j.say("%d CPU threads took turns holding the GIL on %d cores: %s, but each held it %s (median, measured) before handing over, %s than the %s switch interval; %s.%s",
-		threads, j.Cores, pace, fmtMS(hold), rel, fmtMS(switchMS), why, io)
+	j.say("%d CPU threads took turns holding the GIL on %d cores: %s, but each held it %s (median, measured) before handing over, %s than the %s switch interval; %s.%s%s",
+		threads, j.Cores, pace, fmtMS(hold), rel, fmtMS(switchMS), why, short, io)
 }
 
 // gilIO is the sentence about the I/O thread, "" without one.
@@ -71,9 +75,12 @@ func (j *judge) gilIO() string {
 	return fmt.Sprintf(" The I/O thread waited %s (median) to run again after each read next to them, about as long as alone (%s).", fmtMS(next), fmtMS(alone))
 }
 
-// fmtMS renders a ms value with the precision it needs: "0.07 ms", "5.02 ms", "120 ms".
+// fmtMS renders a ms value with the precision it needs: "3 µs", "0.07 ms",
+// "5.02 ms", "120 ms".
 func fmtMS(ms float64) string {
 	switch {
+	case ms < 0.05:
+		return Millis(ms)
 	case ms < 10:
 		return fmt.Sprintf("%.2f ms", ms)
 	case ms < 100:

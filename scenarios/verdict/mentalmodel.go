@@ -38,6 +38,7 @@ func (j *judge) mentalModel() {
 			return
 		}
 		j.say("Concurrency without parallelism: all %d tasks were in progress at once, but %s, so they computed in turn: %s.", tasks, why, j.pace(speedup, "in sequence"))
+		j.add(j.turnShortfall(wall, seq, speedup))
 		return
 	}
 	ideal := min(tasks, j.Cores)

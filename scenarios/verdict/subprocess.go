@@ -46,15 +46,16 @@ func (j *judge) subprocess() {
 		j.say("%s ran for %s and the parent waited for it: running a program blocks its caller until it exits.%s", name, Millis(longest), tail)
 	case mode == "sequential":
 		j.say("One after another, %d programs took %s: the sum of their own times (%s), because each call waited for its program to exit.%s", n, Millis(wall), Millis(sum), tail)
+	case name == "compute" && n > j.Cores:
+		j.res.Claims.Causes = append(j.res.Claims.Causes, CauseOversubscribed)
+		j.say("Started together, %d programs took %s, the longest %s and all of them %s of their own time: %d programs that compute share %d cores, so at most %d ran at a time and each took longer than alone.%s",
+			n, Millis(wall), Millis(longest), Millis(sum), n, j.Cores, j.Cores, tail)
 	case wall <= AboutTheLongest*longest:
 		j.say("Started together, %d programs finished in %s: about the longest one (%s), not the sum of their times (%s).%s", n, Millis(wall), Millis(longest), Millis(sum), tail)
 	default:
 		j.short(float64(n))
 		var why string
 		switch {
-		case name == "compute" && n > j.Cores:
-			j.res.Claims.Causes = append(j.res.Claims.Causes, CauseOversubscribed)
-			why = fmt.Sprintf("%d programs that compute share %d cores, so at most %d ran at a time", n, j.Cores, j.Cores)
 		case j.m("other_load") >= LoadMin:
 			j.res.Claims.Causes = append(j.res.Claims.Causes, CauseOtherLoad)
 			why = fmt.Sprintf("the machine was busy: other processes used %.2f cores while they ran", j.m("other_load"))

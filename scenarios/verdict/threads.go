@@ -61,6 +61,7 @@ func (j *judge) threads() {
 		j.say("%s computed at %s the speed of one thread (%.2f cores' worth of CPU per second on %d cores): under the GIL only one thread runs Python code at a time, so the others waited instead of using the other cores.",
 			capital(j.workerWord(workers)), X(speedup), use, j.Cores)
 		j.res.Claims.Speedup = speedup
+		j.add(j.turnShortfall(wall, seq, speedup))
 		return
 	}
 	ideal := min(workers, j.Cores)

@@ -279,6 +279,28 @@ func (j *judge) cpuCosts(ideal, seqMS float64) []cost {
 		fmt.Sprintf("CPU it did not get (%.2f cores' worth per second where it could use %.0f: something else on the machine had the cores)", use, ideal)}}
 }
 
+// turnShortfall explains CPU work that computes one core's worth at a time
+// (under the GIL, or GOMAXPROCS=1) and still fell short of one core's
+// speed: "" when it did not, else a sentence naming the measured reason.
+func (j *judge) turnShortfall(wall, seq, speedup float64) string {
+	if speedup <= 0 || speedup >= FullShare {
+		return ""
+	}
+	j.short(1)
+	return fmt.Sprintf("That is short of the %s one core gives; %s.", X(1), j.explain(wall-seq, j.cpuCosts(1, seq)))
+}
+
+// busyClause adds a busy machine to an explanation that found no measured
+// cause: it delays every wake-up and every step. "" when it was not busy.
+func (j *judge) busyClause() string {
+	other := j.m("other_load")
+	if other < LoadMin {
+		return ""
+	}
+	j.res.Claims.Causes = append(j.res.Claims.Causes, CauseOtherLoad)
+	return fmt.Sprintf(", though the machine was busy meanwhile (other processes used %.2f cores), which delays every wake-up", other)
+}
+
 // loadNote says how busy the machine was when that is worth saying, for
 // verdicts without a speedup to explain.
 func (j *judge) loadNote() string {
