@@ -64,14 +64,16 @@ type Run struct {
 	pinned      bool
 	truncated   bool
 	clockBase   int64
-	// cores is how many cores the run could use, for its verdict.
-	cores      int
-	pid        int
-	peakRSS    int64
-	startedAt  time.Time
-	finishedAt time.Time
-	cancel     context.CancelCauseFunc
-	done       chan struct{}
+	pid         int
+	peakRSS     int64
+	startedAt   time.Time
+	finishedAt  time.Time
+	cancel      context.CancelCauseFunc
+	done        chan struct{}
+
+	// cores is how many cores the run could use, for its verdict (guarded
+	// by mu).
+	cores int
 }
 
 // Info is a run as GET /api/runs/{id} and the entries of GET /api/runs
