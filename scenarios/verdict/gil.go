@@ -27,7 +27,7 @@ func (j *judge) gil_() {
 	modelled := j.Engine == "go"
 	if !modelled && !j.gil() && threads > 1 {
 		clause, _ := j.parallelism(min(threads, j.Cores), speedup)
-		j.say("Without a GIL, %d CPU threads %s: %s.%s", threads, clause, j.pace(speedup, "one thread doing all the work"), io)
+		j.say("Without a GIL, %d CPU threads %s: %s.%s", threads, clause, j.cpuPace(speedup, "one thread doing all the work"), io)
 		return
 	}
 	switch {
@@ -41,7 +41,7 @@ func (j *judge) gil_() {
 	}
 	hold := j.m("handoff_median")
 	near := hold <= NearSwitch*switchMS && hold >= switchMS/NearSwitch
-	pace := j.pace(speedup, "one thread doing all the work")
+	pace := j.cpuPace(speedup, "one thread doing all the work")
 	short := j.turnShortfall(j.wallMS(), j.m("sequential"), speedup)
 	if short != "" {
 		short = " " + short

@@ -34,10 +34,10 @@ func (j *judge) mentalModel() {
 		}
 		if use := j.cpuPerWall(); use >= ParallelMin {
 			// Not what the mode allows: say what was measured.
-			j.say("Concurrency: all %d tasks were in progress at once and used %.2f cores' worth of CPU per second, %s.", tasks, use, j.pace(speedup, "in sequence"))
+			j.say("Concurrency: all %d tasks were in progress at once and used %.2f cores' worth of CPU per second, %s.", tasks, use, j.cpuPace(speedup, "in sequence"))
 			return
 		}
-		j.say("Concurrency without parallelism: all %d tasks were in progress at once, but %s, so they computed in turn: %s.", tasks, why, j.pace(speedup, "in sequence"))
+		j.say("Concurrency without parallelism: all %d tasks were in progress at once, but %s, so they computed in turn: %s.", tasks, why, j.cpuPace(speedup, "in sequence"))
 		j.add(j.turnShortfall(wall, seq, speedup))
 		return
 	}
@@ -55,18 +55,18 @@ func (j *judge) mentalModel() {
 		limit = fmt.Sprintf(" With %d tasks on %d cores, at most %d computed at a time.", tasks, j.Cores, ideal)
 	}
 	if full {
-		j.say("Parallelism: the %d %s %s, %s.%s", tasks, what, clause, j.pace(speedup, "in sequence"), limit)
+		j.say("Parallelism: the %d %s %s, %s.%s", tasks, what, clause, j.cpuPace(speedup, "in sequence"), limit)
 		return
 	}
 	if ideal < 2 {
-		j.say("With one core there is no parallelism: the %d %s computed in turn, %s.", tasks, what, j.pace(speedup, "in sequence"))
+		j.say("With one core there is no parallelism: the %d %s computed in turn, %s.", tasks, what, j.cpuPace(speedup, "in sequence"))
 		return
 	}
 	j.short(float64(ideal))
 	shortMS := wall - seq/float64(ideal)
 	why := j.explain(shortMS, j.cpuCosts(float64(ideal), seq))
 	j.say("The %d %s had %d cores to compute on but %s: %s, short of the %s that %d cores can give; %s.%s",
-		tasks, what, ideal, clause, j.pace(speedup, "in sequence"), X(float64(ideal)), ideal, why, limit)
+		tasks, what, ideal, clause, j.cpuPace(speedup, "in sequence"), X(float64(ideal)), ideal, why, limit)
 }
 
 // mentalModelWaits judges tasks that wait: waits overlap on any number of

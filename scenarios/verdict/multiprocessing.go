@@ -64,11 +64,11 @@ func (j *judge) multiprocessing() {
 	clause, full := j.parallelism(ideal, speedup)
 	if full {
 		j.say("%d processes, each with its own interpreter, %s: %s, paid for with %s%s.%s",
-			n, clause, j.pace(speedup, "in sequence"), costs, memory, limit)
+			n, clause, j.cpuPace(speedup, "in sequence"), costs, memory, limit)
 		return
 	}
 	if ideal < 2 {
-		j.say("With one core, %d processes computed in turn: %s, and paid %s.", n, j.pace(speedup, "in sequence"), costs)
+		j.say("With one core, %d processes computed in turn: %s, and paid %s.", n, j.cpuPace(speedup, "in sequence"), costs)
 		return
 	}
 	j.short(float64(ideal))
@@ -98,7 +98,7 @@ func (j *judge) multiprocessing() {
 	}
 	why := j.explain(wall-seq/float64(ideal), list)
 	j.say("%d processes had %d cores to compute on but %s: %s, short of the %s that %d cores can give; %s.%s",
-		n, ideal, clause, j.pace(speedup, "in sequence"), X(float64(ideal)), ideal, why, limit)
+		n, ideal, clause, j.cpuPace(speedup, "in sequence"), X(float64(ideal)), ideal, why, limit)
 	if !strings.Contains(j.res.Sentence, payload) {
 		j.add(fmt.Sprintf("Each worker was sent %s and sent %s back (%s).", Bytes(sent), Bytes(received), encode))
 	}
@@ -127,5 +127,5 @@ func (j *judge) multiprocessingThreads(n int, speedup float64) {
 	if j.Engine == "go" {
 		word = "goroutines"
 	}
-	j.say("%d %s shared one process: nothing was copied, each started within %s, and they %s: %s.", n, word, startup, clause, j.pace(speedup, "in sequence"))
+	j.say("%d %s shared one process: nothing was copied, each started within %s, and they %s: %s.", n, word, startup, clause, j.cpuPace(speedup, "in sequence"))
 }

@@ -305,6 +305,11 @@ func TestGIL(t *testing.T) {
 		{name: "taking turns on a starved machine", engine: "go", wallMS: 1080, cpuMS: 400,
 			metrics: metrics("threads", 2, "wall", 1080.0, "sequential", 400.0, "speedup", 0.37, "switch_ms", 5.0, "handoff_median", 5.09),
 			want:    []string{"short of the 1.00x one core gives", "CPU it did not get"}},
+		// Calibrated while the machine was busy: the work used far less CPU
+		// than the estimate counted, so 1.45x is no speedup.
+		{name: "an estimate calibrated on busier cores", wallMS: 276, cpuMS: 276,
+			metrics: metrics("threads", 2, "wall", 276.0, "sequential", 400.0, "speedup", 1.45, "switch_ms", 5.0, "handoff_median", 5.29),
+			want:    []string{"1.45x against the sequential estimate, which is no measure here", "276 ms of CPU where the estimate counted 400 ms"}, not: []string{"faster"}},
 		{name: "one thread", params: map[string]any{"threads": 1}, wallMS: 201, cpuMS: 200,
 			metrics: metrics("threads", 1, "wall", 201.0, "sequential", 200.0, "switch_ms", 5.0),
 			want:    []string{"kept the GIL to itself"}},

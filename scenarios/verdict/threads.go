@@ -55,7 +55,7 @@ func (j *judge) threads() {
 	if j.gil() {
 		use := j.cpuPerWall()
 		if speedup >= ParallelMin && use >= ParallelMin {
-			j.say("%s computing used %.2f cores' worth of CPU per second: %s.", capital(j.workerWord(workers)), use, j.pace(speedup, "one thread"))
+			j.say("%s computing used %.2f cores' worth of CPU per second: %s.", capital(j.workerWord(workers)), use, j.cpuPace(speedup, "one thread"))
 			return
 		}
 		j.say("%s computed at %s the speed of one thread (%.2f cores' worth of CPU per second on %d cores): under the GIL only one thread runs Python code at a time, so the others waited instead of using the other cores.",
@@ -71,17 +71,17 @@ func (j *judge) threads() {
 		limit = fmt.Sprintf(" With %d workers on %d cores, at most %d computed at a time.", workers, j.Cores, ideal)
 	}
 	if full {
-		j.say("%s %s: %s.%s", capital(j.workerWord(workers)), clause, j.pace(speedup, "one after another"), limit)
+		j.say("%s %s: %s.%s", capital(j.workerWord(workers)), clause, j.cpuPace(speedup, "one after another"), limit)
 		return
 	}
 	if ideal < 2 {
-		j.say("With one core, %s computing took turns: %s.", j.workerWord(workers), j.pace(speedup, "one after another"))
+		j.say("With one core, %s computing took turns: %s.", j.workerWord(workers), j.cpuPace(speedup, "one after another"))
 		return
 	}
 	j.short(float64(ideal))
 	why := j.explain(wall-seq/float64(ideal), j.cpuCosts(float64(ideal), seq))
 	j.say("%s had %d cores to compute on but %s: %s, short of the %s that %d cores can give; %s.%s",
-		capital(j.workerWord(workers)), ideal, clause, j.pace(speedup, "one after another"), X(float64(ideal)), ideal, why, limit)
+		capital(j.workerWord(workers)), ideal, clause, j.cpuPace(speedup, "one after another"), X(float64(ideal)), ideal, why, limit)
 }
 
 // capital upper-cases the first letter of s.

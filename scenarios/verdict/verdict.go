@@ -348,6 +348,25 @@ func (j *judge) pace(speedup float64, than string) string {
 	return fmt.Sprintf("%s, about as fast as %s", X(speedup), than)
 }
 
+// EstimateSlack is how far the sequential estimate of CPU work (its size in
+// ms of one core, as calibrated before the run) may exceed the CPU time the
+// work really used before the estimate is no measure: work cannot take less
+// CPU than itself, so the cores ran faster than when they were calibrated.
+const EstimateSlack = 1.15
+
+// cpuPace is pace for CPU work judged against the sequential estimate: when
+// the work used markedly less CPU than the estimate counted, the speedup
+// against it is inflated, and the sentence says so instead of calling the
+// work faster.
+func (j *judge) cpuPace(speedup float64, than string) string {
+	seq, cpu := j.m("sequential"), float64(j.Summary.CPUNS)/1e6
+	if cpu <= 0 || seq <= EstimateSlack*cpu {
+		return j.pace(speedup, than)
+	}
+	j.res.Claims.Speedup = speedup
+	return fmt.Sprintf("%s against the sequential estimate, which is no measure here: the work used only %s of CPU where the estimate counted %s (the cores were quicker during the run than when their speed was calibrated)", X(speedup), Millis(cpu), Millis(seq))
+}
+
 // short records that the result fell short of predicted.
 func (j *judge) short(predicted float64) { j.res.Claims.Predicted = predicted }
 
