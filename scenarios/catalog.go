@@ -171,14 +171,14 @@ var catalog = []Scenario{
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
-			IntParam("tasks", "Tasks", 1, 16, 4, "How many tasks to run."),
+			IntParam("tasks", "Tasks", 1, 16, 2, "How many tasks to run. The default, 2, is one per core on a 2-core machine: in parallel they all compute at once."),
 			EnumParam("work", "Work", []string{"cpu", "io"}, "cpu: each task computes; io: each task waits (sleeps) as if for the network."),
 			withWords(EnumParam("mode", "Mode", []string{"concurrent", "sequential", "parallel"}, "sequential: one task after another; concurrent: all in progress at once, computing one at a time; parallel: all at once on every core."),
 				map[string]ParamWords{
 					EngineGo:     {Help: "sequential: one goroutine after another; concurrent: all at once on one core (GOMAXPROCS=1); parallel: all at once on every core."},
 					EnginePython: {Help: "sequential: one task after another in the main thread; concurrent: a thread per task, taking turns for the GIL; parallel: a process per task, each with its own interpreter, on every core."},
 				}),
-			IntParam("size", "Work per task (ms)", 10, 2000, 200, "How long one task computes or waits, in milliseconds."),
+			IntParam("size", "Work per task (ms)", 10, 2000, 500, "How long one task computes or waits, in milliseconds."),
 		},
 		Breaks: &Breaks{
 			Title:  "When the tasks wait instead of compute (work=io)",
