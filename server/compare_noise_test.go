@@ -25,7 +25,9 @@ import (
 // the largest relative difference between two runs of the same model on the
 // same workload, and the largest absolute difference among short ones:
 //
-//	go test ./server -run '^$' -bench CompareNoise -benchtime 3x -timeout 90m
+//	go test ./server -run '^$' -bench CompareNoise -benchtime 3x -timeout 90m -v
+//
+// (-v keeps the per-run lines, which a benchmark's log otherwise truncates).
 func BenchmarkCompareNoise(b *testing.B) {
 	timingclaim.Claim(b)
 	py, err := pyengine.New("")
@@ -77,6 +79,8 @@ func BenchmarkCompareNoise(b *testing.B) {
 						busy, span := stat.busy(*m.Started, *m.Finished)
 						other := math.Max(0, (busy-float64(m.CPUNS))/float64(span))
 						samples[k] = append(samples[k], sample{m, other})
+						b.Logf("sample %s %s/%s: wall %.1f ms, cpu %.1f ms, memory %.1f MiB, other load %.2f cores",
+							k.engine, k.workload, k.model, float64(m.WallNS)/1e6, float64(m.CPUNS)/1e6, float64(m.PeakRSSBytes)/(1<<20), other)
 					}
 				}
 			}
