@@ -19,4 +19,6 @@ USER interleave
 WORKDIR /home/interleave
 EXPOSE 8080
 ENV PORT=8080
-ENTRYPOINT ["interleave", "-data", "/data"]
+# -lan: inside the container the published port arrives on its network
+# interface, not on loopback.
+ENTRYPOINT ["interleave", "-lan", "-data", "/data"]

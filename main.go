@@ -12,17 +12,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"interleave/scenarios/goengine"
+	"interleave/scenarios/gotrace"
 	"interleave/server"
 )
 
 func main() {
 	if role := os.Getenv(goengine.RoleEnv); role != "" {
-		os.Exit(goengine.ChildMain(role))
+		os.Exit(childMain(role))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -32,20 +37,38 @@ func main() {
 	}
 }
 
+// childMain runs this binary as one of its own child processes: a go
+// engine run (goengine.ChildMain) or the converter of an uploaded trace
+// (gotrace.ChildMain, see server/importchild.go).
+func childMain(role string) int {
+	if role == gotrace.ChildRole {
+		return gotrace.ChildMain()
+	}
+	return goengine.ChildMain(role)
+}
+
 // run reads flags and environment, then serves until ctx is done.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
 	fs := flag.NewFlagSet("interleave", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	defaultAddr := "127.0.0.1:8080"
-	if port := getenv("PORT"); port != "" {
-		defaultAddr = ":" + port
+	port := getenv("PORT")
+	defaultPort := port
+	if defaultPort == "" {
+		defaultPort = "8080"
 	}
-	fs.StringVar(&cfg.Addr, "addr", defaultAddr, "address to serve on (PORT in the environment sets the port)")
+	var lan bool
+	var allowedHosts string
+	fs.StringVar(&cfg.Addr, "addr", net.JoinHostPort("127.0.0.1", defaultPort), "address to serve on; loopback only unless it names another address (PORT in the environment sets the port)")
+	fs.BoolVar(&lan, "lan", false, "serve every network interface, for a room: prints the URL of each interface address")
+	fs.StringVar(&allowedHosts, "allowed-hosts", "", "comma-separated host names, besides localhost and IP addresses, that browsers may use to reach this server (e.g. laptop.local)")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "directory for recorded runs (a SQLite database; created on start)")
 	fs.IntVar(&cfg.Limits.KeepRuns, "keep-runs", cfg.Limits.KeepRuns, "recorded runs kept; past it the oldest unpinned runs are deleted")
 	fs.Int64Var(&cfg.Limits.KeepBytes, "keep-bytes", cfg.Limits.KeepBytes, "bytes of recorded events kept on disk; past it the oldest unpinned runs are deleted")
 	fs.Int64Var(&cfg.Limits.MaxImportBytes, "max-import", cfg.Limits.MaxImportBytes, "largest Go execution trace POST /api/imports accepts, bytes")
+	fs.IntVar(&cfg.Limits.MaxImports, "max-imports", cfg.Limits.MaxImports, "uploaded traces converted at once; beyond, POST /api/imports answers 429")
+	fs.Int64Var(&cfg.Limits.CacheBytes, "cache-bytes", cfg.Limits.CacheBytes, "bytes of recorded events kept decoded in memory for replays and exports")
+	fs.BoolVar(&cfg.ResetStore, "reset-store", false, "if the store in -data cannot be opened (empty, damaged, another version), move it aside and start an empty one")
 	fs.IntVar(&cfg.Limits.MaxConcurrent, "max-runs", cfg.Limits.MaxConcurrent, "runs executing at once (default: number of cores)")
 	fs.IntVar(&cfg.Limits.QueueSize, "queue", cfg.Limits.QueueSize, "runs waiting for a slot before new ones get 429")
 	fs.DurationVar(&cfg.Limits.DefaultDeadline, "deadline", cfg.Limits.DefaultDeadline, "wall-clock deadline of a run")
@@ -57,6 +80,62 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	addrGiven := false
+	fs.Visit(func(f *flag.Flag) { addrGiven = addrGiven || f.Name == "addr" })
+	addr, err := listenAddress(cfg.Addr, addrGiven, lan, port)
+	if err != nil {
+		return err
+	}
+	cfg.Addr = addr
+	if cfg.AllowedHosts, err = hostNames(allowedHosts); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	return server.ListenAndServe(ctx, cfg, logger)
+}
+
+// listenAddress is the address to listen on. The default is loopback only
+// (PORT sets its port); -lan widens it to every interface, and an explicit
+// -addr is used as given. -lan with a loopback -addr asks for two opposite
+// things and is refused.
+func listenAddress(addr string, addrGiven, lan bool, port string) (string, error) {
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return "", fmt.Errorf("PORT=%q: want a port number from 0 to 65535", port)
+		}
+	}
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("-addr %q: want host:port, such as 127.0.0.1:8080 or :8080", addr)
+	}
+	if !lan {
+		return addr, nil
+	}
+	if !addrGiven {
+		return net.JoinHostPort("", p), nil
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return "", fmt.Errorf("-lan serves every interface, but -addr %s serves this machine only: give one of them (or -addr :%s)", addr, p)
+	}
+	return addr, nil
+}
+
+// hostNamePattern is a DNS name: labels of letters, digits and hyphens.
+var hostNamePattern = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$`)
+
+// hostNames reads -allowed-hosts: host names separated by commas, without
+// ports or schemes.
+func hostNames(list string) ([]string, error) {
+	var names []string
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !hostNamePattern.MatchString(n) || len(n) > 253 {
+			return nil, fmt.Errorf("-allowed-hosts: %q is not a host name; want names such as laptop.local or class.example.org, separated by commas (no port, no http://)", n)
+		}
+		names = append(names, n)
+	}
+	return names, nil
 }

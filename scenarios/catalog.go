@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 )
 
 // Engine names.
@@ -101,8 +102,11 @@ func (s Scenario) BreaksQuery(engine string) string {
 
 // Validate checks raw params for engine, naming the field on error.
 func (s Scenario) Validate(engine string, raw map[string]any) (Params, error) {
+	if strings.TrimSpace(engine) == "" {
+		return nil, &ParamError{Field: "engine", Message: "empty; want one of " + strings.Join(s.Engines, ", ")}
+	}
 	if !s.HasEngine(engine) {
-		return nil, &ParamError{Field: "engine", Message: fmt.Sprintf("%q is not available for %s; want one of %v", engine, s.ID, s.Engines)}
+		return nil, &ParamError{Field: "engine", Message: fmt.Sprintf("%s is not available for %s; want one of %s", Describe(engine), s.ID, strings.Join(s.Engines, ", "))}
 	}
 	p, err := Validate(s.ParamsFor(engine), raw)
 	if err == nil && s.check != nil {

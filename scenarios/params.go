@@ -125,31 +125,20 @@ func (p Params) Bool(name string) bool { v, _ := p[name].(bool); return v }
 // String returns an enum param.
 func (p Params) String(name string) string { v, _ := p[name].(string); return v }
 
-// parse converts one raw value (from JSON or a query string) to the param's type.
+// parse converts one raw value (from JSON or a query string) to the
+// param's type. Numbers are compared with the bounds before any conversion,
+// so no value, however large, can wrap around into range.
 func (p Param) parse(raw any) (any, error) {
+	if s, ok := raw.(string); ok && strings.TrimSpace(s) == "" {
+		return nil, &ParamError{Field: p.Name, Message: "empty; want " + p.Allowed()}
+	}
 	bad := func() error {
-		return &ParamError{Field: p.Name, Message: fmt.Sprintf("%v is not allowed; want %s", raw, p.Allowed())}
+		return &ParamError{Field: p.Name, Message: fmt.Sprintf("%s is not allowed; want %s", Describe(raw), p.Allowed())}
 	}
 	switch p.Type {
 	case TypeInt, TypeFloat:
-		var f float64
-		switch v := raw.(type) {
-		case float64:
-			f = v
-		case int:
-			f = float64(v)
-		case int64:
-			f = float64(v)
-		case string:
-			var err error
-			f, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return nil, bad()
-			}
-		default:
-			return nil, bad()
-		}
-		if math.IsNaN(f) || math.IsInf(f, 0) || f < *p.Min || f > *p.Max {
+		f, ok := number(raw)
+		if !ok || f < *p.Min || f > *p.Max {
 			return nil, bad()
 		}
 		if p.Type == TypeInt {
@@ -167,7 +156,7 @@ func (p Param) parse(raw any) (any, error) {
 			switch strings.ToLower(strings.TrimSpace(v)) {
 			case "true", "on", "1", "yes":
 				return true, nil
-			case "false", "off", "0", "no", "":
+			case "false", "off", "0", "no":
 				return false, nil
 			}
 		}
@@ -205,8 +194,12 @@ func Validate(params []Param, raw map[string]any) (Params, error) {
 	var errs []error
 	for _, name := range names {
 		p, ok := known[name]
+		if name == "" {
+			errs = append(errs, &ParamError{Field: "params", Message: "a value without a name is not allowed; " + WantNames(paramNames(params))})
+			continue
+		}
 		if !ok {
-			errs = append(errs, &ParamError{Field: name, Message: "unknown param; this scenario takes " + paramNames(params)})
+			errs = append(errs, &ParamError{Field: FieldName(name), Message: "unknown param; " + WantNames(paramNames(params))})
 			continue
 		}
 		v, err := p.parse(raw[name])
@@ -231,15 +224,13 @@ func Validate(params []Param, raw map[string]any) (Params, error) {
 	return out, nil
 }
 
-func paramNames(params []Param) string {
-	if len(params) == 0 {
-		return "no params"
-	}
+// paramNames lists the names of params, in the schema's order.
+func paramNames(params []Param) []string {
 	names := make([]string, len(params))
 	for i, p := range params {
 		names[i] = p.Name
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // IsParamError reports whether err is the user's mistake in a param.

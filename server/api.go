@@ -1,9 +1,6 @@
 package server
 
 import (
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -62,22 +59,13 @@ type createRunResponse struct {
 }
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	var req RunRequest
-	if err := dec.Decode(&req); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return err
-		}
-		return &badRequestError{msg: "body: want a JSON object {\"scenario\", \"engine\", \"params\"}: " + err.Error()}
+	body, err := readJSONObject(w, r, s.cfg.Limits.MaxBodyBytes, runRequestFields)
+	if err != nil {
+		return err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &badRequestError{msg: "body: want one JSON object and nothing after it"}
-	}
-	if req.Scenario == "" {
-		return &scenarios.ParamError{Field: "scenario", Message: "missing; want one of the ids of GET /api/scenarios"}
+	req, err := runRequest(body, s.cfg.Limits.MaxDeadline.Milliseconds())
+	if err != nil {
+		return err
 	}
 	run, err := s.runs.Submit(req)
 	if err != nil {

@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +12,21 @@ import (
 
 	"interleave/scenarios"
 )
+
+// StatusPartial is the status of a comparison that ran to its end with a
+// model that did not finish well (failed, cancelled, timed out): its table
+// has holes, so it is not done.
+const StatusPartial = "partial"
+
+// comparisonOver reports whether a comparison's status is final.
+func comparisonOver(status string) bool {
+	return finished(status) || status == StatusPartial
+}
+
+// statusEvicted is the status of a model whose run a comparison names but
+// the store no longer has: only comparisons recorded before comparisons
+// kept their runs (store version 1) can show it.
+const statusEvicted = "evicted"
 
 // Comparison runs one workload under every model that applies to it, one
 // after another (each run exclusive, so models never compete for cores), and
@@ -32,13 +43,15 @@ type Comparison struct {
 	// other processes put on them it widens what counts as a tie.
 	cores int
 
-	mu     sync.Mutex
-	runs   map[string]*Run         // by model
-	spans  map[string][2]time.Time // by model: when its run started and finished
-	status string
-	err    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu    sync.Mutex
+	runs  map[string]*Run         // by model
+	spans map[string][2]time.Time // by model: when its run started and finished
+	// evicted names, by model, runs the record names that the store lost.
+	evicted map[string]string
+	status  string
+	err     string
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
 }
 
 // Done is closed when every model has run (or the comparison was stopped).
@@ -53,7 +66,10 @@ type CompareRequest struct {
 	Workers *int `json:"workers,omitempty"`
 }
 
-// comparisons keeps the comparisons of this server.
+// comparisons runs the comparisons of this server. It holds a comparison
+// in memory only while it runs: a finished one lives in the store (with its
+// runs, which it keeps from retention), so that memory does not grow with
+// the comparisons served.
 type comparisons struct {
 	runs  *Manager
 	store *Store
@@ -90,21 +106,52 @@ func (cs *comparisons) get(ctx context.Context, id string) (*Comparison, error) 
 	}
 	w, _ := scenarios.LookupWorkload(rec.Workload)
 	c = &Comparison{ID: rec.ID, Workload: w, Engine: rec.Engine, Size: rec.Size, Workers: rec.Workers, Created: rec.Created,
-		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: rec.Spans, status: rec.Status, err: rec.Error, cancel: func() {}, done: make(chan struct{})}
+		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: rec.Spans, evicted: map[string]string{}, status: rec.Status, err: rec.Error,
+		cancel: func(error) {}, done: make(chan struct{})}
 	if c.spans == nil {
 		c.spans = map[string][2]time.Time{}
 	}
-	if !finished(c.status) {
+	if !comparisonOver(c.status) {
 		// The server stopped in the middle of this comparison.
 		c.status, c.err = StatusInterrupted, "the server stopped before every model had run"
 	}
 	close(c.done)
 	for model, runID := range rec.Runs {
-		if run, err := cs.runs.Lookup(ctx, runID); err == nil {
+		run, err := cs.runs.Lookup(ctx, runID)
+		var nf *NotFoundError
+		switch {
+		case errors.As(err, &nf):
+			c.evicted[model] = runID
+		case err != nil:
+			return nil, err
+		default:
 			c.runs[model] = run
 		}
 	}
+	if len(c.evicted) > 0 && c.status == StatusDone {
+		c.status = StatusPartial
+		c.err = "the runs of some models were deleted from the store before comparisons kept their runs"
+	}
 	return c, nil
+}
+
+// cancelByID stops comparison id: its running model is cancelled and the
+// models after it never start. A comparison that has finished (or one of an
+// earlier life of the server) is answered as it is.
+func (cs *comparisons) cancelByID(ctx context.Context, id string) (*Comparison, error) {
+	cs.mu.Lock()
+	c, ok := cs.byID[id]
+	cs.mu.Unlock()
+	if !ok {
+		return cs.get(ctx, id)
+	}
+	c.cancel(errCancelled)
+	select {
+	case <-c.done:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // save records the comparison as it stands.
@@ -130,11 +177,7 @@ func (cs *comparisons) save(c *Comparison) {
 func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	w, ok := scenarios.LookupWorkload(req.Workload)
 	if !ok {
-		ids := make([]string, len(scenarios.Workloads))
-		for i, w := range scenarios.Workloads {
-			ids[i] = w.ID
-		}
-		return nil, &scenarios.ParamError{Field: "workload", Message: fmt.Sprintf("%q is not allowed; want one of %s", req.Workload, strings.Join(ids, ", "))}
+		return nil, workloadError(req.Workload)
 	}
 	sc, _ := scenarios.Lookup(scenarios.CompareID)
 	if req.Engine == "" {
@@ -160,16 +203,20 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	if err := eng.Available(); err != nil {
 		return nil, &EngineUnavailableError{Engine: req.Engine, Err: err}
 	}
-	ctx, cancel := context.WithCancel(cs.ctx)
+	if err := cs.store.writable(); err != nil {
+		return nil, err // its runs could not be kept
+	}
+	ctx, cancel := context.WithCancelCause(cs.ctx)
 	c := &Comparison{ID: newID(), Workload: w, Engine: req.Engine, Size: req.Size, Workers: workers, Created: time.Now().UTC(),
-		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: map[string][2]time.Time{}, status: StatusRunning, cancel: cancel, done: make(chan struct{})}
+		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: map[string][2]time.Time{}, evicted: map[string]string{}, status: StatusRunning,
+		cancel: cancel, done: make(chan struct{})}
 	cs.mu.Lock()
 	cs.byID[c.ID] = c
 	cs.mu.Unlock()
 	cs.wg.Add(1)
 	go func() {
 		defer cs.wg.Done()
-		defer cancel()
+		defer cancel(nil)
 		cs.execute(ctx, c, req, workers)
 	}()
 	return c, nil
@@ -179,27 +226,43 @@ func compareParams(req CompareRequest, workers int, model string) map[string]any
 	return map[string]any{"workload": req.Workload, "model": model, "size": req.Size, "workers": float64(workers)}
 }
 
-// execute runs the models in order, each as a normal recorded run.
+// execute runs the models in order, each as a normal recorded run that
+// names the comparison (so the store keeps it as long as the comparison).
+// The comparison ends done when every model's run is done, partial when
+// one is not (failed, cancelled, timed out), cancelled when it was
+// stopped, failed when a model could not be started. Once saved, it is
+// forgotten: the store serves it from then on.
 func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRequest, workers int) {
 	status := StatusDone
 	defer func() {
 		c.mu.Lock()
+		if status == StatusDone && !c.allDoneLocked() {
+			status = StatusPartial
+		}
 		c.status = status
 		c.mu.Unlock()
 		cs.save(c)
+		cs.mu.Lock()
+		delete(cs.byID, c.ID)
+		cs.mu.Unlock()
 		close(c.done)
 	}()
 	cs.save(c)
 	for _, model := range c.Models {
-		run, err := cs.submit(ctx, RunRequest{Scenario: scenarios.CompareID, Engine: req.Engine, Params: compareParams(req, workers, model), Exclusive: true})
+		run, err := cs.submit(ctx, RunRequest{Scenario: scenarios.CompareID, Engine: req.Engine, Params: compareParams(req, workers, model),
+			Exclusive: true, Comparison: c.ID})
 		if err != nil {
 			c.mu.Lock()
 			c.err = err.Error()
-			c.mu.Unlock()
 			status = StatusFailed
 			if ctx.Err() != nil {
 				status = StatusCancelled
+				c.err = "cancelled before " + model + " started"
+				if !errors.Is(context.Cause(ctx), errCancelled) {
+					c.err = "the server shut down before " + model + " started"
+				}
 			}
+			c.mu.Unlock()
 			return
 		}
 		c.mu.Lock()
@@ -217,10 +280,35 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 		case <-ctx.Done():
 			cs.runs.Cancel(run.ID)
 			<-run.Done()
+			run.mu.Lock()
+			span := [2]time.Time{run.startedAt, run.finishedAt}
+			run.mu.Unlock()
+			c.mu.Lock()
+			c.spans[model] = span
+			if errors.Is(context.Cause(ctx), errCancelled) {
+				c.err = "cancelled: the running model was stopped and the models after it did not run"
+			} else {
+				c.err = "the server shut down: the running model was stopped and the models after it did not run"
+			}
+			c.mu.Unlock()
 			status = StatusCancelled
 			return
 		}
 	}
+}
+
+// allDoneLocked reports whether every model has a run that ended done.
+func (c *Comparison) allDoneLocked() bool {
+	for _, model := range c.Models {
+		run, ok := c.runs[model]
+		if !ok {
+			return false
+		}
+		if status, _ := run.log.Status(); status != StatusDone {
+			return false
+		}
+	}
+	return true
 }
 
 // submit starts a run, waiting for room in the queue when it is full.
@@ -321,12 +409,23 @@ func (c *Comparison) Result() CompareResult {
 	for k, v := range c.spans {
 		spans[k] = v
 	}
+	evicted := make(map[string]string, len(c.evicted))
+	for k, v := range c.evicted {
+		evicted[k] = v
+	}
 	c.mu.Unlock()
 
 	for _, model := range c.Models {
+		// A model without a run is waiting for its turn, or, once the
+		// comparison is over, will never run.
 		row := ModelResult{Model: model, Status: StatusQueued}
+		if comparisonOver(res.Status) {
+			row.Status = StatusCancelled
+		}
 		if run, ok := runs[model]; ok {
 			row = measure(model, run)
+		} else if id, ok := evicted[model]; ok {
+			row = ModelResult{Model: model, Run: id, Status: statusEvicted}
 		}
 		if span, ok := spans[model]; ok {
 			row.Started, row.Finished = &span[0], &span[1]
@@ -351,8 +450,9 @@ func (c *Comparison) Result() CompareResult {
 		}
 	}
 	// No winner until every model has finished: a model still to run may
-	// beat them all.
-	if res.Status == StatusDone {
+	// beat them all. A partial comparison ran every model to its end (one
+	// failed, and a failed model never wins).
+	if judged(res.Status) {
 		res.Winners, res.Ties = winners(res.Models, c.cores)
 	}
 	res.Rule = judgeRule(c.Workload, c.Engine, res.Models, res.Winners, res.Ties, res.Status)
@@ -397,16 +497,13 @@ func measure(model string, run *Run) ModelResult {
 }
 
 func (s *Server) createComparison(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	var req CompareRequest
-	if err := dec.Decode(&req); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return err
-		}
-		return &badRequestError{msg: "body: want a JSON object {\"workload\", \"engine\", \"size\", \"workers\"}: " + err.Error()}
+	body, err := readJSONObject(w, r, s.cfg.Limits.MaxBodyBytes, compareFields)
+	if err != nil {
+		return err
+	}
+	req, err := compareRequestFromJSON(body)
+	if err != nil {
+		return err
 	}
 	c, err := s.compares.start(req)
 	if err != nil {
@@ -414,6 +511,19 @@ func (s *Server) createComparison(w http.ResponseWriter, r *http.Request) error 
 	}
 	w.Header().Set("Location", "/api/compare/"+c.ID)
 	writeJSON(w, http.StatusCreated, c.Result())
+	return nil
+}
+
+// cancelComparison is DELETE /api/compare/{id}: the running model is
+// cancelled (its processes killed), the models after it never run, and the
+// comparison ends cancelled. It answers the comparison as it ended; one
+// already finished is answered as it is.
+func (s *Server) cancelComparison(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.compares.cancelByID(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c.Result())
 	return nil
 }
 
@@ -429,19 +539,17 @@ func (s *Server) getComparison(w http.ResponseWriter, r *http.Request) error {
 // compareNow runs a comparison and answers when every model has run:
 // GET /api/compare?workload=cpu&engine=python&size=small.
 func (s *Server) compareNow(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	req := CompareRequest{Workload: q.Get("workload"), Engine: q.Get("engine"), Size: q.Get("size")}
-	for name := range q {
-		if !slices.Contains([]string{"workload", "engine", "size", "workers"}, name) {
-			return &scenarios.ParamError{Field: name, Message: "unknown param; /api/compare takes workload, engine, size, workers"}
-		}
+	q, err := readQuery(r, compareFields)
+	if err != nil {
+		return err
 	}
-	if v := q.Get("workers"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return &scenarios.ParamError{Field: "workers", Message: v + " is not allowed; want a whole number from 1 to 64"}
-		}
-		req.Workers = &n
+	var workers any
+	if v, ok := q["workers"]; ok {
+		workers = v
+	}
+	req, err := compareRequest(q["workload"], q["engine"], q["size"], workers)
+	if err != nil {
+		return err
 	}
 	c, err := s.compares.start(req)
 	if err != nil {
@@ -450,7 +558,7 @@ func (s *Server) compareNow(w http.ResponseWriter, r *http.Request) error {
 	select {
 	case <-c.Done():
 	case <-r.Context().Done():
-		c.cancel()
+		c.cancel(errCancelled)
 		<-c.Done()
 		return nil
 	}

@@ -14,6 +14,11 @@ import (
 // tied within the measured noise, and how the measurement stands against
 // the guide's rule of thumb.
 
+// judged reports whether a comparison with status has every model's run
+// behind it (done, or partial: one of them failed), so that its winners can
+// be named.
+func judged(status string) bool { return status == StatusDone || status == StatusPartial }
+
 // noiseMargin is the run-to-run noise of the decision matrix on a shared
 // 2-core machine, per criterion: how far apart two runs of the same model on
 // the same workload fall (the 95th percentile of their relative difference),
@@ -88,7 +93,7 @@ func cmpFloat(a, b float64) int {
 // when they disagree, explains why from the numbers.
 func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[string]string, ties map[string][]string, status string) CompareRule {
 	rule := CompareRule{Recommended: w.Rule, Measured: win["wall"], Tied: ties["wall"]}
-	if status != StatusDone || (rule.Measured == "" && len(rule.Tied) == 0) {
+	if !judged(status) || (rule.Measured == "" && len(rule.Tied) == 0) {
 		return rule
 	}
 	if len(rule.Tied) > 0 {

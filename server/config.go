@@ -13,7 +13,14 @@ type Config struct {
 	DataDir string
 	// DevStatic serves static/ from disk instead of the embedded copy.
 	DevStatic bool
-	Limits    Limits
+	// ResetStore moves a store file that cannot be opened (empty, damaged,
+	// of another version) aside and starts an empty one; without it the
+	// server refuses to start on such a file and says why.
+	ResetStore bool
+	// AllowedHosts are the host names, besides loopback names and IP
+	// literals, that requests may name in their Host header (-allowed-hosts).
+	AllowedHosts []string
+	Limits       Limits
 }
 
 // Limits bounds what one run and the whole server may use. Every field is
@@ -60,6 +67,14 @@ type Limits struct {
 	KeepBytes int64
 	// MaxImportBytes caps an uploaded runtime/trace file (default 32 MiB).
 	MaxImportBytes int64
+	// MaxImports is how many uploads are parsed and stored at once
+	// (default 2); beyond it POST /api/imports answers 429 with
+	// Retry-After. Each import's memory is bounded whatever its size, so
+	// this bounds what imports take together.
+	MaxImports int
+	// CacheBytes caps the decoded event chunks of recorded runs kept in
+	// memory for replays and exports (default 32 MiB).
+	CacheBytes int64
 }
 
 // DefaultConfig returns the defaults documented on Limits.
@@ -83,6 +98,8 @@ func DefaultConfig() Config {
 			KeepRuns:        1000,
 			KeepBytes:       1 << 30,
 			MaxImportBytes:  32 << 20,
+			MaxImports:      2,
+			CacheBytes:      32 << 20,
 		},
 	}
 }

@@ -25,25 +25,52 @@ func (s *Server) exportTrace(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="interleave-%s-%s.trace.json"`, run.Scenario, run.ID))
 	h.Set("Vary", "Accept-Encoding")
-	var out io.Writer = w
+	sent := &countingWriter{w: w}
+	var out io.Writer = sent
+	var zw *gzip.Writer
 	if acceptsGzip(r) {
 		// A 1,000,000-event run is ~150 MB of JSON and ~10 MB gzipped;
 		// the browser inflates it before saving.
 		h.Set("Content-Encoding", "gzip")
-		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-		defer zw.Close()
+		zw, _ = gzip.NewWriterLevel(sent, gzip.BestSpeed)
 		out = zw
 	}
 	bw := bufio.NewWriterSize(out, 256<<10)
 	if err := writeChromeTrace(bw, run); err != nil {
-		// The status is sent: all that can be done is to log and stop.
-		s.logger.Error("export trace.json", "run", run.ID, "err", err)
-		return nil
+		if sent.n == 0 {
+			// Nothing has left yet: answer the error instead of a file.
+			h.Del("Content-Encoding")
+			h.Del("Content-Disposition")
+			return err
+		}
+		// The status and part of the file are sent. Ending the body
+		// cleanly would hand the client a file that looks whole; aborting
+		// the connection makes the download fail, as it should.
+		s.logger.Error("export trace.json cut short: the download is aborted", "run", run.ID, "sent_bytes", sent.n, "err", err)
+		panic(http.ErrAbortHandler)
 	}
 	if err := bw.Flush(); err != nil {
 		s.logger.Debug("export trace.json: client went away", "run", run.ID, "err", err)
+		return nil
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			s.logger.Debug("export trace.json: client went away", "run", run.ID, "err", err)
+		}
 	}
 	return nil
+}
+
+// countingWriter counts the bytes handed to the response.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func acceptsGzip(r *http.Request) bool {
@@ -137,6 +164,10 @@ type exportEvent struct {
 // chromeTrack is one lane: a thread of the trace.
 type chromeTrack struct {
 	pid, tid int
+	name     string
+	// schedOnly tracks take the scheduler's states themselves: cores and
+	// goroutines only the scheduler knows.
+	schedOnly bool
 	// the state being drawn, from its start until the lane's next state
 	open            bool
 	start           int64
@@ -414,9 +445,38 @@ func (x *chromeExporter) track(lane string) *chromeTrack {
 	return x.declare(lane, lane, "run", x.runName)
 }
 
+// schedSuffix names the sibling track that holds the real scheduler's
+// states of a scenario lane (see stateTrack).
+const schedSuffix = " · on a core? (Go scheduler)"
+
+// stateTrack returns the track a state event is drawn on. A scenario lane
+// can carry states from two sources: its own (why it is busy or waiting)
+// and the real scheduler's (whether its goroutine was on a core). The page
+// draws one from the other (scenarios/invariant); Perfetto cannot, and
+// slices on one track must not overlap, so the scheduler's states of a
+// scenario lane go on a sibling track right under it. Lanes that only the
+// scheduler fills (cores, unlabelled goroutines) keep them on their own.
+func (x *chromeExporter) stateTrack(ev *exportEvent) *chromeTrack {
+	tr := x.track(ev.Lane)
+	if ev.Src != event.SrcSched || tr.schedOnly {
+		return tr
+	}
+	key := ev.Lane + "\x00sched"
+	if st, ok := x.lanes[key]; ok {
+		return st
+	}
+	st := x.declareOn(key, tr.name+schedSuffix, tr.pid)
+	st.schedOnly = true
+	return st
+}
+
 func (x *chromeExporter) declare(lane, name, procKey, procName string) *chromeTrack {
-	pid := x.process(procKey, procName)
-	tr := &chromeTrack{pid: pid, tid: len(x.tracks) + 1}
+	return x.declareOn(lane, name, x.process(procKey, procName))
+}
+
+// declareOn declares a track named name in the trace process pid.
+func (x *chromeExporter) declareOn(lane, name string, pid int) *chromeTrack {
+	tr := &chromeTrack{pid: pid, tid: len(x.tracks) + 1, name: name}
 	x.lanes[lane] = tr
 	x.tracks = append(x.tracks, tr)
 	x.begin("M")
@@ -459,12 +519,13 @@ func (x *chromeExporter) add(ev *exportEvent) {
 		if ev.Kind != "" && ev.Kind != event.LaneCPU { // a cpu lane's name says "core"
 			name += " (" + ev.Kind + ")"
 		}
-		x.declare(ev.ID, name, key, pname)
+		tr := x.declare(ev.ID, name, key, pname)
+		tr.schedOnly = ev.Group == "sched" || ev.Kind == event.LaneCPU
 	case event.KindState:
 		if ev.Lane == "" {
 			return
 		}
-		tr := x.track(ev.Lane)
+		tr := x.stateTrack(ev)
 		// A state that claims to start before the open one (clocks of two
 		// processes) starts when it ends: slices on a track never overlap.
 		t := ev.T

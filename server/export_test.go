@@ -293,6 +293,7 @@ func getTrace(t *testing.T, ts *testServer, id string) []byte {
 // ends the lane, the last state ends with the run; zero-length ones vanish.
 func laneSpans(events []event.Event) (map[string][]chromeSlice, int64) {
 	names := map[string]string{}
+	schedOnly := map[string]bool{}
 	var last int64
 	type open struct {
 		s, why string
@@ -316,17 +317,26 @@ func laneSpans(events []event.Event) (map[string][]chromeSlice, int64) {
 			if ev.Kind != event.LaneCPU {
 				names[ev.ID] += " (" + ev.Kind + ")"
 			}
+			if ev.Group == "sched" || ev.Kind == event.LaneCPU {
+				schedOnly[ev.ID] = true
+			}
 		case event.KindState:
-			o := opens[ev.Lane]
+			lane := ev.Lane
+			if ev.Src == event.SrcSched && !schedOnly[lane] {
+				// The scheduler's view of a scenario lane has a track of its own.
+				lane += "\x00sched"
+				names[lane] = names[ev.Lane] + schedSuffix
+			}
+			o := opens[lane]
 			if o == nil {
 				o = &open{}
-				opens[ev.Lane] = o
-				order = append(order, ev.Lane)
+				opens[lane] = o
+				order = append(order, lane)
 			}
 			t := ev.T
 			if o.on {
 				t = max(t, o.t)
-				closeAt(ev.Lane, o, t)
+				closeAt(lane, o, t)
 			}
 			if ev.S != event.Done {
 				*o = open{s: ev.S, why: ev.Why, t: t, on: true}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"interleave/scenarios"
 	"interleave/web"
@@ -19,6 +20,15 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type badRequestError struct{ msg string }
 
 func (e *badRequestError) Error() string { return e.msg }
+
+// statusError is an error that knows its HTTP status and says, in its
+// message, what the user can do (the store cannot write, too many imports,
+// a damaged recording). retryAfter is zero when waiting does not help.
+type statusError interface {
+	error
+	httpStatus() int
+	retryAfter() time.Duration
+}
 
 // handle adapts a handlerFunc: typed errors become statuses with a clear
 // message (JSON under /api/, a page elsewhere); anything else is our
@@ -37,6 +47,16 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		if errors.As(err, &qf) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(qf.RetryAfter.Seconds())))
 		}
+		var se statusError
+		if errors.As(err, &se) && se.retryAfter() > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(se.retryAfter().Seconds())))
+		}
+		var ma *methodNotAllowedError
+		if errors.As(err, &ma) {
+			for _, m := range ma.allowed {
+				w.Header().Add("Allow", m)
+			}
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			writeJSON(w, status, map[string]string{"error": msg})
 			return
@@ -54,8 +74,21 @@ func (s *Server) classify(err error) (int, string) {
 		eu *EngineUnavailableError
 		br *badRequestError
 		mb *http.MaxBytesError
+		se statusError
+		mt *unsupportedMediaTypeError
+		md *misdirectedError
+		co *crossOriginError
+		ma *methodNotAllowedError
 	)
 	switch {
+	case errors.As(err, &md):
+		return http.StatusMisdirectedRequest, md.Error()
+	case errors.As(err, &co):
+		return http.StatusForbidden, co.Error()
+	case errors.As(err, &mt):
+		return http.StatusUnsupportedMediaType, mt.Error()
+	case errors.As(err, &ma):
+		return http.StatusMethodNotAllowed, ma.Error()
 	case errors.As(err, &pe):
 		return http.StatusBadRequest, pe.Error()
 	case errors.As(err, &br):
@@ -68,6 +101,8 @@ func (s *Server) classify(err error) (int, string) {
 		return http.StatusTooManyRequests, qf.Error()
 	case errors.As(err, &eu):
 		return http.StatusServiceUnavailable, eu.Error()
+	case errors.As(err, &se):
+		return se.httpStatus(), se.Error()
 	}
 	return http.StatusInternalServerError, "something went wrong on our side; it has been logged"
 }
@@ -89,4 +124,15 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// methodNotAllowedError is a known path asked with a method it does not
+// take: 405, with the methods it does take (also in Allow headers).
+type methodNotAllowedError struct {
+	method, path string
+	allowed      []string
+}
+
+func (e *methodNotAllowedError) Error() string {
+	return fmt.Sprintf("method: %s is not allowed on %s; want %s", scenarios.FieldName(e.method), scenarios.FieldName(e.path), strings.Join(e.allowed, ", "))
 }

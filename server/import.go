@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"mime"
@@ -12,8 +14,6 @@ import (
 	"time"
 
 	"interleave/scenarios"
-	"interleave/scenarios/event"
-	"interleave/scenarios/gotrace"
 )
 
 // An imported Go execution trace is recorded as a run of this scenario and
@@ -56,29 +56,75 @@ type importResponse struct {
 	Truncated  bool   `json:"truncated,omitempty"`
 }
 
+// ImportsBusyError says as many uploads as the server parses at once are
+// being parsed, and when to try again.
+type ImportsBusyError struct {
+	Max        int
+	RetryAfter time.Duration
+}
+
+func (e *ImportsBusyError) httpStatus() int           { return http.StatusTooManyRequests }
+func (e *ImportsBusyError) retryAfter() time.Duration { return e.RetryAfter }
+
+func (e *ImportsBusyError) Error() string {
+	return fmt.Sprintf("too many imports at once: this server converts at most %d uploaded traces at a time; try again in %d s", e.Max, int(e.RetryAfter.Seconds()))
+}
+
+// isEndLine reports whether line is an end event as event.Marshal writes
+// it: its kind follows its time, within the first few bytes.
+func isEndLine(line []byte) bool {
+	return bytes.Contains(line[:min(len(line), 48)], []byte(`,"k":"end"`))
+}
+
+// importRetryAfter is what a client refused by the import limit is told to
+// wait: about what converting a large trace takes.
+const importRetryAfter = 10 * time.Second
+
 // importTrace is POST /api/imports: the body is a runtime/trace file, raw
-// or as the "trace" file of a multipart form. It is parsed in full (that is
-// the validation), converted to events and stored as a finished run.
+// or as the "trace" file of a multipart form. A child process parses it in
+// full (that is the validation; see convertInChild) while its events stream
+// into the store, batch by batch, so that the server's memory does not grow
+// with the file; a file the parser rejects is deleted from the store again. At most
+// Limits.MaxImports uploads are converted at once; beyond, 429.
 func (s *Server) importTrace(w http.ResponseWriter, r *http.Request) error {
+	select {
+	case s.imports <- struct{}{}:
+		defer func() { <-s.imports }()
+	default:
+		return &ImportsBusyError{Max: cap(s.imports), RetryAfter: importRetryAfter}
+	}
 	limit := s.cfg.Limits.MaxImportBytes
 	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10) // room for multipart headers
 	src, name, err := importSource(r)
 	if err != nil {
 		return err
 	}
+	now := time.Now().UTC()
+	run := &Run{ID: newID(), Scenario: ImportScenario, Engine: ImportEngine, Created: now, finishedAt: now}
+	imp, err := s.store.beginImport(r.Context(), run)
+	if err != nil {
+		return err
+	}
+	defer imp.abort() // does nothing once committed
+
 	in := &countingReader{r: io.LimitReader(src, limit+1), h: sha256.New()}
-	var lines [][]byte
-	var size int64
 	var summary json.RawMessage
-	res, convErr := gotrace.Convert(in, int(s.cfg.Limits.MaxEvents), func(ev *event.Event) {
-		line := event.Marshal(ev)
-		lines = append(lines, line)
-		size += int64(len(line))
-		if ev.K == event.KindEnd {
-			summary, _ = json.Marshal(ev.Summary)
+	res, convErr := s.convertInChild(r.Context(), in, func(line []byte) error {
+		if isEndLine(line) {
+			var end struct {
+				Summary json.RawMessage `json:"summary"`
+			}
+			if json.Unmarshal(line, &end) == nil {
+				summary = end.Summary
+			}
 		}
+		imp.add(bytes.Clone(line))
+		return imp.err // a failed write stops the conversion
 	})
-	// Read what the parser left, so that the size and hash are the file's.
+	if imp.err != nil {
+		return imp.err
+	}
+	// Read what the converter left, so that the size and hash are the file's.
 	if _, err := io.Copy(io.Discard, in); err != nil && convErr == nil {
 		convErr = err
 	}
@@ -87,28 +133,22 @@ func (s *Server) importTrace(w http.ResponseWriter, r *http.Request) error {
 	case in.n > limit || errors.As(convErr, &mb):
 		return &http.MaxBytesError{Limit: limit} // 413
 	case convErr != nil:
-		var fe *gotrace.FormatError
-		if errors.As(convErr, &fe) {
-			return &badRequestError{msg: "trace: " + fe.Error()}
-		}
-		return &badRequestError{msg: "trace: the upload could not be read: " + convErr.Error()}
+		return convErr
 	}
 
-	now := time.Now().UTC()
-	params := scenarios.Params{"bytes": float64(in.n)}
+	run.Params = scenarios.Params{"bytes": float64(in.n)}
 	if name != "" {
-		params["file"] = name
+		run.Params["file"] = name
 	}
-	run := &Run{ID: newID(), Scenario: ImportScenario, Engine: ImportEngine, Params: params, Created: now,
-		SourceVersion: "upload:" + hex.EncodeToString(in.h.Sum(nil)[:6]), log: newRunLog(StatusDone), done: make(chan struct{}),
-		finishedAt: now, summary: summary, events: int64(len(lines)), bytes: size}
-	run.log.append(lines...)
-	close(run.done)
-	s.runs.addFinished(run)
-	s.logger.Info("trace imported", "run", run.ID, "file", name, "bytes", in.n, "trace_events", res.TraceEvents, "events", len(lines))
+	run.SourceVersion = "upload:" + hex.EncodeToString(in.h.Sum(nil)[:6])
+	run.summary = summary
+	if err := imp.commit(run); err != nil {
+		return err
+	}
+	s.logger.Info("trace imported", "run", run.ID, "file", name, "bytes", in.n, "trace_events", res.TraceEvents, "events", imp.lines)
 
 	w.Header().Set("Location", "/r/"+run.ID)
-	writeJSON(w, http.StatusCreated, importResponse{ID: run.ID, Status: StatusDone, URL: "/r/" + run.ID, Events: len(lines),
+	writeJSON(w, http.StatusCreated, importResponse{ID: run.ID, Status: StatusDone, URL: "/r/" + run.ID, Events: imp.lines,
 		Goroutines: res.Goroutines, Procs: res.Procs, Truncated: res.Truncated})
 	return nil
 }

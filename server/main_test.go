@@ -12,6 +12,7 @@ import (
 	"interleave/scenarios"
 	"interleave/scenarios/event"
 	"interleave/scenarios/goengine"
+	"interleave/scenarios/gotrace"
 )
 
 // testRoleEnv makes the test binary act as a test-only child (see floodChild).
@@ -20,7 +21,9 @@ const testRoleEnv = "INTERLEAVE_TEST_ROLE"
 // TestMain lets the test binary be the child process of a run, exactly as
 // the server binary is, and checks that no goroutine outlives the tests.
 func TestMain(m *testing.M) {
-	if role := os.Getenv(goengine.RoleEnv); role != "" {
+	if role := os.Getenv(goengine.RoleEnv); role == gotrace.ChildRole {
+		os.Exit(gotrace.ChildMain())
+	} else if role != "" {
 		os.Exit(goengine.ChildMain(role))
 	}
 	if role := os.Getenv(testRoleEnv); role != "" {
@@ -60,6 +63,12 @@ func (f *floodEngine) Program(spec scenarios.Spec) (scenarios.Program, error) {
 func testChild(role string) int {
 	if role == "server" {
 		return serverChild() // see store_test.go
+	}
+	if role == "fullserver" {
+		return fullServerChild() // see storefault_test.go
+	}
+	if role == "soakserver" {
+		return soakServerChild() // see soak_test.go
 	}
 	if role != "flood" {
 		fmt.Fprintln(os.Stderr, "unknown test role", role)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 
@@ -58,27 +59,46 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 	if len(sc.Engines) == 0 {
 		return &NotFoundError{What: "scenario " + sc.ID + " (coming soon)"}
 	}
-	query := r.URL.Query()
-	engine := query.Get("engine")
-	if engine == "" {
-		engine = sc.Engines[0]
+	// The engine picks which params the link may name, so it is read first;
+	// readQuery below refuses it too when it is given twice.
+	engine := sc.Engines[0]
+	if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["engine"]) > 0 && q["engine"][0] != "" {
+		engine = q["engine"][0]
 	}
 	v := web.ScenarioView{Scenario: sc, Engine: engine, Values: map[string]string{}}
 	status := http.StatusOK
+	fail := func(err error) error {
+		var pe *scenarios.ParamError
+		if !errors.As(err, &pe) {
+			return err
+		}
+		if status == http.StatusOK {
+			v.Error, v.Field = pe.Error(), pe.Field
+			status = http.StatusBadRequest
+		}
+		return nil
+	}
 	if !sc.HasEngine(engine) {
 		v.Engine = sc.Engines[0]
-		v.Error, v.Field = "engine: "+engine+" is not available for this scenario; want one of "+strings.Join(sc.Engines, ", "), "engine"
+		v.Error, v.Field = "engine: "+scenarios.Describe(engine)+" is not available for this scenario; want one of "+strings.Join(sc.Engines, ", "), "engine"
 		status = http.StatusBadRequest
 	}
 	v.Params = sc.ParamsFor(v.Engine)
 	v.Scenario.Notice = sc.NoticeFor(v.Engine)
+	allowed := []string{"engine"}
+	for _, p := range v.Params {
+		allowed = append(allowed, p.Name)
+	}
+	query, err := readQuery(r, allowed)
+	if err := fail(err); err != nil {
+		return err
+	}
 	raw := map[string]any{}
-	for name, vals := range query {
-		if name == "engine" || len(vals) == 0 {
-			continue
+	for name, val := range query {
+		if name != "engine" {
+			raw[name] = val
+			v.Values[name] = val
 		}
-		raw[name] = vals[len(vals)-1]
-		v.Values[name] = vals[len(vals)-1]
 	}
 	for _, p := range v.Params {
 		if _, ok := v.Values[p.Name]; !ok {
@@ -86,13 +106,9 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if status == http.StatusOK {
-		if _, err := sc.Validate(v.Engine, raw); err != nil {
-			var pe *scenarios.ParamError
-			if !errors.As(err, &pe) {
-				return err
-			}
-			v.Error, v.Field = pe.Error(), pe.Field
-			status = http.StatusBadRequest
+		_, err := sc.Validate(v.Engine, raw)
+		if err := fail(err); err != nil {
+			return err
 		}
 	}
 	v.EngineError = s.engineError(v.Engine)
@@ -125,7 +141,8 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 	sc := scenarioOf(run.Scenario)
 	info := run.Info()
 	v := web.RunView{RunID: run.ID, Scenario: sc, Engine: run.Engine, Status: info.Status, Query: shareQuery(sc, run.Engine, run.Params),
-		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion}
+		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion,
+		Damaged: info.Damaged}
 	v.Scenario.Notice = sc.NoticeFor(run.Engine)
 	s.fillSource(&v.SourceName, &v.Source, run.Engine, sc.ID)
 	s.render(w, r, http.StatusOK, web.RunPage(v))
@@ -143,48 +160,66 @@ func shareQuery(sc scenarios.Scenario, engine string, params scenarios.Params) s
 }
 
 func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	id := chi.URLParam(r, "id")
+	// A comparison's permalink takes no params: the comparison says it all.
+	allowed := compareFields
+	if id != "" {
+		allowed = nil
+	}
+	q, qerr := readQuery(r, allowed)
 	v := web.CompareView{Workloads: scenarios.Workloads, Engines: []string{scenarios.EnginePython, scenarios.EngineGo}, EngineErrors: map[string]string{},
-		Sizes: []string{"small", "medium", "large"}, Workload: q.Get("workload"), Engine: q.Get("engine"), Size: q.Get("size"), Workers: q.Get("workers")}
+		Sizes: []string{"small", "medium", "large"}, Workload: q["workload"], Engine: q["engine"], Size: q["size"], Workers: q["workers"]}
 	for _, e := range v.Engines {
 		if msg := s.engineError(e); msg != "" {
 			v.EngineErrors[e] = msg
 		}
 	}
 	status := http.StatusOK
-	if id := chi.URLParam(r, "id"); id != "" {
+	fail := func(err error) error {
+		var pe *scenarios.ParamError
+		if !errors.As(err, &pe) {
+			return err
+		}
+		v.Error, v.Field = pe.Error(), pe.Field
+		status = http.StatusBadRequest
+		return nil
+	}
+	switch {
+	case qerr != nil:
+		if err := fail(qerr); err != nil {
+			return err
+		}
+	case id != "":
 		c, err := s.compares.get(r.Context(), id)
 		if err != nil {
 			return err
 		}
 		v.ComparisonID, v.Workload, v.Engine, v.Size, v.Workers = c.ID, c.Workload.ID, c.Engine, c.Size, strconv.Itoa(c.Workers)
-	} else {
-		if v.Workload == "" {
-			v.Workload = scenarios.Workloads[0].ID
+	default:
+		// A name the link leaves out takes its default; a name it gives
+		// empty is a mistake the page points at.
+		defaults := map[string]string{"workload": scenarios.Workloads[0].ID, "engine": scenarios.EnginePython, "size": "medium", "workers": "4"}
+		for name, def := range defaults {
+			if _, ok := q[name]; !ok {
+				q[name] = def
+			}
 		}
-		if v.Engine == "" {
-			v.Engine = scenarios.EnginePython
-		}
-		if v.Size == "" {
-			v.Size = "medium"
-		}
-		if v.Workers == "" {
-			v.Workers = "4"
-		}
+		v.Workload, v.Engine, v.Size, v.Workers = q["workload"], q["engine"], q["size"], q["workers"]
 		sc, _ := scenarios.Lookup(scenarios.CompareID)
 		if wl, ok := scenarios.LookupWorkload(v.Workload); !ok {
-			v.Error, v.Field = "workload: "+v.Workload+" is not allowed; want one of cpu, io, many-io, mixed, external, shared-state", "workload"
-			status = http.StatusBadRequest
+			if err := fail(workloadError(v.Workload)); err != nil {
+				return err
+			}
 			// The settings are checked with a model of their own workload: a
 			// model that does not apply to it is left out, never an error.
 		} else if _, err := sc.Validate(v.Engine, map[string]any{"workload": v.Workload, "size": v.Size, "workers": v.Workers, "model": wl.Models()[0]}); err != nil {
-			var pe *scenarios.ParamError
-			if !errors.As(err, &pe) {
+			if err := fail(err); err != nil {
 				return err
 			}
-			v.Error, v.Field = pe.Error(), pe.Field
-			status = http.StatusBadRequest
 		}
+	}
+	if v.Workload == "" {
+		v.Workload = scenarios.Workloads[0].ID
 	}
 	s.render(w, r, status, web.ComparePage(v))
 	return nil
@@ -198,7 +233,16 @@ func (s *Server) staticHandler() http.Handler {
 		files = os.DirFS("static")
 	}
 	fileServer := http.StripPrefix("/static/", http.FileServer(http.FS(files)))
+	notFound := s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &NotFoundError{What: "file " + r.URL.Path}
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Files only: a directory (and its listing) is not part of the site.
+		name := strings.TrimPrefix(r.URL.Path, "/static/")
+		if fi, err := fs.Stat(files, path.Clean(name)); name == "" || strings.HasSuffix(name, "/") || err != nil || fi.IsDir() {
+			notFound(w, r)
+			return
+		}
 		if r.URL.Query().Get("v") != "" && !s.cfg.DevStatic {
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		} else {

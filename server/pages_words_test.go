@@ -30,7 +30,7 @@ func TestScenarioPagesSpeakTheEnginesWords(t *testing.T) {
 				if app == nil {
 					t.Fatal("no #app")
 				}
-				content := textOf(app)
+				content := readerText(app)
 				if engine == scenarios.EnginePython {
 					if m := goWords.FindAllString(content, -1); len(m) > 0 {
 						i := goWords.FindStringIndex(content)
@@ -72,9 +72,9 @@ func elementByID(n *html.Node, id string) *html.Node {
 	return nil
 }
 
-// textOf is the text of n and of the attributes a reader meets (titles,
+// readerText is the text of n and of the attributes a reader meets (titles,
 // labels), with runs of space collapsed.
-func textOf(n *html.Node) string {
+func readerText(n *html.Node) string {
 	var b strings.Builder
 	for d := range n.Descendants() {
 		switch d.Type {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,15 +23,24 @@ type runList struct {
 	Next string `json:"next"`
 }
 
-// runFilter reads ?scenario=&engine=&before=&limit=.
-func runFilter(q url.Values) (RunFilter, error) {
-	f := RunFilter{Scenario: q.Get("scenario"), Engine: q.Get("engine"), Before: q.Get("before"), Limit: defaultRunsPage}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxRunsPage {
-			return f, &scenarios.ParamError{Field: "limit", Message: fmt.Sprintf("%s is not allowed; want a whole number from 1 to %d", v, maxRunsPage)}
+// runFilterFields are the names GET /api/runs and /runs take.
+var runFilterFields = []string{"scenario", "engine", "before", "limit"}
+
+// runFilter reads ?scenario=&engine=&before=&limit= of r; an empty scenario,
+// engine or before means all (the filter form sends them empty).
+func runFilter(r *http.Request) (RunFilter, error) {
+	q, err := readQuery(r, runFilterFields)
+	if err != nil {
+		return RunFilter{}, err
+	}
+	f := RunFilter{Scenario: q["scenario"], Engine: q["engine"], Before: q["before"], Limit: defaultRunsPage}
+	if v, ok := q["limit"]; ok {
+		p := scenarios.IntParam("limit", "Runs a page", 1, maxRunsPage, defaultRunsPage, "")
+		ps, err := scenarios.Validate([]scenarios.Param{p}, map[string]any{p.Name: v})
+		if err != nil {
+			return f, err
 		}
-		f.Limit = n
+		f.Limit = ps.Int(p.Name)
 	}
 	return f, nil
 }
@@ -56,7 +64,7 @@ func (s *Server) recentRuns(r *http.Request, f RunFilter) (runList, error) {
 
 // listRuns is GET /api/runs?scenario=&engine=&before=&limit=.
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
-	f, err := runFilter(r.URL.Query())
+	f, err := runFilter(r)
 	if err != nil {
 		return err
 	}
@@ -70,13 +78,12 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 
 // runsPage is GET /runs: the same list as a page.
 func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	v := web.RecentRunsView{Scenario: q.Get("scenario"), Engine: q.Get("engine"), Before: q.Get("before"), Scenarios: scenarios.All(),
-		Engines: []string{scenarios.EngineGo, scenarios.EnginePython, ImportEngine}, MaxImportBytes: s.cfg.Limits.MaxImportBytes}
-	f, err := runFilter(q)
+	f, err := runFilter(r)
 	if err != nil {
 		return err
 	}
+	v := web.RecentRunsView{Scenario: f.Scenario, Engine: f.Engine, Before: f.Before, Scenarios: scenarios.All(),
+		Engines: []string{scenarios.EngineGo, scenarios.EnginePython, ImportEngine}, MaxImportBytes: s.cfg.Limits.MaxImportBytes}
 	list, err := s.recentRuns(r, f)
 	if err != nil {
 		return err
@@ -95,10 +102,13 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	if list.Next != "" {
 		next := url.Values{}
-		for _, k := range []string{"scenario", "engine", "limit"} {
-			if q.Get(k) != "" {
-				next.Set(k, q.Get(k))
+		for k, v := range map[string]string{"scenario": f.Scenario, "engine": f.Engine} {
+			if v != "" {
+				next.Set(k, v)
 			}
+		}
+		if f.Limit != defaultRunsPage {
+			next.Set("limit", strconv.Itoa(f.Limit))
 		}
 		next.Set("before", list.Next)
 		v.Next = "/runs?" + next.Encode()

@@ -20,8 +20,13 @@ func (s *Server) routes() http.Handler {
 				"error": fmt.Sprintf("too many runs: one address may start %d a minute; try again shortly", s.cfg.Limits.RunsPerMinute)})
 		}))
 	r := chi.NewRouter()
+	r.Use(s.checkHost)
 	r.Use(middleware.Recoverer)
 	r.Use(s.securityHeaders)
+	// Every route that changes anything refuses other sites' pages; a route
+	// added later is covered without a word.
+	cop := s.crossOriginProtection()
+	r.Use(cop.Handler)
 
 	// Pages.
 	r.Get("/", s.handle(s.catalogPage))
@@ -46,14 +51,29 @@ func (s *Server) routes() http.Handler {
 		Post("/api/imports", s.handle(s.importTrace))
 	r.With(s.startLimit).
 		Post("/api/compare", s.handle(s.createComparison))
-	r.With(s.startLimit).
+	r.With(s.sameSiteOnly(cop), s.startLimit).
 		Get("/api/compare", s.handle(s.compareNow))
 	r.Get("/api/compare/{id}", s.handle(s.getComparison))
+	r.Delete("/api/compare/{id}", s.handle(s.cancelComparison))
 
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	r.Handle("/static/*", s.staticHandler())
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &NotFoundError{What: "page " + r.URL.Path}
 	}))
+	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, req *http.Request) error {
+		return &methodNotAllowedError{method: req.Method, path: req.URL.Path, allowed: allowedMethods(r, req.URL.Path)}
+	}))
 	return r
+}
+
+// allowedMethods lists the methods mux answers on path, in a fixed order.
+func allowedMethods(mux *chi.Mux, path string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if mux.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +37,10 @@ type RunRequest struct {
 	// executing and nothing else starts until it ends. Comparisons use it so
 	// that models never compete for cores. Not settable through the API.
 	Exclusive bool `json:"-"`
+	// Comparison is the id of the comparison the run is a model of: the
+	// store keeps the run as long as the comparison. Not settable through
+	// the API.
+	Comparison string `json:"-"`
 }
 
 // Run is one execution of a scenario: queued, running or finished.
@@ -53,6 +58,8 @@ type Run struct {
 	overlaps int
 	// SourceVersion names the code that ran (see sourceVersion).
 	SourceVersion string
+	// comparison: see RunRequest.Comparison.
+	comparison string
 
 	log *runLog
 
@@ -70,6 +77,17 @@ type Run struct {
 	finishedAt  time.Time
 	cancel      context.CancelCauseFunc
 	done        chan struct{}
+	// final is the status the run ended with ("" while it goes on);
+	// viewers learn it (reported) only once the store has saved the run,
+	// or failed when it could not (see Store.record).
+	final    string
+	reported bool
+	// onFinish tells the store the run has finished (set by Store.record).
+	onFinish func()
+	// unsaved is set when the store would not record the run at all.
+	unsaved bool
+	// damaged says why a recorded run's events cannot all be read back.
+	damaged string
 
 	// cores is how many cores the run could use, for its verdict (guarded
 	// by mu).
@@ -95,7 +113,13 @@ type Info struct {
 	Bytes       int64 `json:"bytes"`
 	StoredBytes int64 `json:"stored_bytes,omitempty"`
 	// Pinned runs are never evicted by retention.
-	Pinned        bool   `json:"pinned"`
+	Pinned bool `json:"pinned"`
+	// Comparison is the comparison the run is a model of: it is kept as
+	// long as the comparison is.
+	Comparison string `json:"comparison,omitempty"`
+	// Damaged says why the run's recording cannot be read back whole
+	// (found when it was last read); replays and exports stop there.
+	Damaged       string `json:"damaged,omitempty"`
 	SourceVersion string `json:"source_version,omitempty"`
 	PID           int    `json:"pid,omitempty"`
 	PeakRSS       int64  `json:"peak_rss_bytes,omitempty"`
@@ -112,7 +136,7 @@ func (r *Run) Info() Info {
 	}
 	in := Info{ID: r.ID, Scenario: r.Scenario, Engine: r.Engine, Params: r.Params, Status: status, Position: pos,
 		Created: r.Created, Summary: summary, Events: r.events, Bytes: r.bytes, StoredBytes: r.storedBytes, Pinned: r.pinned,
-		SourceVersion: r.SourceVersion, PID: r.pid, PeakRSS: r.peakRSS}
+		SourceVersion: r.SourceVersion, PID: r.pid, PeakRSS: r.peakRSS, Comparison: r.comparison, Damaged: r.damaged}
 	if finished(status) && !r.finishedAt.IsZero() {
 		t := r.finishedAt.UTC()
 		in.Finished = &t
@@ -127,7 +151,9 @@ func (r *Run) started() time.Time {
 	return r.startedAt
 }
 
-// Done is closed when the run has finished and its status is final.
+// Done is closed when the run has finished and its final status is
+// reported: once the store has saved it (or, when the store cannot write,
+// once it has been reported failed).
 func (r *Run) Done() <-chan struct{} { return r.done }
 
 // Manager admits runs, starts each in a child process, and keeps their logs
@@ -223,14 +249,19 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 	}
 	deadline := m.limits.DefaultDeadline
 	if req.DeadlineMS != 0 {
-		if req.DeadlineMS < 100 || time.Duration(req.DeadlineMS)*time.Millisecond > m.limits.MaxDeadline {
+		// Compared in milliseconds: converting first could wrap a huge
+		// value around into range.
+		if req.DeadlineMS < 100 || req.DeadlineMS > m.limits.MaxDeadline.Milliseconds() {
 			return nil, &scenarios.ParamError{Field: "deadline_ms", Message: fmt.Sprintf("%d is not allowed; want a whole number from 100 to %d", req.DeadlineMS, m.limits.MaxDeadline.Milliseconds())}
 		}
 		deadline = time.Duration(req.DeadlineMS) * time.Millisecond
 	}
+	if err := m.store.writable(); err != nil {
+		return nil, err // a run that could not be kept is not started
+	}
 	_, source, _ := eng.Source(sc.ID)
 	run := &Run{ID: newID(), Scenario: sc.ID, Engine: req.Engine, Params: params, Created: time.Now().UTC(),
-		Deadline: deadline, exclusive: req.Exclusive, SourceVersion: sourceVersion(source),
+		Deadline: deadline, exclusive: req.Exclusive, comparison: req.Comparison, SourceVersion: sourceVersion(source),
 		log: newRunLog(StatusQueued), done: make(chan struct{})}
 
 	m.mu.Lock()
@@ -262,6 +293,13 @@ func (m *Manager) recordRun(run *Run) {
 	})
 	if err != nil {
 		m.logger.Error("run will not be recorded", "run", run.ID, "err", err)
+		run.mu.Lock()
+		run.unsaved = true
+		final := run.final
+		run.mu.Unlock()
+		if final != "" {
+			run.finish(final) // report it now: the store never will
+		}
 	}
 }
 
@@ -282,6 +320,9 @@ func (m *Manager) dispatchLocked() {
 		if run.exclusive && m.running > 0 || m.running >= m.limits.MaxConcurrent {
 			break
 		}
+		// Clear the slot: the queue's array would otherwise keep the run
+		// (and every event line of its log) after it is stored.
+		m.queue[0] = nil
 		m.queue = m.queue[1:]
 		m.running++
 		m.exclusiveRunning = run.exclusive
@@ -338,7 +379,7 @@ func (m *Manager) Cancel(id string) error {
 	}
 	for i, q := range m.queue {
 		if q == run {
-			m.queue = append(m.queue[:i], m.queue[i+1:]...)
+			m.queue = slices.Delete(m.queue, i, i+1) // clears the vacated slot
 			m.dispatchLocked()
 			m.mu.Unlock()
 			run.appendMark("cancelled before it started")
@@ -543,10 +584,45 @@ func (r *Run) appendEvent(ev event.Event) {
 	r.log.append(line)
 }
 
-// finish sets the final status and wakes whoever waits for the run.
+// finish records the run's final status and tells the store, which
+// reports it to viewers once the run is saved: a run that was not kept is
+// never reported done. A run the store would not record is reported failed
+// at once.
 func (r *Run) finish(status string) {
 	r.mu.Lock()
 	r.finishedAt = time.Now()
+	r.final = status
+	wake, unsaved := r.onFinish, r.unsaved
+	r.mu.Unlock()
+	if unsaved {
+		r.appendMark("not saved: the run store was closed or could not take the run; it is reported failed")
+		r.mu.Lock()
+		r.final = StatusFailed
+		r.mu.Unlock()
+		r.reportFinal(StatusFailed)
+		return
+	}
+	if wake != nil {
+		wake()
+	}
+}
+
+// finalStatus is the status the run ended with, or "" while it goes on.
+func (r *Run) finalStatus() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.final
+}
+
+// reportFinal sets the status viewers see to status and closes Done; only
+// the first call does anything.
+func (r *Run) reportFinal(status string) {
+	r.mu.Lock()
+	if r.reported {
+		r.mu.Unlock()
+		return
+	}
+	r.reported = true
 	r.mu.Unlock()
 	r.log.setStatus(status, 0)
 	close(r.done)

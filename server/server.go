@@ -27,6 +27,8 @@ type Server struct {
 	store    *Store
 	compares *comparisons
 	handler  http.Handler
+	// hosts are the Host headers the server answers (see guard.go).
+	hosts hostPolicy
 	// startLimit is the per-address rate limit on starting work.
 	startLimit func(http.Handler) http.Handler
 	// closing is closed when the server shuts down: viewers still open then
@@ -34,6 +36,8 @@ type Server struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	viewers   atomic.Int64
+	// imports holds a token per upload being converted (Limits.MaxImports).
+	imports chan struct{}
 }
 
 // New returns a server running scenarios on engines and recording every
@@ -42,7 +46,11 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 	if logger == nil {
 		return nil, errors.New("server needs a logger")
 	}
-	store, err := OpenStore(cfg.DataDir, cfg.Limits.KeepRuns, cfg.Limits.KeepBytes, logger)
+	if cfg.Limits.MaxImports < 1 {
+		return nil, fmt.Errorf("max-imports is %d; want at least 1", cfg.Limits.MaxImports)
+	}
+	store, err := openStore(cfg.DataDir, StoreOptions{KeepRuns: cfg.Limits.KeepRuns, KeepBytes: cfg.Limits.KeepBytes,
+		CacheBytes: cfg.Limits.CacheBytes, ResetBad: cfg.ResetStore}, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +59,8 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 		store.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{})}
+	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{}),
+		imports: make(chan struct{}, cfg.Limits.MaxImports), hosts: newHostPolicy(cfg.AllowedHosts)}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -117,14 +126,16 @@ func ListenAndServe(ctx context.Context, cfg Config, logger *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      0, // event sockets stream for a whole run; each write has its own timeout
-		IdleTimeout:       120 * time.Second,
+	hs := newHTTPServer(s, logger)
+	ifaces, err := net.InterfaceAddrs()
+	if err != nil {
+		logger.Warn("list the network interfaces", "err", err)
 	}
-	logger.Info("serving", "url", "http://"+ln.Addr().String())
+	local, room := servingURLs(ln.Addr(), ifaces)
+	logger.Info("serving", "url", local)
+	for _, u := range room {
+		logger.Info("the room can open", "url", u)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -139,4 +150,17 @@ func ListenAndServe(ctx context.Context, cfg Config, logger *slog.Logger) error 
 		logger.Warn("runs did not stop in time", "err", err)
 	}
 	return hs.Shutdown(shutdownCtx)
+}
+
+// newHTTPServer is the HTTP server that serves h: timeouts bound every
+// request, and net/http's own complaints go to logger as errors.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      0, // event sockets stream for a whole run; each write has its own timeout
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+	}
 }

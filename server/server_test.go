@@ -57,19 +57,36 @@ func newTestServer(t *testing.T, tune func(*Limits), engines ...scenarios.Engine
 // can start a second server on what the first one recorded.
 func newTestServerIn(t *testing.T, dataDir string, tune func(*Limits), engines ...scenarios.Engine) *testServer {
 	t.Helper()
+	return newTestServerConfig(t, func(cfg *Config) {
+		cfg.DataDir = dataDir
+		if tune != nil {
+			tune(&cfg.Limits)
+		}
+	}, testLogger(t), engines...)
+}
+
+// newTestServerConfig is newTestServer with the whole Config tuned (on a
+// fresh data directory unless tune sets one) and the log sent to logger.
+func newTestServerConfig(t *testing.T, tune func(*Config), logger *slog.Logger, engines ...scenarios.Engine) *testServer {
+	t.Helper()
 	cfg := DefaultConfig()
-	cfg.DataDir = dataDir
+	cfg.DataDir = t.TempDir()
 	if tune != nil {
-		tune(&cfg.Limits)
+		tune(&cfg)
 	}
 	if len(engines) == 0 {
 		engines = []scenarios.Engine{goEngine()}
 	}
-	s, err := New(cfg, testLogger(t), engines)
+	s, err := New(cfg, logger, engines)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Server: httptest.NewServer(s), srv: s}
+	hs := httptest.NewUnstartedServer(s)
+	// What net/http itself reports (a write on a hijacked connection, a
+	// handler's panic) goes to the same log.
+	hs.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelError)
+	hs.Start()
+	ts := &testServer{Server: hs, srv: s}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -12,66 +11,79 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
-
-	"interleave/scenarios"
-	"interleave/scenarios/event"
 )
 
 // Store keeps every run and its events in SQLite (one file in the data
 // directory), so that a run's permalink works after it ends and after a
 // restart.
 //
-// All writes go through one writer goroutine: it copies new event lines from
-// each live run's log into the database every flushEvery, in one transaction
-// per flush. The child's reader never waits for the database: the run's
-// in-memory log is the buffer, and the writer catches up at its own pace.
-// Reads (a replay, the list of runs, an export) use the connection pool
-// alongside the writer, which WAL mode allows.
+// All writes go through one writer goroutine (storewriter.go): it copies new
+// event lines from each live run's log into the database every flushEvery,
+// in one transaction per flush. The child's reader never waits for the
+// database: the run's in-memory log is the buffer, and the writer catches up
+// at its own pace. Reads (a replay, the list of runs, an export) use the
+// connection pool alongside the writer, which WAL mode allows.
 //
 // Events are stored as the exact JSON lines the viewers receive, in chunks
-// of up to chunkLines consecutive lines per row, deflated. A row per line
-// was measured first: 1,000,000 rows cost the writer about two CPU-seconds
-// (enough to starve live viewers on a 2-core machine) and 100 MiB of disk;
-// chunks cost a fraction of a second and about 6 MiB.
+// of up to chunkLines consecutive lines per row, deflated and checksummed
+// (storechunk.go). A row per line was measured first: 1,000,000 rows cost
+// the writer about two CPU-seconds (enough to starve live viewers on a
+// 2-core machine) and 100 MiB of disk; chunks cost a fraction of a second
+// and about 6 MiB.
+//
+// Finished runs and comparisons live only here: the server's memory holds
+// the live ones and a byte-capped cache of decoded chunks (chunkCache), so
+// that what it holds does not grow with the runs it has served.
 type Store struct {
 	db        *sql.DB
+	path      string
 	logger    *slog.Logger
 	keepRuns  int
 	keepBytes int64
+	cache     *chunkCache
 
 	ops     chan func(*storeWriter)
+	wake    chan struct{} // a run finished: flush now rather than at the next tick
 	quit    chan struct{}
 	stopped chan struct{}
 	close   sync.Once
+
+	// unwritable is set while the writer cannot write (disk full, I/O
+	// errors): new runs are refused with it until a write succeeds again.
+	unwritable atomic.Pointer[StoreUnavailableError]
 }
 
 // StoreFile is the database's name inside the data directory.
 const StoreFile = "interleave.db"
 
-// Writer tuning: how often live runs are flushed, and the most lines one
-// flush writes (so one transaction never holds the write lock for long;
-// a run further behind is caught up by the next flush, right away).
-const (
-	flushEvery    = 50 * time.Millisecond
-	flushMaxLines = 50_000
-	// A chunk (one row of events) holds at most chunkLines lines or
-	// chunkBytes bytes of them: small enough that a replay page decodes
-	// little it does not send, large enough to compress well.
-	chunkLines = 1024
-	chunkBytes = 64 << 10
-)
+// StoreOptions bound what the store keeps on disk and in memory.
+type StoreOptions struct {
+	// KeepRuns and KeepBytes bound the runs kept on disk (see Limits).
+	KeepRuns  int
+	KeepBytes int64
+	// CacheBytes caps the decoded chunks kept in memory for replays and
+	// exports (see Limits.CacheBytes).
+	CacheBytes int64
+	// ResetBad moves a database that cannot be opened (empty, damaged, of
+	// another version) aside and starts an empty one, instead of refusing
+	// to start.
+	ResetBad bool
+}
 
-// storeVersion is the schema's version (PRAGMA user_version).
-const storeVersion = 1
+// storeVersion is the schema's version (PRAGMA user_version). Version 1
+// had no checksums, no comparison column and no damage notes; migrations
+// brings an older file up to date.
+const storeVersion = 2
 
 const schema = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -80,7 +92,7 @@ CREATE TABLE IF NOT EXISTS runs (
 	scenario TEXT NOT NULL,
 	engine   TEXT NOT NULL,
 	params   TEXT NOT NULL,        -- JSON object
-	status   TEXT NOT NULL,
+	status   TEXT NOT NULL,        -- a run status, or importing while an upload is written
 	summary  TEXT,                 -- JSON: the end event's summary, or NULL
 	created  INTEGER NOT NULL,     -- unix ns
 	finished INTEGER,              -- unix ns, NULL while queued or running
@@ -89,41 +101,192 @@ CREATE TABLE IF NOT EXISTS runs (
 	events   INTEGER NOT NULL DEFAULT 0, -- event lines stored for this run
 	bytes    INTEGER NOT NULL DEFAULT 0, -- their size as JSON
 	stored_bytes INTEGER NOT NULL DEFAULT 0, -- their size on disk (deflated)
-	peak_rss INTEGER NOT NULL DEFAULT 0
+	peak_rss INTEGER NOT NULL DEFAULT 0,
+	comparison TEXT,               -- the comparison the run is a model of: it keeps the run
+	damaged  TEXT                  -- why the recording cannot be read back, once a reader found out
 );
 CREATE INDEX IF NOT EXISTS runs_by_scenario ON runs (scenario, engine, n);
+CREATE INDEX IF NOT EXISTS runs_by_comparison ON runs (comparison);
 CREATE TABLE IF NOT EXISTS events (
 	run  INTEGER NOT NULL, -- runs.n
 	seq  INTEGER NOT NULL, -- of the chunk's first line: 0-based, in the order the run produced them
 	n    INTEGER NOT NULL, -- lines in the chunk
 	data BLOB NOT NULL,    -- the lines, each ending in a newline, deflated
+	crc  INTEGER,          -- CRC-32 (IEEE) of the lines before deflating; NULL in version 1 files
 	PRIMARY KEY (run, seq)
 );
 CREATE TABLE IF NOT EXISTS comparisons (
 	id      TEXT PRIMARY KEY, -- the permalink id of /compare/{id}
 	created INTEGER NOT NULL, -- unix ns
-	data    TEXT NOT NULL     -- JSON: comparisonRecord
+	data    TEXT NOT NULL,    -- JSON: comparisonRecord
+	status  TEXT NOT NULL DEFAULT 'running' -- as in data; retention evicts finished ones only
 );
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS write_probe (
+	data BLOB -- written and deleted to learn whether the disk takes writes again
+);
 `
 
-// OpenStore opens (or creates) the store in dir, marks runs that were cut
-// off by a crash as interrupted, applies retention, and starts the writer.
-// keepRuns and keepBytes bound what the store keeps (see Limits).
+// migrations bring a file of version i+1 to version i+2: migrations[0] is
+// 1 → 2. Each runs in one transaction with the version bump.
+var migrations = []func(ctx context.Context, tx *sql.Tx) error{
+	migrate1to2,
+}
+
+func migrate1to2(ctx context.Context, tx *sql.Tx) error {
+	for _, stmt := range []string{
+		`ALTER TABLE events ADD COLUMN crc INTEGER`,
+		`ALTER TABLE runs ADD COLUMN comparison TEXT`,
+		`ALTER TABLE runs ADD COLUMN damaged TEXT`,
+		`ALTER TABLE comparisons ADD COLUMN status TEXT NOT NULL DEFAULT 'running'`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	// Each comparison's runs now name it, so that retention keeps them.
+	rows, err := tx.QueryContext(ctx, `SELECT id, data FROM comparisons`)
+	if err != nil {
+		return err
+	}
+	type link struct {
+		comparison, status string
+		runs               []string
+	}
+	var links []link
+	for rows.Next() {
+		var id, data string
+		if err := rows.Scan(&id, &data); err != nil {
+			rows.Close()
+			return err
+		}
+		var rec comparisonRecord
+		_ = json.Unmarshal([]byte(data), &rec) // a record that does not decode keeps no runs
+		l := link{comparison: id, status: rec.Status}
+		for _, run := range rec.Runs {
+			l.runs = append(l.runs, run)
+		}
+		links = append(links, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, l := range links {
+		if l.status == "" {
+			l.status = StatusRunning
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE comparisons SET status = ? WHERE id = ?`, l.status, l.comparison); err != nil {
+			return err
+		}
+		for _, run := range l.runs {
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET comparison = ? WHERE id = ?`, l.comparison, run); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS runs_by_comparison ON runs (comparison)`)
+	return err
+}
+
+// BadStoreError says the database in the data directory cannot be used
+// as it is: empty, not a database, damaged or of another version. The
+// server does not start on it (nothing is overwritten) unless asked to move
+// it aside.
+type BadStoreError struct {
+	Path    string
+	Problem string
+}
+
+func (e *BadStoreError) Error() string {
+	return fmt.Sprintf("the run store %s %s; nothing was changed. Start with -reset-store to move it aside (it is kept as %s.bad-TIME) and begin an empty store, or move it away yourself",
+		e.Path, e.Problem, filepath.Base(e.Path))
+}
+
+// sqliteHeader is how every SQLite database file begins.
+var sqliteHeader = []byte("SQLite format 3\x00")
+
+// OpenStore opens (or creates) the store in dir with the default cache;
+// see openStore.
 func OpenStore(dir string, keepRuns int, keepBytes int64, logger *slog.Logger) (*Store, error) {
+	return openStore(dir, StoreOptions{KeepRuns: keepRuns, KeepBytes: keepBytes, CacheBytes: DefaultConfig().Limits.CacheBytes}, logger)
+}
+
+// openStore opens (or creates) the store in dir, brings an older file up
+// to the current schema, marks runs that were cut off by a crash as
+// interrupted, applies retention, and starts the writer. A file that is not
+// a usable store is a *BadStoreError, unless opts.ResetBad moves it aside.
+func openStore(dir string, opts StoreOptions, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		return nil, errors.New("store needs a logger")
 	}
 	if dir == "" {
 		return nil, errors.New("store needs a data directory")
 	}
-	if keepRuns < 1 || keepBytes < 1 {
-		return nil, fmt.Errorf("store: keep-runs %d and keep-bytes %d must be positive", keepRuns, keepBytes)
+	if opts.KeepRuns < 1 || opts.KeepBytes < 1 {
+		return nil, fmt.Errorf("store: keep-runs %d and keep-bytes %d must be positive", opts.KeepRuns, opts.KeepBytes)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if opts.CacheBytes < 0 {
+		return nil, fmt.Errorf("store: cache-bytes %d must not be negative", opts.CacheBytes)
+	}
+	if err := os.MkdirAll(dir, dataDirMode); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, StoreFile)
+	s, err := openStoreFile(path, opts, logger)
+	var bad *BadStoreError
+	if errors.As(err, &bad) && opts.ResetBad {
+		aside, merr := moveAside(path)
+		if merr != nil {
+			return nil, fmt.Errorf("%w (and moving it aside failed: %v)", err, merr)
+		}
+		logger.Warn("store: moved an unusable run store aside and started an empty one", "problem", bad.Problem, "moved_to", aside)
+		s, err = openStoreFile(path, opts, logger)
+	}
+	return s, err
+}
+
+// checkStoreFile refuses, before SQLite sees it, a file that exists but is
+// not a database: SQLite would take an empty file for a new database and
+// start without a word.
+func checkStoreFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	switch {
+	case n == 0 && (err == io.EOF || err == nil):
+		return &BadStoreError{Path: path, Problem: "is empty (0 bytes): it is not a store this server wrote, or it was cut short (a full disk, an interrupted copy)"}
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("read %s: %w", path, err)
+	case !bytes.Equal(head[:n], sqliteHeader):
+		return &BadStoreError{Path: path, Problem: fmt.Sprintf("is not an SQLite database (it begins %q)", head[:n])}
+	}
+	return nil
+}
+
+// moveAside renames path and its WAL and shared-memory files to
+// path.bad-TIME and returns the new name of path.
+func moveAside(path string) (string, error) {
+	aside := path + ".bad-" + time.Now().UTC().Format("20060102T150405Z")
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		err := os.Rename(path+suffix, aside+suffix)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+	}
+	return aside, nil
+}
+
+func openStoreFile(path string, opts StoreOptions, logger *slog.Logger) (*Store, error) {
+	if err := checkStoreFile(path); err != nil {
+		return nil, err
+	}
 	// WAL lets replays read while the writer writes; NORMAL sync is durable
 	// against a crash of the process (not of the machine), which is what a
 	// kill -9 of the server is.
@@ -134,28 +297,10 @@ func OpenStore(dir string, keepRuns int, keepBytes int64, logger *slog.Logger) (
 	}
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(4)
-	s := &Store{db: db, logger: logger, keepRuns: keepRuns, keepBytes: keepBytes,
-		ops: make(chan func(*storeWriter), 64), quit: make(chan struct{}), stopped: make(chan struct{})}
+	s := &Store{db: db, path: path, logger: logger, keepRuns: opts.KeepRuns, keepBytes: opts.KeepBytes, cache: newChunkCache(opts.CacheBytes),
+		ops: make(chan func(*storeWriter), 64), wake: make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{})}
 	ctx := context.Background()
-	var version int
-	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	var tables int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if version != storeVersion && (version != 0 || tables > 0) {
-		db.Close()
-		return nil, fmt.Errorf("%s has store version %d; this server reads version %d: move the file away to start afresh", path, version, storeVersion)
-	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create tables in %s: %w", path, err)
-	}
-	if err := s.markInterrupted(ctx); err != nil {
+	if err := s.prepare(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -166,6 +311,66 @@ func OpenStore(dir string, keepRuns int, keepBytes int64, logger *slog.Logger) (
 	}
 	go w.loop()
 	return s, nil
+}
+
+// prepare checks the file's version, creates or migrates the tables, and
+// tidies what a stop of the server left behind.
+func (s *Store) prepare(ctx context.Context) error {
+	var version, tables int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return &BadStoreError{Path: s.path, Problem: "cannot be read as a database: " + err.Error()}
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables); err != nil {
+		return &BadStoreError{Path: s.path, Problem: "cannot be read as a database: " + err.Error()}
+	}
+	switch {
+	case version == 0 && tables == 0: // a new file
+		if _, err := s.db.ExecContext(ctx, schema+fmt.Sprintf("PRAGMA user_version = %d;", storeVersion)); err != nil {
+			return fmt.Errorf("create tables in %s: %w", s.path, err)
+		}
+	case version >= 1 && version < storeVersion:
+		if err := s.migrate(ctx, version); err != nil {
+			return err
+		}
+	case version != storeVersion:
+		return &BadStoreError{Path: s.path, Problem: fmt.Sprintf("has store version %d; this server reads versions 1 to %d", version, storeVersion)}
+	}
+	if _, err := s.db.ExecContext(ctx, schema); err != nil { // tables added since (none yet), idempotent
+		return fmt.Errorf("create tables in %s: %w", s.path, err)
+	}
+	if err := makeStoreFilesPrivate(s.path); err != nil {
+		return err
+	}
+	if err := s.dropUnfinishedImports(ctx); err != nil {
+		return err
+	}
+	if err := s.markInterrupted(ctx); err != nil {
+		return err
+	}
+	return s.markComparisonsInterrupted(ctx)
+}
+
+// migrate brings a file of an older version up to storeVersion.
+func (s *Store) migrate(ctx context.Context, from int) error {
+	for v := from; v < storeVersion; v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := migrations[v-1](ctx, tx); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("upgrade %s from store version %d: %w", s.path, v, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("upgrade %s from store version %d: %w", s.path, v, err)
+		}
+		s.logger.Info("store: upgraded the run store", "file", s.path, "from", v, "to", v+1)
+	}
+	return nil
 }
 
 // Close stops the writer after a last flush and closes the database. Runs
@@ -183,6 +388,34 @@ func (s *Store) Close() error {
 
 // errStoreClosed is returned by operations after Close.
 var errStoreClosed = errors.New("the run store is closed")
+
+// StoreUnavailableError says the store cannot write: new runs, comparisons
+// and imports are refused (503) until it can, since they would not be kept.
+type StoreUnavailableError struct {
+	Path  string
+	Since time.Time
+	Err   error
+}
+
+func (e *StoreUnavailableError) Error() string {
+	return fmt.Sprintf("the run store cannot save new runs (%v); new runs are refused until it can write again, and recorded runs still replay", describeWriteError(e.Err))
+}
+
+func (e *StoreUnavailableError) Unwrap() error { return e.Err }
+
+func (e *StoreUnavailableError) httpStatus() int { return http.StatusServiceUnavailable }
+
+// retryAfter is what a refused client is told to wait: the longest pause
+// between two attempts to write.
+func (e *StoreUnavailableError) retryAfter() time.Duration { return maxWriteBackoff }
+
+// writable returns nil while the store can write, else why not.
+func (s *Store) writable() error {
+	if e := s.unwritable.Load(); e != nil {
+		return e
+	}
+	return nil
+}
 
 // do runs op on the writer goroutine and waits for it.
 func (s *Store) do(ctx context.Context, op func(*storeWriter) error) error {
@@ -204,10 +437,23 @@ func (s *Store) do(ctx context.Context, op func(*storeWriter) error) error {
 	}
 }
 
+// nudge asks the writer to flush now: a run has finished, and its viewers
+// learn its final status only once it is saved.
+func (s *Store) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
 // record starts recording run: its row is written right away and its
-// events as they arrive. saved is called (on the writer goroutine) once the
-// run has finished and everything it recorded is in the database.
+// events as they arrive. Once the run has finished and everything it
+// recorded is in the database, the store reports the run's final status
+// (see Run.reportFinal) and calls saved, on the writer goroutine.
 func (s *Store) record(run *Run, saved func()) error {
+	run.mu.Lock()
+	run.onFinish = s.nudge
+	run.mu.Unlock()
 	op := func(w *storeWriter) {
 		w.active[run.ID] = &recording{run: run, saved: saved}
 	}
@@ -249,7 +495,7 @@ func (s *Store) setPinned(ctx context.Context, id string, pinned bool) error {
 				return nil // written with its row on this flush
 			}
 		}
-		res, err := s.db.ExecContext(ctx, `UPDATE runs SET pinned = ? WHERE id = ?`, pinned, id)
+		res, err := s.db.ExecContext(ctx, `UPDATE runs SET pinned = ? WHERE id = ? AND status != ?`, pinned, id, statusImporting)
 		if err != nil {
 			return fmt.Errorf("pin run %s: %w", id, err)
 		}
@@ -258,626 +504,6 @@ func (s *Store) setPinned(ctx context.Context, id string, pinned bool) error {
 		}
 		return nil
 	})
-}
-
-// recording is a run the writer is copying into the database.
-type recording struct {
-	run    *Run
-	saved  func()
-	key    int64  // runs.n once the row exists
-	cursor int    // lines written
-	bytes  int64  // their JSON size
-	stored int64  // their size on disk
-	status string // status written
-}
-
-// storeWriter is the state of the writer goroutine; only it touches it.
-type storeWriter struct {
-	store    *Store
-	active   map[string]*recording
-	drainers []chan struct{}
-	raw      bytes.Buffer // a chunk's lines before compression
-	zw       *flate.Writer
-}
-
-func (w *storeWriter) loop() {
-	s := w.store
-	defer close(s.stopped)
-	ticker := time.NewTicker(flushEvery)
-	defer ticker.Stop()
-	behind := false
-	for {
-		var tick <-chan time.Time
-		if len(w.active) > 0 {
-			tick = ticker.C
-		}
-		if behind {
-			select {
-			case op := <-s.ops:
-				op(w)
-			case <-s.quit:
-				w.flushAll()
-				return
-			default:
-			}
-		} else {
-			select {
-			case op := <-s.ops:
-				op(w)
-			case <-tick:
-			case <-s.quit:
-				w.flushAll()
-				return
-			}
-		}
-		var err error
-		behind, err = w.flush(context.Background())
-		if err != nil {
-			s.logger.Error("store: flush failed; will retry", "err", err)
-			behind = false // retry on the next tick, not in a tight loop
-		}
-	}
-}
-
-// flushAll writes what every live run has so far, on the way out.
-func (w *storeWriter) flushAll() {
-	for range 1000 {
-		behind, err := w.flush(context.Background())
-		if err != nil {
-			w.store.logger.Error("store: last flush failed", "err", err)
-			return
-		}
-		if !behind {
-			return
-		}
-	}
-}
-
-// flush writes, in one transaction, new rows, new events (at most
-// flushMaxLines), status changes and finished runs. It reports whether some
-// run has more lines waiting.
-func (w *storeWriter) flush(ctx context.Context) (behind bool, err error) {
-	if len(w.active) == 0 {
-		w.releaseDrainers()
-		return false, nil
-	}
-	tx, err := w.store.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	ins, err := w.inserter(ctx, tx)
-	if err != nil {
-		return false, err
-	}
-	defer ins.close()
-
-	type change struct {
-		rec      *recording
-		cursor   int
-		bytes    int64
-		stored   int64
-		status   string
-		key      int64
-		finished bool
-	}
-	var changes []change
-	budget := flushMaxLines
-	for _, rec := range w.active {
-		c := change{rec: rec, cursor: rec.cursor, bytes: rec.bytes, stored: rec.stored, status: rec.status, key: rec.key}
-		if c.key == 0 {
-			if c.key, err = insertRun(ctx, tx, rec.run); err != nil {
-				return false, err
-			}
-		}
-		snap, err := rec.run.log.read(c.cursor, max(budget, 0))
-		if err != nil {
-			return false, err
-		}
-		if len(snap.lines) > 0 {
-			n, z, err := ins.insert(c.key, c.cursor, snap.lines)
-			if err != nil {
-				return false, err
-			}
-			c.bytes += n
-			c.stored += z
-			c.cursor += len(snap.lines)
-			budget -= len(snap.lines)
-		}
-		if c.cursor < snap.total {
-			behind = true
-		}
-		c.finished = finished(snap.status) && c.cursor == snap.total
-		c.status = snap.status
-		if c.finished || c.cursor != rec.cursor || c.status != rec.status || c.key != rec.key {
-			if err := updateRun(ctx, tx, c.key, rec.run, c.status, c.cursor, c.bytes, c.stored, c.finished); err != nil {
-				return false, err
-			}
-		}
-		changes = append(changes, c)
-	}
-	if err := ins.close(); err != nil {
-		return false, err
-	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("commit: %w", err)
-	}
-	anyFinished := false
-	for _, c := range changes {
-		c.rec.key, c.rec.cursor, c.rec.bytes, c.rec.stored, c.rec.status = c.key, c.cursor, c.bytes, c.stored, c.status
-		if c.finished {
-			delete(w.active, c.rec.run.ID)
-			if c.rec.saved != nil {
-				c.rec.saved()
-			}
-			anyFinished = true
-		}
-	}
-	if anyFinished {
-		if err := w.enforceRetention(ctx); err != nil {
-			w.store.logger.Error("store: retention failed", "err", err)
-		}
-	}
-	if len(w.active) == 0 {
-		w.releaseDrainers()
-	}
-	return behind, nil
-}
-
-func (w *storeWriter) releaseDrainers() {
-	for _, c := range w.drainers {
-		close(c)
-	}
-	w.drainers = nil
-}
-
-// insertRun writes a run's row and returns its key.
-func insertRun(ctx context.Context, tx *sql.Tx, run *Run) (int64, error) {
-	params, err := json.Marshal(run.Params)
-	if err != nil {
-		return 0, fmt.Errorf("params of %s: %w", run.ID, err)
-	}
-	if run.Params == nil {
-		params = []byte("{}")
-	}
-	run.mu.Lock()
-	pinned := run.pinned
-	run.mu.Unlock()
-	res, err := tx.ExecContext(ctx, `INSERT INTO runs (id, scenario, engine, params, status, created, source_version, pinned)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		run.ID, run.Scenario, run.Engine, string(params), StatusQueued, run.Created.UnixNano(), run.SourceVersion, pinned)
-	if err != nil {
-		return 0, fmt.Errorf("insert run %s: %w", run.ID, err)
-	}
-	return res.LastInsertId()
-}
-
-// updateRun writes a run's progress; once finished, its summary too.
-func updateRun(ctx context.Context, tx *sql.Tx, key int64, run *Run, status string, events int, bytes, stored int64, done bool) error {
-	if !done {
-		if finished(status) {
-			status = StatusRunning // the final status waits for the last lines
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, events = ?, bytes = ?, stored_bytes = ? WHERE n = ?`, status, events, bytes, stored, key)
-		if err != nil {
-			return fmt.Errorf("update run %s: %w", run.ID, err)
-		}
-		return nil
-	}
-	run.mu.Lock()
-	summary, finishedAt, peak := run.summary, run.finishedAt, run.peakRSS
-	run.mu.Unlock()
-	var sum any // NULL without a summary
-	if summary != nil {
-		sum = string(summary)
-	}
-	if finishedAt.IsZero() {
-		finishedAt = time.Now()
-	}
-	_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, events = ?, bytes = ?, stored_bytes = ?, summary = ?, finished = ?, peak_rss = ? WHERE n = ?`,
-		status, events, bytes, stored, sum, finishedAt.UnixNano(), peak, key)
-	if err != nil {
-		return fmt.Errorf("finish run %s: %w", run.ID, err)
-	}
-	return nil
-}
-
-// chunkInserter writes event lines as deflated chunks.
-type chunkInserter struct {
-	ctx  context.Context
-	stmt *sql.Stmt
-	w    *storeWriter
-}
-
-// inserter returns a chunk inserter for one flush's transaction.
-func (w *storeWriter) inserter(ctx context.Context, tx *sql.Tx) (*chunkInserter, error) {
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (run, seq, n, data) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return nil, fmt.Errorf("prepare insert: %w", err)
-	}
-	return &chunkInserter{ctx: ctx, stmt: stmt, w: w}, nil
-}
-
-// insert writes lines as seq from, from+1, … of run key and returns their
-// JSON size and their size on disk.
-func (ins *chunkInserter) insert(key int64, from int, lines [][]byte) (raw, stored int64, err error) {
-	for len(lines) > 0 {
-		n, size := 0, 0
-		for n < len(lines) && n < chunkLines && (n == 0 || size+len(lines[n]) < chunkBytes) {
-			size += len(lines[n]) + 1
-			n++
-		}
-		data, err := ins.w.deflate(lines[:n])
-		if err != nil {
-			return raw, stored, err
-		}
-		if _, err := ins.stmt.ExecContext(ins.ctx, key, from, n, data); err != nil {
-			return raw, stored, fmt.Errorf("insert events: %w", err)
-		}
-		raw += int64(size - n)
-		stored += int64(len(data))
-		lines, from = lines[n:], from+n
-	}
-	return raw, stored, nil
-}
-
-func (ins *chunkInserter) close() error {
-	if ins.stmt == nil {
-		return nil
-	}
-	err := ins.stmt.Close()
-	ins.stmt = nil
-	return err
-}
-
-// deflate compresses lines, each followed by a newline, reusing the
-// writer's buffers (only the writer goroutine calls it).
-func (w *storeWriter) deflate(lines [][]byte) ([]byte, error) {
-	w.raw.Reset()
-	for _, line := range lines {
-		w.raw.Write(line)
-		w.raw.WriteByte('\n')
-	}
-	var out bytes.Buffer
-	if w.zw == nil {
-		w.zw, _ = flate.NewWriter(&out, flate.BestSpeed)
-	} else {
-		w.zw.Reset(&out)
-	}
-	if _, err := w.zw.Write(w.raw.Bytes()); err != nil {
-		return nil, err
-	}
-	if err := w.zw.Close(); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
-}
-
-// inflate returns the lines of a stored chunk.
-func inflate(data []byte, n int) ([][]byte, error) {
-	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(data)))
-	if err != nil {
-		return nil, fmt.Errorf("inflate events: %w", err)
-	}
-	lines := make([][]byte, 0, n)
-	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n')
-		if i < 0 {
-			return nil, errors.New("inflate events: a chunk does not end in a newline")
-		}
-		lines = append(lines, raw[:i:i])
-		raw = raw[i+1:]
-	}
-	if len(lines) != n {
-		return nil, fmt.Errorf("inflate events: a chunk holds %d lines, not %d", len(lines), n)
-	}
-	return lines, nil
-}
-
-// enforceRetention evicts the oldest unpinned finished runs while the store
-// holds more than keepRuns runs or keepBytes bytes of events on disk.
-func (w *storeWriter) enforceRetention(ctx context.Context) error {
-	s := w.store
-	var runs int
-	var bytes int64
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(stored_bytes), 0) FROM runs`).Scan(&runs, &bytes); err != nil {
-		return fmt.Errorf("measure store: %w", err)
-	}
-	if runs <= s.keepRuns && bytes <= s.keepBytes {
-		return nil
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT n, id, stored_bytes FROM runs
-		WHERE pinned = 0 AND status NOT IN (?, ?) ORDER BY n`, StatusQueued, StatusRunning)
-	if err != nil {
-		return fmt.Errorf("list evictable runs: %w", err)
-	}
-	type victim struct {
-		key   int64
-		id    string
-		bytes int64
-	}
-	var victims []victim
-	for rows.Next() && (runs > s.keepRuns || bytes > s.keepBytes) {
-		var v victim
-		if err := rows.Scan(&v.key, &v.id, &v.bytes); err != nil {
-			rows.Close()
-			return err
-		}
-		victims = append(victims, v)
-		runs--
-		bytes -= v.bytes
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, v := range victims {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE run = ?`, v.key); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("evict events of %s: %w", v.id, err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE n = ?`, v.key); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("evict run %s: %w", v.id, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-		s.logger.Info("store: evicted run", "run", v.id, "bytes", v.bytes)
-	}
-	if len(victims) > 0 {
-		// Give the freed pages back to the file system.
-		if _, err := s.db.ExecContext(ctx, `PRAGMA incremental_vacuum`); err != nil {
-			return fmt.Errorf("vacuum: %w", err)
-		}
-	}
-	return nil
-}
-
-// interruptedLabel is the mark added to a run the server did not see finish.
-const interruptedLabel = "interrupted: the server stopped before the run finished; every event recorded before that is kept"
-
-// markInterrupted ends the runs a crash or kill of the server cut off:
-// they become interrupted, with a mark after the last event they recorded.
-func (s *Store) markInterrupted(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT n, id, events FROM runs WHERE status IN (?, ?)`, StatusQueued, StatusRunning)
-	if err != nil {
-		return fmt.Errorf("find interrupted runs: %w", err)
-	}
-	type cut struct {
-		key    int64
-		id     string
-		events int
-	}
-	var cuts []cut
-	for rows.Next() {
-		var c cut
-		if err := rows.Scan(&c.key, &c.id, &c.events); err != nil {
-			rows.Close()
-			return err
-		}
-		cuts = append(cuts, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, c := range cuts {
-		var last int64
-		if c.events > 0 {
-			if lines, err := s.lines(ctx, c.key, c.events-1, 1); err == nil && len(lines) == 1 {
-				var ev struct {
-					T int64 `json:"t"`
-				}
-				_ = json.Unmarshal(lines[0], &ev)
-				last = ev.T
-			}
-		}
-		mark := event.Marshal(&event.Event{T: last, K: event.KindMark, Label: interruptedLabel})
-		w := &storeWriter{store: s}
-		data, err := w.deflate([][]byte{mark})
-		if err != nil {
-			return err
-		}
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO events (run, seq, n, data) VALUES (?, ?, 1, ?)`, c.key, c.events, data)
-		if err == nil {
-			_, err = tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished = ?, events = events + 1, bytes = bytes + ?, stored_bytes = stored_bytes + ? WHERE n = ?`,
-				StatusInterrupted, time.Now().UnixNano(), len(mark), len(data), c.key)
-		}
-		if err != nil {
-			tx.Rollback()
-			return fmt.Errorf("mark run %s interrupted: %w", c.id, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-		s.logger.Info("store: run was interrupted by a stop of the server", "run", c.id, "events", c.events)
-	}
-	return nil
-}
-
-// storedRun is a run's row.
-type storedRun struct {
-	key           int64
-	id            string
-	scenario      string
-	engine        string
-	params        string
-	status        string
-	summary       sql.NullString
-	created       int64
-	finished      sql.NullInt64
-	sourceVersion string
-	pinned        bool
-	events        int64
-	bytes         int64
-	storedBytes   int64
-	peakRSS       int64
-}
-
-const runColumns = `n, id, scenario, engine, params, status, summary, created, finished, source_version, pinned, events, bytes, stored_bytes, peak_rss`
-
-func scanRun(row interface{ Scan(...any) error }) (storedRun, error) {
-	var r storedRun
-	err := row.Scan(&r.key, &r.id, &r.scenario, &r.engine, &r.params, &r.status, &r.summary, &r.created, &r.finished,
-		&r.sourceVersion, &r.pinned, &r.events, &r.bytes, &r.storedBytes, &r.peakRSS)
-	return r, err
-}
-
-// info is the row as the API shows it.
-func (r storedRun) info() Info {
-	in := Info{ID: r.id, Scenario: r.scenario, Engine: r.engine, Status: r.status, Created: time.Unix(0, r.created).UTC(),
-		Summary: json.RawMessage("null"), Events: r.events, Bytes: r.bytes, StoredBytes: r.storedBytes, PeakRSS: r.peakRSS, Pinned: r.pinned, SourceVersion: r.sourceVersion}
-	_ = json.Unmarshal([]byte(r.params), &in.Params)
-	if in.Params == nil {
-		in.Params = scenarios.Params{}
-	}
-	if r.summary.Valid && json.Valid([]byte(r.summary.String)) {
-		in.Summary = json.RawMessage(r.summary.String)
-	}
-	if r.finished.Valid {
-		t := time.Unix(0, r.finished.Int64).UTC()
-		in.Finished = &t
-	}
-	return in
-}
-
-// load returns a recorded run whose events are paged in from the database
-// as viewers read them, or a *NotFoundError.
-func (s *Store) load(ctx context.Context, id string) (*Run, error) {
-	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, &NotFoundError{What: fmt.Sprintf("run %q", id)}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load run %s: %w", id, err)
-	}
-	in := r.info()
-	done := make(chan struct{})
-	close(done)
-	status := r.status
-	if !finished(status) {
-		// Another server process is recording it (or crashed mid-run and
-		// has not restarted): replay what is there.
-		status = StatusInterrupted
-	}
-	run := &Run{ID: r.id, Scenario: r.scenario, Engine: r.engine, Params: in.Params, Created: in.Created,
-		SourceVersion: r.sourceVersion, done: done, pinned: r.pinned, events: r.events, bytes: r.bytes, storedBytes: r.storedBytes, peakRSS: r.peakRSS}
-	if in.Summary != nil && string(in.Summary) != "null" {
-		run.summary = in.Summary
-	}
-	if in.Finished != nil {
-		run.finishedAt = *in.Finished
-	}
-	key := r.key
-	run.log = newStoredLog(status, int(r.events), func(from, n int) ([][]byte, error) {
-		return s.lines(context.Background(), key, from, n)
-	})
-	return run, nil
-}
-
-// lines returns event lines of run key from seq from on: at most n, and
-// fewer when the next chunk would not fit whole, so that a reader going
-// through a run page by page decodes each chunk once.
-func (s *Store) lines(ctx context.Context, key int64, from, n int) ([][]byte, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, n, data FROM events
-		WHERE run = ? AND seq >= (SELECT coalesce(max(seq), 0) FROM events WHERE run = ? AND seq <= ?)
-		ORDER BY seq`, key, key, from)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	defer rows.Close()
-	var out [][]byte
-	for rows.Next() {
-		var seq, count int
-		var data []byte
-		if err := rows.Scan(&seq, &count, &data); err != nil {
-			return nil, err
-		}
-		if seq > from+len(out) {
-			return nil, fmt.Errorf("read events: line %d is missing", from+len(out))
-		}
-		skip := from + len(out) - seq // lines of the chunk before from
-		if len(out) > 0 && len(out)+count-skip > n {
-			break
-		}
-		lines, err := inflate(data, count)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, lines[skip:]...)
-		if len(out) >= n {
-			return out[:n:n], nil
-		}
-	}
-	return out, rows.Err()
-}
-
-// RunFilter selects runs for the recent-runs list.
-type RunFilter struct {
-	Scenario string
-	Engine   string
-	// Before is a run id: only runs recorded before it are listed.
-	Before string
-	Limit  int
-}
-
-// list returns recorded runs, newest first, and the id to pass as Before
-// for the next page ("" when there is none).
-func (s *Store) list(ctx context.Context, f RunFilter) ([]Info, string, error) {
-	where := []string{"1 = 1"}
-	var args []any
-	if f.Scenario != "" {
-		where = append(where, "scenario = ?")
-		args = append(args, f.Scenario)
-	}
-	if f.Engine != "" {
-		where = append(where, "engine = ?")
-		args = append(args, f.Engine)
-	}
-	if f.Before != "" {
-		var key int64
-		err := s.db.QueryRowContext(ctx, `SELECT n FROM runs WHERE id = ?`, f.Before).Scan(&key)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, "", &badRequestError{msg: fmt.Sprintf("before: no run %q", f.Before)}
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("find run %s: %w", f.Before, err)
-		}
-		where = append(where, "n < ?")
-		args = append(args, key)
-	}
-	args = append(args, f.Limit+1)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE `+strings.Join(where, " AND ")+` ORDER BY n DESC LIMIT ?`, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list runs: %w", err)
-	}
-	defer rows.Close()
-	out := []Info{}
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, r.info())
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = out[len(out)-1].ID
-	}
-	return out, next, nil
 }
 
 // buildVersion is the revision of this binary when it was built from a
@@ -921,49 +547,4 @@ func sourceVersion(source string) string {
 		v += " build:" + b
 	}
 	return v
-}
-
-// comparisonRecord is what the store keeps of a comparison: its settings and
-// the run of each model (the runs themselves are recorded as usual).
-type comparisonRecord struct {
-	ID       string                  `json:"id"`
-	Workload string                  `json:"workload"`
-	Engine   string                  `json:"engine"`
-	Size     string                  `json:"size"`
-	Workers  int                     `json:"workers"`
-	Created  time.Time               `json:"created"`
-	Status   string                  `json:"status"`
-	Error    string                  `json:"error,omitempty"`
-	Runs     map[string]string       `json:"runs"`
-	Spans    map[string][2]time.Time `json:"spans"`
-}
-
-// saveComparison writes (or rewrites) a comparison's record.
-func (s *Store) saveComparison(ctx context.Context, rec comparisonRecord) error {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return s.do(ctx, func(w *storeWriter) error {
-		_, err := w.store.db.ExecContext(ctx, `INSERT INTO comparisons (id, created, data) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET data = excluded.data`, rec.ID, rec.Created.UnixNano(), string(data))
-		return err
-	})
-}
-
-// loadComparison reads a comparison's record; a missing one is a *NotFoundError.
-func (s *Store) loadComparison(ctx context.Context, id string) (comparisonRecord, error) {
-	var rec comparisonRecord
-	var data string
-	err := s.db.QueryRowContext(ctx, `SELECT data FROM comparisons WHERE id = ?`, id).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return rec, &NotFoundError{What: fmt.Sprintf("comparison %q", id)}
-	}
-	if err != nil {
-		return rec, fmt.Errorf("load comparison %s: %w", id, err)
-	}
-	if err := json.Unmarshal([]byte(data), &rec); err != nil {
-		return rec, fmt.Errorf("decode comparison %s: %w", id, err)
-	}
-	return rec, nil
 }

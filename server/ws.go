@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -26,11 +28,26 @@ var errTooSlow = errors.New("viewer too slow")
 // errRecording is a recorded run whose events could not be read.
 var errRecording = errors.New("read the run's recording")
 
+// CloseRecordingDamaged closes the socket of a replay that met a damaged
+// part of the run's recording (see DamagedError): the page says the
+// recording is damaged rather than offering to reconnect. The front end's
+// copy is CLOSE_DAMAGED in static/ws.js.
+const CloseRecordingDamaged websocket.StatusCode = 4001
+
 // serveEvents streams a run to one viewer: the history so far, then live
 // events in batches, then the final status and a normal close. It never
-// reads from the viewer.
+// reads from the viewer. Once the socket is open, nothing that happens to
+// it is an error of the request: a viewer leaving, in any way, is logged
+// at debug level only.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) error {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.Limits.WSOriginPatterns})
+	// A browser's Origin must be a name this server answers to (besides
+	// matching the Host, which Accept checks), unless extra origins were
+	// configured: then Accept's patterns decide.
+	if origin := r.Header.Get("Origin"); origin != "" && len(s.cfg.Limits.WSOriginPatterns) == 0 && !s.hosts.allowsOrigin(origin) {
+		return &crossOriginError{origin: origin}
+	}
+	hj := &hijackRecorder{ResponseWriter: w}
+	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.Limits.WSOriginPatterns})
 	if err != nil {
 		return nil // Accept has written the HTTP error
 	}
@@ -42,21 +59,59 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) e
 	err = s.streamRun(ctx, c, run)
 	switch {
 	case err == nil:
-		return c.Close(websocket.StatusNormalClosure, "run finished")
+		s.closeViewer(c, hj.conn, run, websocket.StatusNormalClosure, "run finished")
 	case errors.Is(err, errTooSlow):
 		s.logger.Info("viewer dropped", "run", run.ID, "err", err)
-		return c.Close(websocket.StatusPolicyViolation, "too slow: the viewer fell behind the run")
+		s.closeViewer(c, hj.conn, run, websocket.StatusPolicyViolation, "too slow: the viewer fell behind the run")
 	case errors.Is(err, errShutdown):
-		return c.Close(websocket.StatusGoingAway, "server shutting down")
-	case websocket.CloseStatus(err) != -1 || errors.Is(err, context.Canceled):
-		return nil // the viewer left
+		s.closeViewer(c, hj.conn, run, websocket.StatusGoingAway, "server shutting down")
 	case errors.Is(err, errRecording):
 		s.logger.Warn("replay cut short", "run", run.ID, "err", err)
-		return c.Close(websocket.StatusInternalError, "the run's recording is no longer available")
+		var d *DamagedError
+		if errors.As(err, &d) {
+			// A close reason is at most 123 bytes: the page words the rest.
+			s.closeViewer(c, hj.conn, run, CloseRecordingDamaged, fmt.Sprintf("damaged from event %d on", d.Line))
+		} else {
+			s.closeViewer(c, hj.conn, run, websocket.StatusInternalError, "the run's recording is no longer available")
+		}
 	default:
-		s.logger.Debug("viewer ended", "run", run.ID, "err", err)
-		return nil
+		// The viewer left (a close frame, a reset, a timeout): nothing to
+		// say to it.
+		s.logger.Debug("viewer left", "run", run.ID, "err", err)
 	}
+	return nil
+}
+
+// closeGrace is how long a viewer has to answer the server's close frame.
+// A browser answers in milliseconds; a viewer that is gone, or stuck in the
+// middle of a frame of its own, would otherwise hold the socket for the
+// WebSocket library's 5 s.
+const closeGrace = 500 * time.Millisecond
+
+// closeViewer sends the close frame and waits at most closeGrace for the
+// answer, by putting a deadline on the connection under the socket. Its
+// failure is the viewer's, never the server's: logged at debug level.
+func (s *Server) closeViewer(c *websocket.Conn, conn net.Conn, run *Run, code websocket.StatusCode, reason string) {
+	if conn != nil {
+		conn.SetDeadline(time.Now().Add(closeGrace))
+	}
+	if err := c.Close(code, reason); err != nil {
+		s.logger.Debug("viewer did not answer the close", "run", run.ID, "code", code, "err", err)
+	}
+}
+
+// hijackRecorder keeps the connection that websocket.Accept takes over, so
+// that closeViewer can bound the close handshake.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+// Hijack takes over the connection and remembers it.
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.conn = conn
+	return conn, rw, err
 }
 
 func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) error {

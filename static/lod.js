@@ -14,7 +14,7 @@
  * instead of being visited span by span; nothing is allocated per frame.
  */
 
-import { DONE, STATES } from './palette.js';
+import { DONE, PAINT_CODES } from './palette.js';
 
 /** LodBuffer holds the rectangles of one lane for one frame, in pixels from the window's left edge. */
 export class LodBuffer {
@@ -74,8 +74,8 @@ function lowerBoundFrom(starts, t, lo, hi) {
   return lo;
 }
 
-/** scratch holds per-state time within the current pixel column. */
-const scratch = new Float64Array(STATES.length);
+/** scratch holds per-code time within the current pixel column. */
+const scratch = new Float64Array(PAINT_CODES);
 
 /**
  * emit appends rectangle [x0, x1) of state st to out's arrays at index n,
@@ -121,13 +121,15 @@ function dominant(acc) {
  * @param {number} width window width in pixels
  * @param {LodBuffer} out
  * @param {number} [cut=Infinity] nothing from this time on is drawn
+ * @param {Uint8Array} [codes=lane.states] the code each span is drawn with
+ *   (lane.paint draws a core lane's running spans by holder)
  */
-export function lodLane(lane, openEnd, t0, t1, width, out, cut = Infinity) {
+export function lodLane(lane, openEnd, t0, t1, width, out, cut = Infinity, codes = lane.states) {
   out.ensure(2 * Math.ceil(width) + 16);
   const n = lane.n;
   if (n === 0 || !(t1 > t0) || !(width > 0)) return 0;
   const starts = lane.starts;
-  const states = lane.states;
+  const states = codes || lane.states;
   const ox0 = out.x0;
   const ox1 = out.x1;
   const ost = out.state;

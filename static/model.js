@@ -10,9 +10,15 @@
  * model is the same whether events arrive one batch at a time (live) or all
  * at once (a late joiner receiving the history): add() is order-insensitive
  * within a lane.
+ *
+ * The state a span is drawn in follows the rule of scenarios/invariant: see
+ * lane.js.
  */
 
-import { DONE, stateCode } from './palette.js';
+import { DONE, RUNNING, HOLDER_BASE, HOLDERS, otherHolder, stateCode } from './palette.js';
+import { Lane, SRC_CODE, SRC_NAME, busy, grow, upperBound, lowerBound } from './lane.js';
+
+export { Lane, busy, upperBound, lowerBound };
 
 /** FINAL_STATUSES are the statuses after which a run changes no more. */
 export const FINAL_STATUSES = Object.freeze(['done', 'failed', 'cancelled', 'timeout']);
@@ -22,155 +28,8 @@ export function isFinal(status) {
   return FINAL_STATUSES.includes(status);
 }
 
-/** SRC_CODE maps the src field of a state to a small code (0 = not given). */
-const SRC_CODE = { app: 1, sched: 2 };
-const SRC_NAME = ['', 'app', 'sched'];
-
 /** LOCK_OP maps the op field of a lock event to a code. */
 export const LOCK_OP = Object.freeze({ want: 0, got: 1, free: 2 });
-
-/** grow returns a typed array of the same kind with at least n slots, keeping its content. */
-function grow(arr, n) {
-  if (n <= arr.length) return arr;
-  let cap = arr.length || 8;
-  while (cap < n) cap *= 2;
-  const out = new arr.constructor(cap);
-  out.set(arr);
-  return out;
-}
-
-/** upperBound returns the first index i in [lo, hi) with a[i] > t (hi when none). */
-export function upperBound(a, t, lo, hi) {
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] <= t) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}
-
-/** lowerBound returns the first index i in [lo, hi) with a[i] >= t (hi when none). */
-export function lowerBound(a, t, lo, hi) {
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < t) lo = mid + 1; else hi = mid;
-  }
-  return lo;
-}
-
-/**
- * Lane is one row of the timeline: a goroutine, thread, process, task, event
- * loop or scheduler P, with its state spans.
- */
-export class Lane {
-  /**
-   * @param {string} id the lane id, unique in the run
-   * @param {number} order arrival order, which decides the drawing order
-   */
-  constructor(id, order) {
-    this.id = id;
-    this.order = order;
-    this.kind = '';
-    this.name = id;
-    this.parent = '';
-    this.pid = 0;
-    this.group = '';
-    /** declared is true once a lane event has described the lane. */
-    this.declared = false;
-    /** n is the number of state events; starts/states/whys/srcs hold them sorted by time. */
-    this.n = 0;
-    this.starts = new Float64Array(8);
-    this.states = new Uint8Array(8);
-    this.whys = new Int32Array(8);
-    this.srcs = new Uint8Array(8);
-    /** spans counts the state events that are not `done`: each is a span. */
-    this.spans = 0;
-    /** since is when the lane first appears (its lane event or first state or lock). */
-    this.since = Infinity;
-    /** locks holds lock events: time, op code and interned lock name. */
-    this.lockN = 0;
-    this.lockT = new Float64Array(0);
-    this.lockOp = new Uint8Array(0);
-    this.lockName = new Int32Array(0);
-  }
-
-  /** groupKey is the lane's group: its group field, else its process, else the run's one group. */
-  get groupKey() {
-    if (this.group) return this.group;
-    if (this.pid) return `pid ${this.pid}`;
-    return '';
-  }
-
-  /** addState records a state from time t; out-of-order events are inserted in place. */
-  addState(t, code, why, src) {
-    const n = this.n;
-    if (n + 1 > this.starts.length) {
-      this.starts = grow(this.starts, n + 1);
-      this.states = grow(this.states, n + 1);
-      this.whys = grow(this.whys, n + 1);
-      this.srcs = grow(this.srcs, n + 1);
-    }
-    let i = n;
-    if (n > 0 && t < this.starts[n - 1]) {
-      // Rare: an engine stamped an event in the past. Keep equal times in
-      // arrival order (insert after them).
-      i = upperBound(this.starts, t, 0, n);
-      this.starts.copyWithin(i + 1, i, n);
-      this.states.copyWithin(i + 1, i, n);
-      this.whys.copyWithin(i + 1, i, n);
-      this.srcs.copyWithin(i + 1, i, n);
-    }
-    this.starts[i] = t;
-    this.states[i] = code;
-    this.whys[i] = why;
-    this.srcs[i] = src;
-    this.n = n + 1;
-    if (code !== DONE) this.spans++;
-  }
-
-  /** addLock records a lock event. */
-  addLock(t, op, name) {
-    const n = this.lockN;
-    if (n + 1 > this.lockT.length) {
-      this.lockT = grow(this.lockT, n + 1);
-      this.lockOp = grow(this.lockOp, n + 1);
-      this.lockName = grow(this.lockName, n + 1);
-    }
-    let i = n;
-    if (n > 0 && t < this.lockT[n - 1]) {
-      i = upperBound(this.lockT, t, 0, n);
-      this.lockT.copyWithin(i + 1, i, n);
-      this.lockOp.copyWithin(i + 1, i, n);
-      this.lockName.copyWithin(i + 1, i, n);
-    }
-    this.lockT[i] = t;
-    this.lockOp[i] = op;
-    this.lockName[i] = name;
-    this.lockN = n + 1;
-  }
-
-  /** spanEnd is when span i ends: the next state's start, or openEnd for the last one. */
-  spanEnd(i, openEnd) {
-    return i + 1 < this.n ? this.starts[i + 1] : Math.max(openEnd, this.starts[i]);
-  }
-
-  /** indexAt returns the index of the state in force at time t, or -1 before the first. */
-  indexAt(t) {
-    return upperBound(this.starts, t, 0, this.n) - 1;
-  }
-
-  /**
-   * spansBefore counts the spans that had begun before time cut: the
-   * states other than `done` that start before it (all of them for
-   * Infinity).
-   */
-  spansBefore(cut) {
-    if (cut === Infinity) return this.spans;
-    const last = lowerBound(this.starts, cut, 0, this.n);
-    let count = 0;
-    for (let i = 0; i < last; i++) if (this.states[i] !== DONE) count++;
-    return count;
-  }
-}
 
 /** Counter is the series of one counter name: times and values, sorted by time. */
 export class Counter {
@@ -272,6 +131,12 @@ export class RunModel {
     this.structure = 0;
     this.strings = [''];
     this.stringIndex = new Map([['', 0]]);
+    /** laneByName finds the first lane declared with a name, to colour it as a core's holder. */
+    this.laneByName = new Map();
+    /** holderIndex numbers the holders of core lanes that are no lane's name, in the order they first appear. */
+    this.holderIndex = new Map();
+    /** heldBy holds the names of every holder of a core. */
+    this.heldBy = new Set();
   }
 
   /** intern returns the index of s in the string table (0 for none). */
@@ -315,6 +180,7 @@ export class RunModel {
           if (t < l.since) l.since = t;
           l.kind = e.kind || l.kind;
           l.name = e.name || l.name;
+          if (!this.laneByName.has(l.name)) this.laneByName.set(l.name, l);
           l.parent = e.parent || '';
           l.pid = e.pid || 0;
           l.group = e.group || '';
@@ -326,7 +192,8 @@ export class RunModel {
           const l = this.lane(String(e.lane));
           if (t < l.since) l.since = t;
           const code = stateCode(e.s);
-          l.addState(t, code, this.intern(e.why), SRC_CODE[e.src] || 0);
+          const holder = l.kind === 'cpu' && code === RUNNING ? this.holderOf(e.why || '') : 0;
+          l.addState(t, code, this.intern(e.why), SRC_CODE[e.src] || 0, holder);
           if (code !== DONE) this.spanTotal++;
           break;
         }
@@ -399,14 +266,54 @@ export class RunModel {
     return Math.max(this.now, this.maxT);
   }
 
-  /** whyOf returns the reason of span i of lane. */
+  /**
+   * whyOf returns the reason of span i of lane: the program's words, and
+   * where the scheduler's state is drawn, what the scheduler said too
+   * ("computing · on P0").
+   */
   whyOf(lane, i) {
-    return this.strings[lane.whys[i]] || '';
+    const from = lane.drawnFrom(i);
+    const own = this.strings[lane.whys[from]] || '';
+    const a = lane.appAt[i];
+    if (from === a || a < 0) return own;
+    const app = this.strings[lane.whys[a]] || '';
+    return app && own ? `${app} · ${own}` : app || own;
   }
 
-  /** srcOf returns the source (app or sched) of span i of lane. */
+  /** srcOf returns the source (app or sched) of the state span i of lane is drawn in. */
   srcOf(lane, i) {
-    return SRC_NAME[lane.srcs[i]] || '';
+    return SRC_NAME[lane.srcs[lane.drawnFrom(i)]] || '';
+  }
+
+  /**
+   * holderOf returns 1 + the index in palette.js HOLDERS of the style of a
+   * core's holder named why, or HOLDERS.length + 1 for a holder that is not
+   * a lane of the run. A holder takes its style from its lane's place in the
+   * run (the order lanes were declared in), so a replay colours it as the
+   * live page did, whatever order the states arrive in.
+   */
+  holderOf(why) {
+    if (otherHolder(why)) return HOLDERS.length + 1;
+    let i = this.holderRank(why);
+    if (i === undefined) {
+      // Not a lane's name (yet): numbered after every lane, as first seen.
+      i = this.laneList.length + this.holderIndex.size;
+      this.holderIndex.set(why, i);
+    }
+    this.heldBy.add(why);
+    return (i % HOLDERS.length) + 1;
+  }
+
+  /** holderRank is the rank that picks a holder's style: its lane's order, else its first appearance. */
+  holderRank(name) {
+    const l = this.laneByName.get(name);
+    return l ? l.order : this.holderIndex.get(name);
+  }
+
+  /** holderPaint returns the paint code of the holder named name, or -1 if it never held a core. */
+  holderPaint(name) {
+    if (!this.heldBy.has(name)) return -1;
+    return HOLDER_BASE + (this.holderRank(name) % HOLDERS.length);
   }
 
   /**

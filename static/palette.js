@@ -5,13 +5,20 @@
  * the common forms of colour blindness; every waiting state also carries a
  * pattern (hatching for lock and GIL waits, dots for I/O and sleep...), so
  * that states differ by more than hue, also in greyscale and on projectors.
+ *
+ * Core lanes (a Go P, the GIL) are drawn by holder instead: each `running`
+ * span takes the colour and pattern of the lane that holds the core (its
+ * why), so who had the core reads without hovering (see HOLDERS).
  */
 
 /** STATES lists the states of the event protocol; a state's code is its index. */
 export const STATES = Object.freeze([
-  'running', 'runnable', 'gil-wait', 'lock-wait', 'io', 'sleep',
+  'running', 'active', 'runnable', 'gil-wait', 'lock-wait', 'io', 'sleep',
   'syscall', 'blocked', 'idle', 'done',
 ]);
+
+/** RUNNING is the code of "running": on a core. */
+export const RUNNING = 0;
 
 /** STATE_CODE maps a state name to its code. */
 export const STATE_CODE = Object.freeze(Object.fromEntries(STATES.map((s, i) => [s, i])));
@@ -25,10 +32,11 @@ export const UNKNOWN = STATE_CODE.blocked;
 /**
  * STYLE gives each state its fill colour, an optional pattern drawn over the
  * fill, the pattern's ink, and a one-line meaning for tooltips.
- * Patterns: hatch (/), cross (x), backhatch (\), dots, vlines, hlines.
+ * Patterns: hatch (/), cross (x), backhatch (\), dots, vlines, hlines, grid (+).
  */
 export const STYLE = Object.freeze({
   running: { fill: '#009E73', pattern: null, ink: null, meaning: 'executing code on a core' },
+  active: { fill: '#A8DCCB', pattern: 'grid', ink: 'rgba(0,0,0,0.30)', meaning: 'in progress: on a core or waiting for one, not recorded' },
   runnable: { fill: '#F0E442', pattern: 'vlines', ink: 'rgba(0,0,0,0.28)', meaning: 'ready, waiting for a core' },
   'gil-wait': { fill: '#CC79A7', pattern: 'hatch', ink: 'rgba(0,0,0,0.55)', meaning: 'waiting for the GIL' },
   'lock-wait': { fill: '#D55E00', pattern: 'cross', ink: 'rgba(0,0,0,0.5)', meaning: 'waiting for a lock' },
@@ -39,6 +47,54 @@ export const STYLE = Object.freeze({
   idle: { fill: '#DADADA', pattern: null, ink: null, meaning: 'nothing to do' },
   done: { fill: 'transparent', pattern: null, ink: null, meaning: 'ended' },
 });
+
+/**
+ * HOLDERS are the styles of core lanes' running spans, one per holder (by
+ * the holder lane's place in the run, then again from the start): the
+ * Okabe–Ito hues, each with its own pattern, so that two holders differ in
+ * both and a projector or greyscale print still tells them apart. The
+ * reddish purple of gil-wait is left out (black takes its place), so that a
+ * GIL lane never seems to wait for itself. text is the colour a label reads
+ * in on the fill.
+ */
+export const HOLDERS = Object.freeze([
+  { fill: '#0072B2', pattern: null, ink: null, text: '#ffffff' },
+  { fill: '#E69F00', pattern: 'hatch', ink: 'rgba(0,0,0,0.35)', text: '#000000' },
+  { fill: '#009E73', pattern: 'dots', ink: 'rgba(0,0,0,0.45)', text: '#000000' },
+  { fill: '#000000', pattern: 'vlines', ink: 'rgba(255,255,255,0.45)', text: '#ffffff' },
+  { fill: '#56B4E9', pattern: 'backhatch', ink: 'rgba(0,0,0,0.35)', text: '#000000' },
+  { fill: '#D55E00', pattern: 'hlines', ink: 'rgba(0,0,0,0.35)', text: '#000000' },
+  { fill: '#F0E442', pattern: 'cross', ink: 'rgba(0,0,0,0.35)', text: '#000000' },
+]);
+
+/** HOLDER_OTHER styles a core held by something that is not a lane of the run (the runtime, GC, another goroutine). */
+export const HOLDER_OTHER = Object.freeze({ fill: '#BBBBBB', pattern: 'backhatch', ink: 'rgba(0,0,0,0.4)', text: '#000000' });
+
+/**
+ * HOLDER_BASE is the first paint code of a holder: paint codes below it are
+ * state codes; HOLDER_BASE + i is HOLDERS[i] and HOLDER_BASE +
+ * HOLDERS.length is HOLDER_OTHER.
+ */
+export const HOLDER_BASE = 16;
+
+/** PAINT_CODES is how many paint codes there are (states and holders). */
+export const PAINT_CODES = HOLDER_BASE + HOLDERS.length + 1;
+
+/** paintStyle returns the fill, pattern and ink of a paint code (a state or a holder). */
+export function paintStyle(code) {
+  if (code < HOLDER_BASE) return STYLE[STATES[code]];
+  return HOLDERS[code - HOLDER_BASE] || HOLDER_OTHER;
+}
+
+/**
+ * otherHolder reports whether a core's holder (the why of its running
+ * span) is not a lane of the run: the Go runtime's own goroutines, the
+ * tracer, a standard-library goroutine ("net/http goroutine"), or nothing.
+ */
+export function otherHolder(why) {
+  return !why || why === 'runtime' || why === 'GC worker' || why === 'other goroutine' ||
+    why === 'scheduler trace (this tool)' || /^[a-z0-9_./-]+ goroutine$/.test(why);
+}
 
 /** Colours of marks drawn over the lanes. */
 export const MARK_COLOURS = Object.freeze({
@@ -95,6 +151,9 @@ export function patternTile(kind, ink, scale = 1) {
       break;
     case 'hlines':
       line(0, size / 2, size, size / 2);
+      break;
+    case 'grid': // "+": the in-between of running (plain) and runnable (vlines)
+      line(size / 2, 0, size / 2, size); line(0, size / 2, size, size / 2);
       break;
     default:
       return null;

@@ -10,13 +10,13 @@
  * API as usual.
  */
 
-import { STATES, STYLE, DONE, patternTile, tileSize } from './palette.js';
+import { STATES, DONE, HOLDER_BASE, PAINT_CODES, paintStyle, patternTile, tileSize } from './palette.js';
 
 /** PATTERN_MIN_W is the narrowest rectangle (CSS px) drawn with its pattern; thinner ones show only their colour. */
 export const PATTERN_MIN_W = 3;
 
-/** PLAIN is added to a state code to draw it without its pattern. */
-const PLAIN = 16;
+/** PLAIN is added to a paint code (a state or a core's holder) to draw it without its pattern. */
+const PLAIN = 32;
 
 /** NONE marks a pixel of a lane row with no span. */
 const NONE = 255;
@@ -64,7 +64,7 @@ export class PixelPlot {
     this.px.fill(packColour(background));
   }
 
-  /** makeTiles renders every state's colour and pattern into a small tile of pixels. */
+  /** makeTiles renders every paint code's colour and pattern (states, then holders) into a small tile of pixels. */
   makeTiles() {
     const t = tileSize(this.dpr);
     this.tile = t;
@@ -73,22 +73,22 @@ export class PixelPlot {
     canvas.width = t;
     canvas.height = t;
     const g = canvas.getContext('2d', { willReadFrequently: true });
-    STATES.forEach((name, code) => {
-      if (code === DONE) return;
-      const style = STYLE[name];
+    for (let code = 0; code < PAINT_CODES; code++) {
+      if (code === DONE || (code >= STATES.length && code < HOLDER_BASE)) continue;
+      const style = paintStyle(code);
       const plain = new Uint32Array(t * t).fill(packColour(style.fill));
       this.tiles[code + PLAIN] = plain;
       const pat = patternTile(style.pattern, style.ink, this.dpr);
       if (!pat) {
         this.tiles[code] = plain;
-        return;
+        continue;
       }
       g.clearRect(0, 0, t, t);
       g.fillStyle = style.fill;
       g.fillRect(0, 0, t, t);
       g.drawImage(pat, 0, 0);
       this.tiles[code] = new Uint32Array(g.getImageData(0, 0, t, t).data.buffer.slice(0));
-    });
+    }
   }
 
   /** band fills rows [y, y+h) (CSS px) with a colour across the whole width. */
@@ -190,4 +190,4 @@ export class PixelPlot {
 }
 
 // NONE must stay out of the range of codes.
-if (STATES.length + PLAIN >= NONE) throw new Error('too many states for PixelPlot');
+if (PAINT_CODES > PLAIN || 2 * PLAIN > NONE) throw new Error('too many paint codes for PixelPlot');

@@ -16,8 +16,12 @@
 import { formatDuration } from './axis.js';
 import { formatBytes, statusText } from './format.js';
 
-/** FINAL_COMPARISON are the statuses after which a comparison changes no more. */
-export const FINAL_COMPARISON = Object.freeze(['done', 'failed', 'cancelled']);
+/**
+ * FINAL_COMPARISON are the statuses after which a comparison changes no
+ * more: partial is a comparison that ran to its end with a model that did
+ * not finish well; interrupted, one the server stopped in the middle.
+ */
+export const FINAL_COMPARISON = Object.freeze(['done', 'partial', 'failed', 'cancelled', 'interrupted']);
 
 /** isFinalComparison reports whether a comparison is over. */
 export function isFinalComparison(status) {
@@ -40,6 +44,12 @@ export const COLUMNS = Object.freeze([
 /** BEST names what a winning cell is best at, for its badge. */
 export const BEST = Object.freeze({ wall: 'fastest', cpu: 'least CPU', memory: 'least memory' });
 
+/**
+ * JUDGED are the statuses of a comparison whose every model ran to its end
+ * (partial: one failed, and never wins): only then are winners named.
+ */
+const JUDGED = Object.freeze(['done', 'partial']);
+
 /** TIE names what tied cells share, for their badge: no model won. */
 export const TIE = Object.freeze({ wall: 'tie: fastest', cpu: 'tie: least CPU', memory: 'tie: least memory' });
 
@@ -57,7 +67,7 @@ function measured(row) {
  * order. A cell is a winner (or tied) only once the comparison is done.
  */
 export function resultRows(result) {
-  const done = result.status === 'done';
+  const done = JUDGED.includes(result.status);
   const winners = done ? result.winners || {} : {};
   const ties = done ? result.ties || {} : {};
   const baseline = result.baseline || '';
@@ -83,7 +93,9 @@ export function resultRows(result) {
       model: row.model,
       run: row.run || '',
       status: row.status || 'queued',
-      statusText: row.run ? statusText(row.status) : 'waiting',
+      // A model without a run waits for its turn, unless the comparison
+      // ended first (cancelled): then it says so.
+      statusText: row.run || (row.status && row.status !== 'queued') ? statusText(row.status) : 'waiting',
       verdict: row.verdict || '',
       cells: [
         cell('wall', has ? formatDuration(row.wall_ns) : ''),
@@ -112,7 +124,7 @@ export function speedupHeading(result) {
 export function ruleState(result) {
   const rule = result.rule || {};
   const tied = rule.tied || [];
-  const done = result.status === 'done' && (!!rule.measured || tied.length > 0);
+  const done = JUDGED.includes(result.status) && (!!rule.measured || tied.length > 0);
   return {
     workload: result.workload || '',
     recommended: rule.recommended || [],
@@ -142,7 +154,12 @@ export function progressText(result) {
   const finished = models.filter((m) => m.run && ['done', 'failed', 'timeout', 'cancelled'].includes(m.status)).length;
   if (result.status === 'done') return `done: ${models.length} models measured`;
   if (result.status === 'failed') return `failed${result.error ? `: ${result.error}` : ''}`;
-  if (result.status === 'cancelled') return 'cancelled';
+  if (result.status === 'cancelled') return `cancelled${result.error ? `: ${result.error}` : ''}`;
+  if (result.status === 'interrupted') return `interrupted${result.error ? `: ${result.error}` : ''}`;
+  if (result.status === 'partial') {
+    const good = models.filter((m) => m.status === 'done').length;
+    return `partial: ${good} of ${models.length} models measured${result.error ? ` (${result.error})` : ''}`;
+  }
   const current = models.find((m) => m.run && !['done', 'failed', 'timeout', 'cancelled'].includes(m.status));
   if (current) return `running ${current.model} (${finished + 1} of ${models.length})`;
   return `starting (${finished} of ${models.length} done)`;

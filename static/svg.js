@@ -8,7 +8,7 @@
  * cursor. Text stays text. It is pure: tested without a browser.
  */
 
-import { STATES, STYLE, MARK_COLOURS, INK, SELECTED } from './palette.js';
+import { STATES, MARK_COLOURS, INK, SELECTED, HOLDER_BASE, PAINT_CODES, paintStyle } from './palette.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PATTERN_MIN_W } from './raster.js';
 import { formatDuration } from './axis.js';
@@ -35,10 +35,15 @@ function n(x) {
   return String(Math.round(x * 100) / 100);
 }
 
-/** patternDef is the <pattern> of a state's fill and pattern, or '' for a plain fill. */
-function patternDef(name) {
-  const style = STYLE[name];
-  if (!style.pattern) return '';
+/** paintID is the id of the <pattern> of a paint code: a state, or a core's holder. */
+function paintID(code) {
+  return code < HOLDER_BASE ? `st-${STATES[code]}` : `holder-${code - HOLDER_BASE}`;
+}
+
+/** patternDef is the <pattern> of a paint code's fill and pattern, or '' for a plain fill. */
+function patternDef(code) {
+  const style = paintStyle(code);
+  if (!style || !style.pattern) return '';
   const { colour, opacity } = paint(style.ink);
   const stroke = `stroke="${colour}" stroke-opacity="${opacity}" stroke-width="1"`;
   const s = TILE;
@@ -62,10 +67,13 @@ function patternDef(name) {
     case 'hlines':
       ink = `<path d="M0 ${s / 2}H${s}" ${stroke}/>`;
       break;
+    case 'grid':
+      ink = `<path d="M${s / 2} 0V${s}M0 ${s / 2}H${s}" ${stroke}/>`;
+      break;
     default:
       return '';
   }
-  return `<pattern id="st-${name}" width="${s}" height="${s}" patternUnits="userSpaceOnUse"><rect width="${s}" height="${s}" fill="${style.fill}"/>${ink}</pattern>`;
+  return `<pattern id="${paintID(code)}" width="${s}" height="${s}" patternUnits="userSpaceOnUse"><rect width="${s}" height="${s}" fill="${style.fill}"/>${ink}</pattern>`;
 }
 
 /**
@@ -84,7 +92,9 @@ export function timelineSVG(snap, { title = '' } = {}) {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" font-size="${n(font)}">`);
   if (title) out.push(`<title>${escapeXML(title)}</title>`);
   out.push('<defs>');
-  for (const name of STATES) out.push(patternDef(name));
+  for (let code = 0; code < PAINT_CODES; code++) {
+    if (code < STATES.length || code >= HOLDER_BASE) out.push(patternDef(code));
+  }
   out.push(`<clipPath id="plot"><rect x="${gx}" y="${axisH}" width="${n(plotW)}" height="${H - axisH}"/></clipPath>`);
   out.push(`<clipPath id="gutter"><rect x="0" y="${axisH}" width="${gx}" height="${H - axisH}"/></clipPath>`);
   out.push('</defs>');
@@ -103,14 +113,14 @@ export function timelineSVG(snap, { title = '' } = {}) {
       laneRows.set(r.lane.id, r);
       const selected = r.lane.id === snap.selectedLane;
       if (selected) out.push(`<rect x="${gx}" y="${n(r.y)}" width="${n(plotW)}" height="${r.h}" fill="${SELECTED.band}"/>`);
-      const count = lodLane(r.lane, snap.end, t0, t1, plotW, lod, snap.cut);
+      const count = lodLane(r.lane, snap.end, t0, t1, plotW, lod, snap.cut, r.lane.paint);
       const y = n(r.y + snap.lanePad);
       const h = n(r.h - 2 * snap.lanePad);
       for (let i = 0; i < count; i++) {
         const w = lod.x1[i] - lod.x0[i];
-        const name = STATES[lod.state[i]];
-        const style = STYLE[name];
-        const fill = style.pattern && w >= PATTERN_MIN_W ? `url(#st-${name})` : style.fill;
+        const code = lod.state[i];
+        const style = paintStyle(code);
+        const fill = style.pattern && w >= PATTERN_MIN_W ? `url(#${paintID(code)})` : style.fill;
         out.push(`<rect x="${n(gx + lod.x0[i])}" y="${y}" width="${n(Math.max(w, 0.5))}" height="${h}" fill="${fill}"/>`);
       }
       if (selected) {

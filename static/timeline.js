@@ -22,6 +22,7 @@
  */
 
 import { STATES, STYLE, MARK_COLOURS, INK, SELECTED, makePattern } from './palette.js';
+import { HOLDER_LABEL_MIN_W, collectHolderLabels, drawHolderLabels, drawHolderSwatch } from './holders.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
@@ -400,6 +401,7 @@ export class Timeline {
     plot.begin(ctx, plotW, this.viewH, this.dpr, INK.background);
     plot.columns(tk.ticks.map((t) => t.x), 0, this.viewH, INK.grid);
     const out = this.lod;
+    const holderLabels = [];
     for (const r of rows) {
       const y = r.y - this.scrollY;
       if (r.type === 'group') plot.band(y, r.h, INK.header);
@@ -407,8 +409,9 @@ export class Timeline {
       if (r.type === 'lane') {
         const sel = r.lane.id === selected;
         if (sel) plot.band(y, r.h, SELECTED.band);
-        const n = lodLane(r.lane, end, t0, t1, plotW, out, cut);
+        const n = lodLane(r.lane, end, t0, t1, plotW, out, cut, r.lane.paint);
         plot.lane(y + sz.lanePad, r.h - 2 * sz.lanePad, out, n);
+        if (r.lane.kind === 'cpu') collectHolderLabels(holderLabels, r, out, n, t0, t1, plotW, HOLDER_LABEL_MIN_W * sz.scale);
         if (sel) {
           plot.band(y, 1.5, SELECTED.edge);
           plot.band(y + r.h - 1.5, 1.5, SELECTED.edge);
@@ -444,6 +447,7 @@ export class Timeline {
       if (r.type === 'counter') this.drawCounter(r, originY + r.y);
       if (r.type === 'lane' && r.lane.lockN > 0) this.drawLocks(r, originY + r.y);
     }
+    drawHolderLabels(this, holderLabels, originY);
     this.drawFlows(originY);
     this.drawMarks(originY);
     if (model.cursor !== null) {
@@ -511,10 +515,12 @@ export class Timeline {
   /**
    * drawLaneLabel writes a lane's name, and its kind when both fit: the
    * name comes first. A selected lane's name is bold; a lane that had not
-   * started yet at the replay cursor is greyed.
+   * started yet at the replay cursor is greyed. A lane that held a core
+   * carries a swatch of its holder colour, matching the core lanes' spans.
    */
   drawLaneLabel(lane, y, selected = false, future = false) {
     const { ctx, sz } = this;
+    if (lane.kind !== 'cpu') drawHolderSwatch(this, this.model.holderPaint(lane.name), y);
     const indent = (lane.parent ? 18 : 10) + (selected ? 4 * sz.scale : 0);
     const room = sz.gutterW - indent - 6;
     const kind = lane.kind === 'cpu' ? 'core' : lane.kind;
@@ -1079,6 +1085,11 @@ export class Timeline {
  * legend, with the same code as the timeline.
  */
 export function paintSwatch(canvas, state, cssW = 28, cssH = 14) {
+  paintSwatchStyle(canvas, STYLE[state], cssW, cssH);
+}
+
+/** paintSwatchStyle fills a canvas with a style's colour and pattern (a state's, or a core holder's). */
+export function paintSwatchStyle(canvas, style, cssW = 28, cssH = 14) {
   const dpr = (typeof window !== 'undefined' && window.devicePixelRatio) || 1;
   canvas.width = Math.round(cssW * dpr);
   canvas.height = Math.round(cssH * dpr);
@@ -1086,7 +1097,6 @@ export function paintSwatch(canvas, state, cssW = 28, cssH = 14) {
   canvas.style.height = `${cssH}px`;
   const ctx = canvas.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  const style = STYLE[state];
   ctx.fillStyle = style.fill;
   ctx.fillRect(0, 0, cssW, cssH);
   const pat = makePattern(ctx, style.pattern, style.ink, dpr);
@@ -1095,3 +1105,4 @@ export function paintSwatch(canvas, state, cssW = 28, cssH = 14) {
     ctx.fillRect(0, 0, cssW, cssH);
   }
 }
+

@@ -19,7 +19,7 @@ import { Timeline, paintSwatch } from './timeline.js';
 import { statusText, formatMetric, formatValue } from './format.js';
 import { connectRun, parseMessage } from './ws.js';
 import { formatDuration } from './axis.js';
-import { MARK_COLOURS } from './palette.js';
+import { MARK_COLOURS, HOLDERS, makePattern } from './palette.js';
 
 /** CAVEATS are the prefixes of server marks that qualify a run's numbers. */
 const CAVEATS = ['shared the machine', 'truncated', 'output truncated', 'memory cap'];
@@ -260,7 +260,7 @@ export class Viewer {
     this.socket = null;
     if (info.kind === 'normal') return;
     this.setMessage(info.message, info.reconnect ? () => this.watch(this.runId) : null);
-    if (!isFinal(this.model.status)) this.model.setStatus('disconnected');
+    if (!isFinal(this.model.status)) this.model.setStatus(info.kind === 'damaged' ? 'damaged' : 'disconnected');
   }
 
   /** setMessage shows a message under the run controls, with an optional Reconnect button. */
@@ -430,6 +430,11 @@ export class Viewer {
       tl.setSched(true);
     } else if (sched && this.engine && this.engine !== 'go') {
       sched.hidden = true;
+    } else if (sched) {
+      // On the go engine the core lanes (one per P) are the lesson: one
+      // core computing tasks in turn, or several at once, and who held
+      // each. So they show by default; the toggle (or s) hides them.
+      tl.setSched(true);
     }
     sched?.addEventListener('click', () => tl.setSched(!tl.showSched));
     $('pin')?.addEventListener('click', () => this.togglePin());
@@ -529,7 +534,18 @@ function paintMarkSwatch(canvas, kind) {
   canvas.style.height = '14px';
   const ctx = canvas.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  if (kind === 'lock') {
+  if (kind === 'holders') {
+    // Three holders side by side, each its colour and pattern.
+    HOLDERS.slice(0, 3).forEach((style, i) => {
+      ctx.fillStyle = style.fill;
+      ctx.fillRect(i * 9 + 1, 1, 8, 12);
+      const pat = makePattern(ctx, style.pattern, style.ink, dpr);
+      if (pat) {
+        ctx.fillStyle = pat;
+        ctx.fillRect(i * 9 + 1, 1, 8, 12);
+      }
+    });
+  } else if (kind === 'lock') {
     ctx.beginPath();
     ctx.moveTo(3, 2); ctx.lineTo(11, 2); ctx.lineTo(7, 9); ctx.closePath();
     ctx.fillStyle = '#fff'; ctx.fill();

@@ -4,13 +4,16 @@
  * The server sends {"type":"status",...} and {"type":"events","events":[...]}
  * messages; a viewer joining late first receives the whole history. The
  * socket closes with 1000 when the run is over, 1008 when this viewer fell
- * too far behind and was dropped, 1001 when the server shuts down.
+ * too far behind and was dropped, 1001 when the server shuts down, 4001 when
+ * a replay met a damaged part of the run's recording.
  */
 
 /** Close codes the page reacts to. */
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TOO_SLOW = 1008;
+/** CLOSE_DAMAGED is server/ws.go's CloseRecordingDamaged. */
+export const CLOSE_DAMAGED = 4001;
 
 /** eventsURL is the WebSocket URL of run id on the page's own origin. */
 export function eventsURL(location, id) {
@@ -31,6 +34,13 @@ export function closeReason(code, reason, sawFinal) {
       kind: 'slow',
       message: 'This page fell too far behind the run and was dropped (the run goes on). Reconnect to load everything recorded so far.',
       reconnect: true,
+    };
+  }
+  if (code === CLOSE_DAMAGED) {
+    return {
+      kind: 'damaged',
+      message: `The recording of this run is damaged${reason ? ` (${reason})` : ''}: the replay stops there, so what is shown is not the whole run.`,
+      reconnect: false,
     };
   }
   if (code === CLOSE_GOING_AWAY) {

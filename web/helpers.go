@@ -40,6 +40,7 @@ type legendEntry struct{ State, Meaning string }
 // legend shows them; static/palette.js gives each its colour and pattern.
 var stateLegend = []legendEntry{
 	{"running", "executing code on a core"},
+	{"active", "in progress: on a core or waiting for one, not recorded"},
 	{"runnable", "ready, waiting for a core"},
 	{"gil-wait", "waiting for the GIL"},
 	{"lock-wait", "waiting for a lock"},

@@ -55,6 +55,9 @@ type RunView struct {
 	// SourceVersion names the code that ran (a hash of the scenario source
 	// and the server's build).
 	SourceVersion string
+	// Damaged says why the run's recording cannot be read back whole, once
+	// a replay or export has found out; "" when nothing is known wrong.
+	Damaged string
 }
 
 // ErrorView is a page for a status other than 200.

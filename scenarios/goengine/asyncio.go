@@ -183,7 +183,7 @@ func (l *eventLoop) run(ctx context.Context) error {
 func (l *eventLoop) runReady() {
 	batch := l.ready
 	l.ready = nil
-	l.r.State(loopLane, event.Running, fmt.Sprintf("running %d ready task(s), one step each", len(batch)))
+	l.r.State(loopLane, event.Active, fmt.Sprintf("running %d ready task(s), one step each", len(batch)))
 	t0, stalled := l.r.Now(), l.stallNS
 	for _, t := range batch {
 		l.resume(t)
@@ -203,11 +203,11 @@ func (l *eventLoop) resume(t *asyncTask) {
 	switch t.step {
 	case stepStart:
 		if l.steps || t.blocking {
-			l.r.State(t.lane, event.Running, "started")
+			l.r.State(t.lane, event.Active, "started")
 		}
 		if t.blocking {
 			l.r.State(loopLane, event.Blocked, fmt.Sprintf("stalled: task %d called time.sleep(%d ms), a blocking call; no other task can run", t.n, l.blockingMS))
-			l.r.State(t.lane, event.Running, fmt.Sprintf("time.sleep(%d ms): blocks the loop's only thread", l.blockingMS))
+			l.r.State(t.lane, event.Active, fmt.Sprintf("time.sleep(%d ms): blocks the loop's only thread", l.blockingMS))
 			// The loop's goroutine itself blocks here, as time.sleep blocks
 			// Python's loop thread: no other task can run until it returns.
 			// (Only the end of the run cuts it short.)
@@ -216,7 +216,7 @@ func (l *eventLoop) resume(t *asyncTask) {
 			l.stallNS += l.r.Now() - stallAt
 			l.r.Mark(loopLane, fmt.Sprintf("loop stalled %.0f ms by one blocking call", float64(l.stallNS)/1e6))
 			l.finish(t)
-			l.r.State(loopLane, event.Running, "back from the blocking call")
+			l.r.State(loopLane, event.Active, "back from the blocking call")
 			return
 		}
 		t.step = stepAfterAwait
@@ -230,7 +230,7 @@ func (l *eventLoop) resume(t *asyncTask) {
 		}
 	case stepAfterAwait:
 		if l.steps {
-			l.r.State(t.lane, event.Running, "resumed after the await")
+			l.r.State(t.lane, event.Active, "resumed after the await")
 		}
 		l.finish(t)
 	}

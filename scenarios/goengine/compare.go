@@ -221,7 +221,7 @@ func runCompare(ctx context.Context, r *Run) (event.Summary, error) {
 	r.Lane(mainLane, event.LaneGoroutine, fmt.Sprintf("main goroutine (runner pid %d)", os.Getpid()), "")
 	labelGoroutine(ctx, mainLane)
 	if workload == "cpu" || workload == "mixed" {
-		r.State(mainLane, event.Running, "calibrating the CPU work: how many rounds make 1 ms on one core")
+		r.State(mainLane, event.Active, "calibrating the CPU work: how many rounds make 1 ms on one core")
 		c.rounds = calibrate()
 	}
 	if workload == "io" || workload == "mixed" {
@@ -250,7 +250,7 @@ func runCompare(ctx context.Context, r *Run) (event.Summary, error) {
 	}
 
 	cpu0, start := cpuTime(), r.Now()
-	r.State(mainLane, event.Running, fmt.Sprintf("%s: %d %s tasks", model, size.tasks, workload))
+	r.State(mainLane, event.Active, fmt.Sprintf("%s: %d %s tasks", model, size.tasks, workload))
 	var err error
 	if c.shared != nil {
 		stop, sampled := make(chan struct{}), make(chan struct{})
@@ -343,7 +343,7 @@ func (c *compareRun) doTask(lane string, i int, locked bool) error {
 	sz := c.size
 	switch c.workload {
 	case "cpu":
-		c.state(lane, event.Running, fmt.Sprintf("task %d: computing %d ms", i, sz.cpuMS))
+		c.state(lane, event.Active, fmt.Sprintf("task %d: computing %d ms", i, sz.cpuMS))
 		return cpuWork(c.ctx, c.rounds, sz.cpuMS)
 	case "io":
 		c.state(lane, event.IO, fmt.Sprintf("task %d: HTTP GET, the server answers after %d ms", i, sz.waitMS))
@@ -359,7 +359,7 @@ func (c *compareRun) doTask(lane string, i int, locked bool) error {
 		if err := httpGet(c.ctx, c.client, c.url); err != nil {
 			return err
 		}
-		c.state(lane, event.Running, fmt.Sprintf("task %d: computing %d ms", i, sz.cpuMS))
+		c.state(lane, event.Active, fmt.Sprintf("task %d: computing %d ms", i, sz.cpuMS))
 		return cpuWork(c.ctx, c.rounds, sz.cpuMS)
 	case "external":
 		p, err := c.startProgram(i, lane)
@@ -370,9 +370,9 @@ func (c *compareRun) doTask(lane string, i int, locked bool) error {
 		return c.waitProgram(p)
 	case "shared-state":
 		if locked {
-			c.state(lane, event.Running, fmt.Sprintf("task %d: %d updates, each read-modify-write under a sync.Mutex", i, sz.updates))
+			c.state(lane, event.Active, fmt.Sprintf("task %d: %d updates, each read-modify-write under a sync.Mutex", i, sz.updates))
 		} else {
-			c.state(lane, event.Running, fmt.Sprintf("task %d: %d updates, nobody else running: no lock", i, sz.updates))
+			c.state(lane, event.Active, fmt.Sprintf("task %d: %d updates, nobody else running: no lock", i, sz.updates))
 		}
 		return c.addOnes(sz.updates, locked)
 	}
@@ -511,7 +511,7 @@ func (c *compareRun) startProgram(n int, parent string) (*program, error) {
 	p := &program{n: n, lane: fmt.Sprintf("prog-%d", n), cmd: cmd, out: pr}
 	pid := cmd.Process.Pid
 	c.r.Emit(event.Event{T: t0, K: event.KindLane, ID: p.lane, Kind: event.LaneProcess, Name: fmt.Sprintf("program %d: compute (pid %d)", n, pid), Parent: parent, PID: pid, Group: "programs"})
-	c.r.Emit(event.Event{T: t0, K: event.KindState, Lane: p.lane, S: event.Running, Why: fmt.Sprintf("computing %d ms: its own process, scheduled by the OS", c.size.cpuMS), Src: event.SrcApp})
+	c.r.Emit(event.Event{T: t0, K: event.KindState, Lane: p.lane, S: event.Active, Why: fmt.Sprintf("computing %d ms: its own process, scheduled by the OS", c.size.cpuMS), Src: event.SrcApp})
 	c.r.Flow(parent, p.lane, fmt.Sprintf("start pid %d (fork/exec)", pid))
 	c.mu.Lock()
 	c.children++
@@ -554,7 +554,7 @@ func (c *compareRun) subprocesses() error {
 	c.used = c.size.tasks
 	var ps []*program
 	for i := 1; i <= c.size.tasks; i++ {
-		c.r.State(mainLane, event.Running, fmt.Sprintf("starting program %d (subprocess.Popen)", i))
+		c.r.State(mainLane, event.Active, fmt.Sprintf("starting program %d (subprocess.Popen)", i))
 		p, err := c.startProgram(i, mainLane)
 		if err != nil {
 			c.fail(err)
@@ -641,12 +641,12 @@ func (c *compareRun) coroutine(sel *epollSelector, progs map[*asyncTask]*program
 		}
 		switch c.workload {
 		case "cpu":
-			l.taskState(t, event.Running, fmt.Sprintf("computing %d ms inline: no await, every other task waits", sz.cpuMS))
+			l.taskState(t, event.Active, fmt.Sprintf("computing %d ms inline: no await, every other task waits", sz.cpuMS))
 			if err := cpuWork(c.ctx, c.rounds, sz.cpuMS); err != nil {
 				return fail(err)
 			}
 		case "shared-state":
-			l.taskState(t, event.Running, fmt.Sprintf("%d updates: one goroutine, no await between read and write, so no lock", sz.updates))
+			l.taskState(t, event.Active, fmt.Sprintf("%d updates: one goroutine, no await between read and write, so no lock", sz.updates))
 			if err := c.addOnes(sz.updates, false); err != nil {
 				return fail(err)
 			}
@@ -671,7 +671,7 @@ func (c *compareRun) coroutine(sel *epollSelector, progs map[*asyncTask]*program
 				return false
 			}
 			if c.workload == "mixed" {
-				l.taskState(t, event.Running, fmt.Sprintf("computing %d ms inline: every other task waits", sz.cpuMS))
+				l.taskState(t, event.Active, fmt.Sprintf("computing %d ms inline: every other task waits", sz.cpuMS))
 				if err := cpuWork(c.ctx, c.rounds, sz.cpuMS); err != nil {
 					return fail(err)
 				}
@@ -1121,22 +1121,20 @@ func (w *compareWorker) do(job compareJob, res *compareResult) error {
 	for _, i := range job.Tasks {
 		switch job.Workload {
 		case "cpu":
-			w.em.State(w.lane, event.Running, fmt.Sprintf("task %d: computing %d ms", i, job.CPUMS))
-			_ = cpuWork(ctx, job.RoundsPerMS, job.CPUMS)
+			_, _ = measuredCPUWork(ctx, w.em, w.lane, fmt.Sprintf("task %d: computing %d ms", i, job.CPUMS), job.RoundsPerMS, job.CPUMS)
 		case "io", "mixed":
 			w.em.State(w.lane, event.IO, fmt.Sprintf("task %d: HTTP GET, the server answers after %d ms", i, job.WaitMS))
 			if err := httpGet(ctx, w.client, job.URL); err != nil {
 				return err
 			}
 			if job.Workload == "mixed" {
-				w.em.State(w.lane, event.Running, fmt.Sprintf("task %d: computing %d ms", i, job.CPUMS))
-				_ = cpuWork(ctx, job.RoundsPerMS, job.CPUMS)
+				_, _ = measuredCPUWork(ctx, w.em, w.lane, fmt.Sprintf("task %d: computing %d ms", i, job.CPUMS), job.RoundsPerMS, job.CPUMS)
 			}
 		case "shared-state":
 			if w.shared == nil {
 				return errors.New("shared-state: no shared counter in this worker")
 			}
-			w.em.State(w.lane, event.Running, fmt.Sprintf("task %d: %d updates of the shared counter (shared memory), each under the process-shared lock", i, job.Updates))
+			w.em.State(w.lane, event.Active, fmt.Sprintf("task %d: %d updates of the shared counter (shared memory), each under the process-shared lock", i, job.Updates))
 			for range job.Updates {
 				w.shared.addOne()
 			}

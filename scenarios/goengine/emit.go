@@ -30,12 +30,16 @@ type Emitter struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	// names holds each lane's display name by id, so the scheduler trace
+	// can name the holder of a core the way the timeline names the lane.
+	names map[string]string
 }
 
 // NewEmitter returns an Emitter writing to w, stamping events relative to
 // base (CLOCK_MONOTONIC ns at the start of the run).
 func NewEmitter(w io.Writer, base int64) *Emitter {
-	e := &Emitter{base: base, w: w, buf: make([]byte, 0, flushSize+4096), stop: make(chan struct{}), done: make(chan struct{})}
+	e := &Emitter{base: base, w: w, buf: make([]byte, 0, flushSize+4096), stop: make(chan struct{}), done: make(chan struct{}), names: map[string]string{}}
 	go e.flushLoop()
 	return e
 }
@@ -78,12 +82,22 @@ func (e *Emitter) Emit(ev event.Event) {
 	if e.closed {
 		return
 	}
+	if ev.K == event.KindLane {
+		e.names[ev.ID] = ev.Name
+	}
 	e.buf = event.Append(e.buf, &ev)
 	e.buf = append(e.buf, '\n')
 	e.count++
 	if len(e.buf) >= flushSize {
 		e.flushLocked()
 	}
+}
+
+// laneName returns the display name lane id was declared with ("" if none).
+func (e *Emitter) laneName(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.names[id]
 }
 
 // Count returns how many events were emitted.

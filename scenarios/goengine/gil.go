@@ -152,8 +152,8 @@ func (g *gil) drawTake(from, lane string, waited int64) {
 	g.mu.Lock()
 	n := g.handoffs
 	g.mu.Unlock()
-	g.r.State(lane, event.Running, "holds the GIL: runs bytecode")
-	g.r.State(gilLane, event.Running, "held by "+g.names[lane])
+	g.r.State(lane, event.Active, "holds the GIL: runs bytecode")
+	g.r.State(gilLane, event.Running, g.names[lane])
 	if from != "" && from != lane && n <= gilMarksShown {
 		g.r.Flow(from, lane, "GIL hand-off")
 		g.r.Mark(gilLane, fmt.Sprintf("hand-off: %s → %s after %.2f ms of waiting", g.names[from], g.names[lane], float64(waited)/1e6))
@@ -296,7 +296,7 @@ func runGIL(ctx context.Context, r *Run) (event.Summary, error) {
 	rounds := calibrate()
 	g := newGIL(r, interval)
 
-	r.Lane(gilLane, event.LaneThread, "GIL (model): who holds it", "")
+	r.Lane(gilLane, event.LaneCPU, "GIL (model): who holds it", "")
 	r.State(gilLane, event.Idle, "free")
 	lanes := make([]string, threads)
 	for i := range threads {

@@ -71,7 +71,7 @@ func runLocks(ctx context.Context, r *Run) (event.Summary, error) {
 				r.Emit(event.Event{T: now - waited.Nanoseconds(), K: event.KindLock, Lane: lane, Lock: "mu", Op: event.LockWant})
 				r.Emit(event.Event{T: now - waited.Nanoseconds(), K: event.KindState, Lane: lane, S: event.LockWait, Why: "sync.Mutex held by another worker", Src: event.SrcApp})
 				r.Emit(event.Event{T: now, K: event.KindLock, Lane: lane, Lock: "mu", Op: event.LockGot})
-				r.Emit(event.Event{T: now, K: event.KindState, Lane: lane, S: event.Running, Why: "read-modify-write under the lock", Src: event.SrcApp})
+				r.Emit(event.Event{T: now, K: event.KindState, Lane: lane, S: event.Active, Why: "read-modify-write under the lock", Src: event.SrcApp})
 				waitedNS.Add(waited.Nanoseconds())
 			} else {
 				waitedNS.Add(waited.Nanoseconds())
@@ -99,7 +99,7 @@ func runLocks(ctx context.Context, r *Run) (event.Summary, error) {
 			if useLock {
 				why = "read-modify-write under the lock"
 			}
-			r.State(lanes[i], event.Running, why)
+			r.State(lanes[i], event.Active, why)
 			for n := 0; n < increments; n++ {
 				if n%1024 == 0 && ctx.Err() != nil {
 					break

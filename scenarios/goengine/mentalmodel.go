@@ -45,7 +45,7 @@ func runMentalModel(ctx context.Context, r *Run) (event.Summary, error) {
 		labelGoroutine(ctx, lanes[i])
 		var err error
 		if work == "cpu" {
-			r.State(lanes[i], event.Running, "computing")
+			r.State(lanes[i], event.Active, "computing")
 			err = cpuWork(ctx, rounds, size)
 		} else {
 			r.State(lanes[i], event.IO, "waiting for I/O")

@@ -118,7 +118,7 @@ func runWorkerProcesses(ctx context.Context, r *Run, ws []*mpWorker, job workerJ
 	// start, as Python pickles the arguments of each task.
 	job.Payload = payload
 	for i, w := range ws {
-		r.State("main", event.Running, fmt.Sprintf("encode the args of worker %d: %d values (gob, like pickling)", i+1, len(payload)))
+		r.State("main", event.Active, fmt.Sprintf("encode the args of worker %d: %d values (gob, like pickling)", i+1, len(payload)))
 		job.Tasks[0].ID = i
 		t := time.Now()
 		frame, err := gobEncode(job)
@@ -139,7 +139,7 @@ func runWorkerProcesses(ctx context.Context, r *Run, ws []*mpWorker, job workerJ
 		}
 		w := ws[res.i]
 		r.Flow(w.lane, "main", fmt.Sprintf("result: %s (gob)", formatBytes(len(res.payload))))
-		r.State("main", event.Running, fmt.Sprintf("decode the result of worker %d (gob, like unpickling)", res.i+1))
+		r.State("main", event.Active, fmt.Sprintf("decode the result of worker %d (gob, like unpickling)", res.i+1))
 		t := time.Now()
 		var meta workerResult
 		var back []int64
@@ -196,7 +196,7 @@ func runWorkerThreads(ctx context.Context, r *Run, ws []*mpWorker, rounds int64,
 		wg.Go(func() {
 			w.readyT = r.Now()
 			labelGoroutine(ctx, w.lane)
-			r.State(w.lane, event.Running, fmt.Sprintf("compute %d ms of CPU", size))
+			r.State(w.lane, event.Active, fmt.Sprintf("compute %d ms of CPU", size))
 			t := time.Now()
 			if errs[i] = cpuWork(ctx, rounds, size); errs[i] != nil {
 				return

@@ -51,12 +51,16 @@ func TestMultiprocessingTwoProcessesSpeedUp(t *testing.T) {
 	if rss := two.metric(t, "rss_worker_max"); rss < 1 || rss > 100 {
 		t.Errorf("rss_worker_max = %v MiB, want a worker's own peak", rss)
 	}
-	// The workers' own spans reach the run through the parent.
-	computing := two.count(func(ev event.Event) bool {
-		return ev.K == event.KindState && strings.HasPrefix(ev.Lane, "worker-") && strings.HasPrefix(ev.Why, "compute")
-	})
-	if computing != 2 {
-		t.Errorf("%d compute spans relayed from the workers, want 2", computing)
+	// The workers' own spans reach the run through the parent (a worker
+	// the OS took off its core resumes its compute span: count lanes).
+	computing := map[string]bool{}
+	for _, ev := range two.events {
+		if ev.K == event.KindState && strings.HasPrefix(ev.Lane, "worker-") && strings.HasPrefix(ev.Why, "compute") {
+			computing[ev.Lane] = true
+		}
+	}
+	if len(computing) != 2 {
+		t.Errorf("compute spans relayed from %d workers, want 2", len(computing))
 	}
 }
 

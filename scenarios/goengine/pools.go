@@ -328,7 +328,7 @@ func (p *pool) reusedGoroutines(ctx context.Context, workers int) error {
 func (p *pool) runChunkHere(ctx context.Context, lane string, c poolChunk) error {
 	ids := make([]int, 0, len(c.tasks))
 	for _, t := range c.tasks {
-		p.r.State(lane, event.Running, fmt.Sprintf("compute task %d (%d ms of CPU)", t.ID+1, t.MS))
+		p.r.State(lane, event.Active, fmt.Sprintf("compute task %d (%d ms of CPU)", t.ID+1, t.MS))
 		if err := cpuWork(ctx, p.rounds, t.MS); err != nil {
 			return err
 		}

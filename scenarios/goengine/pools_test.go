@@ -32,14 +32,20 @@ func TestPoolsEveryTaskRunsOnce(t *testing.T) {
 }
 
 func TestPoolsNoReuseCostsStartup(t *testing.T) {
-	params := map[string]any{"kind": "processes", "tasks": 8.0, "chunksize": 1.0, "workers": 2.0, "size": 5.0, "reuse": true}
-	pool := mustRun(t, "pools", params)
-	params["reuse"] = false
-	fresh := mustRun(t, "pools", params)
-	p, f := pool.metric(t, "startup_total"), fresh.metric(t, "startup_total")
-	t.Logf("8 tasks on 2 workers: start-up %.1f ms with reuse (%v starts), %.1f ms without (%v starts); wall %.0f vs %.0f ms",
-		p, pool.metric(t, "starts"), f, fresh.metric(t, "starts"), pool.wallMS(), fresh.wallMS())
-	if f <= p {
+	timed := timingClaim(t) // the start-up times compared are timings
+	var pool, fresh result
+	var p, f float64
+	untilHeld(t, 3, func() bool {
+		params := map[string]any{"kind": "processes", "tasks": 8.0, "chunksize": 1.0, "workers": 2.0, "size": 5.0, "reuse": true}
+		pool = mustRun(t, "pools", params)
+		params["reuse"] = false
+		fresh = mustRun(t, "pools", params)
+		p, f = pool.metric(t, "startup_total"), fresh.metric(t, "startup_total")
+		t.Logf("8 tasks on 2 workers: start-up %.1f ms with reuse (%v starts), %.1f ms without (%v starts); wall %.0f vs %.0f ms",
+			p, pool.metric(t, "starts"), f, fresh.metric(t, "starts"), pool.wallMS(), fresh.wallMS())
+		return !timed || f > p
+	})
+	if timed && f <= p {
 		t.Errorf("start-up without reuse %.1f ms <= with reuse %.1f ms", f, p)
 	}
 	if pool.metric(t, "starts") != 2 || fresh.metric(t, "starts") != 8 {

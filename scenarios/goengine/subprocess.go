@@ -257,7 +257,7 @@ func (s *subprocessRun) start(n int, name string, c allowedCommand, stdin, stdou
 		return p
 	}
 	s.r.Emit(event.Event{T: p.start, K: event.KindLane, ID: p.lane, Kind: event.LaneProcess, Name: fmt.Sprintf("%s (pid %d)", name, p.pid), Parent: "main", PID: p.pid})
-	s.r.Emit(event.Event{T: p.start, K: event.KindState, Lane: p.lane, S: event.Running, Why: "running " + p.display + ": its own process, scheduled by the OS", Src: event.SrcApp})
+	s.r.Emit(event.Event{T: p.start, K: event.KindState, Lane: p.lane, S: event.Active, Why: "running " + p.display + ": its own process, scheduled by the OS", Src: event.SrcApp})
 	s.r.Flow("main", p.lane, fmt.Sprintf("start pid %d (fork/exec)", p.pid))
 	// Output is read only now that its lane exists; the child's writes wait
 	// in the pipe meanwhile.

@@ -99,14 +99,20 @@ func TestSubprocessTimeoutKillsChild(t *testing.T) {
 }
 
 func TestSubprocessConcurrentIsAboutTheLongest(t *testing.T) {
-	params := map[string]any{"command": "sleep", "count": 4.0, "mode": "sequential"}
-	seq := mustRun(t, "subprocess", params)
-	params["mode"] = "concurrent"
-	conc := mustRun(t, "subprocess", params)
-	ratio := conc.wallMS() / seq.wallMS()
-	t.Logf("4 × sleep 0.2: sequential %.0f ms (children sum %.0f ms), concurrent %.0f ms (longest child %.0f ms): %.2f",
-		seq.wallMS(), seq.metric(t, "children_sum"), conc.wallMS(), conc.metric(t, "children_max"), ratio)
-	if ratio >= 0.6 {
+	timed := timingClaim(t)
+	var conc result
+	ratio := 0.0
+	untilHeld(t, 3, func() bool {
+		params := map[string]any{"command": "sleep", "count": 4.0, "mode": "sequential"}
+		seq := mustRun(t, "subprocess", params)
+		params["mode"] = "concurrent"
+		conc = mustRun(t, "subprocess", params)
+		ratio = conc.wallMS() / seq.wallMS()
+		t.Logf("4 × sleep 0.2: sequential %.0f ms (children sum %.0f ms), concurrent %.0f ms (longest child %.0f ms): %.2f",
+			seq.wallMS(), seq.metric(t, "children_sum"), conc.wallMS(), conc.metric(t, "children_max"), ratio)
+		return !timed || ratio < 0.6
+	})
+	if timed && ratio >= 0.6 {
 		t.Errorf("concurrent/sequential = %.2f, want < 0.6", ratio)
 	}
 	if lanes := len(conc.lanes(event.LaneProcess)); lanes != 5 {

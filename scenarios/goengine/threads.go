@@ -33,7 +33,7 @@ func runThreads(ctx context.Context, r *Run) (event.Summary, error) {
 	case work == "cpu":
 		rounds = calibrate()
 		doTask = func(ctx context.Context, lane string, n int) error {
-			r.State(lane, event.Running, fmt.Sprintf("task %d: computing %d ms", n, size))
+			r.State(lane, event.Active, fmt.Sprintf("task %d: computing %d ms", n, size))
 			return cpuWork(ctx, rounds, size)
 		}
 	case ioKind == "http":

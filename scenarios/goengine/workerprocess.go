@@ -201,6 +201,9 @@ func (w *workerSide) serve(job func(frame []byte) ([][]byte, error)) error {
 		if err != nil {
 			return err
 		}
+		// Writing the result wakes the parent, which may take this core
+		// at once: the write is a system call, not measured work.
+		w.em.State(w.lane, event.Syscall, "sending the result to the parent (a write to the pipe)")
 		if err := w.send(answer...); err != nil {
 			return fmt.Errorf("write result: %w", err)
 		}
@@ -236,7 +239,7 @@ func processWorkerMain() error {
 func runWorkerJob(em *Emitter, lane string, frame []byte, show bool) (workerResult, []byte, error) {
 	var job workerJob
 	if show {
-		em.State(lane, event.Running, fmt.Sprintf("decode the task: %s (gob, like unpickling)", formatBytes(len(frame))))
+		em.State(lane, event.Active, fmt.Sprintf("decode the task: %s (gob, like unpickling)", formatBytes(len(frame))))
 	}
 	t0 := time.Now()
 	if err := gobDecode(frame, &job); err != nil {
@@ -246,8 +249,7 @@ func runWorkerJob(em *Emitter, lane string, frame []byte, show bool) (workerResu
 
 	t1 := time.Now()
 	for _, task := range job.Tasks {
-		em.State(lane, event.Running, fmt.Sprintf("compute task %d (%d ms of CPU)", task.ID+1, task.MS))
-		_ = cpuWork(context.Background(), job.RoundsPerMS, task.MS)
+		_, _ = measuredCPUWork(context.Background(), em, lane, fmt.Sprintf("compute task %d (%d ms of CPU)", task.ID+1, task.MS), job.RoundsPerMS, task.MS)
 		res.Done = append(res.Done, task.ID)
 	}
 	for i := range job.Payload {
@@ -256,7 +258,7 @@ func runWorkerJob(em *Emitter, lane string, frame []byte, show bool) (workerResu
 	res.ComputeNS = int64(time.Since(t1))
 
 	if show {
-		em.State(lane, event.Running, fmt.Sprintf("encode the result: %d values (gob, like pickling)", len(job.Payload)))
+		em.State(lane, event.Active, fmt.Sprintf("encode the result: %d values (gob, like pickling)", len(job.Payload)))
 	}
 	t2 := time.Now()
 	payload, err := gobEncode(job.Payload)
@@ -363,7 +365,7 @@ func startRoleProcessWith(ctx context.Context, r *Run, role, lane, name, parent 
 	}
 	w.pid = cmd.Process.Pid
 	r.Emit(event.Event{T: w.spawnT, K: event.KindLane, ID: lane, Kind: event.LaneProcess, Name: name, Parent: parent, PID: w.pid, Group: opt.group})
-	r.Emit(event.Event{T: w.spawnT, K: event.KindState, Lane: lane, S: event.Running, Why: "starting: fork, exec and runtime start-up of a new process", Src: event.SrcApp})
+	r.Emit(event.Event{T: w.spawnT, K: event.KindState, Lane: lane, S: event.Active, Why: "starting: fork, exec and runtime start-up of a new process", Src: event.SrcApp})
 	go func() {
 		defer close(w.relay)
 		defer evR.Close()

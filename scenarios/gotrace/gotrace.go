@@ -261,6 +261,12 @@ func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition, t i
 		g.onP = trace.NoProc
 	}
 	s, why := goState(from, to, st)
+	if to == trace.GoNotExist {
+		// A goroutine that has exited never comes back (ids are not
+		// reused): forget it, so that a trace of a million short-lived
+		// goroutines does not hold them all.
+		delete(c.gs, gid)
+	}
 	if s == "" || (s == g.state && why == "") {
 		return
 	}

@@ -12,7 +12,7 @@
 // except where the app state only says the lane is busy (active, running or
 // runnable) and the scheduler has recorded a state for the lane by then: the
 // scheduler knows whether the goroutine was on a core, so its running or
-// runnable wins. The browser's event model (static/model.js) applies the same
+// runnable wins. The browser's event model (static/lane.js) applies the same
 // rule; this package is its reference.
 //
 // cpu lanes (one per core or P) are the cores themselves and are not counted.

@@ -111,7 +111,13 @@ type laneState struct {
 
 // goroutine is what the converter knows of one goroutine.
 type goroutine struct {
-	laneState // id is empty until the lane is declared
+	// laneState.id is the lane the goroutine's states are drawn on: the app
+	// lane it was labelled with, or its own lane ("g12", when own is set),
+	// or empty while it is drawn nowhere.
+	laneState
+	// own says id is a lane this package declared for the goroutine (a
+	// scenario goroutine's unlabelled child); otherwise id is an app lane.
+	own bool
 
 	gid   trace.GoID
 	role  role
@@ -129,6 +135,8 @@ type goroutine struct {
 	pending []span
 	// onP is the P the goroutine runs on, or -1.
 	onP trace.ProcID
+	// last is the latest state the trace told, drawn or not.
+	last span
 	// session is the latest trace session that reported the goroutine.
 	session int
 }
@@ -170,25 +178,6 @@ func (g *goroutine) addPending(sp span) {
 	g.pending[len(g.pending)-1] = sp
 }
 
-// proc is what the converter knows of one P.
-type proc struct {
-	laneState
-	onWhy   string // "on P3": the why of a goroutine running on it
-	running *goroutine
-	// pend is the P's latest state, held back until the next one (or until
-	// the reader caught up) so that tiny idle gaps can be merged away and the
-	// goroutine's name is known when it is emitted.
-	pend pendingProc
-}
-
-type pendingProc struct {
-	set bool
-	s   string
-	why string     // used when g is nil
-	g   *goroutine // the goroutine running, for s == running
-	t   int64
-}
-
 // limits bounds what the converter emits.
 type limits struct {
 	perWindow int   // state events per rateWindow
@@ -227,7 +216,13 @@ type converter struct {
 	sweepSyncs  int // Sync events since the session started, until the sweep
 	sweepWanted bool
 
-	gs          map[trace.GoID]*goroutine // goroutines alive (or not yet known to have exited)
+	gs map[trace.GoID]*goroutine // goroutines alive (or not yet known to have exited)
+	// owners maps an app lane id to the goroutine whose states are drawn
+	// on it: one goroutine at a time, the latest to call Label with it.
+	owners map[string]*goroutine
+	// laneName returns an app lane's display name, for the P lanes' why;
+	// nil means the lane id.
+	laneName    func(id string) string
 	ps          []*proc
 	gomaxprocs  int
 	lanes       int          // goroutine lanes declared
@@ -245,8 +240,18 @@ type converter struct {
 	exhausted     bool  // maxEvents reached: nothing more is emitted
 }
 
-func newConverter(emit func(event.Event), base int64, lim limits) *converter {
-	return &converter{emit: emit, base: base, lim: lim, gs: map[trace.GoID]*goroutine{}, window: -1}
+func newConverter(emit func(event.Event), base int64, lim limits, laneName func(string) string) *converter {
+	return &converter{emit: emit, base: base, lim: lim, gs: map[trace.GoID]*goroutine{}, owners: map[string]*goroutine{}, laneName: laneName, window: -1}
+}
+
+// displayName is the name an app lane is shown with.
+func (c *converter) displayName(id string) string {
+	if c.laneName != nil {
+		if n := c.laneName(id); n != "" {
+			return n
+		}
+	}
+	return id
 }
 
 // runTime maps a trace timestamp to the run clock (ns since spec.ClockBase).
@@ -329,7 +334,7 @@ func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition) {
 		g.setStart(FirstFunc(st.Stack))
 		if parent := c.gs[ev.Goroutine()]; parent != nil && parent != g && parent.scenario && g.role == roleUser {
 			g.scenario, g.parent = true, parent
-			g.name = laneName(g)
+			g.name = c.childName(g)
 			c.newChildren = append(c.newChildren, g)
 		}
 	} else if g.role == roleUnknown {
@@ -343,6 +348,7 @@ func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition) {
 	}
 
 	s, why := c.goState(from, to, st, ev.Proc())
+	g.last = span{s, why, t}
 	switch {
 	case g.id != "":
 		c.setState(&g.laneState, s, why, t)
@@ -350,6 +356,9 @@ func (c *converter) goTransition(ev *trace.Event, st *trace.StateTransition) {
 		g.addPending(span{s, why, t})
 	}
 	if to == trace.GoNotExist {
+		if !g.own && g.id != "" && c.owners[g.id] == g {
+			delete(c.owners, g.id)
+		}
 		delete(c.gs, gid)
 	}
 }
@@ -449,39 +458,68 @@ func LastFunc(stack trace.Stack) string {
 	return fn
 }
 
-// laneName names a scenario goroutine's lane: "g12 · worker-3".
-func laneName(g *goroutine) string {
+// childName names the lane of a scenario goroutine's unlabelled child:
+// "g15 · child of worker 3".
+func (c *converter) childName(g *goroutine) string {
 	name := "g" + strconv.FormatInt(int64(g.gid), 10)
-	switch {
-	case g.label != "":
-		return name + " · " + g.label
-	case g.parent != nil && g.parent.label != "":
-		return name + " · child of " + g.parent.label
-	case g.parent != nil:
-		return name + " · child of g" + strconv.FormatInt(int64(g.parent.gid), 10)
+	switch p := g.parent; {
+	case p != nil && p.label != "":
+		return name + " · child of " + c.displayName(p.label)
+	case p != nil:
+		return name + " · child of g" + strconv.FormatInt(int64(p.gid), 10)
 	}
 	return name
 }
 
-// label ties goroutine gid to the app lane laneID.
+// label ties goroutine gid to the app lane laneID (or unties it, for an
+// empty laneID): from t on, the goroutine's scheduler states are drawn on
+// that lane (src "sched"), where they refine the app's own states, and the
+// P lanes name the lane when they run it. A lane shows one goroutine's
+// states at a time, so a later label of the same lane takes it over; a
+// goroutine that leaves a lane leaves it `active` (not recorded) rather
+// than in a state that is no longer true, and one that had its own lane
+// ends it there.
 func (c *converter) label(gid trace.GoID, laneID string, t int64) {
 	g := c.goroutine(gid)
-	if g.label == laneID {
+	if g.label == laneID && g.id == laneID && !g.own {
 		return
 	}
-	g.role, g.scenario, g.label = roleUser, true, laneID
-	if g.id != "" {
-		// Already drawn (as a child, or under another label): lane ids are
-		// declared once, so say it on the lane.
-		c.mark(g.id, "labelled "+laneID, t)
+	c.leaveLane(g, laneID, t)
+	g.label = laneID
+	if laneID == "" {
 		return
 	}
-	g.name = laneName(g)
-	c.declare(g, t)
-	if p := c.proc(g.onP, t); p != nil && p.running == g && !p.pend.set {
-		// Re-emit the P's state so it names the goroutine from now on.
+	g.role, g.scenario, g.noLane, g.pending = roleUser, true, false, nil
+	if prev := c.owners[laneID]; prev != nil && prev != g {
+		prev.id = ""
+	}
+	c.owners[laneID] = g
+	g.id, g.own, g.name = laneID, false, c.displayName(laneID)
+	g.laneState = laneState{id: laneID}
+	// The goroutine is running: it just wrote the label.
+	why := ""
+	p := c.proc(g.onP, t)
+	if p != nil {
+		why = p.onWhy
+	}
+	c.setState(&g.laneState, event.Running, why, t)
+	if p != nil && p.running == g && !p.pend.set {
+		// Re-emit the P's state so it names the lane from now on.
 		c.procSet(p, event.Running, g, t)
 	}
+}
+
+// leaveLane stops drawing g where it was drawn, at t.
+func (c *converter) leaveLane(g *goroutine, next string, t int64) {
+	switch {
+	case g.id == "":
+	case g.own:
+		c.setState(&g.laneState, event.Done, "drawn on lane "+next+" from here", t)
+	case c.owners[g.id] == g:
+		delete(c.owners, g.id)
+		c.setState(&g.laneState, event.Active, "scheduler: this goroutine left the lane", t)
+	}
+	g.id, g.own = "", false
 }
 
 // declare emits g's lane and the states it went through so far.
@@ -501,7 +539,7 @@ func (c *converter) declare(g *goroutine, t int64) {
 	if len(g.pending) > 0 {
 		t = g.pending[0].t
 	}
-	g.id = "g" + strconv.FormatInt(int64(g.gid), 10)
+	g.id, g.own = "g"+strconv.FormatInt(int64(g.gid), 10), true
 	ev := event.Event{T: t, K: event.KindLane, ID: g.id, Kind: event.LaneGoroutine, Name: g.name, Group: laneGroup}
 	if g.parent != nil {
 		ev.Parent = g.parent.id
@@ -511,119 +549,6 @@ func (c *converter) declare(g *goroutine, t int64) {
 		c.setState(&g.laneState, sp.s, sp.why, sp.t)
 	}
 	g.pending = nil
-}
-
-// proc returns P pid, declaring its lane at t when it is new; nil for NoProc.
-func (c *converter) proc(pid trace.ProcID, t int64) *proc {
-	if pid < 0 {
-		return nil
-	}
-	for int(pid) >= len(c.ps) {
-		c.ps = append(c.ps, nil)
-	}
-	if p := c.ps[pid]; p != nil {
-		return p
-	}
-	id := "P" + strconv.FormatInt(int64(pid), 10)
-	p := &proc{laneState: laneState{id: id}, onWhy: "on " + id}
-	c.ps[pid] = p
-	c.send(event.Event{T: max(t, 1), K: event.KindLane, ID: id, Kind: event.LaneCPU, Name: id + " (core)", Group: laneGroup})
-	return p
-}
-
-func (c *converter) procTransition(ev *trace.Event, st *trace.StateTransition) {
-	from, to := st.Proc()
-	if from == to {
-		return
-	}
-	t := c.runTime(ev.Time())
-	p := c.proc(st.Resource.Proc(), t)
-	if p == nil {
-		return
-	}
-	switch {
-	case to == trace.ProcNotExist:
-		p.running = nil
-		c.procSetWhy(p, event.Idle, "removed", t)
-	case from == trace.ProcUndetermined && to == trace.ProcIdle && p.running == nil:
-		c.procSetWhy(p, event.Idle, "", t)
-	}
-}
-
-func (c *converter) setGOMAXPROCS(n int, t int64) {
-	if n == c.gomaxprocs {
-		return
-	}
-	c.gomaxprocs = n
-	for pid := range n {
-		c.proc(trace.ProcID(pid), t)
-	}
-	for pid, p := range c.ps {
-		switch {
-		case p == nil || p.running != nil:
-		case pid >= n:
-			c.procSetWhy(p, event.Idle, "outside GOMAXPROCS="+strconv.Itoa(n), t)
-		case p.pend.set && p.pend.s == event.Idle || !p.pend.set && p.cur.s == event.Idle:
-			c.procSetWhy(p, event.Idle, "", t)
-		}
-	}
-}
-
-// procRun records that g started running on P pid.
-func (c *converter) procRun(pid trace.ProcID, g *goroutine, t int64) {
-	p := c.proc(pid, t)
-	if p == nil {
-		return
-	}
-	if p.running != nil {
-		p.running.onP = trace.NoProc
-	}
-	p.running, g.onP = g, pid
-	c.procSet(p, event.Running, g, t)
-}
-
-// procRelease records that g stopped running on P pid (it blocked, yielded,
-// entered a syscall or exited).
-func (c *converter) procRelease(pid trace.ProcID, g *goroutine, t int64) {
-	g.onP = trace.NoProc
-	p := c.proc(pid, t)
-	if p == nil || p.running != g {
-		return
-	}
-	p.running = nil
-	c.procSetWhy(p, event.Idle, "", t)
-}
-
-func (c *converter) procSet(p *proc, s string, g *goroutine, t int64) {
-	c.procPend(p, pendingProc{set: true, s: s, g: g, t: t})
-}
-
-func (c *converter) procSetWhy(p *proc, s, why string, t int64) {
-	c.procPend(p, pendingProc{set: true, s: s, why: why, t: t})
-}
-
-// procPend makes next the P's pending state, emitting the one before unless
-// it was an idle gap too short to draw.
-func (c *converter) procPend(p *proc, next pendingProc) {
-	if p.pend.set {
-		gap := p.pend.s == event.Idle && p.pend.why == "" && next.s == event.Running && next.t-p.pend.t < int64(mergeIdleBelow)
-		if !gap {
-			c.flushProc(p)
-		}
-	}
-	p.pend = next
-}
-
-func (c *converter) flushProc(p *proc) {
-	if !p.pend.set {
-		return
-	}
-	why := p.pend.why
-	if p.pend.g != nil {
-		why = p.pend.g.procWhy()
-	}
-	p.pend.set = false
-	c.setState(&p.laneState, p.pend.s, why, p.pend.t)
 }
 
 // caughtUp runs when every event parsed so far has been handled (a
@@ -645,109 +570,6 @@ func (c *converter) caughtUp() {
 	}
 }
 
-// setState records that lane ls is in state s from t, and emits it unless it
-// repeats the state shown or the rate cap holds it back.
-func (c *converter) setState(ls *laneState, s, why string, t int64) {
-	ls.cur = span{s, why, t}
-	if s == ls.sent.s && why == ls.sent.why {
-		return
-	}
-	if !c.take(t) {
-		if !ls.dirty && !c.exhausted {
-			ls.dirty = true
-			c.dirty = append(c.dirty, ls)
-		}
-		return
-	}
-	c.sendState(ls)
-}
-
-func (c *converter) sendState(ls *laneState) {
-	ls.sent = ls.cur
-	c.emit(event.Event{T: ls.cur.t, K: event.KindState, Lane: ls.id, S: ls.cur.s, Why: ls.cur.why, Src: event.SrcSched})
-}
-
-func (c *converter) send(ev event.Event) {
-	if c.exhausted {
-		return
-	}
-	if c.emitted >= c.lim.maxEvents {
-		c.exhaust(ev.T)
-		return
-	}
-	c.emitted++
-	c.emit(ev)
-}
-
-// take reports whether one more state event at t fits the caps.
-func (c *converter) take(t int64) bool {
-	if c.exhausted {
-		return false
-	}
-	if w := t / rateWindow; w > c.window {
-		c.nextWindow(w, t)
-	}
-	if c.emitted >= c.lim.maxEvents {
-		c.exhaust(t)
-		return false
-	}
-	if c.budget > 0 {
-		c.budget--
-		c.emitted++
-		return true
-	}
-	if !c.thinning {
-		c.thinning, c.thinFrom, c.skipped = true, t, 0
-		c.mark("", "scheduler trace thinned: more than "+strconv.Itoa(c.lim.rate)+" state changes/s, so some are skipped", t)
-	}
-	c.windowSkipped = true
-	c.skipped++
-	return false
-}
-
-// nextWindow starts rate window w: a fresh budget, the end of a thinning
-// episode if the last window had room, and the lanes held back caught up.
-func (c *converter) nextWindow(w, t int64) {
-	c.window, c.budget = w, c.lim.perWindow
-	if c.thinning && !c.windowSkipped {
-		c.endThinning(t)
-	}
-	c.windowSkipped = false
-	c.resync(false)
-}
-
-func (c *converter) endThinning(t int64) {
-	c.mark("", "scheduler trace: "+strconv.FormatInt(c.skipped, 10)+" state changes skipped from "+
-		time.Duration(c.thinFrom).Round(time.Millisecond).String()+" (cap "+strconv.Itoa(c.lim.rate)+"/s)", t)
-	c.thinning, c.skipped = false, 0
-}
-
-// resync emits the current state of lanes the rate cap held back; force
-// ignores the window's budget (at the end of the trace).
-func (c *converter) resync(force bool) {
-	keep := c.dirty[:0]
-	for _, ls := range c.dirty {
-		switch {
-		case ls.cur.s == ls.sent.s && ls.cur.why == ls.sent.why:
-			ls.dirty = false
-		case force || c.budget > 0 && c.emitted < c.lim.maxEvents:
-			c.budget--
-			c.emitted++
-			ls.dirty = false
-			c.sendState(ls)
-		default:
-			keep = append(keep, ls)
-		}
-	}
-	clear(c.dirty[len(keep):])
-	c.dirty = keep
-}
-
-func (c *converter) exhaust(t int64) {
-	c.exhausted = true
-	c.mark("", "scheduler trace stopped: it reached its cap of "+strconv.FormatInt(c.lim.maxEvents, 10)+" events", t)
-}
-
 func (c *converter) mark(lane, label string, t int64) {
 	c.emit(event.Event{T: max(t, 1), K: event.KindMark, Lane: lane, Label: label})
 }
@@ -756,6 +578,22 @@ func (c *converter) mark(lane, label string, t int64) {
 func (c *converter) paused(why string) {
 	c.caughtUp()
 	c.mark("", "scheduler trace paused: "+why, c.lastT)
+	// While the trace is off nobody records who is on a core: a lane left
+	// `running` would claim a core it may not hold.
+	// These go out whatever the rate cap says: one per lane at most, and a
+	// lane held back would keep its stale state through the pause.
+	const unrecorded = "scheduler trace paused: not recorded"
+	for _, g := range c.gs {
+		if g.id != "" && (g.cur.s == event.Running || g.cur.s == event.Runnable) {
+			c.forceState(&g.laneState, event.Active, unrecorded, c.lastT)
+		}
+	}
+	for _, p := range c.ps {
+		if p != nil && p.cur.s == event.Running {
+			p.pend = pendingProc{}
+			c.forceState(&p.laneState, event.Active, unrecorded, c.lastT)
+		}
+	}
 }
 
 // resumed records (with a mark saying label) that a fresh trace session

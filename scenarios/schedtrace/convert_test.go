@@ -2,6 +2,7 @@ package schedtrace
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/exp/trace"
 
@@ -73,6 +74,24 @@ func TestRoleOf(t *testing.T) {
 	for _, tt := range tests {
 		if got := roleOf(tt.fn); got != tt.want {
 			t.Errorf("roleOf(%q) = %d, want %d", tt.fn, got, tt.want)
+		}
+	}
+}
+
+// Cuts that cost more than the budget are spaced out, within ten flush
+// intervals; cheap cuts keep the flush interval.
+func TestFlushWaitKeepsTheBudget(t *testing.T) {
+	const every = 100 * time.Millisecond
+	for _, c := range []struct {
+		cost, want time.Duration
+	}{
+		{0, every},
+		{100 * time.Microsecond, every},            // 0.1 % of a core: cheap
+		{time.Millisecond, 200 * time.Millisecond}, // 1 ms per cut at 0.5 %: every 200 ms
+		{20 * time.Millisecond, 10 * every},        // capped
+	} {
+		if got := flushWait(c.cost, every, 0.005); got != c.want {
+			t.Errorf("flushWait(%v) = %v, want %v", c.cost, got, c.want)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"interleave/scenarios/event"
 )
 
 // errBacklog is what the parser reads once the queue overflowed: the bytes
@@ -33,6 +35,22 @@ type byteQueue struct {
 	// caughtUp is called by Read, on the reader's goroutine, each time the
 	// reader has consumed everything written so far and is about to wait.
 	caughtUp func()
+
+	// busy is the time the reader spent between its waits (ns), and since
+	// when it last woke (or started, on the monotonic clock): how long
+	// parsing this stream took. It is wall time, an upper bound of the CPU
+	// time (a thread's CPU clock cannot follow a goroutine that moves
+	// between threads). Used by the reader's goroutine only.
+	busy, since int64
+}
+
+// readBusy returns the time the reader spent on this stream so far; it is
+// called on the reader's goroutine.
+func (q *byteQueue) readBusy() int64 {
+	if q.since == 0 {
+		return q.busy
+	}
+	return q.busy + event.Monotonic() - q.since
 }
 
 func newByteQueue(max int, caughtUp func()) *byteQueue {
@@ -65,6 +83,9 @@ func (q *byteQueue) signal() {
 
 // Read implements io.Reader for the trace parser; it waits for data.
 func (q *byteQueue) Read(p []byte) (int, error) {
+	if q.since == 0 {
+		q.since = event.Monotonic()
+	}
 	for {
 		q.mu.Lock()
 		if q.overflow {
@@ -91,7 +112,9 @@ func (q *byteQueue) Read(p []byte) (int, error) {
 		if q.caughtUp != nil {
 			q.caughtUp()
 		}
+		q.busy += event.Monotonic() - q.since
 		<-q.wake
+		q.since = event.Monotonic()
 	}
 }
 

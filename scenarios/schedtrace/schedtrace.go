@@ -1,25 +1,31 @@
 // Package schedtrace shows the real Go scheduler on a run's timeline. It runs
 // runtime/trace in the scenario's own process, parses the stream with
-// golang.org/x/exp/trace while the run goes, and emits one cpu lane per P and
-// one goroutine lane per scenario goroutine, with the states the scheduler
-// recorded (state events with src "sched").
+// golang.org/x/exp/trace while the run goes, and emits one cpu lane per P
+// (its `running` spans name the goroutine's lane in why: who holds the core)
+// and the scheduler's states of the scenario's goroutines (state events with
+// src "sched").
 //
-// # Which goroutines get a lane
+// # Where a goroutine's states are drawn
 //
-// A goroutine is drawn when it called [Label], or when a drawn goroutine
-// started it (transitively) and its start function is user code: package
-// main, the main module, a third-party module, or the function handed to
-// sync.WaitGroup.Go. Goroutines started in the standard library on a
-// scenario's behalf (net/http's connection loops, os/exec's copiers,
-// time.AfterFunc) and in the runtime (GC workers) are not drawn, nor is
-// anything else: the runtime's goroutines, this tracer's own, the runner's
-// emitter, the test harness. A P running one of them says so in its why
-// ("net/http goroutine", "GC worker", "runtime", "scheduler trace (this
-// tool)", "other goroutine"). A goroutine is usually labelled a moment after
-// it starts, so the states it went through before are remembered (the first
-// and the latest [maxPending]) and drawn from its start once the label
-// arrives; a child's lane is declared when the generation that started it
-// has been read, so that its own label, if any, names it.
+// A goroutine that called [Label] with an app lane id is drawn on that lane:
+// its scheduler states (running, runnable, blocked...) go to the app lane's
+// own id with src "sched", where they refine the scenario's `active` (busy,
+// not recorded where) into running or runnable, as package invariant and the
+// browser draw it. One goroutine owns a lane at a time: the latest to label
+// it. A goroutine that a labelled one started (transitively) in user code
+// (package main, the main module, a third-party module, or the function
+// handed to sync.WaitGroup.Go) gets a lane of its own, "g15 · child of task
+// 1", in the group "sched", until it labels itself. Goroutines started in the
+// standard library on a scenario's behalf (net/http's connection loops,
+// os/exec's copiers, time.AfterFunc) and in the runtime (GC workers) are not
+// drawn, nor is anything else: the runtime's goroutines, this tracer's own,
+// the runner's emitter, the test harness. A P running one of them says so in
+// its why ("net/http goroutine", "GC worker", "runtime", "scheduler trace
+// (this tool)", "other goroutine"). A child's lane is declared when the
+// generation that started it has been read, so that its own label, if any,
+// moves it to its app lane instead; the states it went through before are
+// remembered (the first and the latest [maxPending]) and drawn from its
+// start.
 //
 // # Latency
 //
@@ -28,7 +34,8 @@
 // running alongside the trace.Start stream is asked for a snapshot every
 // Config.FlushEvery (100 ms); each snapshot ends the current generation, so
 // an event reaches emit between about 0 and FlushEvery after it happened,
-// plus the parse time.
+// plus the parse time. Cutting a generation costs the scenario CPU, so when
+// the cuts cost more than Config.FlushBudget of a core they are spaced out.
 //
 // # Clock
 //
@@ -48,7 +55,8 @@
 // second the trace is sampled: it pauses for ten flush intervals and
 // resumes, with marks. The reader never blocks the scenario: trace bytes are
 // queued in memory, and if it falls Config.MaxBacklog behind, the backlog is
-// dropped and the trace pauses the same way.
+// dropped and the trace pauses the same way. While it is paused, the lanes
+// it left running or runnable say `active` (not recorded) instead.
 package schedtrace
 
 import (
@@ -63,6 +71,7 @@ import (
 	"time"
 
 	"golang.org/x/exp/trace"
+	"golang.org/x/sys/unix"
 
 	"interleave/scenarios/event"
 )
@@ -79,6 +88,9 @@ type Config struct {
 	// FlushEvery is how often the current trace generation is cut so its
 	// events stream out: the latency of the scheduler lanes. Default 100 ms.
 	FlushEvery time.Duration
+	// FlushBudget is the share of one core the cuts may cost; past it the
+	// cuts are spaced out (up to ten times FlushEvery). Default 0.005.
+	FlushBudget float64
 	// MaxRate caps state events per second of run time. Default 50,000.
 	MaxRate int
 	// MaxTraceRate is the rate of trace events (per second, over 100 ms)
@@ -95,6 +107,11 @@ type Config struct {
 	// MaxBacklog caps the trace bytes waiting to be parsed. Default 16 MiB,
 	// about 3 million events, under a second of parsing.
 	MaxBacklog int
+	// LaneName returns the display name of an app lane, so that a P lane
+	// running a labelled goroutine names its holder the way the timeline
+	// does ("task 1"). It is called from the reader goroutine; nil (or an
+	// empty answer) means the lane id.
+	LaneName func(id string) string
 	// StopTimeout bounds how long stop waits for the reader to parse what
 	// is left; then the rest is dropped with a mark. Default 2 s.
 	StopTimeout time.Duration
@@ -103,6 +120,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.FlushEvery <= 0 {
 		c.FlushEvery = 100 * time.Millisecond
+	}
+	if c.FlushBudget <= 0 {
+		c.FlushBudget = 0.005
 	}
 	if c.MaxRate <= 0 {
 		c.MaxRate = 50_000
@@ -144,10 +164,11 @@ func (c Config) Start(emit func(event.Event), base int64) (stop func(), err erro
 	return t.stop, nil
 }
 
-// Label ties the calling goroutine to the app lane laneID, so that its
-// scheduler lane is named after it ("g12 · worker-3") and the goroutines it
-// starts are drawn too. It costs nothing when no trace is running; a label
-// set before Start is not seen.
+// Label ties the calling goroutine to the app lane laneID: from now on its
+// scheduler states are drawn on that lane (src "sched"), the P lanes name the
+// lane when they run it, and the goroutines it starts are drawn too. An empty
+// laneID unties it. It costs nothing when no trace is running; a label set
+// before Start is not seen.
 func Label(ctx context.Context, laneID string) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -164,6 +185,9 @@ type tracer struct {
 	flushDone chan struct{}
 	readDone  chan struct{}
 	aborted   atomic.Bool // stop gave up waiting: the reader returns at once
+	// flushCPU is the CPU time the flusher's cuts cost so far (ns), and
+	// readBusy how long the reader was busy parsing (wall time, ns).
+	flushCPU, readBusy atomic.Int64
 	// sampling is set by the reader when it ended a session because the
 	// scenario makes too many scheduler events to trace all the time.
 	sampling bool
@@ -191,7 +215,7 @@ func start(cfg Config, emit func(event.Event), base int64) (*tracer, error) {
 			maxLanes:    cfg.MaxLanes,
 			rate:        cfg.MaxRate,
 			traceWindow: max(int64(cfg.MaxTraceRate)*rateWindow/int64(time.Second), 1),
-		}),
+		}, cfg.LaneName),
 		flushStop: make(chan struct{}),
 		flushDone: make(chan struct{}),
 		readDone:  make(chan struct{}),
@@ -225,26 +249,59 @@ func (t *tracer) newQueue() *byteQueue {
 	return newByteQueue(t.cfg.MaxBacklog, t.conv.caughtUp)
 }
 
-// flushLoop cuts a trace generation every FlushEvery.
+// flushLoop cuts a trace generation every FlushEvery, or less often when
+// cutting costs more than FlushBudget of a core.
+//
+// Cutting a generation is the tracer's main cost to a busy scenario: the
+// runtime visits every goroutine and every P (suspending those whose state
+// it has not recorded in the generation, spinning until they stop), and on
+// a machine whose cores are all busy that spinning waits for threads the OS
+// is not running. The flusher runs on a thread of its own, so that thread's
+// CPU time is exactly what the cuts cost; the next cut waits until the
+// cost so far is within the budget.
 func (t *tracer) flushLoop() {
 	defer close(t.flushDone)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	rtrace.Log(context.Background(), selfCategory, "flusher")
-	tick := time.NewTicker(t.cfg.FlushEvery)
-	defer tick.Stop()
+	timer := time.NewTimer(t.cfg.FlushEvery)
+	defer timer.Stop()
 	for {
 		select {
 		case <-t.flushStop:
 			return
-		case <-tick.C:
-			t.mu.Lock()
-			if t.frOn {
-				// WriteTo ends the current generation; the snapshot itself
-				// is not needed. It fails only when one is in progress.
-				_, _ = t.fr.WriteTo(io.Discard)
-			}
-			t.mu.Unlock()
+		case <-timer.C:
 		}
+		cpu0 := threadCPU()
+		t.mu.Lock()
+		if t.frOn {
+			// WriteTo ends the current generation; the snapshot itself
+			// is not needed. It fails only when one is in progress.
+			_, _ = t.fr.WriteTo(io.Discard)
+		}
+		t.mu.Unlock()
+		cost := time.Duration(threadCPU() - cpu0)
+		t.flushCPU.Add(int64(cost))
+		timer.Reset(flushWait(cost, t.cfg.FlushEvery, t.cfg.FlushBudget))
 	}
+}
+
+// flushWait is how long to wait before the next cut after one that cost
+// cost of CPU: every, unless that would spend more than budget (a share of
+// one core) on cutting, then long enough to stay within it, but never more
+// than ten times every.
+func flushWait(cost, every time.Duration, budget float64) time.Duration {
+	wait := time.Duration(float64(cost) / budget)
+	return min(max(wait, every), 10*every)
+}
+
+// threadCPU returns the calling OS thread's CPU time in ns.
+func threadCPU() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano()
 }
 
 // readLoop parses the trace until it ends, pausing and starting a fresh
@@ -286,6 +343,7 @@ func (t *tracer) readLoop(q *byteQueue) {
 
 // read parses one trace session until its stream ends.
 func (t *tracer) read(q *byteQueue) error {
+	defer func() { t.readBusy.Add(q.readBusy()) }()
 	r, err := trace.NewReader(q)
 	if err != nil {
 		return fmt.Errorf("read trace header: %w", err)
@@ -402,6 +460,10 @@ func (t *tracer) stop() {
 			t.conv.mark("", "scheduler trace cut short: the reader was still behind "+t.cfg.StopTimeout.String()+" after the run ended", t.conv.lastT)
 		}
 		t.conv.finish()
+		// What the trace cost this process, as far as the tracer measures
+		// it (runtime/trace's own writing is not included).
+		t.conv.mark("", fmt.Sprintf("scheduler trace cost: cutting generations %.1f ms of CPU; parsing busy %.1f ms (wall time)",
+			float64(t.flushCPU.Load())/1e6, float64(t.readBusy.Load())/1e6), t.conv.lastT)
 	})
 }
 

@@ -105,3 +105,20 @@ test('the request takes the form as it is; errors name their field', () => {
   assert.equal(fieldOfCompareError('engine: "go" is not available for compare; want one of [python]'), 'engine');
   assert.equal(fieldOfCompareError('the python engine is unavailable'), '');
 });
+
+test('a comparison with a model that did not finish well is partial, and final', () => {
+  const partial = { ...answer, status: 'partial', models: [
+    { model: 'sequential', run: 'r1', status: 'done' },
+    { model: 'threads', run: 'r2', status: 'cancelled' },
+    { model: 'pool', run: 'r3', status: 'done' },
+  ] };
+  assert.equal(progressText(partial), 'partial: 2 of 3 models measured');
+  assert.ok(isFinalComparison('partial'), 'a partial comparison is not polled forever');
+  assert.ok(isFinalComparison('interrupted'));
+  const cancelled = { ...answer, status: 'cancelled', error: 'cancelled before pool started', models: [
+    { model: 'sequential', run: 'r1', status: 'done' },
+    { model: 'pool', status: 'cancelled' },
+  ] };
+  assert.equal(progressText(cancelled), 'cancelled: cancelled before pool started');
+  assert.equal(resultRows(cancelled)[1].statusText, 'cancelled', 'a model that will never run does not say waiting');
+});

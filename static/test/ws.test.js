@@ -45,3 +45,11 @@ test('a viewer dropped as too slow is told so and offered a reconnect', () => {
   assert.equal(closeReason(1001, '', false).kind, 'shutdown');
   assert.equal(closeReason(1006, '', true).kind, 'normal', 'after the final status a lost socket does not matter');
 });
+
+test('a replay cut by a damaged recording says so and offers no reconnect', () => {
+  const r = closeReason(4001, 'damaged from event 51200 on', false);
+  assert.equal(r.kind, 'damaged');
+  assert.equal(r.reconnect, false, 'reconnecting would meet the same damage');
+  assert.match(r.message, /recording of this run is damaged \(damaged from event 51200 on\)/);
+  assert.match(r.message, /not the whole run/);
+});
