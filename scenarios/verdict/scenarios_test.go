@@ -77,8 +77,21 @@ func TestMentalModel(t *testing.T) {
 			want: []string{"one core there is no parallelism"}},
 	}
 	for _, r := range tests {
+		// The table's numbers are for 4 tasks unless it says otherwise.
+		if _, ok := r.params["tasks"]; !ok {
+			r.params = with(r.params, "tasks", 4)
+		}
 		t.Run(r.name, func(t *testing.T) { derive(t, "mental-model", r) })
 	}
+}
+
+// with returns params plus one more setting.
+func with(params map[string]any, name string, v any) map[string]any {
+	out := map[string]any{name: v}
+	for k, x := range params {
+		out[k] = x
+	}
+	return out
 }
 
 func TestThreads(t *testing.T) {
