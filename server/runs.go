@@ -112,6 +112,10 @@ type Run struct {
 	unsaved bool
 	// damaged says why a recorded run's events cannot all be read back.
 	damaged string
+
+	// cores is how many cores the run could use, for its verdict (guarded
+	// by mu).
+	cores int
 }
 
 // Info is a run as GET /api/runs/{id} and the entries of GET /api/runs
@@ -537,7 +541,7 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 	eng := m.engines[run.Engine]
 	base := event.Monotonic()
 	run.mu.Lock()
-	run.clockBase = base
+	run.clockBase, run.cores = base, m.cores
 	run.mu.Unlock()
 	prog, err := eng.Program(scenarios.Spec{RunID: run.ID, Scenario: run.Scenario, Engine: run.Engine, Params: run.Params, ClockBase: base, Cores: m.cores})
 	if err != nil {

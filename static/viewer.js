@@ -553,7 +553,8 @@ export class Viewer {
     document.addEventListener('keydown', (e) => {
       if (e.ctrlKey || e.metaKey || e.altKey || editable(e.target)) return;
       if (e.key === 's') {
-        if ($('sched-toggle')?.hidden) return;
+        const sched = $('sched-toggle');
+        if (!sched || sched.hidden) return; // no scheduler recorded: pages of other engines have no toggle
         tl.setSched(!tl.showSched);
         tl.requestRender();
       } else if (!timelineKey(tl, e.key, document.activeElement === $('timeline'))) {

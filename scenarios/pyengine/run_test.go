@@ -15,6 +15,7 @@ import (
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
+	"interleave/scenarios/verdict"
 )
 
 // requirePythonEnv makes a missing python3 a failure instead of a skip (CI
@@ -155,7 +156,12 @@ func runScenario(t testing.TB, id string, raw map[string]any, opts ...runOptions
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runProgram(t, id, prog, opt)
+	res := runProgram(t, id, prog, opt)
+	// The server derives the verdict from the numbers; so does the test.
+	if res.summary != nil && res.summary.Verdict == "" {
+		res.summary.Verdict = verdict.Derive(verdict.Input{Scenario: id, Engine: scenarios.EnginePython, Params: params, Summary: *res.summary, Cores: runtime.NumCPU()}).Sentence
+	}
+	return res
 }
 
 // runTestScript runs testdata/name (with the harness and the scenario

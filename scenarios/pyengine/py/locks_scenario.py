@@ -183,33 +183,7 @@ def main():
             "contended": h.metric(shared.lock.contended if shared.lock else 0, "", "acquisitions that had to wait for the lock"),
             "gil_waits": h.metric(shared.switches, "", "times a worker waited for the GIL while another one counted (measured)"),
         },
-        "verdict": verdict(workers, expected, lost, use_lock, pause, variant, waited, shared.switches),
     })
-
-
-def verdict(workers, expected, lost, use_lock, pause, variant, waited, switches):
-    if lost > 0:
-        how = "between the read and the write" if variant == "rmw" else "inside counter += 1"
-        return ("Without a lock, %d of %d updates (%.1f%%) were lost: threads switched %s, "
-                "so two of them wrote back the same value." % (lost, expected, 100 * lost / expected, how))
-    if use_lock:
-        return ("With the lock no update was lost (%d of %d); the workers spent %.1f ms in total waiting for it."
-                % (expected - lost, expected, waited / 1e6))
-    if workers == 1:
-        return "One worker cannot race with itself: no update was lost."
-    if variant == "naive" and switches < 2:
-        return ("No update was lost, but the workers hardly ran at the same time (%d GIL hand-offs): raise "
-                "increments to see them interleave." % switches)
-    if variant == "naive":
-        return ("No update was lost although the threads handed the GIL over %d times, but not because "
-                "counter += 1 is atomic: CPython 3.10+ only switches threads at a backward jump or a call, never "
-                "between the load and the store of this statement. That is an accident of the implementation, "
-                "not a guarantee; use a lock (or try variant=rmw)." % switches)
-    if not pause:
-        return ("No update was lost this time: without a pause the read and the write are a few bytecodes apart "
-                "with no call between them, so the GIL was never handed over in between. Nothing prevents it: "
-                "try yield=true.")
-    return "No update was lost this time, but nothing prevents it: the read-modify-write was not protected."
 
 
 if __name__ == "__main__":
