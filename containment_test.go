@@ -19,8 +19,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"interleave/internal/timingclaim"
+	"interleave/runs"
 	"interleave/scenarios/child"
-	"interleave/server"
 )
 
 // program is the real program started by a test, serving on a loopback port.
@@ -279,7 +279,7 @@ func killNine(t *testing.T, body string, python bool, processes int, withWatchdo
 	// The next start sweeps the run's record; nothing was left to kill.
 	again := startProgramOn(t, data)
 	defer again.cmd.Process.Signal(syscall.SIGTERM)
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, server.StoreFile)+"?_busy_timeout=10000")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, runs.StoreFile)+"?_busy_timeout=10000")
 	if err != nil {
 		t.Fatal(err)
 	}

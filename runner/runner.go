@@ -82,6 +82,14 @@ type Runner interface {
 	Execute(ctx context.Context, job Job, sink Sink) (child.Result, error)
 }
 
+// Checker is implemented by a Runner that can tell at once that it could
+// not take a job (ErrUnavailable: NATS unreachable, no runner has the job's
+// engine). The manager asks it before queueing a run only that Runner could
+// execute, and refuses the run (503) rather than queue one bound to fail.
+type Checker interface {
+	Check(job Job) error
+}
+
 // Errors of a remote execution, for the manager to say why a run failed.
 var (
 	// ErrRunnerLost: the runner executing the run stopped answering

@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"interleave/runs"
 	"interleave/scenarios"
 )
 
@@ -71,7 +72,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var run *Run
+	var run *runs.Run
 	if room != "" {
 		run, err = s.submitRoomRun(r, room, req)
 	} else {
@@ -80,14 +81,14 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	status, pos := run.log.Status()
+	status, pos := run.Status()
 	w.Header().Set("Location", "/api/runs/"+run.ID)
 	writeJSON(w, http.StatusCreated, createRunResponse{ID: run.ID, Status: status, Position: pos})
 	return nil
 }
 
 // lookupRun returns the run of the {id} in the URL, live or recorded.
-func (s *Server) lookupRun(r *http.Request) (*Run, error) {
+func (s *Server) lookupRun(r *http.Request) (*runs.Run, error) {
 	return s.runs.Lookup(r.Context(), chi.URLParam(r, "id"))
 }
 
@@ -126,7 +127,7 @@ func (s *Server) unpinRun(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) setPinned(w http.ResponseWriter, r *http.Request, pinned bool) error {
 	id := chi.URLParam(r, "id")
-	if err := s.store.setPinned(r.Context(), id, pinned); err != nil {
+	if err := s.store.SetPinned(r.Context(), id, pinned); err != nil {
 		return err
 	}
 	run, err := s.runs.Lookup(r.Context(), id)

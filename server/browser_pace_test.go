@@ -186,22 +186,19 @@ func jsString(s string) string {
 func TestBrowserInterruptedRunReplaysAsFinished(t *testing.T) {
 	dir := t.TempDir()
 	st := openTestStore(t, dir, 100, 1<<30)
-	run := testRun("locks")
-	if err := st.record(run, nil); err != nil {
+	lines := stateLines(200)
+	id, err := st.RecordLines(context.Background(), "locks", "go", lines, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	run.log.setStatus(StatusRunning, 0)
-	lines := stateLines(200)
-	run.log.append(lines...)
-	waitStored(t, st, run.ID, len(lines))
 	st.Close()
 
 	ts := newTestServerIn(t, dir, nil)
 	ctx := newBrowser(t)
 	var status, statusText string
 	var openEnd, maxT float64
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(ts.URL+"/r/"+run.ID),
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(ts.URL+"/r/"+id),
 		waitJS(`window.interleave && window.interleave.replay && window.interleave.replay.ready && !document.getElementById("replay").hidden`),
 		evalInto(`window.interleave.status`, &status),
 		textInto(chromedp.ID("status"), &statusText),

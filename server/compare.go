@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"interleave/runs"
 	"interleave/scenarios"
 	"interleave/scenarios/event"
 )
@@ -18,6 +20,10 @@ import (
 // model that did not finish well (failed, cancelled, timed out): its table
 // has holes, so it is not done.
 const StatusPartial = event.StatusPartial
+
+// errComparisonCancelled stops a comparison someone cancelled (rather than
+// one stopped by a shutdown of the server).
+var errComparisonCancelled = errors.New("cancelled")
 
 // comparisonOver reports whether a comparison's status is final.
 func comparisonOver(status string) bool { return event.ComparisonOver(status) }
@@ -43,7 +49,7 @@ type Comparison struct {
 	cores int
 
 	mu    sync.Mutex
-	runs  map[string]*Run         // by model
+	runs  map[string]*runs.Run    // by model
 	spans map[string][2]time.Time // by model: when its run started and finished
 	// evicted names, by model, runs the record names that the store lost.
 	evicted map[string]string
@@ -70,8 +76,9 @@ type CompareRequest struct {
 // runs, which it keeps from retention), so that memory does not grow with
 // the comparisons served.
 type comparisons struct {
-	runs  *Manager
-	store *Store
+	runs   *runs.Manager
+	store  *runs.Store
+	logger *slog.Logger
 
 	mu   sync.Mutex
 	byID map[string]*Comparison
@@ -80,9 +87,9 @@ type comparisons struct {
 	stop context.CancelFunc
 }
 
-func newComparisons(runs *Manager, store *Store) *comparisons {
+func newComparisons(m *runs.Manager, logger *slog.Logger) *comparisons {
 	ctx, stop := context.WithCancel(context.Background())
-	return &comparisons{runs: runs, store: store, byID: map[string]*Comparison{}, ctx: ctx, stop: stop}
+	return &comparisons{runs: m, store: m.Store(), logger: logger, byID: map[string]*Comparison{}, ctx: ctx, stop: stop}
 }
 
 // shutdown stops every comparison and waits for their goroutines.
@@ -99,25 +106,25 @@ func (cs *comparisons) get(ctx context.Context, id string) (*Comparison, error) 
 	if ok {
 		return c, nil
 	}
-	rec, err := cs.store.loadComparison(ctx, id)
+	rec, err := cs.store.LoadComparison(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	w, _ := scenarios.LookupWorkload(rec.Workload)
 	c = &Comparison{ID: rec.ID, Workload: w, Engine: rec.Engine, Size: rec.Size, Workers: rec.Workers, Created: rec.Created,
-		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: rec.Spans, evicted: map[string]string{}, status: rec.Status, err: rec.Error,
+		Models: w.Models(), cores: cs.runs.Cores(), runs: map[string]*runs.Run{}, spans: rec.Spans, evicted: map[string]string{}, status: rec.Status, err: rec.Error,
 		cancel: func(error) {}, done: make(chan struct{})}
 	if c.spans == nil {
 		c.spans = map[string][2]time.Time{}
 	}
 	if !comparisonOver(c.status) {
 		// The server stopped in the middle of this comparison.
-		c.status, c.err = StatusInterrupted, "the server stopped before every model had run"
+		c.status, c.err = runs.StatusInterrupted, "the server stopped before every model had run"
 	}
 	close(c.done)
 	for model, runID := range rec.Runs {
 		run, err := cs.runs.Lookup(ctx, runID)
-		var nf *NotFoundError
+		var nf *runs.NotFoundError
 		switch {
 		case errors.As(err, &nf):
 			c.evicted[model] = runID
@@ -127,7 +134,7 @@ func (cs *comparisons) get(ctx context.Context, id string) (*Comparison, error) 
 			c.runs[model] = run
 		}
 	}
-	if len(c.evicted) > 0 && c.status == StatusDone {
+	if len(c.evicted) > 0 && c.status == runs.StatusDone {
 		c.status = StatusPartial
 		c.err = "the runs of some models were deleted from the store before comparisons kept their runs"
 	}
@@ -144,7 +151,7 @@ func (cs *comparisons) cancelByID(ctx context.Context, id string) (*Comparison, 
 	if !ok {
 		return cs.get(ctx, id)
 	}
-	c.cancel(errCancelled)
+	c.cancel(errComparisonCancelled)
 	select {
 	case <-c.done:
 		return c, nil
@@ -156,7 +163,7 @@ func (cs *comparisons) cancelByID(ctx context.Context, id string) (*Comparison, 
 // save records the comparison as it stands.
 func (cs *comparisons) save(c *Comparison) {
 	c.mu.Lock()
-	rec := comparisonRecord{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Size: c.Size, Workers: c.Workers, Created: c.Created,
+	rec := runs.ComparisonRecord{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Size: c.Size, Workers: c.Workers, Created: c.Created,
 		Status: c.status, Error: c.err, Runs: map[string]string{}, Spans: map[string][2]time.Time{}}
 	for model, run := range c.runs {
 		rec.Runs[model] = run.ID
@@ -167,8 +174,8 @@ func (cs *comparisons) save(c *Comparison) {
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := cs.store.saveComparison(ctx, rec); err != nil && !errors.Is(err, errStoreClosed) {
-		cs.runs.logger.Warn("save comparison", "comparison", c.ID, "err", err)
+	if err := cs.store.SaveComparison(ctx, rec); err != nil && !errors.Is(err, runs.ErrStoreClosed) {
+		cs.logger.Warn("save comparison", "comparison", c.ID, "err", err)
 	}
 }
 
@@ -197,17 +204,17 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	}
 	eng, ok := cs.runs.Engine(req.Engine)
 	if !ok {
-		return nil, &EngineUnavailableError{Engine: req.Engine, Err: errors.New("not configured on this server")}
+		return nil, &runs.EngineUnavailableError{Engine: req.Engine, Err: errors.New("not configured on this server")}
 	}
 	if err := eng.Available(); err != nil {
-		return nil, &EngineUnavailableError{Engine: req.Engine, Err: err}
+		return nil, &runs.EngineUnavailableError{Engine: req.Engine, Err: err}
 	}
-	if err := cs.store.writable(); err != nil {
+	if err := cs.store.Writable(); err != nil {
 		return nil, err // its runs could not be kept
 	}
 	ctx, cancel := context.WithCancelCause(cs.ctx)
-	c := &Comparison{ID: newID(), Workload: w, Engine: req.Engine, Size: req.Size, Workers: workers, Created: time.Now().UTC(),
-		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: map[string][2]time.Time{}, evicted: map[string]string{}, status: StatusRunning,
+	c := &Comparison{ID: runs.NewID(), Workload: w, Engine: req.Engine, Size: req.Size, Workers: workers, Created: time.Now().UTC(),
+		Models: w.Models(), cores: cs.runs.Cores(), runs: map[string]*runs.Run{}, spans: map[string][2]time.Time{}, evicted: map[string]string{}, status: runs.StatusRunning,
 		cancel: cancel, done: make(chan struct{})}
 	cs.mu.Lock()
 	cs.byID[c.ID] = c
@@ -232,10 +239,10 @@ func compareParams(req CompareRequest, workers int, model string) map[string]any
 // stopped, failed when a model could not be started. Once saved, it is
 // forgotten: the store serves it from then on.
 func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRequest, workers int) {
-	status := StatusDone
+	status := runs.StatusDone
 	defer func() {
 		c.mu.Lock()
-		if status == StatusDone && !c.allDoneLocked() {
+		if status == runs.StatusDone && !c.allDoneLocked() {
 			status = StatusPartial
 		}
 		c.status = status
@@ -248,16 +255,16 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 	}()
 	cs.save(c)
 	for _, model := range c.Models {
-		run, err := cs.submit(ctx, RunRequest{Scenario: scenarios.CompareID, Engine: req.Engine, Params: compareParams(req, workers, model),
+		run, err := cs.submit(ctx, runs.RunRequest{Scenario: scenarios.CompareID, Engine: req.Engine, Params: compareParams(req, workers, model),
 			Exclusive: true, Comparison: c.ID})
 		if err != nil {
 			c.mu.Lock()
 			c.err = err.Error()
-			status = StatusFailed
+			status = runs.StatusFailed
 			if ctx.Err() != nil {
-				status = StatusCancelled
+				status = runs.StatusCancelled
 				c.err = "cancelled before " + model + " started"
-				if !errors.Is(context.Cause(ctx), errCancelled) {
+				if !errors.Is(context.Cause(ctx), errComparisonCancelled) {
 					c.err = "the server shut down before " + model + " started"
 				}
 			}
@@ -269,9 +276,8 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 		c.mu.Unlock()
 		select {
 		case <-run.Done():
-			run.mu.Lock()
-			span := [2]time.Time{run.startedAt, run.finishedAt}
-			run.mu.Unlock()
+			started, finished := run.Span()
+			span := [2]time.Time{started, finished}
 			c.mu.Lock()
 			c.spans[model] = span
 			c.mu.Unlock()
@@ -279,18 +285,17 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 		case <-ctx.Done():
 			cs.runs.Cancel(run.ID)
 			<-run.Done()
-			run.mu.Lock()
-			span := [2]time.Time{run.startedAt, run.finishedAt}
-			run.mu.Unlock()
+			started, finished := run.Span()
+			span := [2]time.Time{started, finished}
 			c.mu.Lock()
 			c.spans[model] = span
-			if errors.Is(context.Cause(ctx), errCancelled) {
+			if errors.Is(context.Cause(ctx), errComparisonCancelled) {
 				c.err = "cancelled: the running model was stopped and the models after it did not run"
 			} else {
 				c.err = "the server shut down: the running model was stopped and the models after it did not run"
 			}
 			c.mu.Unlock()
-			status = StatusCancelled
+			status = runs.StatusCancelled
 			return
 		}
 	}
@@ -303,7 +308,7 @@ func (c *Comparison) allDoneLocked() bool {
 		if !ok {
 			return false
 		}
-		if status, _ := run.log.Status(); status != StatusDone {
+		if status, _ := run.Status(); status != runs.StatusDone {
 			return false
 		}
 	}
@@ -311,10 +316,10 @@ func (c *Comparison) allDoneLocked() bool {
 }
 
 // submit starts a run, waiting for room in the queue when it is full.
-func (cs *comparisons) submit(ctx context.Context, req RunRequest) (*Run, error) {
+func (cs *comparisons) submit(ctx context.Context, req runs.RunRequest) (*runs.Run, error) {
 	for {
 		run, err := cs.runs.Submit(req)
-		var full *QueueFullError
+		var full *runs.QueueFullError
 		if !errors.As(err, &full) {
 			return run, err
 		}
@@ -400,9 +405,9 @@ func (c *Comparison) Result() CompareResult {
 	c.mu.Lock()
 	res := CompareResult{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Size: c.Size, Workers: c.Workers, Status: c.status, Error: c.err,
 		Created: c.Created, Winners: map[string]string{}, Ties: map[string][]string{}, Noise: noiseMargin, Matrix: c.Workload}
-	runs := make(map[string]*Run, len(c.runs))
+	byModel := make(map[string]*runs.Run, len(c.runs))
 	for k, v := range c.runs {
-		runs[k] = v
+		byModel[k] = v
 	}
 	spans := make(map[string][2]time.Time, len(c.spans))
 	for k, v := range c.spans {
@@ -417,11 +422,11 @@ func (c *Comparison) Result() CompareResult {
 	for _, model := range c.Models {
 		// A model without a run is waiting for its turn, or, once the
 		// comparison is over, will never run.
-		row := ModelResult{Model: model, Status: StatusQueued}
+		row := ModelResult{Model: model, Status: runs.StatusQueued}
 		if comparisonOver(res.Status) {
-			row.Status = StatusCancelled
+			row.Status = runs.StatusCancelled
 		}
-		if run, ok := runs[model]; ok {
+		if run, ok := byModel[model]; ok {
 			row = measure(model, run)
 		} else if id, ok := evicted[model]; ok {
 			row = ModelResult{Model: model, Run: id, Status: statusEvicted}
@@ -434,7 +439,7 @@ func (c *Comparison) Result() CompareResult {
 	// Speedups against the sequential run, or the first model.
 	var base *ModelResult
 	for i := range res.Models {
-		if r := &res.Models[i]; r.Status == StatusDone && r.WallNS > 0 && (base == nil || r.Model == scenarios.ModelSequential) {
+		if r := &res.Models[i]; r.Status == runs.StatusDone && r.WallNS > 0 && (base == nil || r.Model == scenarios.ModelSequential) {
 			if base == nil || r.Model == scenarios.ModelSequential {
 				base = r
 			}
@@ -443,7 +448,7 @@ func (c *Comparison) Result() CompareResult {
 	if base != nil {
 		res.Baseline = base.Model
 		for i := range res.Models {
-			if r := &res.Models[i]; r.Status == StatusDone && r.WallNS > 0 {
+			if r := &res.Models[i]; r.Status == runs.StatusDone && r.WallNS > 0 {
 				r.Speedup = round3(float64(base.WallNS) / float64(r.WallNS))
 			}
 		}
@@ -459,7 +464,7 @@ func (c *Comparison) Result() CompareResult {
 }
 
 // measure reads one model's numbers from its run.
-func measure(model string, run *Run) ModelResult {
+func measure(model string, run *runs.Run) ModelResult {
 	info := run.Info()
 	row := ModelResult{Model: model, Run: run.ID, Status: info.Status, PeakRSSBytes: info.PeakRSS}
 	var summary struct {
@@ -485,7 +490,7 @@ func measure(model string, run *Run) ModelResult {
 	if m, ok := summary.Metrics["peak_rss"]; ok && m.Value > 0 {
 		row.PeakRSSBytes = int64(m.Value)
 	}
-	row.Correct = row.Status == StatusDone
+	row.Correct = row.Status == runs.StatusDone
 	row.OtherLoad = summary.Metrics["other_load"].Value
 	if m, ok := summary.Metrics["lost_updates"]; ok {
 		lost := int64(m.Value)
@@ -557,7 +562,7 @@ func (s *Server) compareNow(w http.ResponseWriter, r *http.Request) error {
 	select {
 	case <-c.Done():
 	case <-r.Context().Done():
-		c.cancel(errCancelled)
+		c.cancel(errComparisonCancelled)
 		<-c.Done()
 		return nil
 	}

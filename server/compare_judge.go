@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"interleave/runs"
 	"interleave/scenarios"
 )
 
@@ -17,7 +18,7 @@ import (
 // judged reports whether a comparison with status has every model's run
 // behind it (done, or partial: one of them failed), so that its winners can
 // be named.
-func judged(status string) bool { return status == StatusDone || status == StatusPartial }
+func judged(status string) bool { return status == runs.StatusDone || status == StatusPartial }
 
 // noiseMargin is the run-to-run noise of the decision matrix on a shared
 // 2-core machine, per criterion: how far apart two runs of the same model on

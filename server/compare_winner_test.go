@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"interleave/runs"
 	"interleave/scenarios"
 )
 
@@ -65,9 +66,8 @@ func loaded(r ModelResult, other float64) ModelResult {
 
 // fakeModelRun is a finished run of one model with a summary.
 func fakeModelRun(id string, wallMS float64) *Run {
-	r := &Run{ID: id, Scenario: scenarios.CompareID, log: newRunLog(StatusDone), done: make(chan struct{})}
-	r.summary, _ = json.Marshal(map[string]any{"wall_ns": int64(wallMS * 1e6), "cpu_ns": int64(wallMS * 1e6), "metrics": map[string]any{"peak_rss": map[string]any{"value": 20 << 20}}, "verdict": "v"})
-	return r
+	summary, _ := json.Marshal(map[string]any{"wall_ns": int64(wallMS * 1e6), "cpu_ns": int64(wallMS * 1e6), "metrics": map[string]any{"peak_rss": map[string]any{"value": 20 << 20}}, "verdict": "v"})
+	return runs.FinishedRun(id, scenarios.CompareID, StatusDone, summary)
 }
 
 // TestNoWinnerUntilEveryModelFinished: while a model is still to run, no

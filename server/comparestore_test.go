@@ -133,9 +133,8 @@ func TestFinishedComparisonIsNotKeptInMemory(t *testing.T) {
 			break
 		}
 		if attempt == 20 {
-			ts.srv.runs.mu.Lock()
-			t.Logf("manager holds %d runs, %d executing, queue %d", len(ts.srv.runs.runs), len(ts.srv.runs.executing), len(ts.srv.runs.queue))
-			ts.srv.runs.mu.Unlock()
+			nHeld, nExecuting, nQueued := ts.srv.runs.Counts()
+			t.Logf("manager holds %d runs, %d executing, queue %d", nHeld, nExecuting, nQueued)
 			for i, w := range runs {
 				if r := w.Value(); r != nil {
 					t.Logf("alive: run %d %s %v", i, r.ID, r.Info().Status)
@@ -286,7 +285,7 @@ func TestDeleteComparisonCancelsIt(t *testing.T) {
 	// Nothing keeps running: the queue is free for a run.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := ts.srv.store.drain(ctx); err != nil {
+	if err := ts.srv.store.Drain(ctx); err != nil {
 		t.Errorf("runs still recording after the cancel: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"interleave/runs"
 	"interleave/scenarios/event"
 )
 
@@ -99,7 +100,7 @@ func acceptsGzip(r *http.Request) bool {
 //   - ts and dur in microseconds as numbers with nanosecond decimals.
 //
 // A live run is exported as far as it has got.
-func writeChromeTrace(w *bufio.Writer, run *Run) error {
+func writeChromeTrace(w *bufio.Writer, run *runs.Run) error {
 	x := &chromeExporter{w: w, lanes: map[string]*chromeTrack{}, procs: map[string]int{}, strs: map[string]string{}}
 	x.runName = run.Scenario + " (" + run.Engine + ") run " + run.ID
 	w.WriteString(`{"displayTimeUnit":"ns","otherData":{"run":`)
@@ -114,12 +115,12 @@ func writeChromeTrace(w *bufio.Writer, run *Run) error {
 	x.process("run", x.runName)
 
 	for cursor := 0; ; {
-		snap, err := run.log.read(cursor, exportPage)
+		snap, err := run.Read(cursor, exportPage)
 		if err != nil {
 			return err
 		}
 		var ev exportEvent
-		for _, line := range snap.lines {
+		for _, line := range snap.Lines {
 			if !x.scan(line, &ev) {
 				ev = exportEvent{}
 				if err := json.Unmarshal(line, &ev); err != nil {
@@ -128,8 +129,8 @@ func writeChromeTrace(w *bufio.Writer, run *Run) error {
 			}
 			x.add(&ev)
 		}
-		cursor += len(snap.lines)
-		if len(snap.lines) == 0 || cursor >= snap.total {
+		cursor += len(snap.Lines)
+		if len(snap.Lines) == 0 || cursor >= snap.Total {
 			break
 		}
 	}

@@ -396,7 +396,6 @@ func TestTraceJSONOfRealRunsValidates(t *testing.T) {
 
 func TestTraceJSONKeepsTracksSequentialAndGrouped(t *testing.T) {
 	ts := newTestServer(t, nil)
-	run := testRun("multiprocessing")
 	evs := []event.Event{
 		{T: 0, K: event.KindLane, ID: "main", Kind: event.LaneProcess, Name: "main", PID: 100},
 		{T: 10, K: event.KindLane, ID: "w1", Kind: event.LaneProcess, Name: "worker \"1\" <b>", PID: 101, Parent: "main"},
@@ -413,12 +412,15 @@ func TestTraceJSONKeepsTracksSequentialAndGrouped(t *testing.T) {
 		{T: 2600, K: event.KindState, Lane: "w1", S: event.Done},
 		{T: 3001, K: event.KindEnd, Summary: &event.Summary{Metrics: map[string]event.Metric{}, Verdict: "ok"}},
 	}
+	var lines [][]byte
 	for i := range evs {
-		run.log.append(event.Marshal(&evs[i]))
+		lines = append(lines, event.Marshal(&evs[i]))
 	}
-	run.finish(StatusDone)
-	ts.srv.runs.addFinished(run)
-	check := checkChromeTrace(t, getTrace(t, ts, run.ID))
+	id, err := ts.srv.store.RecordLines(context.Background(), "multiprocessing", "go", lines, StatusDone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := checkChromeTrace(t, getTrace(t, ts, id))
 	want, _ := laneSpans(evs)
 	for lane, ss := range want {
 		if !slices.Equal(check.tracks[lane], ss) {
@@ -430,7 +432,7 @@ func TestTraceJSONKeepsTracksSequentialAndGrouped(t *testing.T) {
 	if w1 := check.tracks["worker \"1\" <b> (process)"]; len(w1) != 1 || w1[0] != (chromeSlice{name: event.IO, start: 1500, ns: 1100}) {
 		t.Errorf("w1 slices %+v: the state stamped back in time should start when the open one ends", w1)
 	}
-	for _, p := range []string{"process 100", "process 101", "Go scheduler (runtime/trace)", "multiprocessing (go) run " + run.ID} {
+	for _, p := range []string{"process 100", "process 101", "Go scheduler (runtime/trace)", "multiprocessing (go) run " + id} {
 		if !check.procs[p] {
 			t.Errorf("no process %q; processes %v", p, check.procs)
 		}

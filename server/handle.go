@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"interleave/runs"
 	"interleave/scenarios"
 	"interleave/web"
 )
@@ -43,13 +44,8 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		if status == http.StatusInternalServerError {
 			s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
-		var qf *QueueFullError
-		if errors.As(err, &qf) {
-			w.Header().Set("Retry-After", strconv.Itoa(int(qf.RetryAfter.Seconds())))
-		}
-		var se statusError
-		if errors.As(err, &se) && se.retryAfter() > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(se.retryAfter().Seconds())))
+		if wait := retryAfter(err); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
 		}
 		var ma *methodNotAllowedError
 		if errors.As(err, &ma) {
@@ -69,9 +65,9 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 func (s *Server) classify(err error) (int, string) {
 	var (
 		pe *scenarios.ParamError
-		nf *NotFoundError
-		qf *QueueFullError
-		eu *EngineUnavailableError
+		nf *runs.NotFoundError
+		qf *runs.QueueFullError
+		eu *runs.EngineUnavailableError
 		br *badRequestError
 		mb *http.MaxBytesError
 		se statusError
@@ -104,7 +100,55 @@ func (s *Server) classify(err error) (int, string) {
 	case errors.As(err, &se):
 		return se.httpStatus(), se.Error()
 	}
+	if status, ok := runsErrorStatus(err); ok {
+		return status, err.Error()
+	}
 	return http.StatusInternalServerError, "something went wrong on our side; it has been logged"
+}
+
+// runsErrorStatus maps the run manager's refusals to their HTTP status.
+func runsErrorStatus(err error) (int, bool) {
+	var (
+		su *runs.StoreUnavailableError
+		ru *runs.RunnerUnavailableError
+		sf *runs.StepRunsFullError
+		bz *runs.BusyError
+		cf *runs.ConflictError
+		dm *runs.DamagedError
+	)
+	switch {
+	case errors.As(err, &su), errors.As(err, &ru):
+		return http.StatusServiceUnavailable, true
+	case errors.As(err, &sf), errors.As(err, &bz):
+		return http.StatusTooManyRequests, true
+	case errors.As(err, &cf):
+		return http.StatusConflict, true
+	case errors.As(err, &dm):
+		return http.StatusInternalServerError, true
+	}
+	return 0, false
+}
+
+// retryAfter is how long the client refused with err is told to wait
+// (Retry-After), or 0 when waiting does not help.
+func retryAfter(err error) time.Duration {
+	var (
+		qf *runs.QueueFullError
+		bz *runs.BusyError
+		su *runs.StoreUnavailableError
+		se statusError
+	)
+	switch {
+	case errors.As(err, &qf):
+		return qf.RetryAfter
+	case errors.As(err, &bz):
+		return bz.RetryAfter
+	case errors.As(err, &su):
+		return su.RetryAfter()
+	case errors.As(err, &se):
+		return se.retryAfter()
+	}
+	return 0
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"interleave/runs"
 	"interleave/scenarios"
 )
 
@@ -99,13 +100,11 @@ func (s *Server) importTrace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC()
-	run := &Run{ID: newID(), Scenario: ImportScenario, Engine: ImportEngine, Created: now, finishedAt: now}
-	imp, err := s.store.beginImport(r.Context(), run)
+	imp, err := s.store.BeginImport(r.Context(), ImportScenario, ImportEngine)
 	if err != nil {
 		return err
 	}
-	defer imp.abort() // does nothing once committed
+	defer imp.Abort() // does nothing once committed
 
 	in := &countingReader{r: io.LimitReader(src, limit+1), h: sha256.New()}
 	var summary json.RawMessage
@@ -118,11 +117,11 @@ func (s *Server) importTrace(w http.ResponseWriter, r *http.Request) error {
 				summary = end.Summary
 			}
 		}
-		imp.add(bytes.Clone(line))
-		return imp.err // a failed write stops the conversion
+		imp.Add(bytes.Clone(line))
+		return imp.Err() // a failed write stops the conversion
 	})
-	if imp.err != nil {
-		return imp.err
+	if imp.Err() != nil {
+		return imp.Err()
 	}
 	// Read what the converter left, so that the size and hash are the file's.
 	if _, err := io.Copy(io.Discard, in); err != nil && convErr == nil {
@@ -136,19 +135,17 @@ func (s *Server) importTrace(w http.ResponseWriter, r *http.Request) error {
 		return convErr
 	}
 
-	run.Params = scenarios.Params{"bytes": float64(in.n)}
+	params := scenarios.Params{"bytes": float64(in.n)}
 	if name != "" {
-		run.Params["file"] = name
+		params["file"] = name
 	}
-	run.SourceVersion = "upload:" + hex.EncodeToString(in.h.Sum(nil)[:6])
-	run.summary = summary
-	if err := imp.commit(run); err != nil {
+	if err := imp.Commit(params, "upload:"+hex.EncodeToString(in.h.Sum(nil)[:6]), summary); err != nil {
 		return err
 	}
-	s.logger.Info("trace imported", "run", run.ID, "file", name, "bytes", in.n, "trace_events", res.TraceEvents, "events", imp.lines)
+	s.logger.Info("trace imported", "run", imp.ID(), "file", name, "bytes", in.n, "trace_events", res.TraceEvents, "events", imp.Lines())
 
-	w.Header().Set("Location", "/r/"+run.ID)
-	writeJSON(w, http.StatusCreated, importResponse{ID: run.ID, Status: StatusDone, URL: "/r/" + run.ID, Events: imp.lines,
+	w.Header().Set("Location", "/r/"+imp.ID())
+	writeJSON(w, http.StatusCreated, importResponse{ID: imp.ID(), Status: runs.StatusDone, URL: "/r/" + imp.ID(), Events: imp.Lines(),
 		Goroutines: res.Goroutines, Procs: res.Procs, Truncated: res.Truncated})
 	return nil
 }

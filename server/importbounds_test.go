@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -229,36 +228,6 @@ func TestImportOverTheMemoryCapIs413(t *testing.T) {
 	drainStore(t, ts)
 	if _, list := ts.listRuns(t, ""); len(list.Runs) != 0 {
 		t.Errorf("the refused import left runs %v", ids(list))
-	}
-}
-
-// TestUnfinishedImportIsDeletedAtStart: an upload cut off by a stop of the
-// server (its client never got an answer) leaves nothing after a restart.
-func TestUnfinishedImportIsDeletedAtStart(t *testing.T) {
-	dir := t.TempDir()
-	st := openTestStore(t, dir, 100, 1<<30)
-	run := &Run{ID: newID(), Scenario: ImportScenario, Engine: ImportEngine, Created: time.Now()}
-	imp, err := st.beginImport(context.Background(), run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range stateLines(5000) {
-		imp.add(line)
-	}
-	if err := imp.writePending(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.load(context.Background(), run.ID); err == nil {
-		t.Error("an import being written is served")
-	}
-	st.Close()
-
-	st = openTestStore(t, dir, 100, 1<<30)
-	var rows, chunks int
-	st.db.QueryRow(`SELECT count(*) FROM runs`).Scan(&rows)
-	st.db.QueryRow(`SELECT count(*) FROM events`).Scan(&chunks)
-	if rows != 0 || chunks != 0 {
-		t.Errorf("after a restart the store holds %d runs and %d chunks of an unfinished import", rows, chunks)
 	}
 }
 

@@ -31,6 +31,9 @@ const (
 	importWatchEvery = 50 * time.Millisecond
 )
 
+// errImportDeadline stops a conversion that took longer than a run may.
+var errImportDeadline = errors.New("deadline reached")
+
 // importLimitError is a trace whose conversion needed more memory or time
 // than a run may use here: 413, the file is too large to convert on this
 // server.
@@ -50,7 +53,7 @@ func (s *Server) convertInChild(ctx context.Context, body io.Reader, emit func(l
 		return nil, fmt.Errorf("find this program to convert the trace: %w", err)
 	}
 	lim := s.cfg.Limits
-	ctx, cancel := context.WithTimeoutCause(ctx, lim.MaxDeadline, errDeadline)
+	ctx, cancel := context.WithTimeoutCause(ctx, lim.MaxDeadline, errImportDeadline)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Env = []string{
@@ -111,7 +114,7 @@ func (s *Server) convertInChild(ctx context.Context, body io.Reader, emit func(l
 	if readErr != nil {
 		return nil, readErr
 	}
-	if errors.Is(context.Cause(ctx), errDeadline) {
+	if errors.Is(context.Cause(ctx), errImportDeadline) {
 		return nil, &importLimitError{msg: fmt.Sprintf("trace: converting it took longer than %s, the longest a run may take on this server", lim.MaxDeadline)}
 	}
 	if err := ctx.Err(); err != nil {

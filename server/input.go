@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"interleave/runs"
 	"interleave/scenarios"
 )
 
@@ -262,8 +263,8 @@ var runRequestFields = []string{"scenario", "engine", "params", "deadline_ms", "
 
 // runRequest reads POST /api/runs's body; deadline_ms is checked against
 // the server's bounds (100 ms to maxDeadlineMS) as every other number is.
-func runRequest(obj jsonObject, maxDeadlineMS int64) (RunRequest, error) {
-	var req RunRequest
+func runRequest(obj jsonObject, maxDeadlineMS int64) (runs.RunRequest, error) {
+	var req runs.RunRequest
 	var err error
 	if req.Scenario, err = obj.text("scenario"); err != nil {
 		return req, err

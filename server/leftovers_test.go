@@ -57,12 +57,12 @@ func TestRestartSweepsWhatAKilledServerLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.sweepLeftovers(context.Background(), slog.New(slog.DiscardHandler)); err != nil {
+	if err := store.SweepLeftovers(context.Background(), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	b := strings.TrimSpace(string(boot))
-	store.rememberProcesses("a", child.Leftover{PGID: left.Process.Pid, Start: startedAt(t, left.Process.Pid), Boot: b, Mark: "run-a"})
-	store.rememberProcesses("b", child.Leftover{PGID: stranger.Process.Pid, Start: startedAt(t, stranger.Process.Pid) + 1, Boot: b, Mark: "run-b"})
+	store.RememberProcesses("a", child.Leftover{PGID: left.Process.Pid, Start: startedAt(t, left.Process.Pid), Boot: b, Mark: "run-a"})
+	store.RememberProcesses("b", child.Leftover{PGID: stranger.Process.Pid, Start: startedAt(t, stranger.Process.Pid) + 1, Boot: b, Mark: "run-b"})
 	store.Close()
 
 	// A run of a server still running (this test process, with its start
@@ -73,7 +73,7 @@ func TestRestartSweepsWhatAKilledServerLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store.rememberProcesses("c", child.Leftover{PGID: ours.Process.Pid, Start: startedAt(t, ours.Process.Pid), Boot: b, Mark: "run-c", Server: self, ServerStart: startedAt(t, self)})
+	store.RememberProcesses("c", child.Leftover{PGID: ours.Process.Pid, Start: startedAt(t, ours.Process.Pid), Boot: b, Mark: "run-c", Server: self, ServerStart: startedAt(t, self)})
 	store.Close()
 
 	ts := newTestServerIn(t, dir, nil)
@@ -93,7 +93,7 @@ func TestRestartSweepsWhatAKilledServerLeft(t *testing.T) {
 		t.Error("the sweep killed a run of a server that still runs")
 	}
 	var records int
-	if err := ts.srv.store.db.QueryRow(`SELECT count(*) FROM run_processes`).Scan(&records); err != nil || records != 1 {
+	if err := ts.srv.store.DB().QueryRow(`SELECT count(*) FROM run_processes`).Scan(&records); err != nil || records != 1 {
 		t.Errorf("%d process records left after the sweep (%v); want the live server's one", records, err)
 	}
 }

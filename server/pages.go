@@ -14,6 +14,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
 
+	"interleave/runs"
 	"interleave/scenarios"
 	"interleave/static"
 	"interleave/web"
@@ -54,10 +55,10 @@ func (s *Server) catalogPage(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 	sc, ok := scenarios.Lookup(chi.URLParam(r, "scenario"))
 	if !ok {
-		return &NotFoundError{What: "scenario " + chi.URLParam(r, "scenario")}
+		return &runs.NotFoundError{What: "scenario " + chi.URLParam(r, "scenario")}
 	}
 	if len(sc.Engines) == 0 {
-		return &NotFoundError{What: "scenario " + sc.ID + " (coming soon)"}
+		return &runs.NotFoundError{What: "scenario " + sc.ID + " (coming soon)"}
 	}
 	// The engine picks which params the link may name, so it is read first;
 	// readQuery below refuses it too when it is given twice.
@@ -106,7 +107,7 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 		// A run of this scenario, live or recorded; any other is left out.
 		if run, err := s.runs.Lookup(r.Context(), id); err == nil && run.Scenario == sc.ID {
 			v.RunID = run.ID
-			v.RunStatus, _ = run.log.Status()
+			v.RunStatus, _ = run.Status()
 		}
 	}
 	for _, p := range v.Params {
@@ -259,7 +260,7 @@ func (s *Server) staticHandler() http.Handler {
 	}
 	fileServer := http.StripPrefix("/static/", http.FileServer(http.FS(files)))
 	notFound := s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		return &NotFoundError{What: "file " + r.URL.Path}
+		return &runs.NotFoundError{What: "file " + r.URL.Path}
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Files only: a directory (and its listing) is not part of the site.

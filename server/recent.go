@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"strconv"
 
+	"interleave/runs"
 	"interleave/scenarios"
+	"interleave/scenarios/event"
 	"interleave/web"
 )
 
@@ -18,7 +20,7 @@ const (
 
 // runList is the body of GET /api/runs.
 type runList struct {
-	Runs []Info `json:"runs"`
+	Runs []runs.Info `json:"runs"`
 	// Next is the before= of the next (older) page; "" on the last page.
 	Next string `json:"next"`
 }
@@ -29,23 +31,23 @@ var runFilterFields = []string{"scenario", "engine", "before", "limit", "room"}
 
 // runFilter reads ?scenario=&engine=&before=&limit= of r; an empty scenario,
 // engine or before means all (the filter form sends them empty).
-func runFilter(r *http.Request) (RunFilter, error) {
+func runFilter(r *http.Request) (runs.RunFilter, error) {
 	f, _, err := runFilterRoom(r)
 	return f, err
 }
 
 // runFilterRoom is runFilter and the room= of r ("" for none).
-func runFilterRoom(r *http.Request) (RunFilter, string, error) {
+func runFilterRoom(r *http.Request) (runs.RunFilter, string, error) {
 	q, err := readQuery(r, runFilterFields)
 	if err != nil {
-		return RunFilter{}, "", err
+		return runs.RunFilter{}, "", err
 	}
 	f, err := runFilterOf(q)
 	return f, q["room"], err
 }
 
-func runFilterOf(q map[string]string) (RunFilter, error) {
-	f := RunFilter{Scenario: q["scenario"], Engine: q["engine"], Before: q["before"], Limit: defaultRunsPage}
+func runFilterOf(q map[string]string) (runs.RunFilter, error) {
+	f := runs.RunFilter{Scenario: q["scenario"], Engine: q["engine"], Before: q["before"], Limit: defaultRunsPage}
 	if v, ok := q["limit"]; ok {
 		p := scenarios.IntParam("limit", "Runs a page", 1, maxRunsPage, defaultRunsPage, "")
 		ps, err := scenarios.Validate([]scenarios.Param{p}, map[string]any{p.Name: v})
@@ -60,17 +62,17 @@ func runFilterOf(q map[string]string) (RunFilter, error) {
 // recentRuns lists recorded runs, newest first (of a workshop room, when
 // room is set); a run still live shows its live state rather than its last
 // flush.
-func (s *Server) recentRuns(r *http.Request, f RunFilter, room string) (runList, error) {
+func (s *Server) recentRuns(r *http.Request, f runs.RunFilter, room string) (runList, error) {
 	if room != "" {
 		return s.roomRuns(r, f, room)
 	}
-	runs, next, err := s.store.list(r.Context(), f)
+	runs, next, err := s.store.List(r.Context(), f)
 	if err != nil {
 		return runList{}, err
 	}
 	for i, in := range runs {
-		if !finished(in.Status) {
-			if live, ok := s.runs.live(in.ID); ok {
+		if !event.Final(in.Status) {
+			if live, ok := s.runs.Live(in.ID); ok {
 				runs[i] = live.Info()
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"interleave/rooms"
+	"interleave/runs"
 	"interleave/scenarios"
 	"interleave/web"
 )
@@ -452,12 +453,12 @@ func (s *Server) roomPage(w http.ResponseWriter, r *http.Request) error {
 
 // roomRuns lists the runs of room code, newest first, with who started
 // each: a page of f.Limit after the run f.Before, filtered like any list.
-func (s *Server) roomRuns(r *http.Request, f RunFilter, code string) (runList, error) {
+func (s *Server) roomRuns(r *http.Request, f runs.RunFilter, code string) (runList, error) {
 	room, err := s.rooms.Get(code)
 	if err != nil {
 		return runList{}, roomError(err)
 	}
-	var out []Info
+	var out []runs.Info
 	skipping := f.Before != ""
 	next := ""
 	for _, e := range room.Runs() {
@@ -472,7 +473,7 @@ func (s *Server) roomRuns(r *http.Request, f RunFilter, code string) (runList, e
 			next = out[len(out)-1].ID
 			break
 		}
-		in := Info{ID: e.ID, Scenario: e.Scenario, Engine: e.Engine, Params: e.Params, Status: e.Status, Created: e.Created,
+		in := runs.Info{ID: e.ID, Scenario: e.Scenario, Engine: e.Engine, Params: e.Params, Status: e.Status, Created: e.Created,
 			Summary: json.RawMessage("null")}
 		if run, err := s.runs.Lookup(r.Context(), e.ID); err == nil {
 			in = run.Info()
@@ -481,7 +482,7 @@ func (s *Server) roomRuns(r *http.Request, f RunFilter, code string) (runList, e
 		out = append(out, in)
 	}
 	if out == nil {
-		out = []Info{}
+		out = []runs.Info{}
 	}
 	return runList{Runs: out, Next: next}, nil
 }

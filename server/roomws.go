@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"interleave/rooms"
+	"interleave/runs"
 	"interleave/scenarios/event"
 )
 
@@ -106,7 +107,7 @@ func isClosing(ch <-chan struct{}) bool {
 // of the queue and measures the open questions of its scenario; an
 // attendee (who must have joined) has one run waiting or running at a
 // time. Its status and verdict follow into the room's list.
-func (s *Server) submitRoomRun(r *http.Request, code string, req RunRequest) (*Run, error) {
+func (s *Server) submitRoomRun(r *http.Request, code string, req runs.RunRequest) (*runs.Run, error) {
 	room, err := s.rooms.Get(code)
 	if err != nil {
 		return nil, roomError(err)
@@ -130,7 +131,7 @@ func (s *Server) submitRoomRun(r *http.Request, code string, req RunRequest) (*R
 		}
 		return nil, err
 	}
-	status, pos := run.log.Status()
+	status, pos := run.Status()
 	room.AddRun(rooms.RunEntry{ID: run.ID, Scenario: run.Scenario, Engine: run.Engine, Params: run.Params, Created: run.Created,
 		Status: status, Position: pos}, attendee)
 	s.followRoomRun(room, run)
@@ -140,21 +141,19 @@ func (s *Server) submitRoomRun(r *http.Request, code string, req RunRequest) (*R
 // followRoomRun copies run's status, position and verdict into room's list
 // as they change, and at its end gives the questions it measures their
 // answer. It returns at once; a goroutine follows until the run ends.
-func (s *Server) followRoomRun(room *rooms.Room, run *Run) {
+func (s *Server) followRoomRun(room *rooms.Room, run *runs.Run) {
 	go func() {
 		for {
-			status, pos, changed := run.log.watchStatus()
-			if finished(status) {
+			status, pos, changed := run.WatchStatus()
+			if event.Final(status) {
 				<-run.Done()
 				var summary *event.Summary
-				run.mu.Lock()
-				if run.summary != nil {
+				if raw := run.Summary(); raw != nil {
 					summary = &event.Summary{}
-					if json.Unmarshal(run.summary, summary) != nil {
+					if json.Unmarshal(raw, summary) != nil {
 						summary = nil
 					}
 				}
-				run.mu.Unlock()
 				verdict := ""
 				if summary != nil {
 					verdict = summary.Verdict
@@ -176,7 +175,7 @@ func (s *Server) resumeRoomRuns() {
 	for _, room := range s.rooms.Rooms() {
 		ids := room.BoundRuns()
 		for _, e := range room.Runs() {
-			if !finished(e.Status) {
+			if !event.Final(e.Status) {
 				ids = append(ids, e.ID)
 			}
 		}
@@ -188,8 +187,8 @@ func (s *Server) resumeRoomRuns() {
 			seen[id] = true
 			run, err := s.runs.Lookup(context.Background(), id)
 			if err != nil {
-				room.UpdateRun(id, StatusInterrupted, 0, "")
-				room.RunEnded(id, StatusInterrupted, nil)
+				room.UpdateRun(id, runs.StatusInterrupted, 0, "")
+				room.RunEnded(id, runs.StatusInterrupted, nil)
 				continue
 			}
 			s.followRoomRun(room, run)

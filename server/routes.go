@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"interleave/runs"
+
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
@@ -80,7 +82,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	r.Handle("/static/*", s.staticHandler())
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		return &NotFoundError{What: "page " + r.URL.Path}
+		return &runs.NotFoundError{What: "page " + r.URL.Path}
 	}))
 	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, req *http.Request) error {
 		return &methodNotAllowedError{method: req.Method, path: req.URL.Path, allowed: allowedMethods(r, req.URL.Path)}

@@ -16,17 +16,21 @@ import (
 	"time"
 
 	"interleave/rooms"
+	"interleave/runs"
 	"interleave/scenarios"
+	"interleave/scenarios/child"
 	"interleave/scenarios/goengine"
 	"interleave/scenarios/pyengine"
 )
 
 // Server serves the pages, the API and the event sockets.
 type Server struct {
-	cfg      Config
-	logger   *slog.Logger
-	runs     *Manager
-	store    *Store
+	cfg    Config
+	logger *slog.Logger
+	runs   *runs.Manager
+	store  *runs.Store
+	// contain confines the processes of the runs this machine executes.
+	contain  *child.Containment
 	compares *comparisons
 	// rooms are the workshop rooms (rooms.go routes to them).
 	rooms *rooms.Hub
@@ -61,27 +65,26 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 	if cfg.Limits.MaxImports < 1 {
 		return nil, fmt.Errorf("max-imports is %d; want at least 1", cfg.Limits.MaxImports)
 	}
-	store, err := openStore(cfg.DataDir, StoreOptions{KeepRuns: cfg.Limits.KeepRuns, KeepBytes: cfg.Limits.KeepBytes,
+	store, err := runs.OpenStoreWith(cfg.DataDir, runs.StoreOptions{KeepRuns: cfg.Limits.KeepRuns, KeepBytes: cfg.Limits.KeepBytes,
 		CacheBytes: cfg.Limits.CacheBytes, ResetBad: cfg.ResetStore}, logger)
 	if err != nil {
 		return nil, err
 	}
 	// What runs of a killed server left behind goes before any new run.
-	if err := store.sweepLeftovers(context.Background(), logger); err != nil {
+	if err := store.SweepLeftovers(context.Background(), logger); err != nil {
 		logger.Warn("sweep what unfinished runs left", "err", err)
 	}
-	contain, err := newContainment(cfg, logger)
+	contain, err := runs.NewContainment(cfg.DataDir, cfg.Limits.Limits, cfg.Without, logger)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	m, err := NewManager(cfg.Limits, engines, store, logger)
+	m, err := runs.NewManager(cfg.Limits.Limits, engines, store, logger, runs.WithContainment(contain))
 	if err != nil {
 		contain.Close()
 		store.Close()
 		return nil, err
 	}
-	m.contain = contain
 	roomCfg := cfg.Rooms
 	roomCfg.Dir = filepath.Join(cfg.DataDir, "rooms")
 	roomCfg.Logger = logger
@@ -91,7 +94,7 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 		store.Close()
 		return nil, fmt.Errorf("open the workshop rooms: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, store), closing: make(chan struct{}),
+	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, logger), contain: contain, closing: make(chan struct{}),
 		imports: make(chan struct{}, cfg.Limits.MaxImports), hosts: newHostPolicy(cfg.AllowedHosts), rooms: hub}
 	s.handler = s.routes()
 	s.resumeRoomRuns()
@@ -102,7 +105,7 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Manager returns the run manager.
-func (s *Server) Manager() *Manager { return s.runs }
+func (s *Server) Manager() *runs.Manager { return s.runs }
 
 // Shutdown cancels every run (keeping what was recorded), lets viewers
 // receive the final status, then closes the remaining sockets as going away.
@@ -110,7 +113,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.compares.shutdown()
 	err := s.runs.Shutdown(ctx)
 	// Everything the runs recorded goes to the store before sockets close.
-	if derr := s.store.drain(ctx); derr != nil && !errors.Is(derr, errStoreClosed) {
+	if derr := s.store.Drain(ctx); derr != nil && !errors.Is(derr, runs.ErrStoreClosed) {
 		err = errors.Join(err, fmt.Errorf("store the last events: %w", derr))
 	}
 	// Give viewers a moment to send the runs' final status.
@@ -129,8 +132,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // runs: call it after Shutdown.
 func (s *Server) Close() error {
 	err := errors.Join(s.rooms.Close(), s.store.Close())
-	if s.runs.contain != nil {
-		err = errors.Join(err, s.runs.contain.Close())
+	if s.contain != nil {
+		err = errors.Join(err, s.contain.Close())
 	}
 	return err
 }

@@ -457,7 +457,7 @@ func TestSlowViewerClosedWithPolicyViolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	run, _ := ts.srv.runs.Get(id)
-	for run.log.count() < n/2 {
+	for run.Lines() < n/2 {
 		select {
 		case <-run.Done():
 		case <-time.After(5 * time.Millisecond):
@@ -553,7 +553,7 @@ func TestOutputCapAndOutputEvents(t *testing.T) {
 func TestMemoryCapKillsTheRun(t *testing.T) {
 	ts := newTestServer(t, func(l *Limits) { l.MemoryBytes = 64 << 20 }, &floodEngine{events: 10, allocMiB: 256, sleep: 5 * time.Second})
 	kernel := false
-	for _, p := range ts.srv.runs.contain.Report() {
+	for _, p := range ts.srv.contain.Report() {
 		kernel = kernel || p.Name == "memory cap" && p.On
 	}
 	id := ts.start(t, `{"scenario":"locks","engine":"go"}`)
@@ -648,7 +648,7 @@ func TestNoOrphansAfterManyRuns(t *testing.T) {
 	// Every run's processes were forgotten once gone: a restart would
 	// find nothing to sweep.
 	var records int
-	if err := ts.srv.store.db.QueryRow(`SELECT count(*) FROM run_processes`).Scan(&records); err != nil || records != 0 {
+	if err := ts.srv.store.DB().QueryRow(`SELECT count(*) FROM run_processes`).Scan(&records); err != nil || records != 0 {
 		t.Errorf("%d runs' processes still on record (%v)", records, err)
 	}
 }
@@ -793,19 +793,22 @@ func TestExclusiveRunWaitsForOthersAndBlocksThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, pos := exclusive.log.Status(); s != StatusQueued || pos != 1 {
+	if s, pos := exclusive.Status(); s != StatusQueued || pos != 1 {
 		t.Fatalf("exclusive run is %s at %d while another runs; want queued at 1", s, pos)
 	}
-	if s, _ := after.log.Status(); s != StatusQueued {
+	if s, _ := after.Status(); s != StatusQueued {
 		t.Fatalf("a run behind the exclusive one is %s; want queued", s)
 	}
 	<-first.Done()
 	<-exclusive.Done()
 	<-after.Done()
 	// The exclusive run started after the first ended, the last after it.
-	if !exclusive.started().After(first.finishedAt) || !after.started().After(exclusive.finishedAt) {
+	_, firstEnded := first.Span()
+	exclStarted, exclEnded := exclusive.Span()
+	afterStarted, _ := after.Span()
+	if !exclStarted.After(firstEnded) || !afterStarted.After(exclEnded) {
 		t.Errorf("runs overlapped: first ended %v, exclusive %v–%v, after started %v",
-			first.finishedAt, exclusive.started(), exclusive.finishedAt, after.started())
+			firstEnded, exclStarted, exclEnded, afterStarted)
 	}
 }
 

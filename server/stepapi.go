@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"interleave/runs"
 	"interleave/scenarios"
 	"interleave/scenarios/search"
 )
@@ -60,8 +61,8 @@ func (s *Server) roomsAllowStep(r *http.Request, runID string) error {
 
 // stepCommand reads the step body: exactly one of lane (a thread's lane),
 // random: true or free: true.
-func stepCommand(obj jsonObject) (StepCommand, error) {
-	var cmd StepCommand
+func stepCommand(obj jsonObject) (runs.StepCommand, error) {
+	var cmd runs.StepCommand
 	given := 0
 	for _, name := range stepFields {
 		if obj.has(name) {
@@ -104,9 +105,22 @@ func flag(obj jsonObject, name string) (bool, error) {
 // the goal, and optionally the budget of random interleavings and a seed.
 var searchFields = []string{"scenario", "engine", "params", "goal", "budget", "seed"}
 
-// searchMaxWait is how long a search waits for a run slot before it is
-// answered 429.
-const searchMaxWait = 10 * time.Second
+// forbiddenError is a request this client may not make: 403.
+type forbiddenError struct{ msg string }
+
+func (e *forbiddenError) Error() string             { return e.msg }
+func (e *forbiddenError) httpStatus() int           { return http.StatusForbidden }
+func (e *forbiddenError) retryAfter() time.Duration { return 0 }
+
+// StepAuthorizer decides whether request r may step run runID (POST
+// /api/runs/{id}/step): nil allows it; an error refuses it with 403 and
+// the error's message. Workshop rooms use it so that only the presenter
+// steps the run a room projects.
+type StepAuthorizer func(r *http.Request, runID string) error
+
+// AuthorizeSteps installs the check every step request must pass (nil
+// removes it). Call it before serving.
+func (s *Server) AuthorizeSteps(a StepAuthorizer) { s.stepAuth = a }
 
 // searchInterleavings is POST /api/search: it looks for an interleaving of
 // a step run's threads that reaches the goal, executing the scenario's
@@ -125,7 +139,7 @@ func (s *Server) searchInterleavings(w http.ResponseWriter, r *http.Request) err
 	}
 	sc, ok := scenarios.Lookup(req.Scenario)
 	if !ok {
-		return &NotFoundError{What: "scenario " + scenarios.FieldName(req.Scenario)}
+		return &runs.NotFoundError{What: "scenario " + scenarios.FieldName(req.Scenario)}
 	}
 	if len(sc.Goals) == 0 {
 		return &scenarios.ParamError{Field: "scenario", Message: sc.ID + " cannot be stepped, so there is nothing to search; want one of " + strings.Join(steppable(), ", ")}
@@ -162,12 +176,12 @@ func (s *Server) searchInterleavings(w http.ResponseWriter, r *http.Request) err
 	delete(params, scenarios.ScheduleParam)
 	eng, ok := s.runs.Engine(req.Engine)
 	if !ok {
-		return &EngineUnavailableError{Engine: req.Engine, Err: errors.New("not configured on this server")}
+		return &runs.EngineUnavailableError{Engine: req.Engine, Err: errors.New("not configured on this server")}
 	}
 	if err := eng.Available(); err != nil {
-		return &EngineUnavailableError{Engine: req.Engine, Err: err}
+		return &runs.EngineUnavailableError{Engine: req.Engine, Err: err}
 	}
-	release, err := s.runs.holdSlot(r.Context(), searchMaxWait)
+	release, err := s.runs.HoldSlot(r.Context(), runs.SlotMaxWait)
 	if err != nil {
 		return err
 	}

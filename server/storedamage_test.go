@@ -1,16 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,15 +23,17 @@ func damageChunk(t *testing.T, st *Store, id string, index int) {
 	var key int64
 	var seq int
 	var data []byte
-	err := st.db.QueryRow(`SELECT run, seq, data FROM events WHERE run = (SELECT n FROM runs WHERE id = ?) ORDER BY seq LIMIT 1 OFFSET ?`, id, index).Scan(&key, &seq, &data)
+	err := st.DB().QueryRow(`SELECT run, seq, data FROM events WHERE run = (SELECT n FROM runs WHERE id = ?) ORDER BY seq LIMIT 1 OFFSET ?`, id, index).Scan(&key, &seq, &data)
 	if err != nil {
 		t.Fatalf("chunk %d of %s: %v", index, id, err)
 	}
 	data[len(data)/2] ^= 0x55
-	if _, err := st.db.Exec(`UPDATE events SET data = ? WHERE run = ? AND seq = ?`, data, key, seq); err != nil {
+	if _, err := st.DB().Exec(`UPDATE events SET data = ? WHERE run = ? AND seq = ?`, data, key, seq); err != nil {
 		t.Fatal(err)
 	}
-	st.cache.dropRun(key)
+	if err := st.DropCachedChunks(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // getTraceRaw downloads a run's trace.json, gzipped or not, and returns the
@@ -194,53 +191,4 @@ func textOf(n *html.Node) string {
 	}
 	walk(n)
 	return b.String()
-}
-
-// TestOpenStoreRefusesEmptyOrForeignFilesUnlessReset: a 0-byte database
-// used to start as an empty store without a word.
-func TestOpenStoreRefusesEmptyOrForeignFilesUnlessReset(t *testing.T) {
-	logger := slog.New(slog.DiscardHandler)
-	for _, tt := range []struct {
-		name    string
-		content []byte
-		mention string
-	}{
-		{"empty", nil, "is empty (0 bytes)"},
-		{"a text file", bytes.Repeat([]byte("not sqlite "), 1000), "is not an SQLite database"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, StoreFile)
-			os.WriteFile(path, tt.content, 0o600)
-			opts := StoreOptions{KeepRuns: 10, KeepBytes: 1 << 20, CacheBytes: 1 << 20}
-			st, err := openStore(dir, opts, logger)
-			var bad *BadStoreError
-			if !errors.As(err, &bad) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.mention) || !strings.Contains(err.Error(), "-reset-store") {
-				if st != nil {
-					st.Close()
-				}
-				t.Fatalf("openStore = %v; want an error naming %s, saying it %s, and how to start afresh", err, path, tt.mention)
-			}
-			if got, _ := os.ReadFile(path); !bytes.Equal(got, tt.content) {
-				t.Fatal("the refused file was changed")
-			}
-
-			opts.ResetBad = true
-			st, err = openStore(dir, opts, logger)
-			if err != nil {
-				t.Fatalf("with ResetBad: %v", err)
-			}
-			defer st.Close()
-			if _, _, err := st.list(context.Background(), RunFilter{Limit: 10}); err != nil {
-				t.Errorf("the fresh store does not work: %v", err)
-			}
-			moved, _ := filepath.Glob(path + ".bad-*")
-			if len(moved) != 1 {
-				t.Fatalf("moved aside: %v", moved)
-			}
-			if got, _ := os.ReadFile(moved[0]); !bytes.Equal(got, tt.content) {
-				t.Error("the file moved aside is not the original")
-			}
-		})
-	}
 }

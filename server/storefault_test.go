@@ -274,7 +274,7 @@ func TestFullDiskRefusesRunsNeverReportsUnsavedDoneAndRecovers(t *testing.T) {
 	signalChild(syscall.SIGUSR2, "freed")
 	freed := time.Now()
 	var c string
-	for deadline := time.Now().Add(maxWriteBackoff + 10*time.Second); ; {
+	for deadline := time.Now().Add(MaxWriteBackoff + 10*time.Second); ; {
 		code, out, _ := ts.post(t, body)
 		if code == http.StatusCreated {
 			c = out["id"].(string)
@@ -319,7 +319,7 @@ func TestFullDiskRefusesRunsNeverReportsUnsavedDoneAndRecovers(t *testing.T) {
 	attempts, _ := strconv.Atoi(m[2])
 	// 100 ms doubling to 5 s: 7 tries cover the first 12.7 s, then one
 	// every 5 s.
-	bound := 7 + int(failedFor/maxWriteBackoff) + 1
+	bound := 7 + int(failedFor/MaxWriteBackoff) + 1
 	t.Logf("outage: full for %v, writes failing for %v, %d attempts (at most %d allowed); runs accepted again %v after space returned",
 		time.Since(full).Round(time.Millisecond), failedFor, attempts, bound, recovered.Round(time.Millisecond))
 	if attempts > bound {

@@ -11,8 +11,14 @@ import (
 	"net/http"
 	"time"
 
+	"interleave/runs"
+	"interleave/scenarios/event"
+
 	"github.com/coder/websocket"
 )
+
+// errServerClosing ends a viewer's stream when the server shuts down.
+var errServerClosing = errors.New("server shutting down")
 
 // statusMessage is a {"type":"status"} message.
 type statusMessage struct {
@@ -39,7 +45,7 @@ const CloseRecordingDamaged websocket.StatusCode = 4001
 // reads from the viewer. Once the socket is open, nothing that happens to
 // it is an error of the request: a viewer leaving, in any way, is logged
 // at debug level only.
-func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) error {
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *runs.Run) error {
 	// A browser's Origin must be a name this server answers to (besides
 	// matching the Host, which Accept checks), unless extra origins were
 	// configured: then Accept's patterns decide.
@@ -63,11 +69,11 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, run *Run) e
 	case errors.Is(err, errTooSlow):
 		s.logger.Info("viewer dropped", "run", run.ID, "err", err)
 		s.closeViewer(c, hj.conn, run, websocket.StatusPolicyViolation, "too slow: the viewer fell behind the run")
-	case errors.Is(err, errShutdown):
+	case errors.Is(err, errServerClosing):
 		s.closeViewer(c, hj.conn, run, websocket.StatusGoingAway, "server shutting down")
 	case errors.Is(err, errRecording):
 		s.logger.Warn("replay cut short", "run", run.ID, "err", err)
-		var d *DamagedError
+		var d *runs.DamagedError
 		if errors.As(err, &d) {
 			// A close reason is at most 123 bytes: the page words the rest.
 			s.closeViewer(c, hj.conn, run, CloseRecordingDamaged, fmt.Sprintf("damaged from event %d on", d.Line))
@@ -91,7 +97,7 @@ const closeGrace = 500 * time.Millisecond
 // closeViewer sends the close frame and waits at most closeGrace for the
 // answer, by putting a deadline on the connection under the socket. Its
 // failure is the viewer's, never the server's: logged at debug level.
-func (s *Server) closeViewer(c *websocket.Conn, conn net.Conn, run *Run, code websocket.StatusCode, reason string) {
+func (s *Server) closeViewer(c *websocket.Conn, conn net.Conn, run *runs.Run, code websocket.StatusCode, reason string) {
 	if conn != nil {
 		conn.SetDeadline(time.Now().Add(closeGrace))
 	}
@@ -114,7 +120,7 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, rw, err
 }
 
-func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) error {
+func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *runs.Run) error {
 	lim := s.cfg.Limits
 	write := func(msg []byte) error {
 		wctx, cancel := context.WithTimeout(ctx, lim.WSWriteTimeout)
@@ -133,17 +139,17 @@ func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) err
 	window := batchWindow
 	var buf bytes.Buffer
 	for {
-		snap, err := run.log.read(cursor, lim.BatchEvents)
+		snap, err := run.Read(cursor, lim.BatchEvents)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errRecording, err)
 		}
-		if len(snap.lines) > 0 {
-			if !finished(snap.status) && snap.total-cursor > lim.MaxViewerLag {
+		if len(snap.Lines) > 0 {
+			if !event.Final(snap.Status) && snap.Total-cursor > lim.MaxViewerLag {
 				return errTooSlow
 			}
 			buf.Reset()
 			buf.WriteString(`{"type":"events","events":[`)
-			for i, line := range snap.lines {
+			for i, line := range snap.Lines {
 				if i > 0 {
 					buf.WriteByte(',')
 				}
@@ -154,40 +160,40 @@ func (s *Server) streamRun(ctx context.Context, c *websocket.Conn, run *Run) err
 				return err
 			}
 			window = liveBatchWindow
-			cursor += len(snap.lines)
-			if cursor < snap.total {
+			cursor += len(snap.Lines)
+			if cursor < snap.Total {
 				continue // more history is waiting: send it before the status
 			}
 		}
-		if snap.status != sentStatus || snap.position != sentPosition {
+		if snap.Status != sentStatus || snap.Position != sentPosition {
 			// A final status goes out only once every event has been sent.
-			if !finished(snap.status) || cursor == snap.total {
-				b, _ := json.Marshal(statusMessage{Type: "status", Status: snap.status, Position: snap.position})
+			if !event.Final(snap.Status) || cursor == snap.Total {
+				b, _ := json.Marshal(statusMessage{Type: "status", Status: snap.Status, Position: snap.Position})
 				if err := write(b); err != nil {
 					return err
 				}
-				sentStatus, sentPosition = snap.status, snap.position
-				if finished(snap.status) {
+				sentStatus, sentPosition = snap.Status, snap.Position
+				if event.Final(snap.Status) {
 					return nil
 				}
 			}
 		}
-		if len(snap.lines) > 0 && cursor < snap.total {
+		if len(snap.Lines) > 0 && cursor < snap.Total {
 			continue
 		}
 		select {
-		case <-snap.changed:
+		case <-snap.Changed:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.closing:
-			return errShutdown
+			return errServerClosing
 		}
 		// Let events gather so that a busy run sends a few batches a
 		// second, not one message per event: every message costs the
 		// viewer's browser (and this server) CPU on the very machine
 		// the run is measured on, and the page draws a few times a
 		// second anyway.
-		if !finished(snap.status) {
+		if !event.Final(snap.Status) {
 			select {
 			case <-time.After(window):
 			case <-ctx.Done():

@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"context"
@@ -45,10 +45,10 @@ func (s *Store) forgetProcesses(id string) {
 	}
 }
 
-// sweepLeftovers kills what the runs still on record left (they were
+// SweepLeftovers kills what the runs still on record left (they were
 // running when the last server stopped without ending them) and forgets
 // them. It runs at start, before any run.
-func (s *Store) sweepLeftovers(ctx context.Context, logger *slog.Logger) error {
+func (s *Store) SweepLeftovers(ctx context.Context, logger *slog.Logger) error {
 	if _, err := s.db.ExecContext(ctx, leftoverSchema); err != nil {
 		return fmt.Errorf("create the run_processes table: %w", err)
 	}
@@ -88,14 +88,16 @@ func (s *Store) sweepLeftovers(ctx context.Context, logger *slog.Logger) error {
 	return nil
 }
 
-// newContainment probes how this machine lets runs be contained and logs
-// every protection, saying why and what to do for each that is off.
-func newContainment(cfg Config, logger *slog.Logger) (*child.Containment, error) {
-	if cfg.Limits.MemoryBytes < 0 {
-		return nil, fmt.Errorf("memory: %d is not allowed; want 0 (no cap) or a number of bytes", cfg.Limits.MemoryBytes)
+// NewContainment probes how this machine lets runs be contained and logs
+// every protection, saying why and what to do for each that is off. The
+// runs' processes cannot see dataDir (the store); without turns protections
+// off by name (see child.ContainConfig).
+func NewContainment(dataDir string, limits Limits, without []string, logger *slog.Logger) (*child.Containment, error) {
+	if limits.MemoryBytes < 0 {
+		return nil, fmt.Errorf("memory: %d is not allowed; want 0 (no cap) or a number of bytes", limits.MemoryBytes)
 	}
-	if cfg.Limits.MaxTasks < 0 {
-		return nil, fmt.Errorf("max-tasks: %d is not allowed; want 0 (no cap) or a number of processes and threads", cfg.Limits.MaxTasks)
+	if limits.MaxTasks < 0 {
+		return nil, fmt.Errorf("max-tasks: %d is not allowed; want 0 (no cap) or a number of processes and threads", limits.MaxTasks)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -103,12 +105,12 @@ func newContainment(cfg Config, logger *slog.Logger) (*child.Containment, error)
 	}
 	c, err := child.NewContainment(child.ContainConfig{
 		Executable:  exe,
-		Hidden:      []string{cfg.DataDir},
-		MemoryBytes: cfg.Limits.MemoryBytes,
-		Tasks:       cfg.Limits.MaxTasks,
-		OpenFiles:   cfg.Limits.MaxOpenFiles,
-		FileBytes:   cfg.Limits.MaxFileBytes,
-		Without:     cfg.Without,
+		Hidden:      []string{dataDir},
+		MemoryBytes: limits.MemoryBytes,
+		Tasks:       limits.MaxTasks,
+		OpenFiles:   limits.MaxOpenFiles,
+		FileBytes:   limits.MaxFileBytes,
+		Without:     without,
 	})
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"context"
@@ -18,13 +18,13 @@ const (
 )
 
 // When a write fails (a full disk, an I/O error) the writer retries after
-// minWriteBackoff, doubling up to maxWriteBackoff, rather than as fast as it
+// minWriteBackoff, doubling up to MaxWriteBackoff, rather than as fast as it
 // can: a failing disk is not made busier, and the log gets one line when
 // writing stops working, one a writeLogEvery while it stays broken, and one
 // when it works again.
 const (
 	minWriteBackoff = 100 * time.Millisecond
-	maxWriteBackoff = 5 * time.Second
+	MaxWriteBackoff = 5 * time.Second
 	writeLogEvery   = time.Minute
 	// saveGrace is how long a finished run may wait for a failing store
 	// before its viewers are told it failed: a run is reported done only
@@ -152,7 +152,7 @@ func (w *storeWriter) attempted(err error) {
 			"file", s.path, "problem", describeWriteError(err), "err", err, "runs_waiting", len(w.active))
 	} else {
 		w.attempts++
-		w.backoff = min(2*w.backoff, maxWriteBackoff)
+		w.backoff = min(2*w.backoff, MaxWriteBackoff)
 		if now.Sub(w.lastLog) >= writeLogEvery {
 			w.lastLog = now
 			s.logger.Error("store: still cannot write", "file", s.path, "problem", describeWriteError(err), "err", err,
@@ -274,21 +274,21 @@ func (w *storeWriter) flush(ctx context.Context) (behind bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if len(snap.lines) > 0 {
-			n, z, err := ins.insert(c.key, c.cursor, snap.lines)
+		if len(snap.Lines) > 0 {
+			n, z, err := ins.insert(c.key, c.cursor, snap.Lines)
 			if err != nil {
 				return false, err
 			}
 			c.bytes += n
 			c.stored += z
-			c.cursor += len(snap.lines)
-			budget -= len(snap.lines)
+			c.cursor += len(snap.Lines)
+			budget -= len(snap.Lines)
 		}
-		if c.cursor < snap.total {
+		if c.cursor < snap.Total {
 			behind = true
 		}
-		c.finished = c.final != "" && c.cursor == snap.total
-		c.status = snap.status
+		c.finished = c.final != "" && c.cursor == snap.Total
+		c.status = snap.Status
 		if finished(c.status) {
 			c.status = StatusRunning // reported failed while unsaved: the row stays open until all is written
 		}

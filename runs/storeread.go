@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"context"
@@ -239,9 +239,9 @@ type RunFilter struct {
 	Limit  int
 }
 
-// list returns recorded runs, newest first, and the id to pass as Before
+// List returns recorded runs, newest first, and the id to pass as Before
 // for the next page ("" when there is none).
-func (s *Store) list(ctx context.Context, f RunFilter) ([]Info, string, error) {
+func (s *Store) List(ctx context.Context, f RunFilter) ([]Info, string, error) {
 	where := []string{"status != ?"}
 	args := []any{statusImporting}
 	if f.Scenario != "" {
@@ -256,7 +256,7 @@ func (s *Store) list(ctx context.Context, f RunFilter) ([]Info, string, error) {
 		var key int64
 		err := s.db.QueryRowContext(ctx, `SELECT n FROM runs WHERE id = ?`, f.Before).Scan(&key)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, "", &badRequestError{msg: fmt.Sprintf("before: no run %q", f.Before)}
+			return nil, "", &scenarios.ParamError{Field: "before", Message: fmt.Sprintf("no run %q", f.Before)}
 		}
 		if err != nil {
 			return nil, "", fmt.Errorf("find run %s: %w", f.Before, err)

@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"errors"
@@ -17,6 +17,9 @@ const (
 	StatusCancelled   = event.StatusCancelled
 	StatusTimeout     = event.StatusTimeout
 	StatusInterrupted = event.StatusInterrupted
+	// StatusPartial is a comparison that ran to its end with a model that
+	// did not finish well.
+	StatusPartial = event.StatusPartial
 )
 
 // finished reports whether status is final.
@@ -132,20 +135,21 @@ func (l *runLog) watchStatus() (string, int, <-chan struct{}) {
 	return l.status, l.position, l.statusChanged
 }
 
-// snapshot is what a viewer learns in one look at the log.
-type snapshot struct {
-	lines    [][]byte // lines from the viewer's cursor on, at most max
-	total    int      // lines in the log
-	status   string
-	position int
-	changed  <-chan struct{}
+// Snapshot is what a viewer learns in one look at a run's log.
+type Snapshot struct {
+	Lines    [][]byte // lines from the viewer's cursor on, at most max
+	Total    int      // lines in the log
+	Status   string
+	Position int
+	// Changed is closed at the log's next change (a line or a status).
+	Changed <-chan struct{}
 }
 
 // read returns up to max lines from cursor on, with the status and a
 // channel closed at the next change.
-func (l *runLog) read(cursor, max int) (snapshot, error) {
+func (l *runLog) read(cursor, max int) (Snapshot, error) {
 	if l.page != nil {
-		snap := snapshot{total: l.stored, status: l.status, changed: l.changed}
+		snap := Snapshot{Total: l.stored, Status: l.status, Changed: l.changed}
 		if n := min(max, l.stored-cursor); n > 0 {
 			lines, err := l.page(cursor, n)
 			if err != nil {
@@ -154,7 +158,7 @@ func (l *runLog) read(cursor, max int) (snapshot, error) {
 			if len(lines) == 0 {
 				return snap, errRunGone
 			}
-			snap.lines = lines
+			snap.Lines = lines
 		}
 		return snap, nil
 	}
@@ -169,7 +173,7 @@ func (l *runLog) read(cursor, max int) (snapshot, error) {
 	}
 	var parts []part
 	l.mu.Lock()
-	snap := snapshot{total: l.total, status: l.status, position: l.position, changed: l.changed}
+	snap := Snapshot{Total: l.total, Status: l.status, Position: l.position, Changed: l.changed}
 	end := min(l.total, cursor+max)
 	if cursor >= 0 && cursor < end {
 		// The chunk holding cursor: the last one that starts at or before it.
@@ -186,14 +190,14 @@ func (l *runLog) read(cursor, max int) (snapshot, error) {
 	if len(parts) == 0 {
 		return snap, nil
 	}
-	snap.lines = make([][]byte, 0, end-cursor)
+	snap.Lines = make([][]byte, 0, end-cursor)
 	for _, p := range parts {
 		start := int32(0)
 		if p.from > 0 {
 			start = p.ends[p.from-1]
 		}
 		for _, e := range p.ends[p.from:] {
-			snap.lines = append(snap.lines, p.data[start:e:e])
+			snap.Lines = append(snap.Lines, p.data[start:e:e])
 			start = e
 		}
 	}

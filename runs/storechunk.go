@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"bytes"
@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"net/http"
 	"sync"
-	"time"
 )
 
 // A chunk (one row of events) holds at most chunkLines lines or chunkBytes
@@ -119,9 +117,6 @@ func (e *DamagedError) Error() string {
 }
 
 func (e *DamagedError) Unwrap() error { return e.Err }
-
-func (e *DamagedError) httpStatus() int           { return http.StatusInternalServerError }
-func (e *DamagedError) retryAfter() time.Duration { return 0 }
 
 // chunkKey names a stored chunk: the run's key and the chunk's first line.
 type chunkKey struct {

@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -118,7 +117,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS comparisons (
 	id      TEXT PRIMARY KEY, -- the permalink id of /compare/{id}
 	created INTEGER NOT NULL, -- unix ns
-	data    TEXT NOT NULL,    -- JSON: comparisonRecord
+	data    TEXT NOT NULL,    -- JSON: ComparisonRecord
 	status  TEXT NOT NULL DEFAULT 'running' -- as in data; retention evicts finished ones only
 );
 CREATE TABLE IF NOT EXISTS write_probe (
@@ -159,7 +158,7 @@ func migrate1to2(ctx context.Context, tx *sql.Tx) error {
 			rows.Close()
 			return err
 		}
-		var rec comparisonRecord
+		var rec ComparisonRecord
 		_ = json.Unmarshal([]byte(data), &rec) // a record that does not decode keeps no runs
 		l := link{comparison: id, status: rec.Status}
 		for _, run := range rec.Runs {
@@ -206,16 +205,16 @@ func (e *BadStoreError) Error() string {
 var sqliteHeader = []byte("SQLite format 3\x00")
 
 // OpenStore opens (or creates) the store in dir with the default cache;
-// see openStore.
+// see OpenStoreWith.
 func OpenStore(dir string, keepRuns int, keepBytes int64, logger *slog.Logger) (*Store, error) {
-	return openStore(dir, StoreOptions{KeepRuns: keepRuns, KeepBytes: keepBytes, CacheBytes: DefaultConfig().Limits.CacheBytes}, logger)
+	return OpenStoreWith(dir, StoreOptions{KeepRuns: keepRuns, KeepBytes: keepBytes, CacheBytes: DefaultLimits().CacheBytes}, logger)
 }
 
-// openStore opens (or creates) the store in dir, brings an older file up
+// OpenStoreWith opens (or creates) the store in dir, brings an older file up
 // to the current schema, marks runs that were cut off by a crash as
 // interrupted, applies retention, and starts the writer. A file that is not
 // a usable store is a *BadStoreError, unless opts.ResetBad moves it aside.
-func openStore(dir string, opts StoreOptions, logger *slog.Logger) (*Store, error) {
+func OpenStoreWith(dir string, opts StoreOptions, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		return nil, errors.New("store needs a logger")
 	}
@@ -386,8 +385,8 @@ func (s *Store) Close() error {
 	return err
 }
 
-// errStoreClosed is returned by operations after Close.
-var errStoreClosed = errors.New("the run store is closed")
+// ErrStoreClosed is returned by operations after Close.
+var ErrStoreClosed = errors.New("the run store is closed")
 
 // StoreUnavailableError says the store cannot write: new runs, comparisons
 // and imports are refused (503) until it can, since they would not be kept.
@@ -403,14 +402,12 @@ func (e *StoreUnavailableError) Error() string {
 
 func (e *StoreUnavailableError) Unwrap() error { return e.Err }
 
-func (e *StoreUnavailableError) httpStatus() int { return http.StatusServiceUnavailable }
-
-// retryAfter is what a refused client is told to wait: the longest pause
+// RetryAfter is what a refused client is told to wait: the longest pause
 // between two attempts to write.
-func (e *StoreUnavailableError) retryAfter() time.Duration { return maxWriteBackoff }
+func (e *StoreUnavailableError) RetryAfter() time.Duration { return MaxWriteBackoff }
 
-// writable returns nil while the store can write, else why not.
-func (s *Store) writable() error {
+// Writable returns nil while the store can write, else why not.
+func (s *Store) Writable() error {
 	if e := s.unwritable.Load(); e != nil {
 		return e
 	}
@@ -423,7 +420,7 @@ func (s *Store) do(ctx context.Context, op func(*storeWriter) error) error {
 	select {
 	case s.ops <- func(w *storeWriter) { errc <- op(w) }:
 	case <-s.stopped:
-		return errStoreClosed
+		return ErrStoreClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -431,7 +428,7 @@ func (s *Store) do(ctx context.Context, op func(*storeWriter) error) error {
 	case err := <-errc:
 		return err
 	case <-s.stopped:
-		return errStoreClosed
+		return ErrStoreClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -461,12 +458,12 @@ func (s *Store) record(run *Run, saved func()) error {
 	case s.ops <- op:
 		return nil
 	case <-s.stopped:
-		return errStoreClosed
+		return ErrStoreClosed
 	}
 }
 
-// drain waits until every recorded run has finished and been written.
-func (s *Store) drain(ctx context.Context) error {
+// Drain waits until every recorded run has finished and been written.
+func (s *Store) Drain(ctx context.Context) error {
 	wait := make(chan struct{})
 	if err := s.do(ctx, func(w *storeWriter) error {
 		w.drainers = append(w.drainers, wait)
@@ -478,14 +475,14 @@ func (s *Store) drain(ctx context.Context) error {
 	case <-wait:
 		return nil
 	case <-s.stopped:
-		return errStoreClosed
+		return ErrStoreClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// setPinned pins or unpins a run: retention never evicts a pinned run.
-func (s *Store) setPinned(ctx context.Context, id string, pinned bool) error {
+// SetPinned pins or unpins a run: retention never evicts a pinned run.
+func (s *Store) SetPinned(ctx context.Context, id string, pinned bool) error {
 	return s.do(ctx, func(w *storeWriter) error {
 		if rec, ok := w.active[id]; ok {
 			rec.run.mu.Lock()

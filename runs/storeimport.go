@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"interleave/scenarios"
 )
 
 // importBatchBytes is how many bytes of event lines an import hands to the
@@ -13,15 +15,16 @@ import (
 // most this much of its events in memory, whatever the size of its file.
 const importBatchBytes = 1 << 20
 
-// importWriter streams an upload's events into the store as they are
+// ImportWriter streams an upload's events into the store as they are
 // converted: the run's row is written first with status importing (not
 // listed, not served, deleted by the next start if the server stops), its
 // chunks in batches, and its final row on commit. abort deletes it all.
-type importWriter struct {
-	store *Store
-	ctx   context.Context
-	id    string
-	key   int64
+type ImportWriter struct {
+	store   *Store
+	ctx     context.Context
+	id      string
+	created time.Time
+	key     int64
 
 	pending      [][]byte
 	pendingBytes int
@@ -33,16 +36,18 @@ type importWriter struct {
 	done bool
 }
 
-// beginImport writes the row of run, an upload being converted, and
-// returns the writer of its events.
-func (s *Store) beginImport(ctx context.Context, run *Run) (*importWriter, error) {
-	if err := s.writable(); err != nil {
+// BeginImport writes the row of a run that did not execute here (an
+// uploaded trace being converted, of the given scenario and engine) and
+// returns the writer of its events. The run is created now and finished
+// when committed.
+func (s *Store) BeginImport(ctx context.Context, scenario, engine string) (*ImportWriter, error) {
+	if err := s.Writable(); err != nil {
 		return nil, err
 	}
-	iw := &importWriter{store: s, ctx: ctx, id: run.ID}
+	iw := &ImportWriter{store: s, ctx: ctx, id: NewID(), created: time.Now().UTC()}
 	err := s.do(ctx, func(w *storeWriter) error {
 		res, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, scenario, engine, params, status, created, source_version)
-			VALUES (?, ?, ?, '{}', ?, ?, '')`, run.ID, run.Scenario, run.Engine, statusImporting, run.Created.UnixNano())
+			VALUES (?, ?, ?, '{}', ?, ?, '')`, iw.id, scenario, engine, statusImporting, iw.created.UnixNano())
 		if err == nil {
 			iw.key, err = res.LastInsertId()
 		}
@@ -54,9 +59,18 @@ func (s *Store) beginImport(ctx context.Context, run *Run) (*importWriter, error
 	return iw, nil
 }
 
-// add queues one event line (kept, not copied) and writes a batch when
+// ID is the imported run's id, its permalink.
+func (iw *ImportWriter) ID() string { return iw.id }
+
+// Err is the first write that failed: the import cannot complete.
+func (iw *ImportWriter) Err() error { return iw.err }
+
+// Lines is how many event lines have been written.
+func (iw *ImportWriter) Lines() int { return iw.lines }
+
+// Add queues one event line (kept, not copied) and writes a batch when
 // enough are queued. After a failed write it does nothing: see err.
-func (iw *importWriter) add(line []byte) {
+func (iw *ImportWriter) Add(line []byte) {
 	if iw.err != nil {
 		return
 	}
@@ -68,7 +82,7 @@ func (iw *importWriter) add(line []byte) {
 }
 
 // writePending writes the queued lines as chunks, in one transaction.
-func (iw *importWriter) writePending() error {
+func (iw *ImportWriter) writePending() error {
 	if len(iw.pending) == 0 {
 		return nil
 	}
@@ -106,9 +120,10 @@ func (iw *importWriter) writePending() error {
 	return nil
 }
 
-// commit writes what is queued and the run's final row: the import is a
-// finished run from then on.
-func (iw *importWriter) commit(run *Run) error {
+// Commit writes what is queued and the run's final row, with its params,
+// the version of its source and its summary (nil for none): the import is
+// a finished run from then on.
+func (iw *ImportWriter) Commit(params scenarios.Params, sourceVersion string, summary json.RawMessage) error {
 	if iw.err != nil {
 		return iw.err
 	}
@@ -116,19 +131,19 @@ func (iw *importWriter) commit(run *Run) error {
 		iw.err = err
 		return err
 	}
-	params, err := json.Marshal(run.Params)
+	p, err := json.Marshal(params)
 	if err != nil {
 		return err
 	}
-	var summary any
-	if run.summary != nil {
-		summary = string(run.summary)
+	var sum any
+	if summary != nil {
+		sum = string(summary)
 	}
 	s := iw.store
 	err = s.do(iw.ctx, func(w *storeWriter) error {
 		_, err := s.db.ExecContext(iw.ctx, `UPDATE runs SET status = ?, params = ?, summary = ?, finished = ?, source_version = ?,
 			events = ?, bytes = ?, stored_bytes = ? WHERE n = ?`,
-			StatusDone, string(params), summary, run.finishedAt.UnixNano(), run.SourceVersion, iw.lines, iw.bytes, iw.stored, iw.key)
+			StatusDone, string(p), sum, iw.created.UnixNano(), sourceVersion, iw.lines, iw.bytes, iw.stored, iw.key)
 		if err := w.wrote(err); err != nil {
 			return err
 		}
@@ -144,9 +159,9 @@ func (iw *importWriter) commit(run *Run) error {
 	return nil
 }
 
-// abort deletes what the import wrote, unless it was committed. A failed
+// Abort deletes what the import wrote, unless it was committed. A failed
 // delete leaves a row marked importing, which the next start deletes.
-func (iw *importWriter) abort() {
+func (iw *ImportWriter) Abort() {
 	if iw.done {
 		return
 	}
@@ -186,7 +201,7 @@ func (w *storeWriter) wrote(err error) error {
 // storeWriteError turns a failed write into the error the client sees:
 // *StoreUnavailableError (503) when the store cannot write, else err.
 func storeWriteError(s *Store, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, errStoreClosed) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrStoreClosed) {
 		return err
 	}
 	var su *StoreUnavailableError

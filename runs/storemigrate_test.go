@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func TestVersion1StoreIsUpgraded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec, _ := json.Marshal(comparisonRecord{ID: "cmp", Workload: "cpu", Engine: "go", Status: StatusDone, Created: time.Unix(0, now),
+	rec, _ := json.Marshal(ComparisonRecord{ID: "cmp", Workload: "cpu", Engine: "go", Status: StatusDone, Created: time.Unix(0, now),
 		Runs: map[string]string{"threads": "model1", "processes": "model2"}})
 	if _, err := db.Exec(`INSERT INTO comparisons (id, created, data) VALUES ('cmp', ?, ?)`, now, string(rec)); err != nil {
 		t.Fatal(err)
@@ -82,5 +82,5 @@ func TestVersion1StoreIsUpgraded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replay of a version 1 run: %v", err)
 	}
-	sameLines(t, "version 1 replay", snap.lines, lines)
+	sameLines(t, "version 1 replay", snap.Lines, lines)
 }

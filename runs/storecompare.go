@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// comparisonRecord is what the store keeps of a comparison: its settings and
+// ComparisonRecord is what the store keeps of a comparison: its settings and
 // the run of each model (the runs themselves are recorded as usual, each
 // naming the comparison, which keeps them from retention).
-type comparisonRecord struct {
+type ComparisonRecord struct {
 	ID       string                  `json:"id"`
 	Workload string                  `json:"workload"`
 	Engine   string                  `json:"engine"`
@@ -25,8 +25,8 @@ type comparisonRecord struct {
 	Spans    map[string][2]time.Time `json:"spans"`
 }
 
-// saveComparison writes (or rewrites) a comparison's record.
-func (s *Store) saveComparison(ctx context.Context, rec comparisonRecord) error {
+// SaveComparison writes (or rewrites) a comparison's record.
+func (s *Store) SaveComparison(ctx context.Context, rec ComparisonRecord) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -38,9 +38,9 @@ func (s *Store) saveComparison(ctx context.Context, rec comparisonRecord) error 
 	})
 }
 
-// loadComparison reads a comparison's record; a missing one is a *NotFoundError.
-func (s *Store) loadComparison(ctx context.Context, id string) (comparisonRecord, error) {
-	var rec comparisonRecord
+// LoadComparison reads a comparison's record; a missing one is a *NotFoundError.
+func (s *Store) LoadComparison(ctx context.Context, id string) (ComparisonRecord, error) {
+	var rec ComparisonRecord
 	var data string
 	err := s.db.QueryRowContext(ctx, `SELECT data FROM comparisons WHERE id = ?`, id).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -1,10 +1,9 @@
-package server
+package runs
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -30,42 +29,22 @@ func (e *StepRunsFullError) Error() string {
 	return fmt.Sprintf("too many step runs: %d already wait for their learners, the most this server keeps; finish or cancel one (Start over cancels the old run), or try again later", e.Max)
 }
 
-func (e *StepRunsFullError) httpStatus() int           { return http.StatusTooManyRequests }
-func (e *StepRunsFullError) retryAfter() time.Duration { return 0 }
+// ConflictError is a request the run cannot carry out in its state (a
+// step of a run that is not a step run, or that has finished).
+type ConflictError struct{ Msg string }
 
-// conflictError is a request the run cannot carry out in its state: 409.
-type conflictError struct{ msg string }
+func (e *ConflictError) Error() string { return e.Msg }
 
-func (e *conflictError) Error() string             { return e.msg }
-func (e *conflictError) httpStatus() int           { return http.StatusConflict }
-func (e *conflictError) retryAfter() time.Duration { return 0 }
+// BusyError says every run slot is taken and when to try again.
+type BusyError struct{ RetryAfter time.Duration }
 
-// forbiddenError is a request this client may not make: 403.
-type forbiddenError struct{ msg string }
-
-func (e *forbiddenError) Error() string             { return e.msg }
-func (e *forbiddenError) httpStatus() int           { return http.StatusForbidden }
-func (e *forbiddenError) retryAfter() time.Duration { return 0 }
-
-// busyError says every run slot is taken and when to try again: 429.
-type busyError struct{ RetryAfter time.Duration }
-
-func (e *busyError) Error() string {
+func (e *BusyError) Error() string {
 	return fmt.Sprintf("the machine is busy with runs: every run slot is taken; try again in %d s", int(e.RetryAfter.Seconds()))
 }
 
-func (e *busyError) httpStatus() int           { return http.StatusTooManyRequests }
-func (e *busyError) retryAfter() time.Duration { return e.RetryAfter }
-
-// StepAuthorizer decides whether request r may step run runID (POST
-// /api/runs/{id}/step): nil allows it; an error refuses it with 403 and
-// the error's message. Workshop rooms use it so that only the presenter
-// steps the run a room projects.
-type StepAuthorizer func(r *http.Request, runID string) error
-
-// AuthorizeSteps installs the check every step request must pass (nil
-// removes it). Call it before serving.
-func (s *Server) AuthorizeSteps(a StepAuthorizer) { s.stepAuth = a }
+// SlotMaxWait is how long a search, or a step run set to run freely, waits
+// for a run slot before it is refused as busy.
+const SlotMaxWait = 10 * time.Second
 
 // stepClock is a step run's timer: while the run executes on its own (it
 // starts, follows its schedule, or runs freely) its deadline counts; while
@@ -170,9 +149,12 @@ func (m *Manager) releaseSlot(run *Run) {
 	}
 	run.slotFreed = true
 	m.running--
-	delete(m.executing, run)
-	if run.exclusive {
-		m.exclusiveRunning = false
+	if run.local {
+		m.localRunning--
+		delete(m.executing, run)
+		if run.exclusive {
+			m.exclusiveRunning = false
+		}
 	}
 	if !m.closing {
 		m.dispatchLocked()
@@ -202,8 +184,9 @@ func (m *Manager) holdSlot(ctx context.Context, maxWait time.Duration) (release 
 			m.mu.Unlock()
 			return nil, &EngineUnavailableError{Engine: "search", Err: errShutdown}
 		}
-		if m.running < m.limits.MaxConcurrent && len(m.queue) == 0 && !m.exclusiveRunning {
+		if m.running < m.limits.MaxConcurrent && m.localRunning < m.localSlots && len(m.queue) == 0 && !m.exclusiveRunning {
 			m.running++
+			m.localRunning++
 			m.searching++
 			for other := range m.executing {
 				other.overlaps++
@@ -214,6 +197,7 @@ func (m *Manager) holdSlot(ctx context.Context, maxWait time.Duration) (release 
 				once.Do(func() {
 					m.mu.Lock()
 					m.running--
+					m.localRunning--
 					m.searching--
 					if !m.closing {
 						m.dispatchLocked()
@@ -229,18 +213,18 @@ func (m *Manager) holdSlot(ctx context.Context, maxWait time.Duration) (release 
 		select {
 		case <-wake:
 		case <-timeout.C:
-			return nil, &busyError{RetryAfter: 5 * time.Second}
+			return nil, &BusyError{RetryAfter: 5 * time.Second}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 }
 
-// retakeSlot waits (at most searchMaxWait) for a slot no queued run waits
+// retakeSlot waits (at most SlotMaxWait) for a slot no queued run waits
 // for and gives it to run, which had given its own back while it waited
 // for its learner; the run gives it back when it ends.
 func (m *Manager) retakeSlot(ctx context.Context, run *Run) error {
-	release, err := m.holdSlot(ctx, searchMaxWait)
+	release, err := m.holdSlot(ctx, SlotMaxWait)
 	if err != nil {
 		return err
 	}
@@ -277,21 +261,21 @@ func (m *Manager) Step(ctx context.Context, id string, cmd StepCommand) (steppin
 			return stepping.Reply{}, err
 		}
 		if !scenarios.IsStepRun(recorded.Params) {
-			return stepping.Reply{}, &conflictError{msg: fmt.Sprintf("run %s is not a step run: start one with step=true to step its threads", id)}
+			return stepping.Reply{}, &ConflictError{Msg: fmt.Sprintf("run %s is not a step run: start one with step=true to step its threads", id)}
 		}
-		return stepping.Reply{}, &conflictError{msg: fmt.Sprintf("run %s has finished: there is nothing to step", id)}
+		return stepping.Reply{}, &ConflictError{Msg: fmt.Sprintf("run %s has finished: there is nothing to step", id)}
 	}
 	if !run.stepRun {
-		return stepping.Reply{}, &conflictError{msg: fmt.Sprintf("run %s is not a step run: start one with step=true to step its threads", id)}
+		return stepping.Reply{}, &ConflictError{Msg: fmt.Sprintf("run %s is not a step run: start one with step=true to step its threads", id)}
 	}
 	run.mu.Lock()
 	ctl, clock := run.control, run.clock
 	run.mu.Unlock()
 	if status, pos := run.log.Status(); ctl == nil || finished(status) {
 		if status == StatusQueued {
-			return stepping.Reply{}, &conflictError{msg: fmt.Sprintf("run %s has not started yet (position %d in the queue)", id, pos)}
+			return stepping.Reply{}, &ConflictError{Msg: fmt.Sprintf("run %s has not started yet (position %d in the queue)", id, pos)}
 		}
-		return stepping.Reply{}, &conflictError{msg: fmt.Sprintf("run %s has finished: there is nothing to step", id)}
+		return stepping.Reply{}, &ConflictError{Msg: fmt.Sprintf("run %s has finished: there is nothing to step", id)}
 	}
 	clock.stepped()
 	var reply stepping.Reply
@@ -317,7 +301,7 @@ func (m *Manager) Step(ctx context.Context, id string, cmd StepCommand) (steppin
 		case stepping.CodeUnknownLane:
 			return reply, &scenarios.ParamError{Field: "lane", Message: se.Message}
 		default:
-			return reply, &conflictError{msg: se.Message}
+			return reply, &ConflictError{Msg: se.Message}
 		}
 	}
 	return reply, err

@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"fmt"
@@ -9,15 +9,15 @@ import (
 	"interleave/scenarios/event"
 )
 
-// loadEvery is how often a running run's machine load is sampled for its
+// LoadEvery is how often a running run's machine load is sampled for its
 // counter track: often enough to show when other work hit the run, rarely
 // enough to cost nothing (a sample reads a handful of /proc files, about
 // 0.1 ms of the server's CPU).
-const loadEvery = 250 * time.Millisecond
+const LoadEvery = 250 * time.Millisecond
 
-// loadCounter names the counter track of the other programs' load (short:
+// LoadCounter names the counter track of the other programs' load (short:
 // it is the row's label).
-const loadCounter = "other load (cores)"
+const LoadCounter = "other load (cores)"
 
 // A run's numbers are called disturbed when the rest of the machine used at
 // least disturbedShare of its cores on average while the run executed, and
@@ -35,7 +35,7 @@ const (
 
 // watchLoad starts measuring the machine's load while run's process group
 // pgid executes, and adds a sample to the run's counter track every
-// loadEvery until the returned stop is called (which waits for the
+// LoadEvery until the returned stop is called (which waits for the
 // sampler to end). Where /proc cannot be read, it measures nothing.
 func (r *Run) watchLoad(pgid int) (stop func()) {
 	meter, err := machineload.Start(pgid)
@@ -50,7 +50,7 @@ func (r *Run) watchLoad(pgid int) (stop func()) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(loadEvery)
+		tick := time.NewTicker(LoadEvery)
 		defer tick.Stop()
 		for {
 			select {
@@ -83,7 +83,7 @@ func (r *Run) appendLoad(from int64, cores float64) int64 {
 		return now
 	}
 	v := math.Round(cores*100) / 100
-	line := event.Marshal(&event.Event{T: from, K: event.KindCounter, Name: loadCounter, V: &v})
+	line := event.Marshal(&event.Event{T: from, K: event.KindCounter, Name: LoadCounter, V: &v})
 	r.events++
 	r.bytes += int64(len(line))
 	r.mu.Unlock()

@@ -1,4 +1,4 @@
-package server
+package runs
 
 import (
 	"bytes"
@@ -41,18 +41,18 @@ func TestRunLogReadsAcrossChunks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(snap.lines) == 0 || len(snap.lines) > batch {
-				t.Fatalf("read(%d, %d) gave %d lines", cursor, batch, len(snap.lines))
+			if len(snap.Lines) == 0 || len(snap.Lines) > batch {
+				t.Fatalf("read(%d, %d) gave %d lines", cursor, batch, len(snap.Lines))
 			}
-			for j, line := range snap.lines {
+			for j, line := range snap.Lines {
 				if !bytes.Equal(line, want[cursor+j]) {
 					t.Fatalf("read(%d, %d): line %d = %.40q, want %.40q", cursor, batch, cursor+j, line, want[cursor+j])
 				}
 			}
-			cursor += len(snap.lines)
+			cursor += len(snap.Lines)
 		}
 	}
-	if snap, _ := l.read(len(want), 10); len(snap.lines) != 0 || snap.total != len(want) {
-		t.Errorf("read at the end gave %d lines of %d", len(snap.lines), snap.total)
+	if snap, _ := l.read(len(want), 10); len(snap.Lines) != 0 || snap.Total != len(want) {
+		t.Errorf("read at the end gave %d lines of %d", len(snap.Lines), snap.Total)
 	}
 }
