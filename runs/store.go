@@ -80,9 +80,9 @@ type StoreOptions struct {
 }
 
 // storeVersion is the schema's version (PRAGMA user_version). Version 1
-// had no checksums, no comparison column and no damage notes; migrations
-// brings an older file up to date.
-const storeVersion = 2
+// had no checksums, no comparison column and no damage notes; version 2 did
+// not name the runner of a run; migrations brings an older file up to date.
+const storeVersion = 3
 
 const schema = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -102,7 +102,8 @@ CREATE TABLE IF NOT EXISTS runs (
 	stored_bytes INTEGER NOT NULL DEFAULT 0, -- their size on disk (deflated)
 	peak_rss INTEGER NOT NULL DEFAULT 0,
 	comparison TEXT,               -- the comparison the run is a model of: it keeps the run
-	damaged  TEXT                  -- why the recording cannot be read back, once a reader found out
+	damaged  TEXT,                 -- why the recording cannot be read back, once a reader found out
+	runner   TEXT                  -- what executed the run ("local", or a pool's runner); NULL before version 3
 );
 CREATE INDEX IF NOT EXISTS runs_by_scenario ON runs (scenario, engine, n);
 CREATE INDEX IF NOT EXISTS runs_by_comparison ON runs (comparison);
@@ -129,6 +130,12 @@ CREATE TABLE IF NOT EXISTS write_probe (
 // 1 → 2. Each runs in one transaction with the version bump.
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	migrate1to2,
+	migrate2to3,
+}
+
+func migrate2to3(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN runner TEXT`)
+	return err
 }
 
 func migrate1to2(ctx context.Context, tx *sql.Tx) error {

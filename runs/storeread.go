@@ -37,14 +37,15 @@ type storedRun struct {
 	peakRSS       int64
 	comparison    sql.NullString
 	damaged       sql.NullString
+	runner        sql.NullString
 }
 
-const runColumns = `n, id, scenario, engine, params, status, summary, created, finished, source_version, pinned, events, bytes, stored_bytes, peak_rss, comparison, damaged`
+const runColumns = `n, id, scenario, engine, params, status, summary, created, finished, source_version, pinned, events, bytes, stored_bytes, peak_rss, comparison, damaged, runner`
 
 func scanRun(row interface{ Scan(...any) error }) (storedRun, error) {
 	var r storedRun
 	err := row.Scan(&r.key, &r.id, &r.scenario, &r.engine, &r.params, &r.status, &r.summary, &r.created, &r.finished,
-		&r.sourceVersion, &r.pinned, &r.events, &r.bytes, &r.storedBytes, &r.peakRSS, &r.comparison, &r.damaged)
+		&r.sourceVersion, &r.pinned, &r.events, &r.bytes, &r.storedBytes, &r.peakRSS, &r.comparison, &r.damaged, &r.runner)
 	return r, err
 }
 
@@ -52,7 +53,7 @@ func scanRun(row interface{ Scan(...any) error }) (storedRun, error) {
 func (r storedRun) info() Info {
 	in := Info{ID: r.id, Scenario: r.scenario, Engine: r.engine, Status: r.status, Created: time.Unix(0, r.created).UTC(),
 		Summary: json.RawMessage("null"), Events: r.events, Bytes: r.bytes, StoredBytes: r.storedBytes, PeakRSS: r.peakRSS, Pinned: r.pinned,
-		SourceVersion: r.sourceVersion, Comparison: r.comparison.String, Damaged: r.damaged.String}
+		SourceVersion: r.sourceVersion, Comparison: r.comparison.String, Damaged: r.damaged.String, Runner: r.runner.String}
 	_ = json.Unmarshal([]byte(r.params), &in.Params)
 	if in.Params == nil {
 		in.Params = scenarios.Params{}
@@ -88,7 +89,7 @@ func (s *Store) load(ctx context.Context, id string) (*Run, error) {
 	}
 	run := &Run{ID: r.id, Scenario: r.scenario, Engine: r.engine, Params: in.Params, Created: in.Created, comparison: in.Comparison,
 		SourceVersion: r.sourceVersion, done: done, pinned: r.pinned, events: r.events, bytes: r.bytes, storedBytes: r.storedBytes, peakRSS: r.peakRSS,
-		damaged: in.Damaged, final: status, reported: true}
+		damaged: in.Damaged, runner: in.Runner, final: status, reported: true}
 	if in.Summary != nil && string(in.Summary) != "null" {
 		run.summary = in.Summary
 	}

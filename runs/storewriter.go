@@ -365,8 +365,14 @@ func insertRun(ctx context.Context, tx *sql.Tx, run *Run) (int64, error) {
 
 // updateRun writes a run's progress; once finished, its summary too.
 func updateRun(ctx context.Context, tx *sql.Tx, key int64, run *Run, status string, events int, bytes, stored int64, done bool) error {
+	run.mu.Lock()
+	var runner any // NULL until the run has started somewhere
+	if run.runner != "" {
+		runner = run.runner
+	}
+	run.mu.Unlock()
 	if !done {
-		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, events = ?, bytes = ?, stored_bytes = ? WHERE n = ?`, status, events, bytes, stored, key)
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, events = ?, bytes = ?, stored_bytes = ?, runner = ? WHERE n = ?`, status, events, bytes, stored, runner, key)
 		if err != nil {
 			return fmt.Errorf("update run %s: %w", run.ID, err)
 		}
@@ -382,8 +388,8 @@ func updateRun(ctx context.Context, tx *sql.Tx, key int64, run *Run, status stri
 	if finishedAt.IsZero() {
 		finishedAt = time.Now()
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, events = ?, bytes = ?, stored_bytes = ?, summary = ?, finished = ?, peak_rss = ? WHERE n = ?`,
-		status, events, bytes, stored, sum, finishedAt.UnixNano(), peak, key)
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, events = ?, bytes = ?, stored_bytes = ?, summary = ?, finished = ?, peak_rss = ?, runner = ? WHERE n = ?`,
+		status, events, bytes, stored, sum, finishedAt.UnixNano(), peak, runner, key)
 	if err != nil {
 		return fmt.Errorf("finish run %s: %w", run.ID, err)
 	}
