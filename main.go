@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.Uint64Var(&cfg.Limits.MaxOpenFiles, "max-files", cfg.Limits.MaxOpenFiles, "open files per process of a run (RLIMIT_NOFILE)")
 	fs.Uint64Var(&cfg.Limits.MaxFileBytes, "max-file-size", cfg.Limits.MaxFileBytes, "largest file a run may write, bytes (RLIMIT_FSIZE)")
 	without := fs.String("without", "", "protections of a run to turn off, comma-separated: cgroup, network, landlock, userns, caps (the log says what is off and why)")
+	fs.IntVar(&cfg.Limits.LocalSlots, "local-slots", -1, "runs this machine executes itself at once (default: -max-runs); 0 sends every run to the runner pool (step runs need a local slot)")
 	fs.IntVar(&cfg.Limits.MaxStepRuns, "max-step-runs", cfg.Limits.MaxStepRuns, "step runs (step=true) live at once, most waiting for their learners without a run slot")
 	fs.DurationVar(&cfg.Limits.StepIdle, "step-idle", cfg.Limits.StepIdle, "a step run nobody steps for this long is cancelled")
 	fs.IntVar(&cfg.Limits.MaxSteps, "max-steps", cfg.Limits.MaxSteps, "most steps one run may take, its schedule's included")
@@ -100,6 +101,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if cfg.Limits.MaxStepRuns < 0 || cfg.Limits.StepIdle <= 0 || cfg.Limits.MaxSteps < 1 {
 		return fmt.Errorf("-max-step-runs %d, -step-idle %s, -max-steps %d: want a step-run count of 0 or more, a positive idle time and at least 1 step",
 			cfg.Limits.MaxStepRuns, cfg.Limits.StepIdle, cfg.Limits.MaxSteps)
+	}
+	localGiven := false
+	fs.Visit(func(f *flag.Flag) { localGiven = localGiven || f.Name == "local-slots" })
+	if localGiven && (cfg.Limits.LocalSlots < 0 || cfg.Limits.LocalSlots > cfg.Limits.MaxConcurrent) {
+		return fmt.Errorf("-local-slots %d: want 0 to %d (-max-runs)", cfg.Limits.LocalSlots, cfg.Limits.MaxConcurrent)
 	}
 	if cfg.Rooms.MaxRooms < 1 || cfg.Rooms.MaxAttendees < 1 {
 		return fmt.Errorf("-max-rooms %d, -room-attendees %d: want at least 1 of each", cfg.Rooms.MaxRooms, cfg.Rooms.MaxAttendees)

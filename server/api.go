@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
 
 	"interleave/runs"
 	"interleave/scenarios"
@@ -72,6 +73,9 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Who asked, for a runner pool's fairness between clients: the
+	// address, or in a room the attendee (submitRoomRun names them).
+	req.Client, _ = httprate.KeyByIP(r)
 	var run *runs.Run
 	if room != "" {
 		run, err = s.submitRoomRun(r, room, req)

@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"interleave/runner"
 	"interleave/runs"
 
 	"interleave/rooms"
@@ -31,6 +32,9 @@ type Config struct {
 	// landlock, userns, caps; see child.ContainConfig): for an operator
 	// whose machine misbehaves with one. The log says what is off either way.
 	Without []string
+	// Runner, when set, is a second runner (a pool of other machines) that
+	// takes the runs the local slots (Limits.LocalSlots) cannot.
+	Runner runner.Runner
 }
 
 // Limits bounds what one run and the whole server may use: the run

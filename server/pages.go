@@ -154,7 +154,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 	sc := scenarioOf(run.Scenario)
 	info := run.Info()
 	v := web.RunView{RunID: run.ID, Scenario: sc, Engine: run.Engine, Status: info.Status, Query: shareQuery(sc, run.Engine, run.Params),
-		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion,
+		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion, Runner: info.Runner,
 		Damaged: info.Damaged}
 	v.Scenario.Notice = sc.NoticeFor(run.Engine)
 	if sc.CanStep(run.Engine) && scenarios.Scheduled(run.Params) {

@@ -113,10 +113,12 @@ func (s *Server) submitRoomRun(r *http.Request, code string, req runs.RunRequest
 		return nil, roomError(err)
 	}
 	attendee := ""
+	req.Client = "room " + code // each attendee apart, below
 	if isPresenter(r, room) {
 		req.Priority = true
 	} else {
 		attendee = attendeeID(r)
+		req.Client += " " + attendee
 		if _, ok := room.Member(attendee); !ok {
 			return nil, roomError(&rooms.ForbiddenError{Action: "run in it before joining; open the room's page first to join"})
 		}

@@ -79,7 +79,11 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 		store.Close()
 		return nil, err
 	}
-	m, err := runs.NewManager(cfg.Limits.Limits, engines, store, logger, runs.WithContainment(contain))
+	opts := []runs.Option{runs.WithContainment(contain)}
+	if cfg.Runner != nil {
+		opts = append(opts, runs.WithRunner(cfg.Runner))
+	}
+	m, err := runs.NewManager(cfg.Limits.Limits, engines, store, logger, opts...)
 	if err != nil {
 		contain.Close()
 		store.Close()

@@ -71,6 +71,9 @@ type RunView struct {
 	// SourceVersion names the code that ran (a hash of the scenario source
 	// and the server's build).
 	SourceVersion string
+	// Runner names what executed the run ("local" for the server's own
+	// machine, else a pool's runner); "" while queued or when not recorded.
+	Runner string
 	// Stepping is set for a run whose threads were stepped (step=true or a
 	// schedule): the panel replays the steps, and steps a live run.
 	Stepping *SteppingView
