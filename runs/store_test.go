@@ -205,7 +205,7 @@ func sameLines(t *testing.T, name string, got, want [][]byte) {
 
 // BenchmarkStoreWriter measures the writer alone: a finished 1,000,000-event
 // run handed to the store, until its last chunk is committed.
-// go test ./server -run '^$' -bench StoreWriter -benchtime 3x
+// go test ./runs -run '^$' -bench StoreWriter -benchtime 3x
 func BenchmarkStoreWriter(b *testing.B) {
 	const n = 1_000_000
 	st := openTestStore(b, b.TempDir(), 1<<20, 1<<40)
