@@ -1,3 +1,9 @@
+// Package runs is the run manager: it admits runs (validated params, the
+// queue with its priority and exclusive runs, step runs' slots), hands each
+// to a runner (package runner: the local one, child processes on this
+// machine, or a pool of other machines), keeps each run's log for its
+// viewers, records every run in the store (SQLite), and cancels and shuts
+// down. It knows nothing of HTTP: package server calls it.
 package runs
 
 import (

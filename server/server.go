@@ -1,6 +1,7 @@
-// Package server is Interleave's HTTP side: the routes, the run manager that
-// admits runs and starts their child processes, and the hub that streams each
-// run's events to its viewers. It knows nothing of how a scenario computes.
+// Package server is Interleave's HTTP side: the routes, the pages, and the
+// sockets that stream each run's events to its viewers. Runs themselves
+// (admission, the queue, execution through a runner, the store) are package
+// runs's; the server knows nothing of how a scenario computes.
 package server
 
 import (
