@@ -349,3 +349,17 @@ func TestRoomLimitFlagsMustBePositive(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalSlotsFlag: -local-slots outside 0…-max-runs is refused naming
+// the flag, and 0 without a runner pool is refused before anything is
+// served (no run could ever execute).
+func TestLocalSlotsFlag(t *testing.T) {
+	for _, args := range [][]string{{"-local-slots", "-2"}, {"-max-runs", "2", "-local-slots", "3"}, {"-local-slots", "0"}} {
+		var out strings.Builder
+		args = append(args, "-addr", "127.0.0.1:0", "-data", t.TempDir())
+		err := run(context.Background(), args, func(string) string { return "" }, &out)
+		if err == nil || !strings.Contains(err.Error(), "local-slots") {
+			t.Errorf("run(%v) = %v; want an error naming local-slots", args, err)
+		}
+	}
+}
