@@ -202,19 +202,20 @@ var compareClaims = map[string]func(t *testing.T, runs map[string]result){
 		if runtime.NumCPU() < 2 {
 			t.Skip("needs 2 cores")
 		}
-		// Best of 2 attempts: another process on the machine can only make
-		// a run slower, never faster.
-		walls := map[string]float64{}
-		for model, res := range runs {
-			walls[model] = res.wallMS()
-		}
-		// A race-enabled build starts each worker process 3 times slower
-		// (its runtime's start-up, not the product's): the processes' ratio
-		// is checked only without the race detector.
+		// The claim is checked at the size /compare runs by default
+		// (medium): at size small, 8 tasks of 25 ms, starting 8 processes
+		// (about 20 ms of CPU each on a virtual machine, a runtime's
+		// start-up) costs as much CPU as the work itself, and no model of
+		// processes can beat sequential code on 2 cores.
+		const claimSize = "medium"
 		if testing.Short() {
 			t.Log("-short: the parallel speedups are checked in the run without -short")
 			return
 		}
+		walls := map[string]float64{}
+		// A race-enabled build starts each worker process 3 times slower
+		// (its runtime's start-up, not the product's): the processes' ratio
+		// is checked only without the race detector.
 		models := []string{"threads", "processes"}
 		if raceEnabled() {
 			t.Log("race detector on: the processes' speedup is not checked")
@@ -228,12 +229,17 @@ var compareClaims = map[string]func(t *testing.T, runs map[string]result){
 			}
 			return true
 		}
-		if !fast() {
+		// Best of 3 attempts: another process on the machine can only make
+		// a run slower, never faster.
+		for attempt := 0; attempt < 3 && (attempt == 0 || !fast()); attempt++ {
 			for _, model := range append([]string{"sequential"}, models...) {
-				walls[model] = min(walls[model], runCompareSmall(t, "cpu", model).wallMS())
+				wall := mustRun(t, scenarios.CompareID, map[string]any{"workload": "cpu", "model": model, "size": claimSize}).wallMS()
+				if attempt == 0 || wall < walls[model] {
+					walls[model] = wall
+				}
 			}
 		}
-		t.Logf("cpu: sequential %.0f ms, threads %.0f ms (%.2fx), processes %.0f ms (%.2fx)", walls["sequential"],
+		t.Logf("cpu, size "+claimSize+": sequential %.0f ms, threads %.0f ms (%.2fx), processes %.0f ms (%.2fx)", walls["sequential"],
 			walls["threads"], walls["sequential"]/walls["threads"], walls["processes"], walls["sequential"]/walls["processes"])
 		if !fast() {
 			load, _ := os.ReadFile("/proc/loadavg")
