@@ -213,37 +213,45 @@ var compareClaims = map[string]func(t *testing.T, runs map[string]result){
 			return
 		}
 		walls := map[string]float64{}
+		// The guide's rule for CPU work is processes, which on 2 cores
+		// means a pool of one worker per core (what multiprocessing.Pool()
+		// starts by default, and what /compare gives the pool): 8 processes
+		// for 8 tasks on 2 cores pay for 8 starts and, measured on this VM,
+		// about 25 % more CPU per task than 2 (comparecpu's
+		// BenchmarkCompareCPU). So the claim is threads, and the better of
+		// the two process models.
 		// A race-enabled build starts each worker process 3 times slower
 		// (its runtime's start-up, not the product's): the processes' ratio
 		// is checked only without the race detector.
-		models := []string{"threads", "processes"}
+		models := []string{"sequential", "threads", "processes", "pool"}
 		if raceEnabled() {
 			t.Log("race detector on: the processes' speedup is not checked")
-			models = models[:1]
+			models = models[:2]
+		}
+		procs := func() float64 {
+			if raceEnabled() {
+				return walls["sequential"]
+			}
+			return min(walls["processes"], walls["pool"])
 		}
 		fast := func() bool {
-			for _, m := range models {
-				if walls["sequential"] < 1.4*walls[m] {
-					return false
-				}
-			}
-			return true
+			return walls["sequential"] >= 1.4*walls["threads"] && (raceEnabled() || walls["sequential"] >= 1.4*procs())
 		}
 		// Best of 3 attempts: another process on the machine can only make
 		// a run slower, never faster.
 		for attempt := 0; attempt < 3 && (attempt == 0 || !fast()); attempt++ {
-			for _, model := range append([]string{"sequential"}, models...) {
-				wall := mustRun(t, scenarios.CompareID, map[string]any{"workload": "cpu", "model": model, "size": claimSize}).wallMS()
+			for _, model := range models {
+				wall := mustRun(t, scenarios.CompareID, map[string]any{"workload": "cpu", "model": model, "size": claimSize, "workers": runtime.NumCPU()}).wallMS()
 				if attempt == 0 || wall < walls[model] {
 					walls[model] = wall
 				}
 			}
 		}
-		t.Logf("cpu, size "+claimSize+": sequential %.0f ms, threads %.0f ms (%.2fx), processes %.0f ms (%.2fx)", walls["sequential"],
-			walls["threads"], walls["sequential"]/walls["threads"], walls["processes"], walls["sequential"]/walls["processes"])
+		t.Logf("cpu, size "+claimSize+", %d workers: sequential %.0f ms, threads %.0f ms (%.2fx), processes %.0f ms, pool %.0f ms (best %.2fx)", runtime.NumCPU(), walls["sequential"],
+			walls["threads"], walls["sequential"]/walls["threads"], walls["processes"], walls["pool"], walls["sequential"]/procs())
 		if !fast() {
 			load, _ := os.ReadFile("/proc/loadavg")
-			t.Errorf("want %s >= 1.4x faster than sequential on %d cores (load average now: %s)", strings.Join(models, " and "), runtime.NumCPU(), strings.TrimSpace(string(load)))
+			t.Errorf("want threads and the better process model >= 1.4x faster than sequential on %d cores (load average now: %s)", runtime.NumCPU(), strings.TrimSpace(string(load)))
 		}
 	},
 	"io": func(t *testing.T, runs map[string]result) {
