@@ -108,10 +108,13 @@ func checkCompareRun(t *testing.T, workload, model string, res result) {
 		}
 	case model == scenarios.ModelProcesses || (model == scenarios.ModelPool && workload != "many-io"):
 		// A process per task, as the python engine starts a
-		// multiprocessing.Process per task; a pool of `workers` (4) processes.
+		// multiprocessing.Process per task; a pool of `workers` processes
+		// (the scenario's default when the test does not set it).
 		want := size.tasks
 		if model == scenarios.ModelPool {
-			want = 4
+			sc, _ := scenarios.Lookup(scenarios.CompareID)
+			p, _ := sc.Validate(scenarios.EngineGo, map[string]any{"workload": workload, "model": model})
+			want = p.Int("workers")
 		}
 		if len(procs) != want || res.metric(t, "processes") != float64(want) {
 			t.Errorf("%s/%s: %d process lanes, want %d", workload, model, len(procs), want)
