@@ -58,6 +58,9 @@ type Dispatcher struct {
 	// disconnected is closed (and replaced on reconnect) when the
 	// connection to NATS drops: runs in flight cannot hear their runner.
 	disconnected chan struct{}
+	// closed is closed by Close: runs in flight stop waiting.
+	closed    chan struct{}
+	closeOnce sync.Once
 	// stream is the runs stream, once created on this connection.
 	stream jetstream.Stream
 }
@@ -101,7 +104,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		return nil, fmt.Errorf("lost-after %s: want at least %s (two heartbeats)", cfg.LostAfter, 2*HeartbeatEvery)
 	}
 	d := &Dispatcher{cfg: cfg, logger: cfg.Logger, runners: map[string]*runnerSeen{}, waiting: map[string]*pendingRun{},
-		queued: map[string]int{}, dequeued: make(chan struct{}), disconnected: make(chan struct{})}
+		queued: map[string]int{}, dequeued: make(chan struct{}), disconnected: make(chan struct{}), closed: make(chan struct{})}
 	nc, err := nats.Connect(cfg.URL, nats.Name("interleave web node"),
 		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
 		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.Timeout(2*time.Second),
@@ -138,8 +141,11 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	return d, nil
 }
 
-// Close stops listening and closes the connection.
+// Close stops listening and closes the connection; runs in flight end
+// with runner.ErrRunnerLost (their runners kill them when no cancel comes:
+// see deadlineGrace).
 func (d *Dispatcher) Close() {
+	d.closeOnce.Do(func() { close(d.closed) })
 	d.nc.Close()
 }
 
@@ -391,6 +397,8 @@ func (d *Dispatcher) waitClientTurn(ctx context.Context, client string) error {
 		case <-wake:
 		case <-ctx.Done():
 			return context.Cause(ctx)
+		case <-d.closed:
+			return fmt.Errorf("%w: the web node is closing", runner.ErrUnavailable)
 		}
 	}
 }
@@ -440,6 +448,13 @@ func (d *Dispatcher) follow(ctx context.Context, job runner.Job, p *pendingRun, 
 		case <-claimed:
 			claimed = nil
 			claimedAt = time.Now()
+		case <-d.closed:
+			if claimedAt.IsZero() {
+				d.deleteJob(seq)
+				return child.Result{}, fmt.Errorf("%w: the web node is closing", runner.ErrUnavailable)
+			}
+			d.sendCancel(job.ID)
+			return lost("the web node is closing")
 		case <-disconnected:
 			if claimedAt.IsZero() {
 				return child.Result{}, fmt.Errorf("%w: lost the connection to NATS before a runner took the run", runner.ErrUnavailable)

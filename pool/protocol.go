@@ -144,11 +144,11 @@ const (
 	ErrKindLostNATS  = "lost-nats" // the runner lost NATS and killed it
 )
 
-func jobSubject(engine string) string  { return jobSubjectPrefix + engine }
+func jobSubject(engine string) string   { return jobSubjectPrefix + engine }
 func consumerName(engine string) string { return "runs-" + engine }
-func claimSubject(id string) string    { return runSubjectPrefix + id + claimSuffix }
-func eventsSubject(id string) string   { return runSubjectPrefix + id + eventsSuffix }
-func cancelSubject(id string) string   { return runSubjectPrefix + id + cancelSuffix }
+func claimSubject(id string) string     { return runSubjectPrefix + id + claimSuffix }
+func eventsSubject(id string) string    { return runSubjectPrefix + id + eventsSuffix }
+func cancelSubject(id string) string    { return runSubjectPrefix + id + cancelSuffix }
 func heartbeatSubject(name string) string {
 	return runnerSubjectPrefix + name + heartbeatSuffix
 }
