@@ -61,6 +61,8 @@ type Dispatcher struct {
 	// closed is closed by Close: runs in flight stop waiting.
 	closed    chan struct{}
 	closeOnce sync.Once
+	// inflight counts the Execute calls going on.
+	inflight sync.WaitGroup
 	// stream is the runs stream, once created on this connection.
 	stream jetstream.Stream
 }
@@ -145,7 +147,12 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 // with runner.ErrRunnerLost (their runners kill them when no cancel comes:
 // see deadlineGrace).
 func (d *Dispatcher) Close() {
-	d.closeOnce.Do(func() { close(d.closed) })
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		close(d.closed)
+		d.mu.Unlock()
+	})
+	d.inflight.Wait()
 	d.nc.Close()
 }
 
@@ -329,6 +336,16 @@ func (d *Dispatcher) runnerAlive(name, id string, claimedAt time.Time) bool {
 // for a runner to claim it, and feeds what the runner sends into sink
 // until the run's result.
 func (d *Dispatcher) Execute(ctx context.Context, job runner.Job, sink runner.Sink) (child.Result, error) {
+	d.mu.Lock()
+	select {
+	case <-d.closed:
+		d.mu.Unlock()
+		return child.Result{}, fmt.Errorf("%w: the web node is closing", runner.ErrUnavailable)
+	default:
+	}
+	d.inflight.Add(1)
+	d.mu.Unlock()
+	defer d.inflight.Done()
 	if err := checkToken("run id", job.ID); err != nil {
 		return child.Result{}, err
 	}
