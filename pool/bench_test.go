@@ -197,7 +197,9 @@ func TestFirstEventOverhead(t *testing.T) {
 	local := newLocalRunner(t)
 	// Alternating the two paths, so that the machine's other load weighs
 	// on both alike.
-	overhead := -timingclaim.Best(t, 3, -0.025, func() float64 {
+	// The best of up to 3 attempts (timingclaim.Best keeps the largest).
+	overhead := time.Hour
+	for attempt := 0; attempt < 3 && overhead > 25*time.Millisecond; attempt++ {
 		var pool, loc []time.Duration
 		for range 9 {
 			pool = append(pool, firstEventLatency(t, d, 1))
@@ -206,10 +208,9 @@ func TestFirstEventOverhead(t *testing.T) {
 		slices.Sort(pool)
 		slices.Sort(loc)
 		t.Logf("first event: pool %s, local %s (medians of 9, alternating)", pool[4], loc[4])
-		return -(pool[4] - loc[4]).Seconds()
-	})
-	if overhead > 0.025 {
-		t.Fatalf("the pool adds %.1f ms to the first event, want at most 25 ms", overhead*1000)
+		overhead = min(overhead, pool[4]-loc[4])
 	}
-}
+	if overhead > 25*time.Millisecond {
+		t.Fatalf("the pool adds %s to the first event, want at most 25 ms", overhead)
+	}
 }
