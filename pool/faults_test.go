@@ -131,7 +131,10 @@ func TestCancelWhileQueued(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	queued := &recorded{}
 	errc := make(chan error, 1)
-	go func() { _, err := d.Execute(ctx, job("asyncio", scenarios.EngineGo, waitingParams(50)), queued.sink()); errc <- err }()
+	go func() {
+		_, err := d.Execute(ctx, job("asyncio", scenarios.EngineGo, waitingParams(50)), queued.sink())
+		errc <- err
+	}()
 	// The stream holds the executing run (acknowledged when it ends) and
 	// the queued one.
 	waitFor(t, 5*time.Second, "the run in the stream", func() bool { return streamMessages(t, d) == 2 })
