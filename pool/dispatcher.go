@@ -111,8 +111,8 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
 		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.Timeout(2*time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { d.lostNATS(err) }),
-		nats.ReconnectHandler(func(*nats.Conn) { d.reconnected() }),
-		nats.ConnectHandler(func(*nats.Conn) { d.reconnected() }),
+		nats.ReconnectHandler(d.reconnected),
+		nats.ConnectHandler(d.reconnected),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", cfg.URL, err)
@@ -138,7 +138,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		return nil, fmt.Errorf("subscribe to the pool's subjects: %w", err)
 	}
 	if nc.IsConnected() {
-		d.ensureStream()
+		d.ensureStream(d.js)
 	}
 	return d, nil
 }
@@ -167,11 +167,15 @@ func (d *Dispatcher) lostNATS(err error) {
 	default:
 	}
 	close(d.disconnected)
-	d.logger.Warn("pool: lost the connection to NATS", "err", err)
+	select {
+	case <-d.closed:
+	default:
+		d.logger.Warn("pool: lost the connection to NATS", "err", err)
+	}
 }
 
 // reconnected readies the dispatcher for new runs after a (re)connect.
-func (d *Dispatcher) reconnected() {
+func (d *Dispatcher) reconnected(nc *nats.Conn) {
 	d.mu.Lock()
 	select {
 	case <-d.disconnected:
@@ -179,16 +183,18 @@ func (d *Dispatcher) reconnected() {
 	default:
 	}
 	d.mu.Unlock()
-	d.logger.Info("pool: connected to NATS", "url", d.nc.ConnectedUrlRedacted())
-	go d.ensureStream()
+	d.logger.Info("pool: connected to NATS", "url", nc.ConnectedUrlRedacted())
+	if js, err := jetstream.New(nc); err == nil {
+		go d.ensureStream(js)
+	}
 }
 
 // ensureStream creates the work-queue stream (or checks it), once per
 // connection.
-func (d *Dispatcher) ensureStream() {
+func (d *Dispatcher) ensureStream(js jetstream.JetStream) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := createStream(ctx, d.js)
+	st, err := createStream(ctx, js)
 	if err != nil {
 		d.logger.Warn("pool: create the runs stream", "err", err)
 		return
@@ -426,7 +432,7 @@ func (d *Dispatcher) publish(ctx context.Context, job runner.Job) (uint64, error
 	ready := d.stream != nil
 	d.mu.Unlock()
 	if !ready {
-		d.ensureStream()
+		d.ensureStream(d.js)
 	}
 	msg := nats.NewMsg(jobSubject(job.Engine))
 	msg.Data = mustJSON(job)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -225,6 +226,9 @@ func (r *recorded) count() int {
 	return len(r.lines)
 }
 
+// measuredNumber is a number in a sentence.
+var measuredNumber = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
+
 // shape is a run's events without what differs between two runs of the
 // same program: times, measured numbers, pids. What remains (the lanes,
 // their states in order, marks, the summary's metric names) must be equal.
@@ -240,6 +244,12 @@ func (r *recorded) shape(t testing.TB) []string {
 		}
 		delete(ev, "t")
 		delete(ev, "pid")
+		// Measured durations appear in the words too ("waiting 99.9 ms").
+		for _, k := range []string{"why", "label"} {
+			if w, ok := ev[k].(string); ok {
+				ev[k] = measuredNumber.ReplaceAllString(w, "#")
+			}
+		}
 		if s, ok := ev["summary"].(map[string]any); ok {
 			var names []string
 			if m, ok := s["metrics"].(map[string]any); ok {

@@ -73,6 +73,12 @@ func TestTwentyRunsOverTwoRunners(t *testing.T) {
 		}
 		by[rec.runner()]++
 		if got := rec.shape(t); !slices.Equal(got, want) {
+			for k := range min(len(got), len(want)) {
+				if got[k] != want[k] {
+					t.Errorf("first difference at event %d:\ngot  %s\nwant %s", k, got[k], want[k])
+					break
+				}
+			}
 			t.Fatalf("run %d on %s: events differ from the local run:\ngot  %d events %v\nwant %d events %v", i, rec.runner(), len(got), got, len(want), want)
 		}
 		if len(rec.started) != 1 || rec.started[0].PID == 0 || rec.started[0].ClockBase == 0 {
