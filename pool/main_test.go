@@ -245,7 +245,7 @@ func (r *recorded) shape(t testing.TB) []string {
 		delete(ev, "t")
 		delete(ev, "pid")
 		// Measured durations appear in the words too ("waiting 99.9 ms").
-		for _, k := range []string{"why", "label"} {
+		for _, k := range []string{"why", "label", "name", "text"} {
 			if w, ok := ev[k].(string); ok {
 				ev[k] = measuredNumber.ReplaceAllString(w, "#")
 			}

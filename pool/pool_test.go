@@ -23,6 +23,13 @@ func waitingParams(waitMS int) scenarios.Params {
 	return scenarios.Params{"tasks": 3, "wait_ms": waitMS, scenarios.SchedParam: false}
 }
 
+// sequentialParams is a deterministic run of the go engine: three
+// `sleep 0.2` one after another (the asyncio model's tasks may wake in
+// either order when their timers are due at the same instant).
+func sequentialParams() scenarios.Params {
+	return scenarios.Params{"command": "sleep", "mode": "sequential", "count": 3, scenarios.SchedParam: false}
+}
+
 // localRun runs j on this machine with the same child code, for reference.
 func localRun(t *testing.T, j runner.Job) *recorded {
 	t.Helper()
@@ -51,7 +58,7 @@ func TestTwentyRunsOverTwoRunners(t *testing.T) {
 	startRunner(t, ns.URL(), "beta", "-slots", "2")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{}, "alpha", "beta")
 
-	want := localRun(t, job("asyncio", scenarios.EngineGo, waitingParams(100))).shape(t)
+	want := localRun(t, job("subprocess", scenarios.EngineGo, sequentialParams())).shape(t)
 	if len(want) < 10 {
 		t.Fatalf("the reference run has only %d events", len(want))
 	}
@@ -62,7 +69,7 @@ func TestTwentyRunsOverTwoRunners(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			recs[i], errs[i] = execute(context.Background(), d, job("asyncio", scenarios.EngineGo, waitingParams(100)))
+			recs[i], errs[i] = execute(context.Background(), d, job("subprocess", scenarios.EngineGo, sequentialParams()))
 		}()
 	}
 	wg.Wait()
