@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"interleave/internal/timingclaim"
 	"interleave/runner"
 	"interleave/scenarios"
 )
@@ -55,6 +56,9 @@ func TestRunnerKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts runner processes")
 	}
+	// Runner processes and their runs load the machine: not during a
+	// timing claim of another package.
+	timingclaim.Heavy(t)
 	ns := startNATS(t)
 	victim := startRunner(t, ns.URL(), "victim", "-slots", "1")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{}, "victim")
@@ -91,6 +95,9 @@ func TestCancelReachesRunner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts runner processes")
 	}
+	// Runner processes and their runs load the machine: not during a
+	// timing claim of another package.
+	timingclaim.Heavy(t)
 	ns := startNATS(t)
 	startRunner(t, ns.URL(), "solo", "-slots", "1")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{}, "solo")
@@ -124,6 +131,9 @@ func TestCancelWhileQueued(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts runner processes")
 	}
+	// Runner processes and their runs load the machine: not during a
+	// timing claim of another package.
+	timingclaim.Heavy(t)
 	ns := startNATS(t)
 	startRunner(t, ns.URL(), "busy", "-slots", "1")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{}, "busy")
@@ -174,6 +184,9 @@ func TestNATSStopped(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts runner processes")
 	}
+	// Runner processes and their runs load the machine: not during a
+	// timing claim of another package.
+	timingclaim.Heavy(t)
 	ns := startNATS(t)
 	startRunner(t, ns.URL(), "cutoff", "-slots", "1")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{}, "cutoff")

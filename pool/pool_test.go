@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"interleave/internal/timingclaim"
 	"interleave/runner"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
@@ -53,6 +54,9 @@ func TestTwentyRunsOverTwoRunners(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts runner processes")
 	}
+	// Runner processes and their runs load the machine: not during a
+	// timing claim of another package.
+	timingclaim.Heavy(t)
 	ns := startNATS(t)
 	startRunner(t, ns.URL(), "alpha", "-slots", "2")
 	startRunner(t, ns.URL(), "beta", "-slots", "2")
@@ -105,6 +109,9 @@ func TestRunnerWithoutEngine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts runner processes")
 	}
+	// Runner processes and their runs load the machine: not during a
+	// timing claim of another package.
+	timingclaim.Heavy(t)
 	ns := startNATS(t)
 	startRunner(t, ns.URL(), "goonly", "-engines", "go", "-slots", "2")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{}, "goonly")

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"interleave/internal/timingclaim"
 	"interleave/runner"
 	"interleave/scenarios"
 )
@@ -50,6 +51,9 @@ func TestSlotsCapRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts runner processes")
 	}
+	// Runner processes and their runs load the machine: not during a
+	// timing claim of another package.
+	timingclaim.Heavy(t)
 	ns := startNATS(t)
 	startRunner(t, ns.URL(), "single", "-slots", "1")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{}, "single")
@@ -80,6 +84,9 @@ func TestExclusiveTakesWholeRunner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts runner processes")
 	}
+	// Runner processes and their runs load the machine: not during a
+	// timing claim of another package.
+	timingclaim.Heavy(t)
 	ns := startNATS(t)
 	startRunner(t, ns.URL(), "pair", "-slots", "2")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{}, "pair")
@@ -144,6 +151,9 @@ func TestClientCannotFillQueue(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts runner processes")
 	}
+	// Runner processes and their runs load the machine: not during a
+	// timing claim of another package.
+	timingclaim.Heavy(t)
 	ns := startNATS(t)
 	startRunner(t, ns.URL(), "one", "-slots", "1")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{MaxQueuedPerClient: 2}, "one")
