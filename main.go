@@ -94,7 +94,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.Uint64Var(&cfg.Limits.MaxOpenFiles, "max-files", cfg.Limits.MaxOpenFiles, "open files per process of a run (RLIMIT_NOFILE)")
 	fs.Uint64Var(&cfg.Limits.MaxFileBytes, "max-file-size", cfg.Limits.MaxFileBytes, "largest file a run may write, bytes (RLIMIT_FSIZE)")
 	without := fs.String("without", "", "protections of a run to turn off, comma-separated: cgroup, network, landlock, userns, caps (the log says what is off and why)")
-	fs.IntVar(&cfg.Limits.LocalSlots, "local-slots", -1, "runs this machine executes itself at once (default: -max-runs); 0 sends every run to the runner pool (step runs need a local slot)")
+	fs.IntVar(&cfg.Limits.LocalSlots, "local-slots", -1, "runs this machine executes itself at once (default: -max-runs); 0 sends every run to the runner pool (-nats); step runs always execute here")
+	natsURL := fs.String("nats", "", "the runner pool's NATS server (nats://host:4222), or \"embedded\" to start one here (with -nats-listen); runs the local slots cannot take go to the pool's runners")
+	natsListen := fs.String("nats-listen", "", "with -nats embedded: the address the embedded NATS server listens on for runners (e.g. 0.0.0.0:4222)")
 	fs.IntVar(&cfg.Limits.MaxStepRuns, "max-step-runs", cfg.Limits.MaxStepRuns, "step runs (step=true) live at once, most waiting for their learners without a run slot")
 	fs.DurationVar(&cfg.Limits.StepIdle, "step-idle", cfg.Limits.StepIdle, "a step run nobody steps for this long is cancelled")
 	fs.IntVar(&cfg.Limits.MaxSteps, "max-steps", cfg.Limits.MaxSteps, "most steps one run may take, its schedule's included")
@@ -116,6 +118,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if localGiven && (cfg.Limits.LocalSlots < 0 || cfg.Limits.LocalSlots > cfg.Limits.MaxConcurrent) {
 		return fmt.Errorf("-local-slots %d: want 0 to %d (-max-runs)", cfg.Limits.LocalSlots, cfg.Limits.MaxConcurrent)
 	}
+	if localGiven && cfg.Limits.LocalSlots == 0 && *natsURL == "" {
+		return fmt.Errorf("-local-slots 0: this server would execute no run; give it a runner pool with -nats, or want 1 to %d", cfg.Limits.MaxConcurrent)
+	}
 	if cfg.Rooms.MaxRooms < 1 || cfg.Rooms.MaxAttendees < 1 {
 		return fmt.Errorf("-max-rooms %d, -room-attendees %d: want at least 1 of each", cfg.Rooms.MaxRooms, cfg.Rooms.MaxAttendees)
 	}
@@ -130,6 +135,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if *natsURL != "" {
+		d, stopPool, err := startPool(*natsURL, *natsListen, cfg.DataDir, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPool()
+		cfg.Runner = d
+	}
 	return server.ListenAndServe(ctx, cfg, logger)
 }
 

@@ -66,7 +66,8 @@ type Limits struct {
 	// (-local-slots; at most MaxConcurrent; a negative value, the default,
 	// means MaxConcurrent). The rest
 	// of MaxConcurrent goes to the manager's other runner (WithRunner); 0
-	// makes every run go there. Step runs always execute here.
+	// makes every run go there. Step runs always execute here, within
+	// MaxConcurrent, whatever LocalSlots says.
 	LocalSlots int
 }
 

@@ -193,10 +193,7 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 		stepRun: scenarios.IsStepRun(params),
 		log:     newRunLog(StatusQueued), done: make(chan struct{})}
 
-	if m.localSlots == 0 {
-		if run.stepRun {
-			return nil, &EngineUnavailableError{Engine: req.Engine, Err: errors.New("step runs execute on the web server itself, which runs no programs (local-slots 0)")}
-		}
+	if m.localSlots == 0 && !run.stepRun {
 		if c, ok := m.remote.(runner.Checker); ok {
 			if err := c.Check(m.job(run)); err != nil {
 				return nil, &RunnerUnavailableError{Err: err}
@@ -274,12 +271,15 @@ func (m *Manager) addFinished(run *Run) {
 // placeLocked says which runner run may start on now: this machine while
 // it has a local slot (an exclusive run needs it to itself), else the
 // second runner, if any; nil when the run must wait. Step runs only ever
-// execute here.
+// execute here (their learner's control socket is a file descriptor of
+// the child), within the run slots whatever the local slots: a step run
+// holds its slot only until it first waits for its learner.
 func (m *Manager) placeLocked(run *Run) runner.Runner {
 	if m.running >= m.limits.MaxConcurrent {
 		return nil
 	}
-	if m.localRunning < m.localSlots && !m.exclusiveRunning && (!run.exclusive || m.localRunning == 0) {
+	localFree := m.localRunning < m.localSlots || run.stepRun
+	if localFree && !m.exclusiveRunning && (!run.exclusive || m.localRunning == 0) {
 		return m.local
 	}
 	if m.remote != nil && !run.stepRun {

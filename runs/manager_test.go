@@ -165,13 +165,6 @@ func TestSecondRunnerTakesRunsAndNamesItself(t *testing.T) {
 	if k[event.KindEnd] != 1 || len(lanes) < 3 {
 		t.Errorf("events by kind %v: want the 3 workers' lanes and one end", k)
 	}
-	// A step run executes only on this machine, which runs none here.
-	step := locksRun
-	step.Params = map[string]any{"workers": 2, "increments": 2, "step": true}
-	step.Engine = scenarios.EngineGo
-	if _, err := m.Submit(step); err == nil {
-		t.Error("a step run was admitted with no local slot to execute it")
-	}
 }
 
 // TestRunnerLostEndsTheRunFailedKeepingItsEvents: a runner that stops
@@ -245,5 +238,37 @@ func TestLocalSlotsBounds(t *testing.T) {
 		if _, err := NewManager(limits, nil, st, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "local-slots") {
 			t.Errorf("local-slots %d: NewManager = %v, want an error naming local-slots", n, err)
 		}
+	}
+}
+
+// TestPlacement: with local slots free a run executes here; with none (or
+// all taken) it goes to the second runner, except a step run, which always
+// executes here, within the run slots; past the run slots nothing starts.
+func TestPlacement(t *testing.T) {
+	st := openTestStore(t, t.TempDir(), 10, 1<<20)
+	remote := unavailableRunner{}
+	limits := DefaultLimits()
+	limits.MaxConcurrent, limits.LocalSlots = 2, 1
+	m, err := NewManager(limits, nil, st, slog.New(slog.DiscardHandler), WithRunner(remote))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, step := &Run{}, &Run{stepRun: true}
+	if got := m.placeLocked(plain); got != runner.Runner(m.local) {
+		t.Errorf("with a local slot free, a run went to %T", got)
+	}
+	m.running, m.localRunning = 1, 1
+	if got := m.placeLocked(plain); got != runner.Runner(remote) {
+		t.Errorf("with the local slot taken, a run went to %T, want the second runner", got)
+	}
+	if got := m.placeLocked(step); got != runner.Runner(m.local) {
+		t.Errorf("a step run went to %T, want this machine", got)
+	}
+	m.running = 2
+	if got := m.placeLocked(plain); got != nil {
+		t.Errorf("past -max-runs a run went to %T", got)
+	}
+	if got := m.placeLocked(step); got != nil {
+		t.Errorf("past -max-runs a step run went to %T", got)
 	}
 }
