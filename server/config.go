@@ -30,6 +30,14 @@ type Config struct {
 	// landlock, userns, caps; see child.ContainConfig): for an operator
 	// whose machine misbehaves with one. The log says what is off either way.
 	Without []string
+	// Python is the interpreter of the python engine (-python python=PATH);
+	// "" means python3 from PATH.
+	Python string
+	// FreeThreaded lists the interpreters tried, in order, for the
+	// python-ft engine (-python python-ft=PATH, repeatable); the first
+	// free-threaded build wins. pyengine.FreeThreadedNames on PATH are
+	// tried after them.
+	FreeThreaded []string
 }
 
 // Limits bounds what one run and the whole server may use. Every field is
