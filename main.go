@@ -85,6 +85,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.Uint64Var(&cfg.Limits.MaxOpenFiles, "max-files", cfg.Limits.MaxOpenFiles, "open files per process of a run (RLIMIT_NOFILE)")
 	fs.Uint64Var(&cfg.Limits.MaxFileBytes, "max-file-size", cfg.Limits.MaxFileBytes, "largest file a run may write, bytes (RLIMIT_FSIZE)")
 	without := fs.String("without", "", "protections of a run to turn off, comma-separated: cgroup, network, landlock, userns, caps (the log says what is off and why)")
+	fs.IntVar(&cfg.Limits.MaxStepRuns, "max-step-runs", cfg.Limits.MaxStepRuns, "step runs (step=true) live at once, most waiting for their learners without a run slot")
+	fs.DurationVar(&cfg.Limits.StepIdle, "step-idle", cfg.Limits.StepIdle, "a step run nobody steps for this long is cancelled")
+	fs.IntVar(&cfg.Limits.MaxSteps, "max-steps", cfg.Limits.MaxSteps, "most steps one run may take, its schedule's included")
 	fs.IntVar(&cfg.Rooms.MaxRooms, "max-rooms", cfg.Rooms.MaxRooms, "workshop rooms open at once (a room expires after 12 h idle)")
 	fs.IntVar(&cfg.Rooms.MaxAttendees, "room-attendees", cfg.Rooms.MaxAttendees, "attendees who may join one workshop room")
 	fs.Var(&pythonFlag{cfg: &cfg}, "python", "ID=PATH: the CPython of an engine, repeatable: python=PATH for the python engine (default python3 on PATH), python-ft=PATH for a free-threaded one (tried in order, before python3.14t and python3.13t on PATH)")
@@ -94,6 +97,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if *without != "" {
 		cfg.Without = strings.Split(*without, ",")
+	}
+	if cfg.Limits.MaxStepRuns < 0 || cfg.Limits.StepIdle <= 0 || cfg.Limits.MaxSteps < 1 {
+		return fmt.Errorf("-max-step-runs %d, -step-idle %s, -max-steps %d: want a step-run count of 0 or more, a positive idle time and at least 1 step",
+			cfg.Limits.MaxStepRuns, cfg.Limits.StepIdle, cfg.Limits.MaxSteps)
 	}
 	if cfg.Rooms.MaxRooms < 1 || cfg.Rooms.MaxAttendees < 1 {
 		return fmt.Errorf("-max-rooms %d, -room-attendees %d: want at least 1 of each", cfg.Rooms.MaxRooms, cfg.Rooms.MaxAttendees)

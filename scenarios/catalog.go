@@ -5,6 +5,7 @@ package scenarios
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -35,6 +36,14 @@ type Scenario struct {
 	// does not have (the GIL in Go, for instance) rather than running it.
 	Models map[string]string `json:"models,omitempty"`
 	Params []Param           `json:"params"`
+	// Goals lists what POST /api/search can look for in the scenario's
+	// step runs (GoalLostUpdate, GoalDeadlock); none when it cannot step.
+	Goals []string `json:"goals,omitempty"`
+	// StepStart are the settings a first step run starts from: few threads
+	// and little work, so that every line can be stepped by hand.
+	StepStart map[string]string `json:"step_start,omitempty"`
+	// Breaks is the link to where the claim's rule breaks; nil for none.
+	Breaks *Breaks `json:"breaks,omitempty"`
 	// check validates params against each other, after each is in range.
 	check func(Params) error
 }
@@ -47,15 +56,54 @@ func (s Scenario) NoticeFor(engine string) []string {
 	return append(slices.Clip(s.Notice), s.EngineNotice[engine]...)
 }
 
-// ParamsFor returns the params that apply on engine.
+// ParamsFor returns the params that apply on engine, in that engine's words.
 func (s Scenario) ParamsFor(engine string) []Param {
 	out := make([]Param, 0, len(s.Params))
 	for _, p := range s.Params {
 		if len(p.Engines) == 0 || slices.Contains(p.Engines, engine) {
-			out = append(out, p)
+			out = append(out, p.forEngine(engine))
 		}
 	}
 	return out
+}
+
+// Breaks is a scenario's second link: the same program with the settings
+// where the rule of its claim breaks (processes that lose, threads that
+// compute), so a learner sees both sides.
+type Breaks struct {
+	// Title is the link's text.
+	Title string `json:"title"`
+	// Why says in one sentence what to expect there, on every engine;
+	// EngineWhy replaces it on one engine.
+	Why       string            `json:"why"`
+	EngineWhy map[string]string `json:"engine_why,omitempty"`
+	// Params are the settings that differ from the defaults; a param that
+	// does not apply on an engine is left out of that engine's link.
+	Params map[string]any `json:"params"`
+}
+
+// WhyFor returns what to expect on engine.
+func (b Breaks) WhyFor(engine string) string {
+	if w, ok := b.EngineWhy[engine]; ok {
+		return w
+	}
+	return b.Why
+}
+
+// BreaksQuery returns the query of the scenario's "where it breaks" link on
+// engine (engine first, then the params in the schema's order), or "" when
+// the scenario has none.
+func (s Scenario) BreaksQuery(engine string) string {
+	if s.Breaks == nil {
+		return ""
+	}
+	q := "engine=" + url.QueryEscape(engine)
+	for _, p := range s.ParamsFor(engine) {
+		if v, ok := s.Breaks.Params[p.Name]; ok {
+			q += "&" + p.Name + "=" + url.QueryEscape(FormatValue(v))
+		}
+	}
+	return q
 }
 
 // Validate checks raw params for engine, naming the field on error.
@@ -112,6 +160,19 @@ func Lookup(id string) (Scenario, bool) {
 
 var bothEngines = []string{EngineGo, EnginePython}
 
+// checkLocksSteps checks a stepped locks run: the read-modify-write spelled
+// out (a step is a whole line, and counter += 1 is one line) and a
+// schedule naming its workers.
+func checkLocksSteps(p Params) error {
+	if !Scheduled(p) {
+		return nil
+	}
+	if p.String("variant") == "naive" {
+		return &ParamError{Field: "variant", Message: "naive is not allowed in a stepped run: a step runs a whole line, and counter += 1 is one line, so nothing could come between its read and its write; want rmw"}
+	}
+	return checkStepRun(p, p.Int("workers"), "workers")
+}
+
 // catalog is read-only after package init.
 var catalog = []Scenario{
 	{
@@ -133,10 +194,19 @@ var catalog = []Scenario{
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
-			IntParam("tasks", "Tasks", 1, 16, 4, "How many tasks to run."),
+			IntParam("tasks", "Tasks", 1, 16, 2, "How many tasks to run. The default, 2, is one per core on a 2-core machine: in parallel they all compute at once."),
 			EnumParam("work", "Work", []string{"cpu", "io"}, "cpu: each task computes; io: each task waits (sleeps) as if for the network."),
-			EnumParam("mode", "Mode", []string{"concurrent", "sequential", "parallel"}, "sequential: one task after another; concurrent: all at once on one core (GOMAXPROCS=1); parallel: all at once on every core."),
-			IntParam("size", "Work per task (ms)", 10, 2000, 200, "How long one task computes or waits, in milliseconds."),
+			withWords(EnumParam("mode", "Mode", []string{"concurrent", "sequential", "parallel"}, "sequential: one task after another; concurrent: all in progress at once, computing one at a time; parallel: all at once on every core."),
+				map[string]ParamWords{
+					EngineGo:     {Help: "sequential: one goroutine after another; concurrent: all at once on one core (GOMAXPROCS=1); parallel: all at once on every core."},
+					EnginePython: {Help: "sequential: one task after another in the main thread; concurrent: a thread per task, taking turns for the GIL; parallel: a process per task, each with its own interpreter, on every core."},
+				}),
+			IntParam("size", "Work per task (ms)", 10, 2000, 500, "How long one task computes or waits, in milliseconds."),
+		},
+		Breaks: &Breaks{
+			Title:  "When the tasks wait instead of compute (work=io)",
+			Why:    "Waiting needs no core: with work=io concurrency alone overlaps the waits and wins, on one core as on many.",
+			Params: map[string]any{"work": "io"},
 		},
 	},
 	{
@@ -159,6 +229,11 @@ var catalog = []Scenario{
 			BoolParam("check", "Check the exit code", false, "Like check=True: a non-zero exit code becomes an error that fails the run. A timeout is always an error, as in Python."),
 			IntParam("timeout_ms", "Timeout (ms)", 0, 10_000, 0, "Kill a child that runs longer than this, in milliseconds; 0 means no timeout."),
 		},
+		Breaks: &Breaks{
+			Title:  "When the programs outnumber the cores (8 × compute, concurrent)",
+			Why:    "Started together, programs take about as long as the longest one only while there are cores for all of them: 8 programs that compute share the cores and take several times longer.",
+			Params: map[string]any{"command": "compute", "mode": "concurrent", "count": 8},
+		},
 	},
 	{
 		ID: "threads", Title: "Threads: overlapping waits", Topic: "threads",
@@ -167,19 +242,32 @@ var catalog = []Scenario{
 		Notice: []string{
 			"With work=io the worker lanes wait at the same time: 8 workers finish about 8 times sooner than 1, on any number of cores.",
 			"io=http makes real requests to a loopback HTTP server inside the run; its requests-in-flight track climbs to the number of workers.",
-			"With work=cpu the speedup stops at the number of cores: more workers only take turns.",
 		},
 		EngineNotice: map[string][]string{
-			EngineGo:     {"Go has no GIL, so CPU work here speeds up with cores. CPython threads would stay near 1x, because only the thread holding the GIL runs bytecode: run the same scenario on the python engine, or see the gil scenario."},
-			EnginePython: {"With work=cpu CPython threads take turns holding the GIL: the gil-wait spans fill the gaps and the speedup stays near 1x however many cores there are. Run the same scenario on the go engine to see threads without a GIL."},
+			EngineGo: {
+				"With work=cpu the speedup stops at the number of cores: more goroutines only take turns.",
+				"Go has no GIL, so CPU work here speeds up with cores. CPython threads would stay near 1x, because only the thread holding the GIL runs bytecode: run the same scenario on CPython, or see the gil scenario.",
+			},
+			EnginePython: {"With work=cpu CPython threads take turns holding the GIL: the gil-wait spans fill the gaps and the speedup stays near 1x however many cores there are. Run the same scenario on Go to see threads without a GIL."},
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
-			IntParam("workers", "Workers", 1, 64, 8, "How many threads take tasks from the queue (goroutines on the go engine)."),
+			withWords(IntParam("workers", "Workers", 1, 64, 8, "How many workers take tasks from the queue."), map[string]ParamWords{
+				EngineGo:     {Help: "How many goroutines take tasks from the queue."},
+				EnginePython: {Help: "How many threads take tasks from the queue."},
+			}),
 			IntParam("tasks", "Tasks", 1, 256, 32, "How many tasks to run."),
 			EnumParam("work", "Work", []string{"io", "cpu"}, "io: each task waits (for a sleep or an HTTP response); cpu: each task computes."),
 			IntParam("size", "Task size (ms)", 1, 2000, 100, "How long one task waits or computes, in milliseconds."),
 			EnumParam("io", "I/O kind", []string{"sleep", "http"}, "For work=io, sleep: a timed wait; http: a GET to a loopback HTTP server that answers after size ms."),
+		},
+		Breaks: &Breaks{
+			Title: "When the workers compute instead of wait (work=cpu)",
+			EngineWhy: map[string]string{
+				EngineGo:     "CPU work needs cores: goroutines compute in parallel, but no faster than the number of cores.",
+				EnginePython: "CPU work needs the GIL: the threads take turns and stay near 1x, however many cores there are.",
+			},
+			Params: map[string]any{"work": "cpu", "workers": 2, "tasks": 8, "size": 100},
 		},
 	},
 	{
@@ -193,14 +281,53 @@ var catalog = []Scenario{
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
-			IntParam("workers", "Workers", 1, 64, 4, "How many goroutines (threads) increment the shared counter."),
+			withWords(IntParam("workers", "Workers", 1, 64, 4, "How many workers increment the shared counter."), map[string]ParamWords{
+				EngineGo:     {Help: "How many goroutines increment the shared counter."},
+				EnginePython: {Help: "How many threads increment the shared counter."},
+			}),
 			IntParam("increments", "Increments per worker", 1, 1_000_000, 10_000, "How many times each worker adds one."),
-			BoolParam("lock", "Use a lock", false, "Guard the read-modify-write with a mutex."),
-			BoolParam("yield", "Pause between read and write", true, "Yield to the scheduler between reading and writing back, which widens the window in which updates are lost."),
+			withWords(BoolParam("lock", "Use a lock", false, "Guard the read-modify-write with a lock."), map[string]ParamWords{
+				EngineGo:     {Help: "Guard the read-modify-write with a sync.Mutex."},
+				EnginePython: {Help: "Guard the read-modify-write with a threading.Lock."},
+			}),
+			withWords(BoolParam("yield", "Pause between read and write", true, "Let another worker run between reading and writing back, which widens the window in which updates are lost."), map[string]ParamWords{
+				EngineGo:     {Help: "Yield to the scheduler (runtime.Gosched) between reading and writing back, which widens the window in which updates are lost."},
+				EnginePython: {Help: "Release the GIL (time.sleep(0)) between reading and writing back, which widens the window in which updates are lost."},
+			}),
 			{Name: "variant", Type: TypeEnum, Options: []string{"rmw", "naive"}, Default: "rmw", Label: "Increment written as",
 				Help:    "rmw: value = counter, (pause,) counter = value + 1, the read-modify-write spelled out; naive: counter += 1, which CPython 3.10+ rarely interrupts half-way (the pause does not apply).",
 				Engines: []string{EnginePython}},
+			stepParams(EnginePython)[0], stepParams(EnginePython)[1],
 		},
+		Breaks: &Breaks{
+			Title:  "With a lock: nothing lost, waiting paid (lock=true)",
+			Why:    "A lock makes the read-modify-write exclusive: the counter ends exact, and the lock-wait spans show what correctness costs.",
+			Params: map[string]any{"lock": true},
+		},
+		Goals:     []string{GoalLostUpdate},
+		StepStart: map[string]string{"workers": "2", "increments": "2", "variant": "rmw"},
+		check:     checkLocksSteps,
+	},
+	{
+		ID: "deadlock", Title: "Deadlock: two locks taken in opposite order", Topic: "locks",
+		Blurb: "Each thread holds the lock the other one needs, so neither can go on. One fixed lock order prevents it.",
+		Claim: "A thread that holds one lock and waits for another can wait forever: if the thread holding the second is waiting for the first, neither can go on. That is a deadlock. Taking locks in one fixed order everywhere prevents it, because then no cycle of waits can form.",
+		Notice: []string{
+			"With order=opposite, step thread 1 until it holds lock_a, then thread 2 until it holds lock_b: now each waits for the other's lock. The run stops with a deadlock mark, and arrows between the lanes draw the cycle of waits.",
+			"A thread waiting for a lock cannot take a step: its button says which lock it waits for and who holds it.",
+			"With order=fixed both threads take lock_a first. Try to make them deadlock: you cannot, and the search explores every interleaving to show there is none.",
+			"Run freely (step=false), the opposite orders deadlock on their own as soon as both threads hold their first lock; the run detects it and says so instead of hanging.",
+		},
+		Engines: []string{EnginePython},
+		Params: []Param{
+			IntParam("workers", "Threads", 2, MaxStepThreads, 2, "How many threads transfer, each taking two locks: its own, then its neighbour's (with 2 threads: thread 1 takes lock_a then lock_b, thread 2 lock_b then lock_a)."),
+			EnumParam("order", "Lock order", []string{"opposite", "fixed"}, "opposite: each thread takes its own lock first, so two threads take the same two locks in opposite orders; fixed: every thread takes the locks in one global order (lock_a before lock_b)."),
+			IntParam("rounds", "Rounds", 1, 100, 1, "How many transfers each thread makes, taking both locks each time."),
+			stepParams(EnginePython)[0], stepParams(EnginePython)[1],
+		},
+		Goals:     []string{GoalDeadlock},
+		StepStart: map[string]string{"workers": "2", "rounds": "1"},
+		check:     func(p Params) error { return checkStepRun(p, p.Int("workers"), "workers") },
 	},
 	{
 		ID: "asyncio", Title: "asyncio: one thread, one event loop", Topic: "asyncio",
@@ -210,7 +337,9 @@ var catalog = []Scenario{
 			"The loop lane alternates between running ready tasks and waiting in the selector; the ready-queue and waiting-tasks tracks show where the tasks are.",
 			"1,000 tasks each awaiting 100 ms all finish a little after 100 ms, and the loop is busy for only a small part of that time: a waiting task costs microseconds, not a thread.",
 			"With blocking=true task 1 calls time.sleep instead of awaiting: the loop lane is stalled and every other task finishes at least blocking_ms late.",
-			"Contrast with Go: a goroutine that blocks on the network is parked by the runtime's netpoller and its thread runs other goroutines, so one blocking read never stalls the rest.",
+		},
+		EngineNotice: map[string][]string{
+			EngineGo: {"Contrast with real Go code: a goroutine that blocks on the network is parked by the runtime's netpoller and its thread runs other goroutines, so one blocking read never stalls the rest."},
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Models: map[string]string{
@@ -225,6 +354,11 @@ var catalog = []Scenario{
 				Help:    "The cure: task 1 awaits asyncio.to_thread(time.sleep, ...), so the blocking call runs in a worker thread and the loop goes on.",
 				Engines: []string{EnginePython}},
 		},
+		Breaks: &Breaks{
+			Title:  "One blocking call (blocking=true)",
+			Why:    "A task that blocks instead of awaiting stalls the one loop: every other task waits for it.",
+			Params: map[string]any{"blocking": true},
+		},
 	},
 	{
 		ID: "multiprocessing", Title: "Multiprocessing: true parallelism, paid for", Topic: "multiprocessing",
@@ -234,17 +368,37 @@ var catalog = []Scenario{
 			"Each worker process is a lane with its pid: a start-up span, then decode, compute and encode; the arrows carry the encoded bytes.",
 			"The main lane encodes every worker's arguments, then decodes the results: raise payload_kb and watch those spans and the serialization total grow.",
 			"The summary adds up the price: start-up per process, serialization time, peak memory per process.",
-			"mode=threads shares memory: nothing is copied and a thread starts in microseconds. In Go threads also compute in parallel; in CPython the GIL would keep them near 1x.",
+			"mode=threads shares memory: nothing is copied and a thread starts in microseconds.",
+		},
+		EngineNotice: map[string][]string{
+			EngineGo:     {"With mode=threads the workers are goroutines, which compute in parallel in Go; CPython's GIL would keep such threads near 1x."},
+			EnginePython: {"With mode=threads the GIL lets one thread compute at a time: near 1x, however many cores there are."},
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
-			IntParam("workers", "Workers", 1, 16, 4, "How many worker processes (or threads) compute, one task each."),
-			EnumParam("mode", "Mode", []string{"processes", "threads"}, "processes: each worker is a separate process with its own memory, reached through pipes; threads: threads of the one process, sharing its memory (goroutines on the go engine)."),
-			IntParam("size", "Work per worker (ms)", 10, 2000, 200, "CPU work of each worker, in milliseconds of one core."),
-			IntParam("payload_kb", "Payload (KiB)", 0, 10_240, 1024, "Data sent to each worker and back, encoded and decoded on the way (pickle in Python, gob on the go engine)."),
-			{Name: "start", Type: TypeEnum, Options: []string{"spawn", "fork", "forkserver"}, Default: "spawn", Label: "Start method",
-				Help:    "How multiprocessing starts a worker: spawn runs a fresh interpreter that imports the script (the default on macOS and Windows); fork copies the parent process (fast, unsafe with threads); forkserver forks workers from a clean server process started once (the default on Linux since 3.14).",
+			withWords(IntParam("workers", "Workers", 1, 16, 2, "How many worker processes (or threads) compute, one task each. The default, 2, is one per core on a 2-core machine."), map[string]ParamWords{
+				EngineGo: {Help: "How many worker processes (or goroutines) compute, one task each. The default, 2, is one per core on a 2-core machine."},
+			}),
+			withWords(EnumParam("mode", "Mode", []string{"processes", "threads"}, "processes: each worker is a separate process with its own memory, reached through pipes; threads: workers of the one process, sharing its memory."), map[string]ParamWords{
+				EngineGo:     {Help: "processes: each worker is a separate process with its own memory, reached through pipes; threads: goroutines of the one process, sharing its memory."},
+				EnginePython: {Help: "processes: each worker is a separate process with its own interpreter and memory, reached through pipes; threads: threads of the one process, sharing its memory (and its GIL)."},
+			}),
+			IntParam("size", "Work per worker (ms)", 10, 2000, 500, "CPU work of each worker, in milliseconds of one core."),
+			withWords(IntParam("payload_kb", "Payload (KiB)", 0, 10_240, 16, "Data sent to each worker and back, encoded and decoded on the way."), map[string]ParamWords{
+				EngineGo:     {Help: "Data sent to each worker and back, gob-encoded and decoded on the way."},
+				EnginePython: {Help: "Data sent to each worker and back, pickled and unpickled on the way."},
+			}),
+			{Name: "start", Type: TypeEnum, Options: []string{"spawn", "fork", "forkserver"}, Default: "fork", Label: "Start method",
+				Help:    "How multiprocessing starts a worker: spawn runs a fresh interpreter that imports the script (the default on macOS and Windows); fork copies the parent process (fast, unsafe with threads; the default on Linux up to 3.13); forkserver forks workers from a clean server process started once (the default on Linux since 3.14).",
 				Engines: []string{EnginePython}},
+		},
+		Breaks: &Breaks{
+			Title: "When processes pay more than they gain (4 workers on 2 cores, 1 MiB each way)",
+			Why:   "Processes pay for their separation: with more workers than cores, a fresh interpreter each (start=spawn) and a megabyte to pickle each way, short CPU work costs more than computing in parallel saves: processes lose to one doing it all.",
+			EngineWhy: map[string]string{
+				EngineGo: "Processes pay for their separation: with more workers than cores and a megabyte to encode each way, the price eats the parallel speedup. A Go worker starts in tens of milliseconds, far sooner than a fresh interpreter, so here it shows as a small speedup rather than a loss.",
+			},
+			Params: map[string]any{"workers": 4, "start": "spawn", "payload_kb": 1024, "size": 200},
 		},
 	},
 	{
@@ -259,19 +413,31 @@ var catalog = []Scenario{
 		},
 		Engines: []string{EngineGo, EnginePython},
 		Params: []Param{
-			IntParam("workers", "Workers", 1, 64, 4, "How many workers the pool runs at once."),
+			IntParam("workers", "Workers", 1, 64, 2, "How many workers the pool runs at once. The default, 2, is one per core on a 2-core machine."),
 			IntParam("tasks", "Tasks", 1, 500, 40, "How many tasks to map over the pool."),
 			IntParam("chunksize", "Chunk size", 1, 100, 1, "How many consecutive tasks are handed to a worker at a time."),
-			EnumParam("kind", "Workers are", []string{"processes", "goroutines"}, "processes: worker processes fed through pipes; goroutines: threads of the one process (real goroutines on the go engine)."),
+			{Name: "kind", Type: TypeEnum, Options: []string{"processes", "threads"}, Default: "processes", Label: "Workers are",
+				Help: "processes: worker processes fed through pipes; threads: threads of the one process.",
+				ForEngine: map[string]ParamWords{
+					EngineGo:     {Options: []string{"processes", "goroutines"}, Help: "processes: worker processes fed through pipes; goroutines: goroutines of the one process."},
+					EnginePython: {Help: "processes: worker processes fed through pipes; threads: threads of the one process (a ThreadPool or ThreadPoolExecutor)."},
+				},
+				// A share link made on the other engine still opens.
+				Aliases: map[string]string{"goroutines": "threads", "threads": "goroutines"}},
 			IntParam("size", "Task size (ms)", 1, 1000, 20, "CPU work of one task, in milliseconds (the mean, with skew)."),
 			BoolParam("skew", "Uneven tasks", false, "Task sizes grow from a quarter to 1.75 times the size, the heaviest last."),
 			BoolParam("reuse", "Reuse workers", true, "true: a pool starts its workers once; false: a fresh worker for every chunk (with chunksize=1, for every task)."),
 			{Name: "api", Type: TypeEnum, Options: []string{"pool", "executor"}, Default: "pool", Label: "API",
-				Help:    "pool: multiprocessing.Pool (kind=processes) or multiprocessing.pool.ThreadPool (kind=goroutines, i.e. threads); executor: concurrent.futures.ProcessPoolExecutor or ThreadPoolExecutor (whose map ignores chunksize).",
+				Help:    "pool: multiprocessing.Pool (kind=processes) or multiprocessing.pool.ThreadPool (kind=threads); executor: concurrent.futures.ProcessPoolExecutor or ThreadPoolExecutor (whose map ignores chunksize).",
 				Engines: []string{EnginePython}},
 			{Name: "start", Type: TypeEnum, Options: []string{"spawn", "fork", "forkserver"}, Default: "spawn", Label: "Start method",
 				Help:    "For kind=processes, how multiprocessing starts a worker: spawn runs a fresh interpreter; fork copies the parent; forkserver forks from a clean server process.",
 				Engines: []string{EnginePython}},
+		},
+		Breaks: &Breaks{
+			Title:  "Big chunks of uneven tasks (chunksize=20, skew=true)",
+			Why:    "Chunks hand out work in lumps: with uneven tasks, the heaviest last, one worker computes the last chunk while the other sits idle: the tail.",
+			Params: map[string]any{"chunksize": 20, "skew": true},
 		},
 	},
 	{
@@ -289,10 +455,23 @@ var catalog = []Scenario{
 			EngineGo: "Go has no GIL: on the go engine this is a model, a global lock with a switch interval handed off as CPython's ceval_gil.c does (a waiting thread asks for a drop after switch_ms; the holder checks between small slices of work and hands over). Goroutines may use every core; only the lock serialises them. The python engine runs the real GIL.",
 		},
 		Params: []Param{
-			IntParam("threads", "CPU threads", 1, 8, 2, "How many CPU-bound threads compete for the GIL."),
+			withWords(IntParam("threads", "CPU threads", 1, 8, 2, "How many CPU-bound threads compete for the GIL."), map[string]ParamWords{
+				EngineGo: {Help: "How many CPU-bound goroutines, the model's threads, compete for the modelled GIL."},
+			}),
 			FloatParam("switch_ms", "Switch interval (ms)", 0.1, 100, 5, "How long a waiting thread waits before asking the holder to drop the GIL (sys.setswitchinterval), in milliseconds."),
 			BoolParam("io_thread", "Add an I/O thread", false, "One more thread doing 1 ms socket reads, measuring how long it waits for the GIL each time it wakes up."),
 			IntParam("size", "Work per thread (ms)", 10, 1000, 200, "CPU work of each thread, in milliseconds of one core."),
 		},
+		Breaks: &Breaks{
+			Title:  "An I/O thread next to them (io_thread=true)",
+			Why:    "An I/O thread that wakes next to CPU threads waits for the GIL every time its I/O is done: the convoy effect.",
+			Params: map[string]any{"io_thread": true},
+		},
 	},
+}
+
+// withWords gives p the words (or options) of each engine.
+func withWords(p Param, words map[string]ParamWords) Param {
+	p.ForEngine = words
+	return p
 }

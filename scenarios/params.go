@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,9 @@ const (
 	TypeFloat = "float"
 	TypeBool  = "bool"
 	TypeEnum  = "enum"
+	// TypeSchedule is a step run's thread choices: thread numbers separated
+	// by commas ("1,1,2,2"), or empty for none (see step.go).
+	TypeSchedule = "schedule"
 )
 
 // Param describes one setting of a scenario: its name (part of the share-link
@@ -30,6 +34,40 @@ type Param struct {
 	Help    string   `json:"help"`
 	// Engines limits the param to some engines; empty means every engine.
 	Engines []string `json:"engines,omitempty"`
+	// ForEngine gives the param the words (and options) of one engine: a
+	// Python thread is a goroutine on the go engine. Scenario.ParamsFor
+	// applies them.
+	ForEngine map[string]ParamWords `json:"for_engine,omitempty"`
+	// Aliases maps an option value that is not offered (any more, or on
+	// this engine) to the one it means, so that old and cross-engine share
+	// links still open: kind=goroutines on the python engine is threads.
+	Aliases map[string]string `json:"aliases,omitempty"`
+}
+
+// ParamWords are the words of a param on one engine; empty fields keep the
+// param's own.
+type ParamWords struct {
+	Label   string   `json:"label,omitempty"`
+	Help    string   `json:"help,omitempty"`
+	Options []string `json:"options,omitempty"`
+}
+
+// forEngine returns p with the words and options of engine.
+func (p Param) forEngine(engine string) Param {
+	w, ok := p.ForEngine[engine]
+	if !ok {
+		return p
+	}
+	if w.Label != "" {
+		p.Label = w.Label
+	}
+	if w.Help != "" {
+		p.Help = w.Help
+	}
+	if len(w.Options) > 0 {
+		p.Options = w.Options
+	}
+	return p
 }
 
 // ParamError is the user's mistake: a param that is unknown, of the wrong
@@ -53,6 +91,8 @@ func (p Param) Allowed() string {
 		return "true or false"
 	case TypeEnum:
 		return "one of " + strings.Join(p.Options, ", ")
+	case TypeSchedule:
+		return fmt.Sprintf("thread numbers separated by commas, such as 1,1,2,2 (at most %d), or nothing", MaxScheduleSteps)
 	}
 	return "?"
 }
@@ -94,6 +134,9 @@ func (p Params) String(name string) string { v, _ := p[name].(string); return v 
 // param's type. Numbers are compared with the bounds before any conversion,
 // so no value, however large, can wrap around into range.
 func (p Param) parse(raw any) (any, error) {
+	if p.Type == TypeSchedule {
+		return parseScheduleParam(p.Name, raw)
+	}
 	if s, ok := raw.(string); ok && strings.TrimSpace(s) == "" {
 		return nil, &ParamError{Field: p.Name, Message: "empty; want " + p.Allowed()}
 	}
@@ -128,6 +171,9 @@ func (p Param) parse(raw any) (any, error) {
 		return nil, bad()
 	case TypeEnum:
 		if s, ok := raw.(string); ok {
+			if to, ok := p.Aliases[s]; ok && slices.Contains(p.Options, to) {
+				return to, nil
+			}
 			for _, o := range p.Options {
 				if s == o {
 					return s, nil

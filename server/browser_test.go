@@ -653,17 +653,31 @@ func TestBrowserCompareStacksTimelinesOnOneAxis(t *testing.T) {
 	var path string
 	var models []string
 	var walls []string
+	var badgesEarly int
+	var badges []string
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(ts.URL+"/compare?workload=cpu&engine=python&size=small&workers=2"),
 		waitJS(`window.interleave && window.interleave.compare`),
 		chromedp.Click(chromedp.ID("compare-run")),
+		// While a model is still to run, no model is starred, even one
+		// already measured.
+		waitJS(`(() => { const r = window.interleave.compare.result; return r && r.status === "running" && r.models.some((m) => m.status === "done"); })()`),
+		evalInto(`document.querySelectorAll("#results .best").length`, &badgesEarly),
 		waitJS(`window.interleave.compare.status === "done" && window.interleave.compare.timelines().every((t) => t.status === "done")`),
+		evalInto(`[...document.querySelectorAll("#results td[data-col=wall] .best")].map((b) => b.textContent.trim())`, &badges),
 		evalInto(`location.pathname`, &path),
 		evalInto(`[...document.querySelectorAll("#results tbody tr")].filter((tr) => tr.querySelector(".status").dataset.status === "done" && tr.querySelector("th a")).map((tr) => tr.dataset.model)`, &models),
 		evalInto(`[...document.querySelectorAll("#results tbody tr td[data-col=wall]")].map((td) => td.textContent.trim())`, &walls),
 	)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if badgesEarly != 0 {
+		t.Errorf("%d winner badges shown while models were still to run", badgesEarly)
+	}
+	// Once all ran: one fastest model, or a tie of several, said in words.
+	if !(len(badges) == 1 && strings.HasPrefix(badges[0], "★ fastest")) && !(len(badges) >= 2 && strings.HasPrefix(badges[0], "= tie")) {
+		t.Errorf("wall-time badges %q, want one ★ fastest or a tie of several", badges)
 	}
 	want := scenarios.Workloads[0].Models()
 	if !slices.Equal(models, want) {

@@ -4,12 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"math"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +38,9 @@ type Comparison struct {
 	Workers  int
 	Created  time.Time
 	Models   []string
+	// cores is how many cores the models' runs could use; with the load
+	// other processes put on them it widens what counts as a tie.
+	cores int
 
 	mu    sync.Mutex
 	runs  map[string]*Run         // by model
@@ -107,7 +105,7 @@ func (cs *comparisons) get(ctx context.Context, id string) (*Comparison, error) 
 	}
 	w, _ := scenarios.LookupWorkload(rec.Workload)
 	c = &Comparison{ID: rec.ID, Workload: w, Engine: rec.Engine, Size: rec.Size, Workers: rec.Workers, Created: rec.Created,
-		Models: w.Models(), runs: map[string]*Run{}, spans: rec.Spans, evicted: map[string]string{}, status: rec.Status, err: rec.Error,
+		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: rec.Spans, evicted: map[string]string{}, status: rec.Status, err: rec.Error,
 		cancel: func(error) {}, done: make(chan struct{})}
 	if c.spans == nil {
 		c.spans = map[string][2]time.Time{}
@@ -209,7 +207,7 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	}
 	ctx, cancel := context.WithCancelCause(cs.ctx)
 	c := &Comparison{ID: newID(), Workload: w, Engine: req.Engine, Size: req.Size, Workers: workers, Created: time.Now().UTC(),
-		Models: w.Models(), runs: map[string]*Run{}, spans: map[string][2]time.Time{}, evicted: map[string]string{}, status: StatusRunning,
+		Models: w.Models(), cores: cs.runs.cores, runs: map[string]*Run{}, spans: map[string][2]time.Time{}, evicted: map[string]string{}, status: StatusRunning,
 		cancel: cancel, done: make(chan struct{})}
 	cs.mu.Lock()
 	cs.byID[c.ID] = c
@@ -345,8 +343,12 @@ type ModelResult struct {
 	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
 	// LostUpdates counts updates of shared data that were lost (shared-state).
 	LostUpdates *int64 `json:"lost_updates,omitempty"`
-	Correct     bool   `json:"correct"`
-	Verdict     string `json:"verdict,omitempty"`
+	// OtherLoad is the CPU other processes used while the model ran, in
+	// cores (the server's other_load metric, when it measured it): it
+	// widens the margin within which this model ties another.
+	OtherLoad float64 `json:"other_load,omitempty"`
+	Correct   bool    `json:"correct"`
+	Verdict   string  `json:"verdict,omitempty"`
 	// Started and Finished are when the model's run left the queue and
 	// ended: each model runs alone, after the previous one.
 	Started  *time.Time `json:"started,omitempty"`
@@ -355,26 +357,40 @@ type ModelResult struct {
 
 // CompareResult is GET /api/compare's answer.
 type CompareResult struct {
-	ID       string             `json:"id"`
-	Workload string             `json:"workload"`
-	Engine   string             `json:"engine"`
-	Size     string             `json:"size"`
-	Workers  int                `json:"workers"`
-	Status   string             `json:"status"`
-	Error    string             `json:"error,omitempty"`
-	Created  time.Time          `json:"created"`
-	Baseline string             `json:"baseline,omitempty"`
-	Models   []ModelResult      `json:"models"`
-	Winners  map[string]string  `json:"winners"`
-	Rule     CompareRule        `json:"rule"`
-	Matrix   scenarios.Workload `json:"matrix"`
+	ID       string        `json:"id"`
+	Workload string        `json:"workload"`
+	Engine   string        `json:"engine"`
+	Size     string        `json:"size"`
+	Workers  int           `json:"workers"`
+	Status   string        `json:"status"`
+	Error    string        `json:"error,omitempty"`
+	Created  time.Time     `json:"created"`
+	Baseline string        `json:"baseline,omitempty"`
+	Models   []ModelResult `json:"models"`
+	// Winners names, per criterion (wall, cpu, memory), the model that beat
+	// every other by more than the measured noise; it is empty until every
+	// model has finished.
+	Winners map[string]string `json:"winners"`
+	// Ties lists, per criterion, the models within the noise of the best
+	// (the best first) when no model won outright.
+	Ties map[string][]string `json:"ties"`
+	// Noise is the relative run-to-run noise per criterion (0.1: 10 %)
+	// within which two measurements are a tie.
+	Noise  map[string]float64 `json:"noise"`
+	Rule   CompareRule        `json:"rule"`
+	Matrix scenarios.Workload `json:"matrix"`
 }
 
 // CompareRule sets the guide's rule of thumb beside the measurement.
 type CompareRule struct {
 	Recommended []string `json:"recommended"`
-	Measured    string   `json:"measured,omitempty"`
-	Agrees      bool     `json:"agrees"`
+	// Measured is the fastest model when it won beyond the noise; Tied the
+	// models that were fastest within the noise of each other otherwise.
+	Measured string   `json:"measured,omitempty"`
+	Tied     []string `json:"tied,omitempty"`
+	// Agrees is true when the winner, or one of the tied models, is one the
+	// rule of thumb recommends.
+	Agrees bool `json:"agrees"`
 	// Note explains, when the measurement disagrees with the rule, why.
 	Note string `json:"note,omitempty"`
 }
@@ -383,7 +399,7 @@ type CompareRule struct {
 func (c *Comparison) Result() CompareResult {
 	c.mu.Lock()
 	res := CompareResult{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Size: c.Size, Workers: c.Workers, Status: c.status, Error: c.err,
-		Created: c.Created, Winners: map[string]string{}, Matrix: c.Workload}
+		Created: c.Created, Winners: map[string]string{}, Ties: map[string][]string{}, Noise: noiseMargin, Matrix: c.Workload}
 	runs := make(map[string]*Run, len(c.runs))
 	for k, v := range c.runs {
 		runs[k] = v
@@ -432,8 +448,13 @@ func (c *Comparison) Result() CompareResult {
 			}
 		}
 	}
-	res.Winners = winners(res.Models)
-	res.Rule = judgeRule(c.Workload, c.Engine, res.Models, res.Winners, res.Status)
+	// No winner until every model has finished: a model still to run may
+	// beat them all. A partial comparison ran every model to its end (one
+	// failed, and a failed model never wins).
+	if judged(res.Status) {
+		res.Winners, res.Ties = winners(res.Models, c.cores)
+	}
+	res.Rule = judgeRule(c.Workload, c.Engine, res.Models, res.Winners, res.Ties, res.Status)
 	return res
 }
 
@@ -465,89 +486,13 @@ func measure(model string, run *Run) ModelResult {
 		row.PeakRSSBytes = int64(m.Value)
 	}
 	row.Correct = row.Status == StatusDone
+	row.OtherLoad = summary.Metrics["other_load"].Value
 	if m, ok := summary.Metrics["lost_updates"]; ok {
 		lost := int64(m.Value)
 		row.LostUpdates = &lost
 		row.Correct = row.Correct && lost == 0
 	}
 	return row
-}
-
-// winners names the best model per criterion among the correct, finished ones.
-func winners(rows []ModelResult) map[string]string {
-	w := map[string]string{}
-	best := func(name string, better func(a, b ModelResult) bool) {
-		var pick *ModelResult
-		for i := range rows {
-			r := &rows[i]
-			if !r.Correct || r.WallNS == 0 {
-				continue
-			}
-			if pick == nil || better(*r, *pick) {
-				pick = r
-			}
-		}
-		if pick != nil {
-			w[name] = pick.Model
-		}
-	}
-	best("wall", func(a, b ModelResult) bool { return a.WallNS < b.WallNS })
-	best("cpu", func(a, b ModelResult) bool { return a.CPUNS < b.CPUNS })
-	best("memory", func(a, b ModelResult) bool {
-		return a.PeakRSSBytes > 0 && (b.PeakRSSBytes == 0 || a.PeakRSSBytes < b.PeakRSSBytes)
-	})
-	return w
-}
-
-// judgeRule compares the guide's rule of thumb with the measured winner and,
-// when they disagree, explains why from the numbers.
-func judgeRule(w scenarios.Workload, engine string, rows []ModelResult, win map[string]string, status string) CompareRule {
-	rule := CompareRule{Recommended: w.Rule, Measured: win["wall"]}
-	if rule.Measured == "" || status != StatusDone {
-		return rule
-	}
-	rule.Agrees = slices.Contains(w.Rule, rule.Measured)
-	if rule.Agrees {
-		return rule
-	}
-	row := func(model string) *ModelResult {
-		for i := range rows {
-			if rows[i].Model == model {
-				return &rows[i]
-			}
-		}
-		return nil
-	}
-	winner := row(rule.Measured)
-	var rec *ModelResult
-	for _, m := range w.Rule {
-		if r := row(m); r != nil && r.WallNS > 0 && (rec == nil || r.WallNS < rec.WallNS) {
-			rec = r
-		}
-	}
-	switch {
-	case rec == nil:
-		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but it did not finish here; %s was fastest.", strings.Join(w.Rule, " or "), rule.Measured)
-	case engine == scenarios.EngineGo && rule.Measured == scenarios.ModelThreads && (slices.Contains(w.Rule, scenarios.ModelProcesses) || slices.Contains(w.Rule, scenarios.ModelPool)):
-		rule.Note = fmt.Sprintf("The rule of thumb (%s) is for CPython, whose GIL keeps threads from computing in parallel. Go has no GIL: goroutines used every core (%s) without the start-up and serialization that processes pay (%s with %s).", strings.Join(w.Rule, " or "), formatWall(winner.WallNS), formatWall(rec.WallNS), rec.Model)
-	case w.ID == "shared-state" && rule.Measured != scenarios.ModelThreads:
-		rule.Note = fmt.Sprintf("%s was fastest (%s against %s for threads): updating shared data has nothing to wait for, so one thread without locks is quickest. The rule of thumb is about correctness, not speed: when a program is concurrent anyway, threads with a lock share state safely (%s lost updates here), where processes must use explicit shared memory (%s).", rule.Measured, formatWall(winner.WallNS), formatWall(threadsWall(rows)), lostIn(rows, scenarios.ModelThreads), msModel(rows, scenarios.ModelProcesses))
-	case rule.Measured == scenarios.ModelSequential:
-		rule.Note = fmt.Sprintf("Plain sequential code was fastest (%s against %s for %s): for this size of job there is nothing to overlap or parallelise that pays for starting workers, switching tasks or taking locks. Try size=large.", formatWall(winner.WallNS), formatWall(rec.WallNS), rec.Model)
-	default:
-		rule.Note = fmt.Sprintf("The rule of thumb recommends %s, but %s was faster here (%s against %s). A rule of thumb is about how work scales; on a small job or a 2-core machine fixed costs (start-up, serialization, switching) can decide instead.", rec.Model, rule.Measured, formatWall(winner.WallNS), formatWall(rec.WallNS))
-	}
-	return rule
-}
-
-// round3 keeps three significant digits, so that a 0.0004x speedup stays
-// visible rather than rounding to zero.
-func round3(f float64) float64 {
-	if f == 0 || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0
-	}
-	scale := math.Pow(10, 2-math.Floor(math.Log10(math.Abs(f))))
-	return math.Round(f*scale) / scale
 }
 
 func (s *Server) createComparison(w http.ResponseWriter, r *http.Request) error {
@@ -618,46 +563,4 @@ func (s *Server) compareNow(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, c.Result())
 	return nil
-}
-
-// threadsWall is the threads model's wall time, or 0.
-func threadsWall(rows []ModelResult) int64 {
-	for _, r := range rows {
-		if r.Model == scenarios.ModelThreads {
-			return r.WallNS
-		}
-	}
-	return 0
-}
-
-// formatWall writes a wall time for a sentence: "4.25 ms", "425 ms", and
-// past 10 s in seconds ("18.4 s", not "18382 ms").
-func formatWall(ns int64) string {
-	switch {
-	case ns < 10_000_000:
-		return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
-	case ns < 10_000_000_000:
-		return fmt.Sprintf("%.0f ms", float64(ns)/1e6)
-	}
-	return fmt.Sprintf("%.1f s", float64(ns)/1e9)
-}
-
-// msModel describes one model's wall time, for notes.
-func msModel(rows []ModelResult, model string) string {
-	for _, r := range rows {
-		if r.Model == model && r.WallNS > 0 {
-			return formatWall(r.WallNS) + " for " + model
-		}
-	}
-	return model + " did not run"
-}
-
-// lostIn says how many updates a model lost, for notes.
-func lostIn(rows []ModelResult, model string) string {
-	for _, r := range rows {
-		if r.Model == model && r.LostUpdates != nil {
-			return strconv.FormatInt(*r.LostUpdates, 10)
-		}
-	}
-	return "unknown"
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"interleave/rooms"
+	"interleave/scenarios"
 )
 
 // Config is everything the server is started with; main fills it from flags.
@@ -97,6 +98,16 @@ type Limits struct {
 	KeepBytes int64
 	// MaxImportBytes caps an uploaded runtime/trace file (default 32 MiB).
 	MaxImportBytes int64
+	// MaxStepRuns is how many step runs (step=true) may be live at once,
+	// most of them waiting for their learners (default 32). A step run
+	// holds a run slot only until it first waits for its learner.
+	MaxStepRuns int
+	// StepIdle cancels a step run nobody has stepped for that long
+	// (default 10 min).
+	StepIdle time.Duration
+	// MaxSteps is the most steps one run may take, its schedule's included
+	// (default 10,000).
+	MaxSteps int
 	// MaxImports is how many uploads are parsed and stored at once
 	// (default 2); beyond it POST /api/imports answers 429 with
 	// Retry-After. Each import's memory is bounded whatever its size, so
@@ -132,6 +143,9 @@ func DefaultConfig() Config {
 			KeepRuns:        1000,
 			KeepBytes:       1 << 30,
 			MaxImportBytes:  32 << 20,
+			MaxStepRuns:     32,
+			StepIdle:        10 * time.Minute,
+			MaxSteps:        scenarios.MaxScheduleSteps,
 			MaxImports:      2,
 			CacheBytes:      32 << 20,
 		},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -159,6 +160,12 @@ type exportEvent struct {
 	Stream  string         `json:"stream"`
 	Text    string         `json:"text"`
 	Summary *event.Summary `json:"summary"`
+	// A step's line, code, locals and number (its object of locals sends
+	// the line to encoding/json rather than scan).
+	Line   int               `json:"line"`
+	Code   string            `json:"code"`
+	Locals map[string]string `json:"locals"`
+	N      int               `json:"n"`
 }
 
 // chromeTrack is one lane: a thread of the trace.
@@ -582,6 +589,8 @@ func (x *chromeExporter) add(ev *exportEvent) {
 		x.buf = strconv.AppendFloat(x.buf, *ev.V, 'g', -1, 64)
 		x.buf = append(x.buf, '}')
 		x.end()
+	case event.KindStep:
+		x.step(ev)
 	case event.KindEnd:
 		verdict := ""
 		if ev.Summary != nil {
@@ -612,6 +621,53 @@ func (x *chromeExporter) instant(lane string, t int64, cat, name, text string) {
 		x.buf = event.AppendString(x.buf, text)
 		x.buf = append(x.buf, '}')
 	}
+	x.end()
+}
+
+// step writes a step of a step run as an instant on its thread's track,
+// named for the line the thread stopped before, with the code and the
+// locals as its args.
+func (x *chromeExporter) step(ev *exportEvent) {
+	if ev.Lane == "" {
+		return
+	}
+	tr := x.track(ev.Lane)
+	name := fmt.Sprintf("before line %d", ev.Line)
+	switch {
+	case ev.Line == 0:
+		name = "returned"
+	case ev.N == 0:
+		name = fmt.Sprintf("starts before line %d", ev.Line)
+	}
+	if ev.N > 0 {
+		name = fmt.Sprintf("step %d: %s", ev.N, name)
+	}
+	x.begin("i")
+	x.str("name", name)
+	x.str("cat", "step")
+	x.micros("ts", ev.T)
+	x.str("s", "t")
+	x.int("pid", tr.pid)
+	x.int("tid", tr.tid)
+	x.buf = append(x.buf, `,"args":{"line":`...)
+	x.buf = strconv.AppendInt(x.buf, int64(ev.Line), 10)
+	x.buf = append(x.buf, `,"code":`...)
+	x.buf = event.AppendString(x.buf, ev.Code)
+	x.buf = append(x.buf, `,"locals":{`...)
+	names := make([]string, 0, len(ev.Locals))
+	for k := range ev.Locals {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for i, k := range names {
+		if i > 0 {
+			x.buf = append(x.buf, ',')
+		}
+		x.buf = event.AppendString(x.buf, k)
+		x.buf = append(x.buf, ':')
+		x.buf = event.AppendString(x.buf, ev.Locals[k])
+	}
+	x.buf = append(x.buf, "}}"...)
 	x.end()
 }
 

@@ -121,6 +121,9 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	v.EngineError = s.engineError(v.Engine)
+	if sc.CanStep(v.Engine) {
+		v.Stepping = steppingView(sc, v.Engine)
+	}
 	s.fillSource(&v.SourceName, &v.Source, v.Engine, sc.ID)
 	v.ModelNote = sc.Models[v.Engine]
 	s.render(w, r, status, web.ScenarioPage(v))
@@ -153,9 +156,22 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion,
 		Damaged: info.Damaged}
 	v.Scenario.Notice = sc.NoticeFor(run.Engine)
+	if sc.CanStep(run.Engine) && scenarios.Scheduled(run.Params) {
+		v.Stepping = steppingView(sc, run.Engine)
+	}
 	s.fillSource(&v.SourceName, &v.Source, run.Engine, sc.ID)
 	s.render(w, r, http.StatusOK, web.RunPage(v))
 	return nil
+}
+
+// steppingView is the stepping panel of scenario sc on engine.
+func steppingView(sc scenarios.Scenario, engine string) *web.SteppingView {
+	q := url.Values{}
+	for name, value := range sc.StepStart {
+		q.Set(name, value)
+	}
+	q.Set(scenarios.StepParam, "true")
+	return &web.SteppingView{Goals: sc.Goals, StartQuery: q.Encode()}
 }
 
 // shareQuery is the query string of /s/{scenario} that reproduces params.
@@ -215,11 +231,13 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) error {
 		}
 		v.Workload, v.Engine, v.Size, v.Workers = q["workload"], q["engine"], q["size"], q["workers"]
 		sc, _ := scenarios.Lookup(scenarios.CompareID)
-		if _, ok := scenarios.LookupWorkload(v.Workload); !ok {
+		if wl, ok := scenarios.LookupWorkload(v.Workload); !ok {
 			if err := fail(workloadError(v.Workload)); err != nil {
 				return err
 			}
-		} else if _, err := sc.Validate(v.Engine, map[string]any{"workload": v.Workload, "size": v.Size, "workers": v.Workers, "model": scenarios.Workloads[0].Models()[0]}); err != nil {
+			// The settings are checked with a model of their own workload: a
+			// model that does not apply to it is left out, never an error.
+		} else if _, err := sc.Validate(v.Engine, map[string]any{"workload": v.Workload, "size": v.Size, "workers": v.Workers, "model": wl.Models()[0]}); err != nil {
 			if err := fail(err); err != nil {
 				return err
 			}

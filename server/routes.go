@@ -53,6 +53,9 @@ func (s *Server) routes() http.Handler {
 	r.Delete("/api/runs/{id}", s.handle(s.cancelRun))
 	r.Get("/api/runs/{id}/events", s.handle(s.runEvents))
 	r.Get("/api/runs/{id}/trace.json", s.handle(s.exportTrace))
+	r.Post("/api/runs/{id}/step", s.handle(s.stepRun))
+	r.With(s.startLimit).
+		Post("/api/search", s.handle(s.searchInterleavings))
 	r.Post("/api/runs/{id}/pin", s.handle(s.pinRun))
 	r.Delete("/api/runs/{id}/pin", s.handle(s.unpinRun))
 	r.With(s.startLimit).

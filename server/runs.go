@@ -17,6 +17,7 @@ import (
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
+	"interleave/scenarios/stepping"
 )
 
 // Causes of a run's end other than its own exit.
@@ -64,6 +65,16 @@ type Run struct {
 	overlaps int
 	// SourceVersion names the code that ran (see sourceVersion).
 	SourceVersion string
+	// stepRun is set for a run whose threads wait for the learner
+	// (step=true); see steps.go.
+	stepRun bool
+	// slotFreed is set once the run gave its run slot back (guarded by the
+	// manager's mu): at its end, or when a step run first waits for its
+	// learner.
+	slotFreed bool
+	// stepCounted is set once a finished step run left the manager's count
+	// (guarded by the manager's mu).
+	stepCounted bool
 	// comparison: see RunRequest.Comparison.
 	comparison string
 
@@ -86,6 +97,10 @@ type Run struct {
 	finishedAt time.Time
 	cancel     context.CancelCauseFunc
 	done       chan struct{}
+	// control and clock are a step run's control channel and timers while
+	// it executes (nil otherwise).
+	control *stepping.Control
+	clock   *stepClock
 	// final is the status the run ended with ("" while it goes on);
 	// viewers learn it (reported) only once the store has saved the run,
 	// or failed when it could not (see Store.record).
@@ -97,6 +112,10 @@ type Run struct {
 	unsaved bool
 	// damaged says why a recorded run's events cannot all be read back.
 	damaged string
+
+	// cores is how many cores the run could use, for its verdict (guarded
+	// by mu).
+	cores int
 }
 
 // Info is a run as GET /api/runs/{id} and the entries of GET /api/runs
@@ -186,8 +205,15 @@ type Manager struct {
 	executing map[*Run]struct{}
 	// exclusiveRunning is set while an exclusive run executes.
 	exclusiveRunning bool
-	closing          bool
-	wg               sync.WaitGroup
+	// stepRuns counts the step runs admitted and not finished.
+	stepRuns int
+	// searching counts the searches holding a run slot (holdSlot).
+	searching int
+	// slotFree is closed (and replaced) whenever a run slot is given back,
+	// waking searches waiting for one (holdSlot).
+	slotFree chan struct{}
+	closing  bool
+	wg       sync.WaitGroup
 }
 
 // NewManager returns a manager for the given engines that records runs in store.
@@ -198,10 +224,11 @@ func NewManager(limits Limits, engines []scenarios.Engine, store *Store, logger 
 	if store == nil {
 		return nil, errors.New("manager needs a store")
 	}
-	if limits.MaxConcurrent < 1 || limits.QueueSize < 0 || limits.DefaultDeadline <= 0 || limits.MaxDeadline < limits.DefaultDeadline {
+	if limits.MaxConcurrent < 1 || limits.QueueSize < 0 || limits.DefaultDeadline <= 0 || limits.MaxDeadline < limits.DefaultDeadline ||
+		limits.MaxStepRuns < 0 || limits.StepIdle <= 0 || limits.MaxSteps < 1 {
 		return nil, fmt.Errorf("invalid limits: %+v", limits)
 	}
-	m := &Manager{limits: limits, engines: map[string]scenarios.Engine{}, store: store, logger: logger, cores: runtime.NumCPU(), runs: map[string]*Run{}, executing: map[*Run]struct{}{}}
+	m := &Manager{limits: limits, engines: map[string]scenarios.Engine{}, store: store, logger: logger, cores: runtime.NumCPU(), runs: map[string]*Run{}, executing: map[*Run]struct{}{}, slotFree: make(chan struct{})}
 	for _, e := range engines {
 		m.engines[e.Name()] = e
 	}
@@ -270,15 +297,23 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 	if err := m.store.writable(); err != nil {
 		return nil, err // a run that could not be kept is not started
 	}
+	if steps := len(scenarios.ScheduleOf(params)); steps > m.limits.MaxSteps {
+		return nil, &scenarios.ParamError{Field: scenarios.ScheduleParam, Message: fmt.Sprintf("names %d steps; want at most %d, the most one run may take here", steps, m.limits.MaxSteps)}
+	}
 	_, source, _ := eng.Source(sc.ID)
 	run := &Run{ID: newID(), Scenario: sc.ID, Engine: req.Engine, Params: params, Created: time.Now().UTC(),
 		Deadline: deadline, exclusive: req.Exclusive, priority: req.Priority, comparison: req.Comparison, SourceVersion: sourceVersion(source),
-		log: newRunLog(StatusQueued), done: make(chan struct{})}
+		stepRun: scenarios.IsStepRun(params),
+		log:     newRunLog(StatusQueued), done: make(chan struct{})}
 
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
 		return nil, &EngineUnavailableError{Engine: req.Engine, Err: errShutdown}
+	}
+	if run.stepRun && m.stepRuns >= m.limits.MaxStepRuns {
+		m.mu.Unlock()
+		return nil, &StepRunsFullError{Max: m.limits.MaxStepRuns}
 	}
 	// A priority run may wait past a full queue, up to twice its size.
 	queueLimit := m.limits.QueueSize
@@ -299,6 +334,9 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 		}
 	}
 	m.queue = slices.Insert(m.queue, at, run)
+	if run.stepRun {
+		m.stepRuns++
+	}
 	m.dispatchLocked()
 	m.mu.Unlock()
 	m.recordRun(run)
@@ -356,6 +394,7 @@ func (m *Manager) dispatchLocked() {
 			other.overlaps++
 			run.overlaps++
 		}
+		run.overlaps += m.searching
 		m.executing[run] = struct{}{}
 		ctx, cancel := context.WithCancelCause(context.Background())
 		run.mu.Lock()
@@ -404,6 +443,7 @@ func (m *Manager) Cancel(id string) error {
 	for i, q := range m.queue {
 		if q == run {
 			m.queue = slices.Delete(m.queue, i, i+1) // clears the vacated slot
+			m.stepRunEndedLocked(run)
 			m.dispatchLocked()
 			m.mu.Unlock()
 			run.appendMark("cancelled before it started")
@@ -428,6 +468,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.closing = true
 	queued := m.queue
 	m.queue = nil
+	for _, r := range queued {
+		m.stepRunEndedLocked(r)
+	}
 	var running []*Run
 	for _, r := range m.runs {
 		running = append(running, r)
@@ -458,19 +501,27 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 func (m *Manager) execute(ctx context.Context, run *Run) {
 	defer m.wg.Done()
 	defer func() {
+		m.releaseSlot(run)
 		m.mu.Lock()
-		m.running--
-		delete(m.executing, run)
-		if run.exclusive {
-			m.exclusiveRunning = false
-		}
-		if !m.closing {
-			m.dispatchLocked()
-		}
+		m.stepRunEndedLocked(run)
 		m.mu.Unlock()
 	}()
-	ctx, cancelDeadline := context.WithTimeoutCause(ctx, run.Deadline, errDeadline)
-	defer cancelDeadline()
+	if run.stepRun {
+		// The deadline counts only while the run executes on its own;
+		// while it waits for its learner, StepIdle counts (steps.go).
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		clock := newStepClock(cancel, run.Deadline, m.limits.StepIdle)
+		defer clock.stop()
+		run.mu.Lock()
+		run.clock = clock
+		run.mu.Unlock()
+	} else {
+		var cancelDeadline context.CancelFunc
+		ctx, cancelDeadline = context.WithTimeoutCause(ctx, run.Deadline, errDeadline)
+		defer cancelDeadline()
+	}
 
 	status, err := m.runChild(ctx, run)
 	if err != nil {
@@ -490,7 +541,7 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 	eng := m.engines[run.Engine]
 	base := event.Monotonic()
 	run.mu.Lock()
-	run.clockBase = base
+	run.clockBase, run.cores = base, m.cores
 	run.mu.Unlock()
 	prog, err := eng.Program(scenarios.Spec{RunID: run.ID, Scenario: run.Scenario, Engine: run.Engine, Params: run.Params, ClockBase: base, Cores: m.cores})
 	if err != nil {
@@ -501,7 +552,7 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 	// after a kill of this server can kill what is left of them.
 	remembered := make(chan struct{})
 	stopLoad := func() {}
-	res, err := child.Run(ctx, prog, child.Options{
+	opts := child.Options{
 		OnEvents:    run.appendEvents(m.limits.MaxEvents),
 		OnOutput:    run.appendOutput,
 		OutputLimit: m.limits.MaxOutput,
@@ -519,7 +570,16 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 				m.store.rememberProcesses(run.ID, l)
 			}()
 		},
-	})
+	}
+	if run.stepRun {
+		ctl, err := m.openControl(ctx, run, &opts)
+		if err != nil {
+			run.appendMark("could not start: " + err.Error())
+			return StatusFailed, err
+		}
+		defer ctl.Close()
+	}
+	res, err := child.Run(ctx, prog, opts)
 	stopLoad()
 	if m.contain != nil && res.PID != 0 {
 		<-remembered
@@ -540,6 +600,9 @@ func (m *Manager) runChild(ctx context.Context, run *Run) (string, error) {
 		return StatusCancelled, cause
 	case errors.Is(cause, errShutdown):
 		run.appendMark("server shutting down: the run's processes were killed")
+		return StatusCancelled, cause
+	case errors.Is(cause, errStepIdle):
+		run.appendMark(fmt.Sprintf("cancelled: nobody took a step for %s, the longest a step run waits; its processes were killed", m.limits.StepIdle))
 		return StatusCancelled, cause
 	case errors.Is(err, child.ErrMemory):
 		run.appendMark(fmt.Sprintf("memory cap: the run used more than %d MiB and was killed", m.limits.MemoryBytes>>20))

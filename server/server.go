@@ -42,6 +42,8 @@ type Server struct {
 	// the one on opening rooms.
 	startLimit func(http.Handler) http.Handler
 	roomLimit  func(http.Handler) http.Handler
+	// stepAuth, when set, must allow every step request (AuthorizeSteps).
+	stepAuth StepAuthorizer
 	// closing is closed when the server shuts down: viewers still open then
 	// are closed with "going away".
 	closing   chan struct{}

@@ -19,4 +19,5 @@ func completeSummary(r *Run, s *event.Summary) {
 			addLoad(s, u, runtime.NumCPU())
 		}
 	}
+	deriveVerdict(r, s)
 }

@@ -29,6 +29,7 @@ import { ReplayBar } from './replaybar.js';
 import { timelineSVG } from './svg.js';
 import { readFields, runRequest, shareQuery, fieldOfError } from './params.js';
 import { syntheticModel, frameScript, percentile } from './bench.js';
+import { StepPanel } from './stepview.js';
 import { readRoom } from './roomstate.js';
 
 /** MAX_RETRIES is how many times Run tries again by itself while the queue is full. */
@@ -129,7 +130,8 @@ class ScenarioRunner {
     }
     if (res.status === 201) {
       this.retries = 0;
-      history.replaceState(null, '', `/s/${encodeURIComponent(v.scenario)}?${shareQuery(fields)}&run=${encodeURIComponent(data.id)}`);
+      this.runQuery = shareQuery(fields);
+      history.replaceState(null, '', `/s/${encodeURIComponent(v.scenario)}?${this.runQuery}&run=${encodeURIComponent(data.id)}`);
       document.getElementById('error')?.remove();
       v.watch(data.id, data.status || 'queued');
       v.model.setStatus(data.status || 'queued', data.position || 0);
@@ -219,6 +221,54 @@ class ScenarioRunner {
       v.setMessage(`Cancel failed: ${err.message}`);
     }
   }
+}
+
+/**
+ * scenarioStepHost is what the stepping panel does on a scenario page: the
+ * run's settings are the form's, a new run starts from the form (with the
+ * panel's changes written into it), and the address bar follows the
+ * schedule so far.
+ */
+function scenarioStepHost(runner, scenario) {
+  const form = $('params');
+  const settings = () => shareQuery(readFields(form));
+  return {
+    query: () => runner.runQuery || settings(),
+    settings,
+    start: async (overrides) => {
+      for (const [name, value] of Object.entries(overrides)) {
+        const control = form.elements.namedItem(name);
+        if (control) control.value = value;
+      }
+      await runner.start();
+    },
+    showSchedule: (query, runId) => {
+      const url = `/s/${encodeURIComponent(scenario)}?${query}${runId ? `&run=${encodeURIComponent(runId)}` : ''}`;
+      if (location.pathname + location.search !== url) history.replaceState(null, '', url);
+    },
+  };
+}
+
+/**
+ * runStepHost is what the stepping panel does on a run page: the settings
+ * are the run's (data-query); a new run starts with them, changed, and the
+ * page moves to it.
+ */
+function runStepHost(root, viewer) {
+  const query = () => root.dataset.query || '';
+  return {
+    query,
+    settings: query,
+    start: async (overrides) => {
+      const q = new URLSearchParams(query());
+      for (const [name, value] of Object.entries(overrides)) q.set(name, value);
+      const engine = q.get('engine') || root.dataset.engine;
+      q.delete('engine');
+      const { res, data } = await postJSON('/api/runs', { scenario: root.dataset.scenario, engine, params: Object.fromEntries(q) });
+      if (res.status === 201) location.assign(`/r/${encodeURIComponent(data.id)}`);
+      else viewer.setMessage(data.error || `${res.status} ${res.statusText}`);
+    },
+  };
 }
 
 /** clearFieldErrors removes the marks of a previous refused run. */
@@ -332,11 +382,13 @@ function wireImageExport(viewer) {
  * counted up to the replay position), spansBetween(t0, t1) (likewise),
  * view(), selectedLane, svg(), benchmark({lanes, spansPerLane}), run(),
  * cancel(), and on a run page replay: {ready, t, duration, playing, speed,
- * seek(t), play(), pause(), step(dir), end()}. The comparison page adds
+ * seek(t), play(), pause(), step(dir), end()}; with a stepping panel,
+ * stepping: {state (stepping.js stepState), live}. The comparison page adds
  * compare (see compare.js).
  */
-function exposeApi(viewer, runner, replay) {
+function exposeApi(viewer, runner, replay, stepPanel) {
   window.interleave = {
+    get stepping() { return stepPanel ? { state: stepPanel.state, live: stepPanel.live } : null; },
     get status() { return viewer ? viewer.model.status : 'none'; },
     get runId() { return viewer ? viewer.runId : null; },
     get summary() { return viewer ? viewer.model.summary : null; },
@@ -405,6 +457,7 @@ function start() {
   let viewer = null;
   let runner = null;
   let replay = null;
+  let stepPanel = null;
   if ((page === 'scenario' || page === 'run') && $('timeline-canvas')) {
     viewer = new Viewer(root, toggles);
     if (page === 'scenario') {
@@ -418,10 +471,17 @@ function start() {
       viewer.watch(root.dataset.run, status);
     }
     wireImageExport(viewer);
+    const stepping = $('stepping');
+    if (stepping) {
+      const host = page === 'scenario' ? scenarioStepHost(runner, root.dataset.scenario) : runStepHost(root, viewer);
+      const panel = new StepPanel(stepping, viewer, host);
+      viewer.onUpdate = () => panel.update();
+      stepPanel = panel;
+    }
     viewer.timeline.render();
     viewer.syncToolbar(); // the first frame may have moved the window (following)
   }
-  exposeApi(viewer, runner, replay);
+  exposeApi(viewer, runner, replay, stepPanel);
   $('start-workshop')?.addEventListener('click', startWorkshop);
   if (page === 'room' || readRoom()) {
     import('./room.js').then((m) => m.startRoom({ root, viewer, replay, toggles, runner }));

@@ -8,10 +8,11 @@
  * soon as a model has a run, its timeline watches the run live
  * (/api/runs/{run}/events): one Viewer per model, stacked, all sharing one
  * TimeView so that they read on one time axis and zoom and pan together.
- * The results table fills in as models finish, with the winner of each
- * criterion marked, and the guide's matrix beside it highlights the
- * workload, the measured winner and, when the measurement disagrees with
- * the rule of thumb, the server's explanation.
+ * The results table fills in as models finish; once every model has run,
+ * the winner of each criterion is marked, or the tie when the best were
+ * within the measured noise of each other, and the guide's matrix beside it
+ * highlights the workload, the measured winner (or tie) and, when the
+ * measurement disagrees with the rule of thumb or ties, the server's note.
  */
 
 import { postJSON } from './api.js';
@@ -19,7 +20,7 @@ import { TimeView } from './timeview.js';
 import { Viewer, timelineKey, syncToolbar, paintLegend, editable } from './viewer.js';
 import {
   resultRows, ruleState, progressText, compareRequest, fieldOfCompareError,
-  isFinalComparison, speedupHeading,
+  isFinalComparison, speedupHeading, noiseText,
 } from './results.js';
 
 /** POLL_MS is how often a running comparison is asked for its results. */
@@ -214,7 +215,7 @@ class ComparePage {
       if (row.run && !entry.viewer) this.attach(entry, row);
       this.syncSection(entry, row);
     }
-    const key = JSON.stringify([result.models, result.winners, result.rule, result.status, result.baseline]);
+    const key = JSON.stringify([result.models, result.winners, result.ties, result.rule, result.status, result.baseline]);
     if (key !== this.resultKey) {
       this.resultKey = key;
       this.showTable(result);
@@ -340,17 +341,22 @@ class ComparePage {
         td.dataset.col = c.key;
         td.textContent = c.text;
         if (c.title) td.title = c.title;
-        if (c.winner) {
-          td.classList.add('winner');
+        if (c.winner || c.tie) {
+          td.classList.add(c.winner ? 'winner' : 'tie');
           const badge = document.createElement('span');
-          badge.className = 'best';
-          badge.textContent = `★ ${c.best}`;
+          badge.className = c.winner ? 'best' : 'best tie';
+          badge.textContent = `${c.winner ? '★' : '='} ${c.best}`;
           td.append(' ', badge);
         }
         tr.append(td);
       }
       return tr;
     }));
+    const noise = $('noise-note');
+    if (noise) {
+      noise.textContent = noiseText(result);
+      noise.hidden = !noise.textContent;
+    }
     const verdicts = $('verdicts');
     if (verdicts) {
       verdicts.replaceChildren(...rows.filter((r) => r.verdict).map((r) => {
@@ -374,9 +380,9 @@ class ComparePage {
       if (!cell) continue;
       cell.replaceChildren();
       delete cell.dataset.agrees;
-      if (!current || !state.measured) continue;
+      if (!current || (!state.measured && state.tied.length === 0)) continue;
       const strong = document.createElement('strong');
-      strong.textContent = state.measured;
+      strong.textContent = state.measured || `tie: ${state.tied.join(', ')}`;
       cell.append(strong);
       if (state.agrees !== null) {
         cell.dataset.agrees = String(state.agrees);
@@ -385,7 +391,7 @@ class ComparePage {
         cell.append(' (so far)');
       }
       for (const li of tr.querySelectorAll('.rule li')) {
-        li.classList.toggle('measured-winner', li.dataset.model === state.measured);
+        li.classList.toggle('measured-winner', li.dataset.model === state.measured || state.tied.includes(li.dataset.model));
       }
     }
     const note = $('rule-note');

@@ -101,6 +101,12 @@ export class RunModel {
     this.marks = [];
     /** @type {{t:number, from:string, to:string, label:string}[]} sorted by t */
     this.flows = [];
+    /**
+     * steps are a step run's step events, sorted by t: a thread stopped
+     * before line (code, locals); n is the step that brought it there.
+     * @type {{t:number, lane:string, line:number, code:string, locals:Object<string,string>, n:number, fn:string, first:number, source:string[]|null}[]}
+     */
+    this.steps = [];
     /** summary is the end event's summary, or null before the end. */
     this.summary = null;
     /** endT is the end event's time, or null. */
@@ -219,6 +225,12 @@ export class RunModel {
           break;
         case 'mark':
           insertSorted(this.marks, { t, lane: e.lane ? String(e.lane) : '', label: e.label || '' });
+          break;
+        case 'step':
+          insertSorted(this.steps, {
+            t, lane: String(e.lane || ''), line: +e.line || 0, code: e.code || '', locals: e.locals || {}, n: +e.n || 0,
+            fn: e.fn || '', first: +e.first || 0, source: Array.isArray(e.source) ? e.source.map(String) : null,
+          });
           break;
         case 'end':
           this.summary = e.summary || { wall_ns: t, cpu_ns: 0, metrics: {}, verdict: '' };

@@ -102,6 +102,7 @@ export const MARK_COLOURS = Object.freeze({
   lockGot: '#000000',
   flow: '#0072B2',
   mark: '#000000',
+  step: '#000000',
   now: '#D55E00',
   counter: '#0072B2',
 });

@@ -4,8 +4,11 @@
  *
  * The answer has one row per model ({model, run, status, wall_ns, cpu_ns,
  * cpu_utilization, speedup, peak_rss_bytes, lost_updates?, correct,
- * verdict}), the winner per criterion ({wall, cpu, memory}) and the rule of
- * thumb beside the measurement ({recommended, measured, agrees, note}).
+ * verdict}), the winner per criterion ({wall, cpu, memory}) or, when the
+ * best were within the measured noise of each other, the tie ({wall:
+ * [models]}), the noise itself ({wall: 0.1}), and the rule of thumb beside
+ * the measurement ({recommended, measured, tied, agrees, note}). The server
+ * names no winner until every model has finished; neither does this module.
  * This module turns it into table cells and matrix highlights; compare.js
  * puts them on the page. It is pure: tested without a browser.
  */
@@ -43,6 +46,18 @@ export const COLUMNS = Object.freeze([
 /** BEST names what a winning cell is best at, for its badge. */
 export const BEST = Object.freeze({ wall: 'fastest', cpu: 'least CPU', memory: 'least memory' });
 
+/**
+ * JUDGED are the statuses of a comparison whose every model ran to its end
+ * (partial: one failed, and never wins): only then are winners named.
+ */
+const JUDGED = Object.freeze(['done', 'partial']);
+
+/** TIE names what tied cells share, for their badge: no model won. */
+export const TIE = Object.freeze({ wall: 'tie: fastest', cpu: 'tie: least CPU', memory: 'tie: least memory' });
+
+/** CRITERIA names each criterion in words, for the noise note. */
+const CRITERIA = Object.freeze({ wall: 'wall time', cpu: 'CPU time', memory: 'memory' });
+
 /** measured reports whether a row has numbers (its run finished with a summary). */
 function measured(row) {
   return row.wall_ns > 0;
@@ -50,17 +65,21 @@ function measured(row) {
 
 /**
  * resultRows returns the table's rows: {model, run, status, statusText,
- * verdict, cells: [{key, text, winner, best, title}]}, in the answer's order.
+ * verdict, cells: [{key, text, winner, tie, best, title}]}, in the answer's
+ * order. A cell is a winner (or tied) only once the comparison is done.
  */
 export function resultRows(result) {
-  const winners = result.winners || {};
+  const done = JUDGED.includes(result.status);
+  const winners = done ? result.winners || {} : {};
+  const ties = done ? result.ties || {} : {};
   const baseline = result.baseline || '';
   return (result.models || []).map((row) => {
     const has = measured(row);
     const cell = (key, text, title = '') => {
       const col = COLUMNS.find((c) => c.key === key);
       const winner = has && !!col.winner && winners[col.winner] === row.model;
-      return { key, text, winner, best: winner ? BEST[col.winner] : '', title };
+      const tie = has && !!col.winner && !winner && (ties[col.winner] || []).includes(row.model);
+      return { key, text, winner, tie, best: winner ? BEST[col.winner] : tie ? TIE[col.winner] : '', title };
     };
     let correct = '';
     if (row.lost_updates !== undefined && row.lost_updates !== null) {
@@ -100,19 +119,35 @@ export function speedupHeading(result) {
 
 /**
  * ruleState says how the measurement compares with the guide's rule for
- * the comparison's workload: {workload, recommended, measured, agrees
- * (null until known), note}.
+ * the comparison's workload: {workload, recommended, measured, tied, agrees
+ * (null until known), note}. Nothing is measured until the comparison is
+ * done; a tie names every tied model and always keeps its note.
  */
 export function ruleState(result) {
   const rule = result.rule || {};
-  const done = result.status === 'done' && !!rule.measured;
+  const tied = rule.tied || [];
+  const done = JUDGED.includes(result.status) && (!!rule.measured || tied.length > 0);
   return {
     workload: result.workload || '',
     recommended: rule.recommended || [],
-    measured: rule.measured || '',
+    measured: done ? rule.measured || '' : '',
+    tied: done ? tied : [],
     agrees: done ? !!rule.agrees : null,
-    note: done && !rule.agrees ? rule.note || '' : '',
+    note: done && (!rule.agrees || tied.length > 0) ? rule.note || '' : '',
   };
+}
+
+/**
+ * noiseText says within what difference two models tie, from the answer's
+ * measured noise: "Differences within 10 % (wall time), 15 % (CPU time) and
+ * 5 % (memory) are ties: this machine's run-to-run noise."
+ */
+export function noiseText(result) {
+  const noise = result.noise || {};
+  const parts = Object.keys(CRITERIA).filter((k) => noise[k] > 0).map((k) => `${Math.round(noise[k] * 100)} % (${CRITERIA[k]})`);
+  if (parts.length === 0) return '';
+  const list = parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
+  return `Differences within ${list} are ties: this machine's run-to-run noise, measured. A winner is named once every model has finished.`;
 }
 
 /** progressText is the comparison's status line: which model runs, how many are done. */

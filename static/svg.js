@@ -9,6 +9,7 @@
  */
 
 import { STATES, MARK_COLOURS, INK, SELECTED, HOLDER_BASE, PAINT_CODES, paintStyle } from './palette.js';
+import { stepLabel } from './stepmarks.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PATTERN_MIN_W } from './raster.js';
 import { formatDuration } from './axis.js';
@@ -150,6 +151,19 @@ export function timelineSVG(snap, { title = '' } = {}) {
     const x = xOf(mk.t);
     out.push(`<rect x="${n(x - 1)}" y="${n(y0)}" width="2" height="${n(h)}" fill="${MARK_COLOURS.mark}"/>`);
     out.push(`<text x="${n(x + 4)}" y="${n(y0 + Math.min(h / 2, 10 * scale))}" dominant-baseline="middle" font-size="${n(small)}" fill="${MARK_COLOURS.mark}">${escapeXML(mk.label)}</text>`);
+  }
+  // A step run's steps: a tick on the thread's lane and the line it stopped before.
+  const steps = snap.steps || [];
+  drawn = 0;
+  for (let i = lowerBoundBy(steps, t0); i < steps.length && steps[i].t <= stop && drawn < 5000; i++) {
+    const st = steps[i];
+    const r = laneRows.get(st.lane);
+    if (!r) continue;
+    drawn++;
+    const x = xOf(st.t);
+    const h = Math.max(4, r.h * 0.6);
+    out.push(`<rect x="${n(x - 1)}" y="${n(r.y + r.h - h)}" width="2" height="${n(h)}" fill="${MARK_COLOURS.step}"/>`);
+    out.push(`<text x="${n(x + 3)}" y="${n(r.y + r.h - 1)}" font-size="${n(small)}" fill="${MARK_COLOURS.step}">${escapeXML(stepLabel(st))}</text>`);
   }
   if (snap.cursor !== null) {
     out.push(`<rect x="${n(xOf(snap.cursor) - 1)}" y="${axisH}" width="2" height="${H - axisH}" fill="${MARK_COLOURS.now}"/>`);

@@ -23,6 +23,7 @@
 
 import { STATES, STYLE, MARK_COLOURS, INK, SELECTED, makePattern } from './palette.js';
 import { HOLDER_LABEL_MIN_W, collectHolderLabels, drawHolderLabels, drawHolderSwatch } from './holders.js';
+import { drawSteps } from './stepmarks.js';
 import { lodLane, LodBuffer } from './lod.js';
 import { PixelPlot } from './raster.js';
 import { ticks, formatDuration } from './axis.js';
@@ -482,6 +483,7 @@ export class Timeline {
     }
     drawHolderLabels(this, holderLabels, originY);
     this.drawFlows(originY);
+    drawSteps(this, originY);
     this.drawMarks(originY);
     if (model.cursor !== null) {
       // The replay position: nothing right of it has happened yet.
@@ -922,6 +924,7 @@ export class Timeline {
       selectedLane: this.selectedLane,
       rows: this.visibleRows().map((r) => ({ ...r, y: sz.axisH + r.y - this.scrollY })),
       marks: m ? m.marks : [],
+      steps: m ? m.steps : [],
     };
   }
 

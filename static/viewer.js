@@ -119,6 +119,8 @@ export class Viewer {
     this.onFinal = null;
     /** onViewChange() is called when the visible window or a toggle changes. */
     this.onViewChange = null;
+    /** onUpdate() is called after the parts of the page were brought up to date (a panel of its own follows). */
+    this.onUpdate = null;
     this.timeline = new Timeline(options.canvas || $('timeline-canvas'), {
       tooltip: options.tooltip === undefined ? $('tooltip') : options.tooltip,
       view: options.view,
@@ -340,6 +342,7 @@ export class Viewer {
     if (p.empty) p.empty.hidden = m.laneList.length > 0 || m.counters.size > 0;
     this.showOutputs();
     this.showSummary();
+    this.onUpdate?.();
   }
 
   /** showOutputs shows what was printed (up to the cursor), one block per process. */
@@ -550,7 +553,8 @@ export class Viewer {
     document.addEventListener('keydown', (e) => {
       if (e.ctrlKey || e.metaKey || e.altKey || editable(e.target)) return;
       if (e.key === 's') {
-        if ($('sched-toggle')?.hidden) return;
+        const sched = $('sched-toggle');
+        if (!sched || sched.hidden) return; // no scheduler recorded: pages of other engines have no toggle
         tl.setSched(!tl.showSched);
         tl.requestRender();
       } else if (!timelineKey(tl, e.key, document.activeElement === $('timeline'))) {
@@ -618,6 +622,12 @@ function paintMarkSwatch(canvas, kind) {
         ctx.fillRect(i * 9 + 1, 1, 8, 12);
       }
     });
+  } else if (kind === 'step') {
+    ctx.fillStyle = MARK_COLOURS.step;
+    ctx.fillRect(3, 4, 2, 10);
+    ctx.font = '9px sans-serif';
+    ctx.textBaseline = 'bottom';
+    ctx.fillText('L9', 7, 14);
   } else if (kind === 'lock') {
     ctx.beginPath();
     ctx.moveTo(3, 2); ctx.lineTo(11, 2); ctx.lineTo(7, 9); ctx.closePath();

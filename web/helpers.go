@@ -21,10 +21,11 @@ var keyboardShortcuts = []shortcut{
 	{"↑ / ↓", "scroll the lanes"},
 	{"0", "fit the whole run"},
 	{"f", "follow the live end of the run (on while running; panning turns it off); in a workshop room, follow the presenter again, or stop following"},
-	{"s", "show the real Go scheduler lanes"},
+	{"s", "show the real scheduler lanes (on the Go engine)"},
 	{"space", "play or pause the replay of a finished run"},
 	{". / ,", "next / previous event (of the selected lane, if one is selected); also ] / ["},
 	{"Home / End", "replay from the start / show the whole run"},
+	{"1 – 9", "in a step run: let that thread run one line"},
 	{"l", "large type (for projectors)"},
 	{"?", "show or hide this list"},
 }
@@ -72,6 +73,12 @@ func scenarioPath(id string) templ.SafeURL {
 // scenarioURL is the scenario page with an engine chosen.
 func scenarioURL(id, engine string) templ.SafeURL {
 	return templ.SafeURL("/s/" + url.PathEscape(id) + "?engine=" + url.QueryEscape(engine))
+}
+
+// breaksURL is the scenario page on engine with the settings where its
+// claim's rule breaks.
+func breaksURL(s scenarios.Scenario, engine string) templ.SafeURL {
+	return templ.SafeURL("/s/" + url.PathEscape(s.ID) + "?" + s.BreaksQuery(engine))
 }
 
 // runURL is a run's permalink.
@@ -304,6 +311,17 @@ func compareStatusText(v CompareView) string {
 		return "loading…"
 	}
 	return "not started"
+}
+
+// goalButton is the words of the stepping panel's search for goal.
+func goalButton(goal string) string {
+	switch goal {
+	case scenarios.GoalLostUpdate:
+		return "Find an interleaving that loses an update"
+	case scenarios.GoalDeadlock:
+		return "Find an interleaving that deadlocks"
+	}
+	return "Find an interleaving: " + goal
 }
 
 // roomRunsURL lists a room's runs.

@@ -38,6 +38,18 @@ type ScenarioView struct {
 	// follows; RunStatus is its status when the page was made.
 	RunID     string
 	RunStatus string
+	// Stepping is set when the scenario can be stepped on Engine.
+	Stepping *SteppingView
+}
+
+// SteppingView is the stepping panel: the learner steps a step run's
+// threads one line at a time (static/stepview.js fills it in).
+type SteppingView struct {
+	// Goals are what the page can search for (scenarios.GoalLostUpdate…).
+	Goals []string
+	// StartQuery holds the settings a first step run starts from
+	// (scenarios.Scenario.StepStart, with step=true), as a query string.
+	StartQuery string
 }
 
 // RunView is /r/{run}: one recorded or live run.
@@ -59,6 +71,9 @@ type RunView struct {
 	// SourceVersion names the code that ran (a hash of the scenario source
 	// and the server's build).
 	SourceVersion string
+	// Stepping is set for a run whose threads were stepped (step=true or a
+	// schedule): the panel replays the steps, and steps a live run.
+	Stepping *SteppingView
 	// Damaged says why the run's recording cannot be read back whole, once
 	// a replay or export has found out; "" when nothing is known wrong.
 	Damaged string

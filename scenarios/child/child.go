@@ -52,6 +52,10 @@ type Options struct {
 	// OnLeftover is called, for a contained run, once it runs, with what a
 	// restarted server needs to kill its processes should this one die.
 	OnLeftover func(Leftover)
+	// ExtraFiles are passed to the child from fd 4 on (fd 3 carries the
+	// events), such as a step run's control socket (scenarios.ControlFD).
+	// The caller keeps them and closes its copies once the child started.
+	ExtraFiles []*os.File
 }
 
 // memoryEvery is how often the group's memory is measured.
@@ -134,7 +138,9 @@ func Run(ctx context.Context, prog scenarios.Program, opts Options) (Result, err
 		cmd.Dir = prog.Dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	}
-	cmd.ExtraFiles = []*os.File{evW} // fd 3
+	// fd 3 carries the events, then fd 4… the caller's extra files (the
+	// sandbox executes the program in its place, so they reach it).
+	cmd.ExtraFiles = append([]*os.File{evW}, opts.ExtraFiles...)
 	cmd.Cancel = func() error {
 		run.kill()
 		return killGroup(cmd)

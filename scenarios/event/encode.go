@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"math"
+	"sort"
 	"strconv"
 	"unicode/utf8"
 )
@@ -40,6 +41,9 @@ func Append(buf []byte, ev *Event) []byte {
 	}
 	buf = appendField(buf, "stream", ev.Stream)
 	buf = appendField(buf, "text", ev.Text)
+	if ev.K == KindStep {
+		buf = appendStep(buf, ev)
+	}
 	if ev.Summary != nil {
 		buf = append(buf, `,"summary":`...)
 		b, err := json.Marshal(ev.Summary)
@@ -49,6 +53,49 @@ func Append(buf []byte, ev *Event) []byte {
 		buf = append(buf, b...)
 	}
 	return append(buf, '}')
+}
+
+// appendStep appends the fields of a step event. Line and Locals are
+// written even when empty: a thread that returned is at line 0 with none.
+func appendStep(buf []byte, ev *Event) []byte {
+	buf = append(buf, `,"line":`...)
+	buf = strconv.AppendInt(buf, int64(ev.Line), 10)
+	buf = appendField(buf, "code", ev.Code)
+	buf = append(buf, `,"locals":{`...)
+	names := make([]string, 0, len(ev.Locals))
+	for name := range ev.Locals {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = AppendString(buf, name)
+		buf = append(buf, ':')
+		buf = AppendString(buf, ev.Locals[name])
+	}
+	buf = append(buf, '}')
+	if ev.N != 0 {
+		buf = append(buf, `,"n":`...)
+		buf = strconv.AppendInt(buf, int64(ev.N), 10)
+	}
+	buf = appendField(buf, "fn", ev.Fn)
+	if ev.First != 0 {
+		buf = append(buf, `,"first":`...)
+		buf = strconv.AppendInt(buf, int64(ev.First), 10)
+	}
+	if len(ev.Source) > 0 {
+		buf = append(buf, `,"source":[`...)
+		for i, line := range ev.Source {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = AppendString(buf, line)
+		}
+		buf = append(buf, ']')
+	}
+	return buf
 }
 
 // Marshal returns ev as one line of JSON without the newline.

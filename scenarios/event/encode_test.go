@@ -18,6 +18,8 @@ func TestAppendRoundTrips(t *testing.T) {
 		{T: 11, K: KindCounter, Name: "big", V: Float(1e17)},
 		{T: 12, K: KindOutput, Lane: "p1", Stream: "stderr", Text: "line \"one\"\n\ttab \\ <b>&</b> \x01 é ✓ \u2028"},
 		{T: 13, K: KindMark, Label: "exit code 3"},
+		{T: 13, K: KindStep, Lane: "worker-1", Line: 12, Code: "value = counter  # read", Locals: map[string]string{"i": "0", "lock": "counter_lock"}, N: 3},
+		{T: 13, K: KindStep, Lane: "worker-2", Line: 10, Code: "for i in range(n):", Locals: map[string]string{"n": "2"}, Fn: "add", First: 8, Source: []string{"def add(n):", "    \"\"\"Adds.\"\"\"", "    for i in range(n):"}},
 		{T: 14, K: KindEnd, Summary: &Summary{WallNS: 5, CPUNS: 6, Metrics: map[string]Metric{"lost": {Value: 3, Unit: "", Label: "lost updates"}}, Verdict: "It lost 3."}},
 	}
 	for _, ev := range tests {
@@ -77,6 +79,27 @@ func TestProtocolFieldNames(t *testing.T) {
 		if _, ok := summary[k]; !ok {
 			t.Errorf("summary field %q missing", k)
 		}
+	}
+}
+
+// TestStepOfAReturnedThread pins what a step event says when the thread's
+// function returned: line 0 and no locals, written out rather than left out.
+func TestStepOfAReturnedThread(t *testing.T) {
+	line := Marshal(&Event{T: 5, K: KindStep, Lane: "worker-1", N: 7})
+	var m map[string]any
+	if err := json.Unmarshal(line, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"line", "locals", "n", "lane"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("field %q missing from %s", k, line)
+		}
+	}
+	if m["line"] != float64(0) {
+		t.Errorf("line = %v, want 0", m["line"])
+	}
+	if _, ok := m["source"]; ok {
+		t.Errorf("source written without source: %s", line)
 	}
 }
 

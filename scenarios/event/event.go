@@ -12,6 +12,7 @@ const (
 	KindCounter = "counter"
 	KindOutput  = "output"
 	KindMark    = "mark"
+	KindStep    = "step"
 	KindEnd     = "end"
 )
 
@@ -90,6 +91,20 @@ type Event struct {
 	// output
 	Stream string `json:"stream,omitempty"`
 	Text   string `json:"text,omitempty"`
+
+	// step: a thread of a step run stopped before Line (Code) of the
+	// scenario's own function, with its Locals ({name: repr}); N is the
+	// number of the step that brought it there (0 for its first arrival);
+	// Line 0 means the function returned. A lane's first step carries the
+	// function: its name Fn, its Source lines and the number First of the
+	// first of them.
+	Line   int               `json:"line,omitempty"`
+	Code   string            `json:"code,omitempty"`
+	Locals map[string]string `json:"locals,omitempty"`
+	N      int               `json:"n,omitempty"`
+	Fn     string            `json:"fn,omitempty"`
+	First  int               `json:"first,omitempty"`
+	Source []string          `json:"source,omitempty"`
 
 	// end
 	Summary *Summary `json:"summary,omitempty"`

@@ -320,20 +320,5 @@ func (l *eventLoop) summary(ctx context.Context, tasks []*asyncTask, wall int64)
 	if l.stallNS > 0 {
 		m["stall"] = event.Metric{Value: ms(l.stallNS), Unit: "ms", Label: "the loop was stalled by the blocking call"}
 	}
-	return event.Summary{WallNS: wall, Metrics: m, Verdict: asyncioVerdict(ctx, l, len(tasks), lat, waitMS)}
-}
-
-func asyncioVerdict(ctx context.Context, l *eventLoop, n int, lat []float64, waitMS float64) string {
-	switch {
-	case ctx.Err() != nil:
-		return "The run was stopped before every task finished."
-	case len(lat) == 0:
-		return fmt.Sprintf("The only task made a blocking call: the loop was stalled %.0f ms and could do nothing else.", float64(l.stallNS)/1e6)
-	case l.stallNS > 0:
-		return fmt.Sprintf("One blocking call stalled the loop for %.0f ms: every other task finished at least %.0f ms later than its %.0f ms wait (median %.0f ms), because nothing runs until the call returns.",
-			float64(l.stallNS)/1e6, lat[0]-waitMS, waitMS, lat[len(lat)/2])
-	default:
-		return fmt.Sprintf("%d tasks waited %.0f ms each at the same time on one goroutine and all finished within %.0f ms of their creation; the loop was busy %.1f ms in all (%.1f µs per task, drawing the timeline included): a waiting task costs almost nothing.",
-			n, waitMS, lat[len(lat)-1], float64(l.busyNS)/1e6, float64(l.busyNS)/1e3/float64(n))
-	}
+	return event.Summary{WallNS: wall, Metrics: m}
 }

@@ -72,7 +72,7 @@ func TestGuideScenarioParams(t *testing.T) {
 		{"pools", "workers", 65.0},
 		{"pools", "tasks", 501.0},
 		{"pools", "chunksize", 0.0},
-		{"pools", "kind", "threads"},
+		{"pools", "kind", "fibers"},
 		{"pools", "reuse", "sometimes"},
 		{"gil", "threads", 9.0},
 		{"gil", "threads", 0.0},

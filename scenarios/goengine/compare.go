@@ -1292,7 +1292,7 @@ func (c *compareRun) summary(wall, cpu int64, err error) event.Summary {
 	if c.model == scenarios.ModelAsyncio {
 		m["loop_busy"] = event.Metric{Value: ms(c.loopBusyNS), Unit: "ms", Label: "time the loop spent running task steps (the rest it waited in the selector)"}
 	}
-	return event.Summary{WallNS: wall, CPUNS: cpu, Metrics: m, Verdict: c.verdict(wall, cpu, peak, lost, correct, err)}
+	return event.Summary{WallNS: wall, CPUNS: cpu, Metrics: m}
 }
 
 func (c *compareRun) workersLabel() string {
@@ -1319,80 +1319,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// verdict says in one sentence what the run showed, from its numbers.
-func (c *compareRun) verdict(wall, cpu, peak, lost int64, correct bool, err error) string {
-	if c.ctx.Err() != nil {
-		return "The run was stopped before every task finished."
-	}
-	if err != nil {
-		return fmt.Sprintf("%s on %s failed: %v", c.model, c.workload, err)
-	}
-	util := float64(cpu) / float64(max(wall, 1))
-	cores := "mostly waiting"
-	switch {
-	case wall < 5e6:
-		// The recorder's own goroutines weigh too much in a run this short.
-		cores = "too short a run to tell"
-	case util > 1.2:
-		cores = "several cores worked at once"
-	case util > 0.6:
-		cores = "about one core's worth of CPU"
-	}
-	model := c.model
-	if model == scenarios.ModelAsyncio {
-		model = "asyncio (modelled: an event loop on one goroutine)"
-	}
-	head := fmt.Sprintf("%s ran %d %s tasks in %s with %s of CPU (%.2f× the wall time: %s)",
-		model, c.size.tasks, c.workload, formatDuration(wall), formatDuration(cpu), util, cores)
-	if !correct {
-		return head + "; some results were wrong."
-	}
-	mib := float64(peak) / (1 << 20)
-	procCost := fmt.Sprintf("%d processes cost %.0f ms of start-up in all (the slowest %.0f ms) and, with the runner, %.0f MiB of memory (its peak plus their private memory)", c.children, float64(c.startupNS)/1e6, float64(c.startupMax)/1e6, mib)
-	var why string
-	switch c.workload + "/" + c.model {
-	case "shared-state/sequential":
-		why = "one goroutine has nobody to race with: no update lost"
-	case "shared-state/threads":
-		why = fmt.Sprintf("%d goroutines, one per task, took a sync.Mutex around every read-modify-write: %d updates lost", c.used, lost)
-	case "shared-state/asyncio":
-		why = fmt.Sprintf("one goroutine and no await between read and write needs no lock: %d updates lost", lost)
-	case "shared-state/processes", "shared-state/pool":
-		why = fmt.Sprintf("processes share no memory of their own, so the counter was explicit shared memory with a lock every process took for each update (a multiprocessing.Value); %s: %d updates lost, %.2f µs per update",
-			procCost, lost, float64(wall)/1e3/float64(max(c.counter, 1)))
-	case "cpu/sequential", "mixed/sequential":
-		why = "one task after another on one core"
-	case "cpu/threads":
-		why = fmt.Sprintf("%d goroutines, one per task, computed on %d cores at once: Go has no GIL (CPython threads would take turns)", c.used, gomaxprocs())
-	case "cpu/asyncio", "mixed/asyncio":
-		why = "the loop ran each task's computing inline, one at a time: an event loop overlaps waits, never computing"
-	case "cpu/processes", "cpu/pool", "io/processes", "io/pool", "mixed/processes", "mixed/pool":
-		why = procCost
-	case "io/sequential":
-		why = "each request waited for the one before it"
-	case "io/threads", "mixed/threads":
-		why = fmt.Sprintf("%d goroutines, one per task, waited for their requests at the same time", c.used)
-	case "io/asyncio":
-		why = fmt.Sprintf("all %d requests were in flight at once on one goroutine: real non-blocking sockets and epoll_wait", c.size.tasks)
-	case "many-io/threads":
-		why = fmt.Sprintf("one goroutine per wait, %d at once, in %.1f MiB", c.size.tasks, mib)
-	case "many-io/asyncio":
-		why = fmt.Sprintf("one task per wait on one goroutine (a timer heap), in %.1f MiB", mib)
-	case "many-io/pool":
-		why = fmt.Sprintf("only %d goroutines, so the waits went %d at a time", c.used, c.used)
-	case "external/sequential":
-		why = "each program started only once the one before it had exited"
-	case "external/threads":
-		why = "a goroutine per program waited for it while the OS ran the programs in parallel"
-	case "external/asyncio":
-		why = "one goroutine started every program and waited on their pidfds with epoll"
-	case "external/subprocess":
-		why = "every program was started, then each waited for: the OS ran them in parallel"
-	}
-	if why == "" {
-		return head + "."
-	}
-	return head + ": " + why + "."
 }

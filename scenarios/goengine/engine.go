@@ -207,12 +207,19 @@ func runChild() error {
 	if summary.CPUNS == 0 {
 		summary.CPUNS = cpu
 	}
+	measured := len(summary.Metrics) > 0
 	if summary.Metrics == nil {
 		summary.Metrics = map[string]event.Metric{}
 	}
+	// The server derives the verdict from the metrics (package verdict). A
+	// run that was stopped, or failed before it measured anything, has no
+	// numbers to judge: it says so itself.
 	if runErr != nil {
 		em.Mark("", "error: "+runErr.Error())
-		if summary.Verdict == "" {
+		switch {
+		case ctx.Err() != nil || errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded):
+			summary.Verdict = "The run was stopped before it finished."
+		case !measured:
 			summary.Verdict = "The run failed: " + runErr.Error()
 		}
 	}

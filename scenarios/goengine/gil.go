@@ -330,7 +330,7 @@ func runGIL(ctx context.Context, r *Run) (event.Summary, error) {
 		close(ioDone)
 	}
 
-	start := r.Now()
+	start, cpu0 := r.Now(), cpuTime()
 	var wg sync.WaitGroup
 	errs := make([]error, threads)
 	for i := range threads {
@@ -340,7 +340,7 @@ func runGIL(ctx context.Context, r *Run) (event.Summary, error) {
 		})
 	}
 	wg.Wait()
-	wall := r.Now() - start
+	wall, cpu := r.Now()-start, cpuTime()-cpu0
 	close(stopIO)
 	<-ioDone
 	r.State(gilLane, event.Done, "")
@@ -355,7 +355,9 @@ func runGIL(ctx context.Context, r *Run) (event.Summary, error) {
 	if runErr == nil {
 		runErr = ctx.Err()
 	}
-	return gilSummary(ctx, g, threads, size, wall, ioThread, alone, contended), runErr
+	s := gilSummary(g, threads, size, wall, ioThread, alone, contended)
+	s.CPUNS = cpu
+	return s, runErr
 }
 
 func medianDuration(d []time.Duration) time.Duration {
@@ -378,7 +380,9 @@ func meanDuration(d []time.Duration) time.Duration {
 	return sum / time.Duration(len(d))
 }
 
-func gilSummary(ctx context.Context, g *gil, threads, size int, wall int64, ioThread bool, alone, contended []time.Duration) event.Summary {
+// gilSummary measures the run for its verdict, which the server derives
+// (package verdict): the same metrics as the CPython script's.
+func gilSummary(g *gil, threads, size int, wall int64, ioThread bool, alone, contended []time.Duration) event.Summary {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	holds := make([]time.Duration, len(g.forcedHolds))
@@ -402,7 +406,6 @@ func gilSummary(ctx context.Context, g *gil, threads, size int, wall int64, ioTh
 		"cores":        {Value: float64(gomaxprocs()), Label: "cores the goroutines may run on (GOMAXPROCS)"},
 		"wall":         {Value: round2(float64(wall) / 1e6), Unit: "ms", Label: "wall time of the CPU threads"},
 		"sequential":   {Value: round2(sequential / 1e6), Unit: "ms", Label: "one thread doing all the work: threads × size, CPU work calibrated on one core (estimate)"},
-		"speedup":      {Value: round2(speedup), Unit: "x", Label: "speedup vs one thread (against the estimate)"},
 		"switch_ms":    {Value: switchMS, Unit: "ms", Label: "switch interval"},
 		"handoffs":     {Value: float64(g.handoffs), Label: "times the GIL went to another thread"},
 		"forced_drops": {Value: float64(len(holds)), Label: "times a holder dropped the GIL on request"},
@@ -418,22 +421,9 @@ func gilSummary(ctx context.Context, g *gil, threads, size int, wall int64, ioTh
 		m["io_latency_max"] = event.Metric{Value: msd(slices.Max(append([]time.Duration{0}, contended...))), Unit: "ms", Label: "I/O thread: longest wait for the GIL after a read"}
 		m["io_reads"] = event.Metric{Value: float64(len(contended)), Label: fmt.Sprintf("reads of %d ms the I/O thread completed next to the CPU threads", gilIOWait.Milliseconds())}
 	}
-	s := event.Summary{WallNS: wall, Metrics: m}
-	x := fmt.Sprintf("%.2fx", speedup)
-	var io string
-	if ioThread && len(contended) > 0 {
-		io = fmt.Sprintf(" The I/O thread waited a median %.2f ms for the GIL after each read, against %.3f ms alone: the convoy effect.", msd(medianDuration(contended)), msd(medianDuration(alone)))
+	// One thread has nobody to take turns with: nothing to compare.
+	if threads > 1 {
+		m["speedup"] = event.Metric{Value: round2(speedup), Unit: "x", Label: "speedup vs one thread (against the estimate)"}
 	}
-	switch {
-	case ctx.Err() != nil:
-		s.Verdict = "The run was stopped before the threads finished."
-	case threads == 1 && len(holds) == 0:
-		s.Verdict = fmt.Sprintf("One CPU thread kept the GIL to itself: nobody asked for it, so no hand-off happened (%s of the estimate).%s", x, io)
-	case len(holds) == 0:
-		s.Verdict = fmt.Sprintf("%d CPU threads ran at %s of one thread's speed.%s", threads, x, io)
-	default:
-		s.Verdict = fmt.Sprintf("%d CPU threads took turns holding the GIL on %d cores: %s the speed of one thread, handing it over every %.2f ms (median; switch interval %.4g ms).%s",
-			threads, gomaxprocs(), x, msd(medianDuration(holds)), switchMS, io)
-	}
-	return s
+	return event.Summary{WallNS: wall, Metrics: m}
 }

@@ -133,19 +133,5 @@ func runLocks(ctx context.Context, r *Run) (event.Summary, error) {
 			"wait_share": {Value: round2(100 * float64(waited) / float64(max(wall*int64(workers), 1))), Unit: "%", Label: "share of worker time spent waiting for the lock"},
 		},
 	}
-	switch {
-	case ctx.Err() != nil:
-		s.Verdict = "The run was stopped before every increment was made."
-	case lost > 0:
-		s.Verdict = fmt.Sprintf("Without a lock, %d of %d updates (%.1f%%) were lost: two workers read the same value and both wrote it back plus one.", lost, expected, 100*float64(lost)/float64(expected))
-	case useLock:
-		s.Verdict = fmt.Sprintf("With the lock no update was lost (%d of %d); workers spent %.1f ms in total waiting for it.", final, expected, float64(waited)/1e6)
-	case workers == 1:
-		s.Verdict = "One worker cannot race with itself: no update was lost."
-	case pause:
-		s.Verdict = "No update was lost this time, but nothing prevents it: the read-modify-write was not protected. The workers happened not to interleave (look at their lanes: one after another, as when the other core is busy elsewhere); run it again."
-	default:
-		s.Verdict = "No update was lost this time, but nothing prevents it: the read-modify-write was not protected. Try yield=true, which widens the window between read and write."
-	}
 	return s, ctx.Err()
 }

@@ -55,7 +55,7 @@ func runMentalModel(ctx context.Context, r *Run) (event.Summary, error) {
 		return err
 	}
 
-	start := r.Now()
+	start, cpu0 := r.Now(), cpuTime()
 	var runErr error
 	if mode == "sequential" {
 		for i := range tasks {
@@ -77,39 +77,27 @@ func runMentalModel(ctx context.Context, r *Run) (event.Summary, error) {
 			}
 		}
 	}
-	wall := r.Now() - start
+	wall, cpu := r.Now()-start, cpuTime()-cpu0
 
 	// The sequential time is tasks × size: that is what a task takes alone
-	// (CPU work is calibrated to take size ms on one core).
+	// (CPU work is calibrated to take size ms on one core). The verdict is
+	// derived from these numbers by the server (package verdict).
 	sequential := float64(tasks) * float64(size) * 1e6
-	speedup := sequential / float64(wall)
 	s := event.Summary{
 		WallNS: wall,
+		CPUNS:  cpu,
 		Metrics: map[string]event.Metric{
-			"speedup":    {Value: round2(speedup), Unit: "x", Label: "speedup vs sequential (tasks × size)"},
+			"wall":       {Value: round2(float64(wall) / 1e6), Unit: "ms", Label: "wall time of the tasks"},
 			"sequential": {Value: sequential / 1e6, Unit: "ms", Label: "sequential time (tasks × size)"},
 			"cores":      {Value: float64(procs), Unit: "", Label: "cores the Go scheduler may use (GOMAXPROCS)"},
 			"tasks":      {Value: float64(tasks), Unit: "", Label: "tasks"},
 		},
 	}
-	s.Verdict = mentalModelVerdict(work, mode, procs, tasks, speedup)
-	return s, runErr
-}
-
-func mentalModelVerdict(work, mode string, procs, tasks int, speedup float64) string {
-	x := fmt.Sprintf("%.2fx", speedup)
-	switch {
-	case tasks == 1:
-		return "A single task has nothing to overlap with: every mode takes the same time (" + x + ")."
-	case mode == "sequential":
-		return "Run one after another, the tasks take the sum of their times (" + x + " of the sequential estimate)."
-	case work == "io":
-		return fmt.Sprintf("The tasks wait at the same time, so concurrency alone gives %s even on %d core(s): waiting needs no CPU.", x, procs)
-	case procs == 1:
-		return fmt.Sprintf("Concurrency without parallelism: all %d tasks were in progress at once, but one core computed them in turn, so CPU work ran at %s of sequential speed.", tasks, x)
-	default:
-		return fmt.Sprintf("Parallelism: %d cores computed at the same instant, so CPU work ran %s faster than in sequence.", procs, x)
+	// Run one after another (or alone) there is nothing to speed up.
+	if mode != "sequential" && tasks > 1 {
+		s.Metrics["speedup"] = event.Metric{Value: round2(sequential / float64(wall)), Unit: "x", Label: "speedup vs sequential (tasks × size)"}
 	}
+	return s, runErr
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }

@@ -54,7 +54,7 @@ func runMultiprocessing(ctx context.Context, r *Run) (event.Summary, error) {
 	for i := range ws {
 		ws[i] = &mpWorker{lane: fmt.Sprintf("worker-%d", i+1)}
 	}
-	start := r.Now()
+	start, cpu0 := r.Now(), cpuTime()
 	var err error
 	var shutdown int64
 	if mode == "processes" {
@@ -65,11 +65,14 @@ func runMultiprocessing(ctx context.Context, r *Run) (event.Summary, error) {
 	// The wall time ends with the last result, as pool.map returns; the
 	// workers' exit afterwards is reported on its own.
 	wall := r.Now() - start - shutdown
+	// The workers' CPU time counts once they are reaped: after shutdown.
+	cpu := cpuTime() - cpu0
 	r.State("main", event.Done, "")
 	if err == nil {
 		err = ctx.Err()
 	}
-	s := mpSummary(ctx, mode, ws, size, len(payload), wall)
+	s := mpSummary(mode, ws, size, len(payload), wall)
+	s.CPUNS = cpu
 	if mode == "processes" {
 		s.Metrics["shutdown"] = event.Metric{Value: round2(float64(shutdown) / 1e6), Unit: "ms", Label: "closing the workers' stdin until every worker exited (after the results)"}
 	}
@@ -245,9 +248,11 @@ func payloadSum(p []int64) int64 {
 	return s
 }
 
-func mpSummary(ctx context.Context, mode string, ws []*mpWorker, size, values int, wall int64) event.Summary {
+// mpSummary measures the run for its verdict, which the server derives
+// (package verdict): the same metrics as the CPython script's.
+func mpSummary(mode string, ws []*mpWorker, size, values int, wall int64) event.Summary {
 	n := len(ws)
-	var startupSum, startupMax, serial, computeSum, rssMax int64
+	var startupSum, startupMax, serial, serialMain, computeSum, rssMax int64
 	var bytesArgs, bytesResult int
 	ok := 0
 	for _, w := range ws {
@@ -255,6 +260,7 @@ func mpSummary(ctx context.Context, mode string, ws []*mpWorker, size, values in
 		startupSum += st
 		startupMax = max(startupMax, st)
 		serial += w.parentEncodeNS + w.workerDecodeNS + w.encodeNS + w.parentDecodeNS
+		serialMain += w.parentEncodeNS + w.parentDecodeNS
 		computeSum += w.computeNS
 		rssMax = max(rssMax, w.peakRSS)
 		bytesArgs += w.argsBytes
@@ -268,22 +274,22 @@ func mpSummary(ctx context.Context, mode string, ws []*mpWorker, size, values in
 	ms := func(ns int64) float64 { return round2(float64(ns) / 1e6) }
 	what, whats := "process", "worker processes"
 	if mode == "threads" {
-		what, whats = "thread", "worker threads"
+		what, whats = "goroutine", "worker goroutines"
 	}
 	if n == 0 {
 		return event.Summary{WallNS: wall, Metrics: map[string]event.Metric{}, Verdict: "No worker ran."}
 	}
 	m := map[string]event.Metric{
-		"workers":        {Value: float64(n), Label: whats + " that computed"},
-		"wall":           {Value: ms(wall), Unit: "ms", Label: "wall time: first start to last result decoded"},
-		"sequential":     {Value: round2(sequential / 1e6), Unit: "ms", Label: "sequential estimate: workers × size of CPU work, calibrated on one core"},
-		"speedup":        {Value: round2(speedup), Unit: "x", Label: "speedup vs the sequential estimate (start-up and serialization included in the wall time)"},
-		"startup_mean":   {Value: msPrecise(startupSum / int64(n)), Unit: "ms", Label: "start-up of one " + what + ": from start until ready for work (mean)"},
-		"startup_max":    {Value: msPrecise(startupMax), Unit: "ms", Label: "start-up of the slowest " + what},
-		"serialization":  {Value: ms(serial), Unit: "ms", Label: "time spent encoding and decoding args and results, both sides, all workers"},
-		"compute_mean":   {Value: ms(computeSum / int64(n)), Unit: "ms", Label: "measured compute time of one worker (mean)"},
-		"payload_values": {Value: float64(values), Label: "int64 values sent to each worker and back"},
-		"results_ok":     {Value: float64(ok), Label: "results that came back complete and correct (checksum)"},
+		"workers":            {Value: float64(n), Label: whats + " that computed"},
+		"wall":               {Value: ms(wall), Unit: "ms", Label: "wall time: first start to last result decoded"},
+		"sequential":         {Value: round2(sequential / 1e6), Unit: "ms", Label: "sequential estimate: workers × size of CPU work, calibrated on one core"},
+		"startup_mean":       {Value: msPrecise(startupSum / int64(n)), Unit: "ms", Label: "start-up of one " + what + ": from start until ready for work (mean)"},
+		"startup_max":        {Value: msPrecise(startupMax), Unit: "ms", Label: "start-up of the slowest " + what},
+		"serialization":      {Value: ms(serial), Unit: "ms", Label: "time spent encoding and decoding args and results, both sides, all workers"},
+		"serialization_main": {Value: ms(serialMain), Unit: "ms", Label: "of it, in the main process, one worker after another"},
+		"compute_mean":       {Value: ms(computeSum / int64(n)), Unit: "ms", Label: "measured compute time of one worker (mean)"},
+		"payload_values":     {Value: float64(values), Label: "int64 values sent to each worker and back"},
+		"results_ok":         {Value: float64(ok), Label: "results that came back complete and correct (checksum)"},
 	}
 	if mode == "processes" {
 		m["bytes_sent"] = event.Metric{Value: round2(float64(bytesArgs) / 1024), Unit: "KiB", Label: "encoded args sent to the workers, all together"}
@@ -293,23 +299,10 @@ func mpSummary(ctx context.Context, mode string, ws []*mpWorker, size, values in
 	} else {
 		m["rss_runner"] = event.Metric{Value: round2(float64(rssMax) / (1 << 20)), Unit: "MiB", Label: "peak resident memory of the one process all threads share"}
 	}
-	s := event.Summary{WallNS: wall, Metrics: m}
-	x := fmt.Sprintf("%.2fx", speedup)
-	switch {
-	case ctx.Err() != nil:
-		s.Verdict = "The run was stopped before every worker finished."
-	case ok < n:
-		s.Verdict = fmt.Sprintf("Only %d of %d results came back correct.", ok, n)
-	case mode == "threads":
-		s.Verdict = fmt.Sprintf("%d threads shared one process: nothing was serialized, each started within %s, and in Go they computed in parallel (%s); CPython's GIL would keep such threads near 1x.", n, formatDuration(startupMax), x)
-	case n == 1:
-		s.Verdict = fmt.Sprintf("One worker process cannot be faster than doing the work in place (%s): it only adds %.0f ms of start-up and %.1f ms of serialization.", x, float64(startupMax)/1e6, float64(serial)/1e6)
-	case speedup < 1:
-		s.Verdict = fmt.Sprintf("%d processes were slower than one doing all the work (%s): %.0f ms of serialization for %s each way and up to %.0f ms of start-up outweighed %d ms of CPU work per worker.",
-			n, x, float64(serial)/1e6, formatBytes(bytesArgs/n), float64(startupMax)/1e6, size)
-	default:
-		s.Verdict = fmt.Sprintf("%d processes computed in parallel, %s faster than the sequential estimate, paid for with %.0f ms of start-up each (at most), %.1f ms of serialization for %s each way, and %.0f MiB of memory per process.",
-			n, x, float64(startupMax)/1e6, float64(serial)/1e6, formatBytes(bytesArgs/n), float64(rssMax)/(1<<20))
+	// One worker has nothing to be faster than.
+	if n > 1 {
+		m["speedup"] = event.Metric{Value: round2(speedup), Unit: "x", Label: "speedup vs the sequential estimate (start-up and serialization included in the wall time)"}
 	}
+	s := event.Summary{WallNS: wall, Metrics: m}
 	return s
 }

@@ -85,7 +85,7 @@ func runPools(ctx context.Context, r *Run) (event.Summary, error) {
 	if err == nil {
 		err = ctx.Err()
 	}
-	return p.summary(ctx, kind, reuse, workers, tasks, len(chunks), chunksize, start, end), err
+	return p.summary(kind, reuse, tasks, len(chunks), chunksize, start, end), err
 }
 
 // makeChunks splits tasks in order into chunks. With skew the task sizes grow
@@ -338,7 +338,9 @@ func (p *pool) runChunkHere(ctx context.Context, lane string, c poolChunk) error
 	return nil
 }
 
-func (p *pool) summary(ctx context.Context, kind string, reuse bool, workers, tasks, chunks, chunksize int, start, end int64) event.Summary {
+// summary measures the pool for its verdict, which the server derives
+// (package verdict): the same metrics as the CPython script's.
+func (p *pool) summary(kind string, reuse bool, tasks, chunks, chunksize int, start, end int64) event.Summary {
 	var once, more, never, executions int
 	for i := range p.runs {
 		switch n := int(p.runs[i].Load()); {
@@ -367,6 +369,7 @@ func (p *pool) summary(ctx context.Context, kind string, reuse bool, workers, ta
 	m := map[string]event.Metric{
 		"tasks":         {Value: float64(tasks), Label: "tasks submitted"},
 		"chunks":        {Value: float64(chunks), Label: fmt.Sprintf("chunks of up to %d tasks", chunksize)},
+		"chunksize":     {Value: float64(chunksize), Label: "tasks handed to a worker at a time"},
 		"executions":    {Value: float64(executions), Label: "task executions counted"},
 		"ran_once":      {Value: float64(once), Label: "tasks that ran exactly once"},
 		"ran_more":      {Value: float64(more), Label: "tasks that ran more than once"},
@@ -382,21 +385,5 @@ func (p *pool) summary(ctx context.Context, kind string, reuse bool, workers, ta
 		m["tasks_per_max"] = event.Metric{Value: float64(maxTasks), Label: "most tasks run by one worker"}
 		m["tasks_per_min"] = event.Metric{Value: float64(minTasks), Label: "fewest tasks run by one worker"}
 	}
-	s := event.Summary{WallNS: wall, Metrics: m}
-	switch {
-	case ctx.Err() != nil:
-		s.Verdict = "The run was stopped before every task ran."
-	case once != tasks:
-		s.Verdict = fmt.Sprintf("%d of %d tasks ran exactly once; %d ran more than once and %d never ran.", once, tasks, more, never)
-	case !reuse:
-		s.Verdict = fmt.Sprintf("Every one of the %d tasks ran exactly once, but without reuse %d fresh %s cost %s of start-up in total (%s each): a pool starts its %d workers once.",
-			tasks, p.starts, kind, formatDuration(p.startupNS), formatDuration(p.startupNS/int64(max(p.starts, 1))), workers)
-	case idleShare >= 15 && workers > 1:
-		s.Verdict = fmt.Sprintf("Every one of the %d tasks ran exactly once, but the tail was uneven: with chunks of %d, workers sat idle %.0f%% of the time (up to %.0f ms) while the last chunks finished.",
-			tasks, chunksize, idleShare, float64(idleMax)/1e6)
-	default:
-		s.Verdict = fmt.Sprintf("Every one of the %d tasks ran exactly once on %d reused %s (%d to %d tasks each); start-up was paid %d times (%s in total) and the tail left workers idle %.0f%% of the time.",
-			tasks, len(p.lastFinish), kind, minTasks, maxTasks, p.starts, formatDuration(p.startupNS), idleShare)
-	}
-	return s
+	return event.Summary{WallNS: wall, Metrics: m}
 }

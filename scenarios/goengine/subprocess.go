@@ -185,7 +185,7 @@ func runSubprocess(ctx context.Context, r *Run) (event.Summary, error) {
 	if runErr == nil {
 		runErr = ctx.Err()
 	}
-	return s.summary(mode, wall, check), runErr
+	return s.summary(mode, wall), runErr
 }
 
 // pipeline runs command | sort -r | cat -n, each stage's stdout an OS pipe
@@ -411,10 +411,11 @@ func firstLine(s string) string {
 	return line
 }
 
-func (s *subprocessRun) summary(mode string, wall int64, check bool) event.Summary {
+// summary measures the run for its verdict, which the server derives
+// (package verdict): the same metrics as the CPython script's.
+func (s *subprocessRun) summary(mode string, wall int64) event.Summary {
 	var sum, longest int64
-	var failed, timedOut, ran int
-	var longestName string
+	var failed, timedOut, gone, ran int
 	m := map[string]event.Metric{}
 	for _, p := range s.procs {
 		if p.startErr != nil {
@@ -423,13 +424,14 @@ func (s *subprocessRun) summary(mode string, wall int64, check bool) event.Summa
 		ran++
 		d := p.end - p.start
 		sum += d
-		if d > longest {
-			longest, longestName = d, p.display
-		}
+		longest = max(longest, d)
 		label := fmt.Sprintf("exit code of child %d (%s, pid %d)", p.n, p.display, p.pid)
 		switch {
 		case p.timedOut:
 			timedOut++
+			if pidGone(p.pid) {
+				gone++
+			}
 			label = fmt.Sprintf("child %d (%s, pid %d) was killed by the timeout: -1 means no exit code", p.n, p.display, p.pid)
 		case p.signaled:
 			label = fmt.Sprintf("child %d (%s, pid %d) was killed by a signal: -1 means no exit code", p.n, p.display, p.pid)
@@ -446,50 +448,12 @@ func (s *subprocessRun) summary(mode string, wall int64, check bool) event.Summa
 	m["children_max"] = event.Metric{Value: ms(longest), Unit: "ms", Label: "the longest child's run time"}
 	m["nonzero_exits"] = event.Metric{Value: float64(failed), Label: "children that exited with a non-zero code or were killed"}
 	m["timed_out"] = event.Metric{Value: float64(timedOut), Label: "children killed by the timeout"}
+	m["killed_gone"] = event.Metric{Value: float64(gone), Label: "children killed by the timeout whose pid no longer exists"}
 	last := s.procs[len(s.procs)-1]
 	if mode == "pipeline" {
 		m["pipeline_lines"] = event.Metric{Value: float64(last.stdoutLines), Label: "lines the last program (cat -n) printed, all read through the pipe"}
 	}
-	return event.Summary{WallNS: wall, Metrics: m, Verdict: subprocessVerdict(s, mode, check, wall, sum, longest, longestName, failed)}
-}
-
-func subprocessVerdict(s *subprocessRun, mode string, check bool, wall, sum, longest int64, longestName string, failed int) string {
-	ms := func(ns int64) string { return fmt.Sprintf("%.0f ms", float64(ns)/1e6) }
-	for _, p := range s.procs {
-		switch {
-		case p.startErr != nil:
-			return fmt.Sprintf("%s could not start: %v.", p.name, p.startErr)
-		case p.timedOut:
-			gone := "its pid is gone"
-			if !pidGone(p.pid) {
-				gone = "its pid still exists"
-			}
-			return fmt.Sprintf("%s (pid %d) ran past its %d ms timeout and was killed (%s); subprocess.run raises TimeoutExpired whatever check says.", p.display, p.pid, s.timeout.Milliseconds(), gone)
-		case check && p.exitCode != 0:
-			return fmt.Sprintf("%s exited with code %d and check=true turned that into an error (CalledProcessError) carrying its stderr: %q.", p.display, p.exitCode, firstLine(p.stderr.String()))
-		}
-	}
-	if s.ctx.Err() != nil {
-		return "The run was stopped before every program exited; the children were killed."
-	}
-	n := len(s.procs)
-	var tail string
-	if failed > 0 {
-		tail = fmt.Sprintf(" %d exited with a non-zero code; with check=false that is only reported, not raised.", failed)
-	}
-	switch {
-	case mode == "pipeline":
-		last := s.procs[n-1]
-		return fmt.Sprintf("The pipeline passed data: %s printed %d lines, every one read through the pipes from %s and sort -r.%s", last.display, last.stdoutLines, s.procs[0].display, tail)
-	case n == 1:
-		return fmt.Sprintf("%s ran for %s and the parent waited for it: running a program blocks its caller until it exits.%s", longestName, ms(longest), tail)
-	case mode == "sequential":
-		return fmt.Sprintf("One after another, %d programs took %s: the sum of their own times (%s), because each call waited for the program to exit.%s", n, ms(wall), ms(sum), tail)
-	case float64(wall) <= 1.3*float64(longest):
-		return fmt.Sprintf("Started together, %d programs finished in %s: about the longest one (%s), not the sum of their times (%s).%s", n, ms(wall), ms(longest), ms(sum), tail)
-	default:
-		return fmt.Sprintf("Started together, %d programs took %s: less than the sum of their times (%s) but more than the longest (%s), because they competed for %d cores.%s", n, ms(wall), ms(sum), ms(longest), numCPU(), tail)
-	}
+	return event.Summary{WallNS: wall, Metrics: m}
 }
 
 // slowPrintMain prints a few lines with pauses, as a program that streams

@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// Formatting of measured numbers for summaries, labels and verdicts.
+// Formatting of measured numbers for summaries and labels.
 
 // formatBytes renders a byte count for a label: "512 B", "12.5 KiB", "1.2 MiB".
 func formatBytes(n int) string {
@@ -16,18 +16,6 @@ func formatBytes(n int) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/1024)
 	default:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-}
-
-// formatDuration renders ns for a sentence: "35 µs", "4.7 ms", "1250 ms".
-func formatDuration(ns int64) string {
-	switch {
-	case ns < 1e6:
-		return fmt.Sprintf("%.0f µs", float64(ns)/1e3)
-	case ns < 100e6:
-		return fmt.Sprintf("%.1f ms", float64(ns)/1e6)
-	default:
-		return fmt.Sprintf("%.0f ms", float64(ns)/1e6)
 	}
 }
 

@@ -67,7 +67,7 @@ func runThreads(ctx context.Context, r *Run) (event.Summary, error) {
 
 	var done atomic.Int64
 	var taskNS atomic.Int64
-	start := r.Now()
+	start, cpu0 := r.Now(), cpuTime()
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	for i := range workers {
@@ -86,7 +86,7 @@ func runThreads(ctx context.Context, r *Run) (event.Summary, error) {
 		})
 	}
 	wg.Wait()
-	wall := r.Now() - start
+	wall, cpu := r.Now()-start, cpuTime()-cpu0
 	var runErr error
 	for _, err := range errs {
 		if err != nil {
@@ -103,42 +103,24 @@ func runThreads(ctx context.Context, r *Run) (event.Summary, error) {
 	meanTask := float64(taskNS.Load()) / float64(max(done.Load(), 1))
 	s := event.Summary{
 		WallNS: wall,
+		CPUNS:  cpu,
 		Metrics: map[string]event.Metric{
 			"wall":       {Value: round2(float64(wall) / 1e6), Unit: "ms", Label: "wall time to finish every task"},
 			"sequential": {Value: round2(sequential / 1e6), Unit: "ms", Label: "sequential estimate: tasks × size, one worker doing one task after another"},
-			"speedup":    {Value: round2(speedup), Unit: "x", Label: "speedup vs the sequential estimate"},
 			"mean_task":  {Value: round2(meanTask / 1e6), Unit: "ms", Label: "mean measured time of one task"},
 			"workers":    {Value: float64(workers), Label: "workers (goroutines) that took tasks"},
 			"cores":      {Value: float64(gomaxprocs()), Label: "cores the Go scheduler may use (GOMAXPROCS)"},
 			"tasks_done": {Value: float64(done.Load()), Label: "tasks done"},
 		},
 	}
-	s.Verdict = threadsVerdict(ctx, work, ioKind, workers, gomaxprocs(), tasks, size, wall, sequential)
+	// One worker does the tasks one after another: nothing to speed up.
+	if workers > 1 {
+		s.Metrics["speedup"] = event.Metric{Value: round2(speedup), Unit: "x", Label: "speedup vs the sequential estimate"}
+	}
 	if runErr == nil {
 		runErr = ctx.Err()
 	}
 	return s, runErr
-}
-
-func threadsVerdict(ctx context.Context, work, ioKind string, workers, procs, tasks, size int, wall int64, sequential float64) string {
-	took := fmt.Sprintf("%d tasks of %d ms took %.0f ms instead of about %.0f ms one after another (%.2fx)",
-		tasks, size, float64(wall)/1e6, sequential/1e6, sequential/float64(max(wall, 1)))
-	switch {
-	case ctx.Err() != nil:
-		return "The run was stopped before every task was done."
-	case workers == 1:
-		return fmt.Sprintf("One worker does one task after another: %d tasks of %d ms took %.0f ms, nothing overlapped.", tasks, size, float64(wall)/1e6)
-	case work == "io":
-		what := "sleeps"
-		if ioKind == "http" {
-			what = "HTTP requests"
-		}
-		return fmt.Sprintf("%d workers waited on their %s at the same time: %s, because waiting takes no CPU.", workers, what, took)
-	case procs == 1:
-		return fmt.Sprintf("With one core, %d workers computing take turns: %s.", workers, took)
-	default:
-		return fmt.Sprintf("%d workers computed on %d cores at once: %s, since Go has no GIL; CPython threads would stay near 1x.", workers, procs, took)
-	}
 }
 
 // startLatencyServer starts a loopback HTTP server whose /slow handler

@@ -12,31 +12,45 @@
 // The scenario's process never makes a system call to emit an event: the
 // harness appends each JSON line to a ring buffer in shared memory (a
 // memfd), under a lock and without calling a Python function, so a thread
-// cannot lose the GIL half-way. A recorder process (harness.py run as a
-// script, started at import) holds fd 3, reads the ring every 2 ms, holds
-// events for 20 ms so that late ones sort in, and writes them in time
-// order. Processes the scenario starts (multiprocessing with spawn, fork or
-// forkserver) write whole lines of at most PIPE_BUF bytes to a relay pipe
-// the recorder also reads, so lines never interleave and every lane's
-// events reach the server in time order, whichever process wrote them. The
-// scenario's process has no flusher thread: one would compete for the GIL
-// and change the hand-offs the gil scenario measures (with a 20 ms switch
-// interval, a 20 ms flusher doubled the measured hand-off interval).
+// cannot lose the GIL half-way. A recorder process (harness_ring.py, started
+// at import) holds fd 3, wakes up every 50 ms (sooner at the start, and at
+// once when the run ends), holds events for 20 ms so that late ones sort
+// in, and writes them in time order. Processes the scenario starts
+// (multiprocessing with spawn, fork or forkserver) write whole lines of at
+// most PIPE_BUF bytes to a relay pipe the recorder drains at each wake-up,
+// so lines never interleave and every lane's events reach the server in
+// time order, whichever process wrote them. The scenario's process has no
+// flusher thread: one would compete for the GIL and change the hand-offs
+// the gil scenario measures (with a 20 ms switch interval, a 20 ms flusher
+// doubled the measured hand-off interval). The recorder is an observer and
+// must not take the cores the program needs: it used to wake up about 570
+// times a second (every 2 ms while events came) and took 4-5 % of a core;
+// BenchmarkObserverCost reports what it takes now.
 //
-// # How waiting for the GIL is measured
+// # When a lane is drawn running
 //
-// CPU work (harness.cpu) runs in slices of about 100 µs; after each slice
-// the thread reads time.perf_counter_ns and time.thread_time_ns. Wall time
-// that advanced while the thread's own CPU time did not is time the thread
-// wanted to run and could not. If another thread of the process checked in
-// meanwhile, it held the GIL: the span is drawn as gil-wait. If none did,
-// the thread kept the GIL and the OS ran someone else: runnable. Sleeps,
-// lock waits and I/O are known to the harness and never counted; a sleep
-// that returns late is GIL wait too (the convoy effect). Measured on
+// A lane is drawn running only where the harness measured that it ran
+// (harness_running.py). CPU work (harness.cpu) runs in slices of about
+// 100 µs; after each slice the thread reads the wall clock, and its own CPU
+// clock (time.thread_time_ns) when the slice took too long or every 16
+// slices: wall time that advanced while the thread's CPU time did not is
+// time it wanted to run and could not. Under the GIL a ledger per process
+// knows which thread ran: every slice and every state a thread emits about
+// itself proves it holds the GIL, so when another thread proves it, the lane
+// drawn running is drawn gil-wait until it computes again; two threads of a
+// process are never drawn running at once, and a gap with no other thread
+// running is the OS preempting the thread (runnable). A gil lane (kind cpu)
+// names the holder. Sleeps, lock waits and I/O are known to the harness and
+// never counted; a sleep that returns late is a wait for the GIL or a core
+// (the convoy effect). Work the harness cannot slice (pickling, an event
+// loop's steps) is drawn when it ends, running if the CPU clock kept up
+// with the wall clock and active otherwise; work it cannot measure at all
+// (another program) is active. On a build without a GIL (free-threaded
+// CPython) there is no ledger and every gap is runnable. Measured on
 // CPython 3.11 (2 cores): two CPU-bound threads alternate every 5.15 ms
 // with the default 5 ms switch interval and every 20.2 ms with 20 ms
-// (TestGILHandOffsFollowTheSwitchInterval); the checks cost about 0.4 µs
-// per slice, within noise of a plain run (TestHarnessOverhead).
+// (TestGILHandOffsFollowTheSwitchInterval); TestRunningMeansOnACore checks
+// the rule for every scenario.
 //
 // A sampler in another process was tried and rejected: Linux only exposes
 // another process's per-thread CPU time at scheduler-tick resolution (4 ms
@@ -78,7 +92,7 @@ import (
 	"interleave/scenarios"
 )
 
-//go:embed harness.py py/*.py
+//go:embed harness*.py stepper.py steplearner.py stepsearch.py py/*.py
 var files embed.FS
 
 // MinVersion is the oldest CPython the harness supports (major, minor).

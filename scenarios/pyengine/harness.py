@@ -8,10 +8,11 @@ writes them so that measuring a program disturbs it as little as possible:
 
 * The scenario's own process (the root) never makes a system call to emit an
   event: events go into a ring buffer in shared memory. A small recorder
-  process (this file run as a script) reads the ring every couple of
-  milliseconds, sorts what it read by time and writes it to fd 3. The root
-  therefore has no flusher thread competing for the GIL, which would change
-  the very hand-offs the GIL scenario measures.
+  process (harness_ring.py) wakes up every 50 ms, sorts what it read by time
+  and writes it to fd 3. The root has no flusher thread competing for the
+  GIL, which would change the very hand-offs the GIL scenario measures, and
+  the recorder never wakes up per event, so it does not take the cores of a
+  run that keeps every core busy.
 * Processes started by the scenario (multiprocessing children, with any start
   method) send their events to the recorder through a relay pipe, one whole
   line per os.write of at most PIPE_BUF bytes, so lines from several
@@ -20,18 +21,10 @@ writes them so that measuring a program disturbs it as little as possible:
 * Every process stamps events with one clock: time.perf_counter_ns() (on
   Linux CLOCK_MONOTONIC, the clock of the Go side) minus the run's clock_base.
 
-GIL waiting is measured, not guessed. CPU work done through cpu() runs in
-slices of about 100 µs (a quarter of the switch interval when that is
-shorter); after each slice the thread compares how far the wall
-clock moved with how far its own CPU clock (time.thread_time_ns) moved. When
-wall time advanced and CPU time did not, the thread wanted to run and could
-not: with other Python threads running that is the GIL (drawn as gil-wait),
-in a process of its own it is the OS giving the core to someone else (drawn
-as runnable). The harness knows its own sleeps, lock waits and I/O, so those
-are never counted. A sleep() that returns late is measured the same way: the
-time past the deadline is the wait to get the GIL back (the convoy effect).
-One slice check costs a perf_counter_ns and a thread_time_ns call, about
-0.4 µs per 100 µs slice; gaps are reported as spans, not per slice.
+A lane is drawn running only where the harness measured that it ran (on a
+core, and under the GIL holding it: at most one thread of a process at a
+time); work it cannot measure is drawn active. harness_running.py says how:
+CPU work in slices that watch the clock, and a ledger of who holds the GIL.
 
 An uncaught exception, in any thread, becomes a mark with the exception, the
 traceback on stderr, an end summary saying the run failed, and exit code 1;
@@ -41,12 +34,12 @@ Only the standard library is used; Python 3.10 or newer.
 """
 
 import json
-import mmap
 import os
-import struct
 import sys
 import threading
 import time
+
+import harness_ring as _hr
 
 # --- The run's spec and clock ------------------------------------------------
 
@@ -74,6 +67,11 @@ def param(name, default=None):
 def cores():
     """Returns the number of CPUs the run may use."""
     return int(SPEC.get("cores") or os.cpu_count() or 1)
+
+
+GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+"""Whether this interpreter runs with a GIL (False on a free-threaded build
+with the GIL disabled): threads of a process then never run Python at once."""
 
 
 # --- Encoding -------------------------------------------------------------------
@@ -127,89 +125,22 @@ def _num(v):
     return repr(v)
 
 
+
+# The GIL ledger and the measured work (cpu, sleep, busy, Lock...) live in
+# harness_running, which reads the clock base and the encoders above: it is
+# imported here, once they exist, and re-exported for the scenarios.
+import harness_running as _running  # noqa: E402
+from harness_running import Gaps, Lock, busy, calibrate, cpu, gil_lane, sleep, waiting  # noqa: E402,F401
+
 # --- Transport: the root's ring and the children's relay ---------------------------
 
 _ROOT_ENV = "INTERLEAVE_ROOT"  # "<root pid>:<relay fd>", set by the root
-_RING_HEADER = 4096
-_RING_DATA = 8 << 20
-_WRAP = 0xFFFFFFFF
-_u32 = struct.Struct("<I")
-# Header words (8 bytes each) of the ring.
-_H_WRITE, _H_READ, _H_ENDED, _H_DROPPED = 0, 1, 2, 3
-
-
-class _Ring:
-    """A single-producer byte ring in shared memory, read by the recorder.
-
-    A record is a u32 length, then the line, padded to 8 bytes. The length is
-    written after the line and the reader zeroes what it consumed, so a
-    record whose length is still 0 is not ready yet. Producers in the root
-    serialise on a lock; nothing here releases the GIL unless the ring is
-    full.
-    """
-
-    def __init__(self, fd):
-        self.fd = fd
-        self.mm = mmap.mmap(fd, _RING_HEADER + _RING_DATA)
-        self.h = memoryview(self.mm)[:_RING_HEADER].cast("Q")
-
-    def put(self, line):
-        n = len(line)
-        size = (4 + n + 7) & ~7
-        h, mm = self.h, self.mm
-        w = h[_H_WRITE]
-        off = w % _RING_DATA
-        pad = _RING_DATA - off if off + size > _RING_DATA else 0
-        waited = 0
-        while w + pad + size - h[_H_READ] > _RING_DATA:
-            # Full: the recorder is behind. Wait for it rather than lose
-            # events, but never forever (it may have died).
-            if waited > 2000 or _recorder_dead():
-                h[_H_DROPPED] += 1
-                return
-            time.sleep(0.001)
-            waited += 1
-        if pad:
-            _u32.pack_into(mm, _RING_HEADER + off, _WRAP)
-            w += pad
-            off = 0
-        start = _RING_HEADER + off
-        mm[start + 4:start + 4 + n] = line
-        _u32.pack_into(mm, start, n)
-        h[_H_WRITE] = w + size
-
-    def take(self):
-        """Returns the complete lines written since the last take."""
-        h, mm = self.h, self.mm
-        r, w = h[_H_READ], h[_H_WRITE]
-        lines = []
-        while r < w:
-            off = r % _RING_DATA
-            start = _RING_HEADER + off
-            (n,) = _u32.unpack_from(mm, start)
-            if n == 0:
-                break  # written but not visible yet
-            if n == _WRAP:
-                mm[start:start + 4] = b"\0\0\0\0"
-                r += _RING_DATA - off
-                continue
-            line = mm[start + 4:start + 4 + n]
-            if not (line.startswith(b'{"t":') and line.endswith(b"\n")):
-                break  # torn read: try again next time
-            size = (4 + n + 7) & ~7
-            mm[start:start + size] = bytes(size)
-            lines.append(line)
-            r += size
-        h[_H_READ] = r
-        return lines
-
 
 _lock = threading.Lock()
 _role = None  # "root", "child" or "recorder"
 _ring = None
-_ring_mm = None
-_ring_h = None
 _relay_fd = None
+_wake_fd = None  # the root's end of the recorder's wake pipe
 _root_pid = 0
 _relay_number = -1
 _recorder = None
@@ -221,39 +152,19 @@ def _recorder_dead():
     return _recorder is not None and _recorder.poll() is not None
 
 
+def _wake_recorder():
+    """Asks the recorder to read now (the end of the run, a full ring). A
+    system call, so never done per event."""
+    if _wake_fd is not None:
+        try:
+            os.write(_wake_fd, b"w")
+        except OSError:
+            pass  # the pipe is full: the recorder has been woken already
+
+
 def _emit(body, t=None):
     """Writes one event: body is the JSON object after its "t" member. It is
     replaced at start by the root's or a child's writer."""
-
-
-def _root_writer(ring):
-    """Returns the root's _emit: the line goes into the ring without calling
-    any Python function while the lock is held, so the thread cannot lose the
-    GIL half-way (CPython only switches threads at calls and backward jumps).
-    Everything it needs is bound locally: an event costs about a microsecond."""
-    mm, hdr, lock, pc, base, pack = ring.mm, ring.h, _lock, _pc, _BASE, _u32.pack_into
-    data, header, put = _RING_DATA, _RING_HEADER, ring.put
-
-    def emit(body, t=None):
-        with lock:
-            if hdr[_H_ENDED]:
-                return
-            if t is None:
-                t = pc() - base
-            line = b'{"t":%d%s\n' % (t, body)
-            n = len(line)
-            size = (n + 11) & ~7
-            w = hdr[0]
-            off = w % data
-            if off + size <= data and w + size - hdr[1] <= data:
-                start = header + off
-                mm[start + 4:start + 4 + n] = line
-                pack(mm, start, n)
-                hdr[0] = w + size
-            else:
-                put(line)  # wraps around, or waits for room
-
-    return emit
 
 
 def _child_emit(body, t=None):
@@ -286,8 +197,8 @@ def _relay_write(line):
 
 
 def _start_root():
-    """Sets up the ring, the relay pipe and the recorder process."""
-    global _role, _ring, _ring_mm, _ring_h, _relay_fd, _root_pid, _relay_number, _recorder, _emit
+    """Sets up the ring, the relay pipe, the wake pipe and the recorder process."""
+    global _role, _ring, _relay_fd, _wake_fd, _root_pid, _relay_number, _recorder, _emit
     import subprocess
 
     _role = "root"
@@ -299,25 +210,38 @@ def _start_root():
         # Run by hand: events go to stderr so the script still works.
         events_fd = os.dup(2)
     ring_fd = os.memfd_create("interleave-events")
-    os.ftruncate(ring_fd, _RING_HEADER + _RING_DATA)
-    _ring = _Ring(ring_fd)
-    _ring_mm, _ring_h = _ring.mm, _ring.h
-    _emit = _root_writer(_ring)
+    os.ftruncate(ring_fd, _hr.RING_HEADER + _hr.RING_DATA)
+    _ring = _hr.Ring(ring_fd)
+    _emit = _hr.root_writer(_ring, _lock, _BASE, _wake_recorder, _recorder_dead)
     relay_r, relay_w = os.pipe()
     try:
         import fcntl
         fcntl.fcntl(relay_r, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except OSError:
         pass  # the default 64 KiB is enough, only slower
+    wake_r, _wake_fd = os.pipe()
+    os.set_blocking(_wake_fd, False)
+    ready_r, ready_w = os.pipe()
     _relay_fd = relay_w
     _relay_number = relay_w
     os.environ[_ROOT_ENV] = "%d:%d" % (_root_pid, relay_w)
     env = dict(os.environ)
-    env["INTERLEAVE_RECORDER"] = "%d:%d:%d:%d" % (ring_fd, relay_r, events_fd, _root_pid)
+    if params.get("step"):
+        env["INTERLEAVE_RECORDER_IDLE"] = "1"  # a paused step run: sleep until woken
+    env["INTERLEAVE_RECORDER"] = "%d:%d:%d:%d:%d:%d:%d" % (ring_fd, relay_r, wake_r, ready_w, events_fd, _root_pid, _BASE)
     _recorder = subprocess.Popen(
-        [sys.executable, "-E", "-S", "-B", os.path.abspath(__file__)],
-        pass_fds=(ring_fd, relay_r, events_fd), env=env, stdin=subprocess.DEVNULL)
+        [sys.executable, "-E", "-S", "-B", _hr.__file__],
+        pass_fds=(ring_fd, relay_r, wake_r, ready_w, events_fd), env=env, stdin=subprocess.DEVNULL)
     os.close(relay_r)
+    os.close(wake_r)
+    os.close(ready_w)
+    # Wait for the recorder to be up: an interpreter starting takes 10-40 ms
+    # of CPU, which must not overlap the scenario's work (a run that keeps
+    # every core busy would pay for it). EOF means it died: events then go
+    # nowhere, and the ring's writer notices.
+    import select
+    select.select([ready_r], [], [], 5)
+    os.close(ready_r)
     # Only the recorder writes fd 3: children of this process must not hold
     # it open, or the server would wait for them to see the end of the run.
     os.close(events_fd)
@@ -333,25 +257,31 @@ def _start_child(root):
 
 
 def _after_fork_in_child():
-    """A forked child keeps the inherited relay pipe but not the ring."""
-    global _role, _lock, _ring, _recorder, _ended, _running_threads, _tls, _emit
+    """A forked child keeps the inherited relay pipe but not the ring, and
+    starts with a ledger of its own (its only thread is the one that forked)."""
+    global _role, _lock, _ring, _recorder, _ended, _tls, _emit, _wake_fd
     if _role == "root":
         _role = "child"
         _emit = _child_emit
         _ring = None
         _recorder = None
+        if _wake_fd is not None:
+            os.close(_wake_fd)  # the recorder sees the root's end, not ours
+            _wake_fd = None
     _lock = threading.Lock()
     _ended = False
-    _threads.clear()
-    _running_threads = 0
     _tls = threading.local()
+    _running._reset_ledger()
 
 
 # --- Events: the protocol, one function per kind -----------------------------------
 
 
 def lane(id, kind, name, parent=None, pid=None, group=None, t=None):
-    """Declares a lane (a row of the timeline): kind is thread, process, task or loop."""
+    """Declares a lane (a row of the timeline): kind is thread, process, task,
+    loop or cpu. A thread, task or loop lane of this process (and this
+    process's own process lane) runs on the thread that declares it: the GIL
+    ledger follows it (thread_lane declares the calling thread)."""
     body = ',"k":"lane","id":%s,"kind":%s,"name":%s' % (_lane_str(id), _str(kind), _str(name))
     if parent:
         body += ',"parent":%s' % _lane_str(parent)
@@ -359,22 +289,33 @@ def lane(id, kind, name, parent=None, pid=None, group=None, t=None):
         body += ',"pid":%d' % pid
     if group:
         body += ',"group":%s' % _str(group)
+    if (kind in ("thread", "task", "loop") and (not pid or pid == os.getpid())) or (kind == "process" and pid == os.getpid()):
+        _running._lanes[id] = _running._LaneRecord(id, name)
     _emit((body + "}").encode(), t)
 
 
 def state(lane, s, why=None, t=None):
-    """Puts lane in state s (running, runnable, gil-wait, lock-wait, io, sleep,
-    syscall, blocked, idle, done) from t (now by default) until its next state."""
+    """Puts lane in state s (running, active, runnable, gil-wait, lock-wait, io,
+    sleep, syscall, blocked, idle, done) from t (now by default) until its
+    next state. running claims the lane is on a core: use it for work that
+    cpu() or Gaps measure, and active for work the harness cannot measure.
+    A state a thread emits for its own lane feeds the GIL ledger."""
     q = _lane_json.get(lane) or _lane_str(lane)
     if why:
         body = ',"k":"state","lane":%s,"s":"%s","why":%s,"src":"app"}' % (q, s, _why_str(why))
     else:
         body = ',"k":"state","lane":%s,"s":"%s","src":"app"}' % (q, s)
-    global _running_threads
-    tr = _threads.get(lane)
-    if tr is not None and (s == "running") != tr.running:
-        tr.running = s == "running"
-        _running_threads += 1 if tr.running else -1
+    rec = _running._lanes.get(lane)
+    if rec is not None:
+        # Never before the lane's latest state (one the ledger drew for it).
+        at = max(_pc() if t is None else t + _BASE, rec.last)
+        if GIL and rec.ident == _get_ident():
+            at = _running._own_state(rec, s == "running", at)
+        else:
+            rec.running = s == "running"
+        if at > rec.last:
+            rec.last = at
+        t = at - _BASE
     _emit(body.encode(), t)
 
 
@@ -409,6 +350,21 @@ def mark(label, lane=None, t=None):
     else:
         body = ',"k":"mark","label":%s}' % _str(label)
     _emit(body.encode(), t)
+
+
+def step(lane, line, code, locals_, n=0, src=None):
+    """Records that a thread of a step run stopped before line (code, its
+    locals as {name: repr}); n is the number of the step that brought it
+    there (0: its first arrival; line 0: it returned). src, sent once per
+    lane, is (function name, first line number, source lines): the fields
+    fn, first and source."""
+    body = ',"k":"step","lane":%s,"line":%d,"code":%s,"locals":%s' % (
+        _lane_str(lane), line, _str(code), _dumps(locals_, separators=(",", ":")))
+    if n:
+        body += ',"n":%d' % n
+    if src:
+        body += ',"fn":%s,"first":%d,"source":%s' % (_str(src[0]), src[1], _dumps(src[2], separators=(",", ":")))
+    _emit((body + "}").encode())
 
 
 def metric(value, unit="", label=""):
@@ -449,6 +405,14 @@ def end(summary, failed=False):
         _exit_run(1)
 
 
+def nudge():
+    """Wakes the recorder now. A step run calls it after each step: while
+    the run waits for its learner the recorder sleeps instead of polling
+    the ring, so this is how the step's events go out."""
+    if _role == "root" and not _recorder_dead():
+        _wake_recorder()
+
+
 def _finish():
     """Tells the recorder the run is over and waits until it has written all."""
     global _ended, _relay_fd
@@ -456,11 +420,12 @@ def _finish():
         if _ended:
             return
         _ended = True
-        _ring.h[_H_ENDED] = 1
+        _ring.h[_hr.H_ENDED] = 1
         # The recorder sees the relay's end once every child has closed it.
         if _relay_fd is not None and _relay_fd >= 0:
             os.close(_relay_fd)
             _relay_fd = -1
+    _wake_recorder()
     try:
         _recorder.wait(timeout=5)
     except Exception:
@@ -522,29 +487,16 @@ def peak_rss(pid=None):
     return 0
 
 
-# --- Threads and processes as lanes -------------------------------------------------
 
+# --- Threads and processes as lanes ------------------------------------------------------
 
-class _ThreadRecord:
-    """What the harness knows about a thread that is a lane: whether its last
-    state was running (so that a gap can be told apart: with other threads
-    running it is the GIL, alone it is the OS)."""
-
-    __slots__ = ("lane", "ident", "running")
-
-    def __init__(self, lane, ident):
-        self.lane, self.ident, self.running = lane, ident, False
-
-
-_threads = {}  # lane -> _ThreadRecord, for lanes that are threads of this process
-_running_threads = 0  # how many of them are running
+_get_ident = threading.get_ident
 _tls = threading.local()
 
 
 def thread_lane(id, name, parent=None, group=None):
     """Declares the calling thread as lane id and returns id."""
     lane(id, "thread", name, parent=parent, pid=os.getpid(), group=group)
-    _threads[id] = _ThreadRecord(id, threading.get_ident())
     _tls.lane = id
     return id
 
@@ -559,189 +511,6 @@ def process_lane(id, name, parent=None, group=None, t=None):
 def current_lane():
     """Returns the lane of the calling thread, if it declared one."""
     return getattr(_tls, "lane", None)
-
-
-# --- CPU work, sleeps and locks that measure their own waits -----------------------
-
-_SLICE_NS = 100_000  # CPU work between two gap checks (at most)
-_units_per_ms = 0
-
-
-def _spin(n):
-    x = 0
-    for i in range(n):
-        x = (x + i * i) % 1000003
-    return x
-
-
-def calibrate(units_per_ms=None):
-    """Measures how many work units this machine computes per ms on one core,
-    so that cpu(lane, 200) is a fixed amount of work that takes 200 ms alone,
-    and returns it. Call it before starting threads; pass a worker process
-    the parent's value (calibrate(units)) so that every process does the
-    same amount of work."""
-    global _units_per_ms
-    if units_per_ms:
-        _units_per_ms = int(units_per_ms)
-    if _units_per_ms:
-        return _units_per_ms
-    probe = 20000
-    _spin(probe)
-    best = None
-    for _ in range(5):
-        c0 = _tt()
-        _spin(probe)
-        d = _tt() - c0
-        best = d if best is None or d < best else best
-    _units_per_ms = max(1, int(probe * 1e6 / max(best, 1)))
-    return _units_per_ms
-
-
-def _gap_threshold():
-    # A gap shorter than this is noise (interrupts, a busy VM); with a short
-    # switch interval the GIL hand-offs themselves are short.
-    return int(max(30_000, min(250_000, sys.getswitchinterval() * 1e9 / 2)))
-
-
-_checks = 0  # Gaps.check calls by every thread of this process
-
-
-class Gaps:
-    """Finds the time a running thread could not run: wall time that moved
-    while the thread's CPU time did not. Call check() every few tens of µs of
-    work; each gap becomes a span on the lane.
-
-    Whether the gap was the GIL is told by the other threads: if any of them
-    checked in during the gap, they ran Python code, so they held the GIL
-    and this thread was waiting for it (gil-wait). If none did, the thread
-    most likely kept the GIL and the OS gave its core to someone else
-    (runnable): the two are different waits and are drawn apart."""
-
-    def __init__(self, lane, why="computing", on_gap=None):
-        self.lane, self.why, self.on_gap = lane, why, on_gap
-        self.threshold = _gap_threshold()
-        self.spans = []  # gil-wait spans: (start, end) in run time, ns
-        self.preempted = []  # runnable spans: (start, end)
-        self.w, self.c = _pc(), _tt()
-        self.seen = _checks
-
-    def skip(self):
-        """Starts measuring afresh: the time since the last check was a known
-        wait (a lock, I/O) already drawn as such."""
-        self.w, self.c, self.seen = _pc(), _tt(), _checks
-
-    def check(self):
-        global _checks
-        w, c = _pc(), _tt()
-        _checks += 1
-        lost = (w - self.w) - (c - self.c)
-        if lost >= self.threshold:
-            start, end = w - lost - _BASE, w - _BASE
-            if _checks - self.seen > 1:
-                state(self.lane, "gil-wait", "wants to run: another thread holds the GIL", t=start)
-                self.spans.append((start, end))
-                kind = "gil-wait"
-            else:
-                state(self.lane, "runnable", "wants to run: the OS gave the core to someone else", t=start)
-                self.preempted.append((start, end))
-                kind = "runnable"
-            state(self.lane, "running", self.why, t=end)
-            if self.on_gap is not None:
-                self.on_gap(self.lane, kind, start, end)
-        self.w, self.c, self.seen = w, c, _checks
-
-
-def cpu(lane, ms, why="computing", on_gap=None):
-    """Computes for ms milliseconds of one core's time (as calibrated), in
-    slices, reporting every stretch the thread could not run; on_gap(lane,
-    kind, start, end) is called after each. Returns the Gaps (their spans)."""
-    per_ms = _units_per_ms or calibrate()
-    slice_ns = min(_SLICE_NS, max(20_000, int(sys.getswitchinterval() * 1e9 / 4)))
-    units = max(1, int(per_ms * slice_ns / 1e6))
-    total = int(per_ms * ms)
-    gaps = Gaps(lane, why, on_gap)
-    done = 0
-    spin, check = _spin, gaps.check
-    while done < total:
-        n = min(units, total - done)
-        spin(n)
-        done += n
-        check()
-    return gaps
-
-
-def sleep(lane, seconds, why="sleeping", after="running", after_why=None):
-    """Sleeps on lane and returns how late it woke, in ns. Time past the
-    deadline is time the thread waited to run again (the GIL, or a CPU) and
-    is drawn as such; then the lane goes back to state after."""
-    t0 = _pc()
-    state(lane, "sleep", why, t=t0 - _BASE)
-    time.sleep(seconds)
-    t1 = _pc()
-    late = t1 - t0 - int(seconds * 1e9)
-    if late >= _gap_threshold():
-        if _running_threads > 0 or threading.active_count() > 1:
-            state(lane, "gil-wait", "woke up; waiting for the GIL to run again", t=t1 - late - _BASE)
-        else:
-            state(lane, "runnable", "woke up; waiting for a CPU", t=t1 - late - _BASE)
-    if after:
-        state(lane, after, after_why, t=t1 - _BASE)
-    return max(late, 0)
-
-
-class waiting:
-    """A context manager: lane is in state s (io, blocked...) inside the block
-    and back in state after when it ends."""
-
-    def __init__(self, lane, s, why=None, after="running", after_why=None):
-        self.lane, self.s, self.why, self.after, self.after_why = lane, s, why, after, after_why
-
-    def __enter__(self):
-        state(self.lane, self.s, self.why)
-        return self
-
-    def __exit__(self, *exc):
-        if self.after:
-            state(self.lane, self.after, self.after_why)
-        return False
-
-
-class Lock:
-    """A threading.Lock that reports contention: a lane that has to wait for
-    it gets a lock-wait span and want/got events when the wait lasted at least
-    min_wait_ns (shorter waits are counted, not drawn, so a million
-    acquisitions do not become millions of events)."""
-
-    def __init__(self, name, min_wait_ns=50_000):
-        self.name = name
-        self.min_wait_ns = min_wait_ns
-        self._lock = threading.Lock()
-        self.waited_ns = 0
-        self.contended = 0
-        self.acquisitions = 0
-
-    def acquire(self, lane, why="in the critical section", gaps=None):
-        """Takes the lock for lane. gaps is the lane's Gaps, if it measures
-        its own waits: a lock wait is not a GIL wait."""
-        self.acquisitions += 1
-        if self._lock.acquire(False):
-            return
-        t0 = _pc()
-        self._lock.acquire()
-        t1 = _pc()
-        if gaps is not None:
-            gaps.skip()
-        waited = t1 - t0
-        self.waited_ns += waited
-        self.contended += 1
-        if waited >= self.min_wait_ns:
-            lock(lane, self.name, "want", t=t0 - _BASE)
-            state(lane, "lock-wait", "waiting for %s: another thread holds it" % self.name, t=t0 - _BASE)
-            lock(lane, self.name, "got", t=t1 - _BASE)
-            state(lane, "running", why, t=t1 - _BASE)
-
-    def release(self):
-        self._lock.release()
 
 
 # --- Failure: an exception ends the run, it never hangs it ------------------------------
@@ -833,102 +602,6 @@ def _at_exit():
         end({"verdict": "The script ended without a summary."})
 
 
-# --- The recorder process --------------------------------------------------------------
-
-_WINDOW_NS = 20_000_000  # events are held this long so that late ones sort in
-_POLL_MIN, _POLL_MAX = 0.002, 0.016  # how often the recorder looks at the ring, s
-
-
-def _record():
-    """Runs the recorder: ring + relay in, sorted JSON lines out on fd 3."""
-    import select
-    ring_fd, relay_r, out_fd, root_pid = (int(x) for x in os.environ["INTERLEAVE_RECORDER"].split(":"))
-    ring = _Ring(ring_fd)
-    os.set_blocking(relay_r, False)
-    pending = []  # (t, n, line)
-    seq = 0
-    end_line = None
-    tail = b""
-    relay_open = True
-    ended_at = None
-
-    def add(line):
-        nonlocal seq, end_line
-        if line.startswith(b'{"t":'):
-            comma = line.find(b",", 5)
-            try:
-                t = int(line[5:comma])
-            except ValueError:
-                return
-            if b'"k":"end"' in line[comma:comma + 12]:
-                end_line = line
-                return
-            seq += 1
-            pending.append((t, seq, line))
-
-    def write(lines):
-        data = b"".join(lines)
-        while data:
-            n = os.write(out_fd, data)
-            data = data[n:]
-
-    poll = _POLL_MIN
-    while True:
-        got = ring.take()
-        for line in got:
-            add(line)
-        # Look often while events come, less when the scenario is quiet (a
-        # CPU-bound stretch): the recorder should not take CPU from it.
-        poll = _POLL_MIN if got else min(poll * 2, _POLL_MAX)
-        if relay_open:
-            while True:
-                try:
-                    chunk = os.read(relay_r, 1 << 20)
-                except BlockingIOError:
-                    break
-                if not chunk:
-                    relay_open = False
-                    break
-                chunk = tail + chunk
-                cut = chunk.rfind(b"\n") + 1
-                tail = chunk[cut:]
-                for line in chunk[:cut].splitlines(keepends=True):
-                    add(line)
-        finished = ring.h[_H_ENDED] and ring.h[_H_READ] == ring.h[_H_WRITE]
-        root_gone = os.getppid() != root_pid
-        if finished and ended_at is None:
-            ended_at = _pc()
-        # After the end, wait a little for children still writing.
-        if root_gone or (finished and (not relay_open or _pc() - ended_at > 300_000_000)):
-            for line in ring.take():
-                add(line)
-            pending.sort()
-            out = [p[2] for p in pending]
-            if end_line is not None:
-                out.append(end_line)
-            dropped = ring.h[_H_DROPPED]
-            if dropped:
-                out.insert(len(out) - (end_line is not None),
-                           b'{"t":%d,"k":"mark","label":"%d events were dropped: the recorder fell behind"}\n' % (_pc() - _BASE, dropped))
-            write(out)
-            return
-        wait = poll
-        if pending:
-            cutoff = _pc() - _BASE - _WINDOW_NS
-            pending.sort()
-            i = 0
-            while i < len(pending) and pending[i][0] <= cutoff:
-                i += 1
-            if i:
-                write([p[2] for p in pending[:i]])
-                del pending[:i]
-            if pending:  # wake up when the oldest one is due
-                wait = min(wait, max(_POLL_MIN, (pending[0][0] - cutoff) / 1e9))
-        if relay_open:
-            select.select([relay_r], [], [], wait)
-        else:
-            time.sleep(wait)
-
 
 # --- Parent death: no process of a run outlives the server -------------------------------
 
@@ -977,32 +650,21 @@ def _after_fork_die_with_parent():
     _die_with_parent(_fork_parent)
 
 
-def _end_the_rest_of_the_run(root_pid):
-    """Runs in the recorder once it has written everything: if the root is
-    gone (killed, or its server was), the processes the root started that
-    did not ask for a parent-death signal (subprocesses, a loopback server)
-    would be orphans: the recorder kills the run's process group, itself
-    last. Only for a run the server started (its own group, led by the
-    root), never for a script run by hand in a shell's job."""
-    if os.getppid() != root_pid and SPEC and os.getpgrp() == root_pid:
-        os.killpg(root_pid, 9)
-
 
 # --- Start ---------------------------------------------------------------------------------
 
 _import_pc = _pc()
 _import_cpu = 0
 
-if __name__ == "__main__":
-    _role = "recorder"
-    try:
-        _record()
-    finally:
-        _end_the_rest_of_the_run(int(os.environ["INTERLEAVE_RECORDER"].split(":")[3]))
-    sys.exit(0)
-
 _root = os.environ.get(_ROOT_ENV)
-if _root and int(_root.split(":")[0]) != os.getpid():
+if SPEC.get("search"):
+    # A search (stepsearch.py) runs the scenario many times and answers
+    # with one line of its own: no events, so no recorder.
+    # A worker that fails would leave the search waiting for it: exit.
+    _role, _ended = "search", True
+    threading.excepthook = lambda args: (sys.__excepthook__(args.exc_type, args.exc_value, args.exc_traceback),
+                                         os._exit(1))
+elif _root and int(_root.split(":")[0]) != os.getpid():
     _start_child(_root)
     _die_with_parent()
 else:

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resultRows, ruleState, progressText, compareRequest, fieldOfCompareError, speedupHeading, isFinalComparison } from '../results.js';
+import { resultRows, ruleState, progressText, compareRequest, fieldOfCompareError, speedupHeading, isFinalComparison, noiseText } from '../results.js';
 
 /** answer is GET /api/compare/{id} of a finished shared-state comparison. */
 const answer = {
@@ -39,12 +39,52 @@ test('the table writes each measure and marks the winner of each criterion', () 
 });
 
 test('the rule of thumb is judged only once the comparison is done', () => {
-  assert.deepEqual(ruleState(answer), { workload: 'shared-state', recommended: ['threads'], measured: 'sequential', agrees: false, note: 'Plain sequential code was fastest.' });
+  assert.deepEqual(ruleState(answer), { workload: 'shared-state', recommended: ['threads'], measured: 'sequential', tied: [], agrees: false, note: 'Plain sequential code was fastest.' });
   const running = { ...answer, status: 'running', rule: { recommended: ['threads'], measured: 'sequential', agrees: false } };
   assert.equal(ruleState(running).agrees, null);
   assert.equal(ruleState(running).note, '');
+  assert.equal(ruleState(running).measured, '', 'no measured winner while models run');
   const agreeing = { ...answer, rule: { recommended: ['threads'], measured: 'threads', agrees: true, note: '' } };
   assert.equal(ruleState(agreeing).agrees, true);
+});
+
+/** tied is a finished io comparison whose fastest two were within the noise. */
+const tied = {
+  ...answer, workload: 'io', baseline: 'sequential',
+  models: [
+    { model: 'sequential', run: 'r1', status: 'done', wall_ns: 3.2e9, cpu_ns: 2e7, peak_rss_bytes: 10 << 20, correct: true },
+    { model: 'threads', run: 'r2', status: 'done', wall_ns: 426e6, cpu_ns: 4e7, peak_rss_bytes: 14 << 20, correct: true },
+    { model: 'asyncio', run: 'r3', status: 'done', wall_ns: 425e6, cpu_ns: 3e7, peak_rss_bytes: 11 << 20, correct: true },
+  ],
+  winners: { cpu: 'sequential', memory: 'sequential' },
+  ties: { wall: ['asyncio', 'threads'] },
+  noise: { wall: 0.1, cpu: 0.15, memory: 0.05 },
+  rule: { recommended: ['threads', 'asyncio'], tied: ['asyncio', 'threads'], agrees: true, note: 'A tie: asyncio (425 ms), threads (426 ms) finished within the noise.' },
+};
+
+test('a difference within the noise is a tie, never a win', () => {
+  const rows = resultRows(tied);
+  const wall = (model) => rows.find((r) => r.model === model).cells.find((c) => c.key === 'wall');
+  for (const model of ['threads', 'asyncio']) {
+    assert.equal(wall(model).winner, false, `${model} 1 ms apart is not crowned`);
+    assert.equal(wall(model).tie, true);
+    assert.equal(wall(model).best, 'tie: fastest');
+  }
+  assert.equal(wall('sequential').tie, false);
+  const state = ruleState(tied);
+  assert.deepEqual(state.tied, ['asyncio', 'threads']);
+  assert.equal(state.measured, '');
+  assert.equal(state.agrees, true);
+  assert.match(state.note, /A tie/, 'a tie keeps its note even when it agrees');
+  assert.equal(noiseText(tied), "Differences within 10 % (wall time), 15 % (CPU time) and 5 % (memory) are ties: this machine's run-to-run noise, measured. A winner is named once every model has finished.");
+  assert.equal(noiseText({}), '');
+});
+
+test('no cell is starred while a model is still to run', () => {
+  const running = { ...answer, status: 'running' };
+  assert.ok(resultRows(running).every((r) => r.cells.every((c) => !c.winner && !c.tie)), 'a winner named before every model ran');
+  const cancelled = { ...tied, status: 'cancelled' };
+  assert.ok(resultRows(cancelled).every((r) => r.cells.every((c) => !c.winner && !c.tie)));
 });
 
 test('progress says which model runs and how many are done', () => {

@@ -26,7 +26,7 @@ function snapshotOf(m, { width = 800, t0 = 0, t1 = m.openEnd, selectedLane = '' 
   return {
     width, height: y + 6, gutterW, axisH, plotW, lanePad: 2, scale: 1, t0, t1,
     end: m.drawEnd, cut: m.cut, cursor: m.cursor, ticks: ticks(t0, t1, plotW, 90).ticks,
-    selectedLane, rows, marks: m.marks,
+    selectedLane, rows, marks: m.marks, steps: m.steps,
   };
 }
 
@@ -90,4 +90,20 @@ test('colours with alpha become an SVG paint and opacity', () => {
   assert.deepEqual(paint('rgba(0,0,0,0.55)'), { colour: 'rgb(0,0,0)', opacity: 0.55 });
   assert.deepEqual(paint('#009E73'), { colour: '#009E73', opacity: 1 });
   assert.equal(escapeXML(`"<'&>"`), '&quot;&lt;&#39;&amp;&gt;&quot;');
+});
+
+test('a step run\'s steps are ticks on their lanes, labelled with the line', () => {
+  const m = new RunModel();
+  m.add([
+    { t: 0, k: 'lane', id: 'worker-1', kind: 'thread', name: 'worker 1' },
+    { t: 10, k: 'step', lane: 'worker-1', line: 12, code: 'value = counter', locals: { value: '0' }, n: 1 },
+    { t: 20, k: 'step', lane: 'worker-1', line: 0, code: '', locals: {}, n: 2 },
+    { t: 30, k: 'end', summary: { wall_ns: 30 } },
+  ]);
+  m.setStatus('done');
+  const svg = timelineSVG(snapshotOf(m));
+  assert.match(svg, />L12<\/text>/);
+  assert.match(svg, />↩<\/text>/);
+  m.setCursor(15);
+  assert.doesNotMatch(timelineSVG(snapshotOf(m)), />↩<\/text>/, 'a step after the cursor is not drawn');
 });

@@ -15,12 +15,17 @@ GIL (3.13t) lose updates.
 
 With lock=true a threading.Lock guards the read-modify-write: no update is
 lost, and the workers queue for the lock (lock-wait spans).
+
+With step=true (or a schedule) the workers run add() or add_locked() below
+instead, one line at a time, in the order the learner (or the schedule)
+picks: see stepper.py.
 """
 
 import threading
 import time
 
 import harness as h
+import stepper
 
 counter = 0
 
@@ -79,9 +84,73 @@ def worker(n, increments, variant, pause, shared, start):
     h.state(lane, "done")
 
 
+# --- Step runs: the learner, or a schedule, picks the thread that runs each line ---
+
+
+def add(increments):
+    """The read-modify-write a step run steps through, one line at a time."""
+    global counter
+    for i in range(increments):
+        value = counter  # read
+        counter = value + 1  # write back: an update made since the read is lost
+
+
+def add_locked(increments, lock):
+    """The same under the lock: a thread that finds it held waits."""
+    global counter
+    for i in range(increments):
+        lock.acquire()
+        value = counter  # read
+        counter = value + 1  # write back
+        lock.release()
+
+
+def step_run(workers, increments, use_lock):
+    """Runs add (or add_locked) in every worker under the stepper."""
+
+    def setup():
+        global counter
+        counter = 0
+        if use_lock:
+            lock = stepper.Lock("counter_lock")
+            return [(add_locked, (increments, lock))] * workers
+        return [(add, (increments,))] * workers
+
+    def outcome(ex):
+        return {"lost": workers * increments - counter}
+
+    def summarize(ex, out):
+        expected, lost = workers * increments, out["lost"]
+        h.end({
+            "metrics": {
+                "expected": h.metric(expected, "", "expected final value (workers × increments)"),
+                "actual": h.metric(counter, "", "actual final value"),
+                "lost": h.metric(lost, "", "lost updates"),
+                "lost_pct": h.metric(round(100 * lost / expected, 2), "%", "share of updates lost"),
+                "steps": h.metric(ex.n, "", "lines stepped (by the schedule and the learner)"),
+            },
+            "verdict": step_verdict(expected, lost, use_lock),
+        })
+
+    stepper.run(setup, outcome, summarize, shared=("counter",))
+
+
+def step_verdict(expected, lost, use_lock):
+    if lost > 0:
+        return ("%d of %d updates were lost in this interleaving: two threads read the same value before "
+                "either wrote it back, so both wrote back that value plus one." % (lost, expected))
+    if use_lock:
+        return ("No update was lost (%d of %d): a thread that found the lock held waited until the holder "
+                "had written back." % (expected, expected))
+    return ("No update was lost in this interleaving (%d of %d): no thread read the counter between another "
+            "one's read and its write. Step them so that both read before either writes." % (expected, expected))
+
+
 def main():
     workers, increments = h.param("workers", 4), h.param("increments", 10000)
     use_lock, pause, variant = h.param("lock", False), h.param("yield", True), h.param("variant", "rmw")
+    if stepper.wanted():
+        return step_run(workers, increments, use_lock)
     h.lane("main", "thread", "main thread")
     h.counter("counter", 0)
     shared = Shared(use_lock)
@@ -114,33 +183,7 @@ def main():
             "contended": h.metric(shared.lock.contended if shared.lock else 0, "", "acquisitions that had to wait for the lock"),
             "gil_waits": h.metric(shared.switches, "", "times a worker waited for the GIL while another one counted (measured)"),
         },
-        "verdict": verdict(workers, expected, lost, use_lock, pause, variant, waited, shared.switches),
     })
-
-
-def verdict(workers, expected, lost, use_lock, pause, variant, waited, switches):
-    if lost > 0:
-        how = "between the read and the write" if variant == "rmw" else "inside counter += 1"
-        return ("Without a lock, %d of %d updates (%.1f%%) were lost: threads switched %s, "
-                "so two of them wrote back the same value." % (lost, expected, 100 * lost / expected, how))
-    if use_lock:
-        return ("With the lock no update was lost (%d of %d); the workers spent %.1f ms in total waiting for it."
-                % (expected - lost, expected, waited / 1e6))
-    if workers == 1:
-        return "One worker cannot race with itself: no update was lost."
-    if variant == "naive" and switches < 2:
-        return ("No update was lost, but the workers hardly ran at the same time (%d GIL hand-offs): raise "
-                "increments to see them interleave." % switches)
-    if variant == "naive":
-        return ("No update was lost although the threads handed the GIL over %d times, but not because "
-                "counter += 1 is atomic: CPython 3.10+ only switches threads at a backward jump or a call, never "
-                "between the load and the store of this statement. That is an accident of the implementation, "
-                "not a guarantee; use a lock (or try variant=rmw)." % switches)
-    if not pause:
-        return ("No update was lost this time: without a pause the read and the write are a few bytecodes apart "
-                "with no call between them, so the GIL was never handed over in between. Nothing prevents it: "
-                "try yield=true.")
-    return "No update was lost this time, but nothing prevents it: the read-modify-write was not protected."
 
 
 if __name__ == "__main__":

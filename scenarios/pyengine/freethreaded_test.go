@@ -1,0 +1,94 @@
+package pyengine
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+
+	"interleave/scenarios"
+	"interleave/scenarios/event"
+	"interleave/scenarios/invariant"
+)
+
+// pythonFTEnv names a free-threaded CPython (3.13t, 3.14t) for the tests
+// that check the harness without a GIL; without it they look for
+// python3.14t and python3.13t on PATH, and skip when there is none.
+const pythonFTEnv = "INTERLEAVE_PYTHON_FT"
+
+// freeThreadedEngine returns an engine for a free-threaded CPython, or skips.
+func freeThreadedEngine(t *testing.T) *Engine {
+	t.Helper()
+	python := os.Getenv(pythonFTEnv)
+	for _, name := range []string{"python3.14t", "python3.13t"} {
+		if python != "" {
+			break
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			python = p
+		}
+	}
+	if python == "" {
+		t.Skipf("no free-threaded CPython (set %s or put python3.13t on PATH)", pythonFTEnv)
+	}
+	e, err := New(python)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.Available(); err != nil {
+		t.Fatalf("%s=%s: %v", pythonFTEnv, python, err)
+	}
+	return e
+}
+
+// TestHarnessRunsWithoutAGIL runs the scenarios whose threads the harness
+// measures on a free-threaded build: they still run and end with a summary;
+// without a GIL no thread ever waits for one (no gil-wait span, no GIL
+// lane), every gap is the OS preempting a thread (runnable), and no more
+// lanes are drawn running than the machine has cores.
+func TestHarnessRunsWithoutAGIL(t *testing.T) {
+	e := freeThreadedEngine(t)
+	cases := []struct {
+		scenario string
+		params   map[string]any
+	}{
+		{"gil", map[string]any{"io_thread": true}},
+		{"threads", map[string]any{"work": "cpu", "tasks": 8.0, "size": 50.0, "workers": 4.0}},
+		{"mental-model", nil},
+		{"locks", map[string]any{"lock": true, "increments": 2000.0}},
+		{"multiprocessing", map[string]any{"workers": 2.0, "payload_kb": 16.0, "start": "fork"}},
+		{"pools", map[string]any{"kind": "goroutines"}},
+		{"asyncio", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.scenario+"/"+paramsName(c.params), func(t *testing.T) {
+			sc, _ := scenarios.Lookup(c.scenario)
+			params, err := scenarios.Validate(sc.ParamsFor(scenarios.EnginePython), c.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog, err := e.Program(scenarios.Spec{RunID: "test", Scenario: c.scenario, Engine: scenarios.EnginePython,
+				Params: params, ClockBase: event.Monotonic(), Cores: runtime.NumCPU()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := runProgram(t, c.scenario, prog, runOptions{})
+			if res.err != nil || res.summary == nil {
+				t.Fatalf("run failed: %v; stderr: %s", res.err, res.output["stderr"])
+			}
+			if n := len(res.spans(event.GILWait)); n > 0 {
+				t.Errorf("%d gil-wait spans on a build without a GIL", n)
+			}
+			if cpu := res.lanes(event.LaneCPU); len(cpu) > 0 {
+				t.Errorf("a GIL lane on a build without a GIL: %+v", cpu[0])
+			}
+			rep := invariant.Check(res.events, invariant.Limits{Machine: runtime.NumCPU(), Process: processLimit(res.pid, 0)})
+			t.Logf("%d events, %d runnable spans; %.2f%% over the machine's cores", len(res.events), len(res.spans(event.Runnable)), 100*rep.Share())
+			if rep.Share() > 0.02 {
+				t.Errorf("more lanes drawn running than cores during %.2f%% of the run", 100*rep.Share())
+			}
+			checkLaneOrder(t, res)
+		})
+	}
+}

@@ -1,0 +1,509 @@
+"""harness_running: when a lane of a Python scenario is drawn running.
+
+Part of the harness: harness.py re-exports what scenarios use (cpu, Gaps,
+sleep, busy, waiting, Lock, calibrate, gil_lane). A lane is drawn running
+only where the harness measured that it ran:
+
+* CPU work done through cpu() runs in slices of about 100 µs (a quarter of
+  the switch interval when that is shorter). After each slice the thread
+  reads the wall clock (perf_counter_ns, a vDSO call of about 80 ns); only
+  when a slice took longer than it can without a gap worth drawing, or every
+  16 slices, does it read its own CPU clock (thread_time_ns, a system call
+  of 1-2 µs on a VM). Wall time that advanced while CPU time did not is
+  time the thread wanted to run and could not. Reading the CPU clock after
+  every slice cost about 2 % of a CPU-bound thread.
+* Under the GIL, who ran is known too: a thread that executes Python holds
+  the GIL, so every slice it computes and every state it emits about its
+  own lane proves that it holds the GIL at that instant. A ledger per
+  process keeps the thread lane drawn running. When another thread proves
+  it holds the GIL, the lane drawn running is drawn waiting for the GIL
+  (gil-wait) from then on; when it computes again, it is drawn running from
+  the moment it took the GIL back (estimated from its CPU clock, and never
+  before the previous holder was last seen running). So at no instant are
+  two threads of a process drawn running, by construction; a gap during
+  which no other thread of the process ran is the OS giving the core to
+  someone else (runnable). A process may declare a GIL lane (gil_lane), a
+  cpu lane whose running spans name the holder.
+* Without a GIL (free-threaded CPython, sys._is_gil_enabled() false) there
+  is no ledger: threads run in parallel and every gap is the OS preempting
+  the thread (runnable).
+* Work the harness cannot slice (pickling, an event loop's steps) is drawn
+  by busy when it ends: running if the thread's CPU clock kept up with the
+  wall clock, active otherwise. Scenarios draw work they cannot measure at
+  all (another program, a loop of lock acquisitions) active, never running.
+
+The harness knows its own sleeps, lock waits and I/O, so those are never
+counted as waits to run; a sleep() that returns late is measured the same
+way (the convoy effect).
+"""
+
+import sys
+import threading
+import time
+
+import harness as _h
+
+# harness.py imports this module once its clock and encoders exist.
+_pc = time.perf_counter_ns
+_tt = time.thread_time_ns
+_ptime = time.process_time_ns
+_BASE = _h._BASE
+GIL = _h.GIL
+
+
+# --- The GIL ledger: which thread lane is drawn running ------------------------------
+
+_get_ident = threading.get_ident
+
+_GIL_WAIT_WHY = "wants to run: another thread holds the GIL"
+_PREEMPTED_WHY = "wants to run: waits for a core (the OS runs something else)"
+
+
+class _LaneRecord:
+    """What the harness knows about a lane that runs on a thread of this
+    process: the thread (the one that declared it, or that computes on it),
+    its name (the GIL lane names holders), whether its work is running,
+    since when the ledger draws it waiting for the GIL, and the time of the
+    latest state this process emitted for it (a state the ledger derives is
+    never older, so every lane's states stay in time order)."""
+
+    __slots__ = ("lane", "name", "ident", "running", "lost_at", "last")
+
+    def __init__(self, lane, name, ident=None):
+        self.lane, self.name = lane, name
+        self.ident = _get_ident() if ident is None else ident
+        self.running = False
+        self.lost_at = None  # absolute ns, while drawn gil-wait by the ledger
+        self.last = 0  # absolute ns
+
+
+_lanes = {}  # lane id -> _LaneRecord, for lanes that run on threads of this process
+
+# The ledger: which lane drawn running holds the GIL, as last proved. Only
+# used with a GIL. _proof is written on every slice without the lock (one
+# store, atomic under the GIL); everything else changes under _ledger_lock.
+_ledger_lock = threading.Lock()
+_holder = None  # the _LaneRecord drawn running that holds the GIL
+_proof = 0  # absolute ns: the latest instant a thread of this process ran Python, as seen
+_gil = None  # the process's GIL lane (kind cpu), if declared
+_gil_shown = None  # the name its current span shows ("" for idle)
+_gil_last = 0
+
+
+def _reset_ledger():
+    global _ledger_lock, _holder, _proof, _gil, _gil_shown, _gil_last
+    _lanes.clear()
+    _ledger_lock = threading.Lock()
+    _holder, _proof, _gil, _gil_shown, _gil_last = None, 0, None, None, 0
+
+
+def _show_gil(rec, at):
+    """Draws the GIL lane held by rec (None: by no lane drawn running) from at."""
+    global _gil_shown, _gil_last
+    if _gil is None:
+        return
+    name = rec.name if rec is not None else ""
+    if name == _gil_shown:
+        return
+    at = max(at, _gil_last)
+    _gil_shown, _gil_last = name, at
+    if name:
+        body = ',"k":"state","lane":%s,"s":"running","why":%s,"src":"app"}' % (_h._lane_str(_gil), _h._why_str(name))
+    else:
+        body = ',"k":"state","lane":%s,"s":"idle","why":"no thread drawn running holds it","src":"app"}' % _h._lane_str(_gil)
+    _h._emit(body.encode(), at - _BASE)
+
+
+def _displace(h, at):
+    """Draws h (drawn running, another thread's lane) waiting for the GIL
+    from at: a thread of the process ran Python since, so h did not."""
+    h.lost_at = _state_at(h, "gil-wait", _GIL_WAIT_WHY, at)
+
+
+def _own_state(rec, running, at):
+    """Feeds the ledger a state rec's own thread emits: that thread holds the
+    GIL now. A running state makes rec the holder from at; any other leaves
+    no lane drawn running (it is about to wait, or works unmeasured).
+    Returns the time rec's state takes effect."""
+    global _holder, _proof
+    with _ledger_lock:
+        now = _pc()
+        h = _holder
+        if running:
+            _holder = rec
+            if h is not rec:
+                # Another thread may have run since at (rec read its clock,
+                # then lost the GIL before emitting): rec holds the GIL since
+                # the latest proof at the earliest.
+                at = max(at, _proof, h.last if h is not None else 0)
+                if h is not None:
+                    _displace(h, at)
+            rec.running, rec.lost_at = True, None
+            _show_gil(rec, at)
+        else:
+            _holder = None
+            if h is not None and h is not rec:
+                _displace(h, max(_proof, h.last))
+            rec.running, rec.lost_at = False, None
+            _show_gil(None, min(at, now))
+        _proof = max(_proof, now)
+    return at
+
+
+def _take(rec, at):
+    """rec's thread computes again (a cpu() slice, a check) and was not the
+    holder: it holds the GIL from at (never before the previous holder was
+    last seen running, nor after now), and the lane drawn running before it
+    does not. Returns the span rec waited for the GIL, or None."""
+    with _ledger_lock:
+        return _take_locked(rec, at)
+
+
+def _take_locked(rec, at):
+    global _holder, _proof
+    now = _pc()
+    h = _holder
+    _holder = rec
+    lost_at = rec.lost_at
+    at = min(max(at, _proof, rec.last, lost_at or 0, h.last if h is not None and h is not rec else 0), now)
+    if h is not None and h is not rec:
+        _displace(h, at)
+    wait = None
+    if lost_at is not None:
+        rec.lost_at = None
+        at = _state_at(rec, "running", _running_why.get(rec.lane, "computing"), at)
+        wait = (lost_at, at)
+    rec.running = True
+    _show_gil(rec, at)
+    _proof = max(_proof, now)
+    return wait
+
+
+def _leave(rec, at):
+    """rec's thread is about to block (a lock) without drawing it yet: it no
+    longer holds the GIL after at, and no other thread is displaced for it."""
+    global _holder, _proof
+    with _ledger_lock:
+        if _holder is rec:
+            _holder = None
+            _show_gil(None, at)
+        _proof = max(_proof, at)
+
+
+_running_why = {}  # lane -> why of its running state while it computes (for the ledger)
+
+
+def gil_lane(id, name="GIL: who holds it (measured)"):
+    """Declares the GIL of this process as a cpu lane: its running spans name
+    the thread lane that holds it, as the ledger measured. Returns id, or
+    None on a build without a GIL (there is nothing to hold)."""
+    global _gil, _gil_shown, _gil_last
+    if not GIL:
+        return None
+    _h.lane(id, "cpu", name, pid=_h.os.getpid())
+    with _ledger_lock:
+        _gil, _gil_shown, _gil_last = id, None, 0
+        _show_gil(_holder, _pc())
+    return id
+
+
+def _own_record(lane):
+    """Returns lane's record, declaring that it runs on the calling thread if
+    the harness did not know it (a worker process computing on a lane its
+    parent declared)."""
+    rec = _lanes.get(lane)
+    if rec is None:
+        rec = _lanes[lane] = _LaneRecord(lane, lane)
+        rec.running = True
+    return rec
+
+
+# --- CPU work, sleeps and locks that measure their own waits -----------------------
+
+_SLICE_NS = 100_000  # CPU work between two looks at the clock (at most)
+_FULL_EVERY = 16  # slices between two reads of the thread's CPU clock, at most
+_units_per_ms = 0
+
+
+def _spin(n):
+    x = 0
+    for i in range(n):
+        x = (x + i * i) % 1000003
+    return x
+
+
+def calibrate(units_per_ms=None):
+    """Measures how many work units this machine computes per ms on one core,
+    so that cpu(lane, 200) is a fixed amount of work that takes 200 ms alone,
+    and returns it. Call it before starting threads; pass a worker process
+    the parent's value (calibrate(units)) so that every process does the
+    same amount of work."""
+    global _units_per_ms
+    if units_per_ms:
+        _units_per_ms = int(units_per_ms)
+    if _units_per_ms:
+        return _units_per_ms
+    probe = 20000
+    _spin(probe)
+    best = None
+    for _ in range(5):
+        c0 = _tt()
+        _spin(probe)
+        d = _tt() - c0
+        best = d if best is None or d < best else best
+    _units_per_ms = max(1, int(probe * 1e6 / max(best, 1)))
+    return _units_per_ms
+
+
+# A stretch a thread lost shorter than this is noise (an interrupt, a timer
+# tick of a busy VM) and is not drawn. Waits for the GIL are drawn whatever
+# their length: the ledger knows them.
+_GAP_NS = 100_000
+
+
+def _gap_threshold():
+    return _GAP_NS
+
+
+class Gaps:
+    """Finds the time a running thread could not run. Call check() every few
+    tens of µs of work (cpu() does, after every slice); each gap becomes a
+    span on the lane: gil-wait when another thread of the process ran Python
+    meanwhile (the ledger saw it, or the process's CPU clock moved more than
+    this thread's), runnable when none did (the OS gave the core to someone
+    else; always, without a GIL). spans holds the gil-wait
+    spans and preempted the runnable ones, as (start, end) in run time."""
+
+    def __init__(self, lane, why="computing", on_gap=None):
+        global _proof
+        self.lane, self.why, self.on_gap = lane, why, on_gap
+        self.threshold = _gap_threshold()
+        self.spans = []
+        self.preempted = []
+        self.rec = _own_record(lane)
+        _running_why[lane] = why
+        self.w, self.c, self.p = _pc(), _tt(), (_ptime() if GIL else 0)
+        self.last = self.w  # the end of the latest slice
+        if GIL and _holder is not self.rec:
+            _take(self.rec, self.w)  # the lane is drawn running: it runs now
+        _proof = max(_proof, self.w)
+
+    def skip(self):
+        """Starts measuring afresh: the time since the last check was a known
+        wait (a lock, I/O) already drawn as such."""
+        self.w, self.c, self.p = _pc(), _tt(), (_ptime() if GIL else 0)
+        self.last = self.w
+
+    def check(self):
+        """Looks for a gap since the last check (or skip)."""
+        self._check(_pc(), self.last)
+
+    def _check(self, w, last):
+        """The full check at w (absolute ns); last is when the slice before
+        this one ended: a gap lies after it. Returns the time measuring
+        starts afresh from."""
+        global _proof
+        c = _tt()
+        p = _ptime() if GIL else 0
+        rec = self.rec
+        gap = None
+        with _ledger_lock:
+            if GIL and _holder is not rec:
+                # Another thread ran Python since this one's last slice: it
+                # took the GIL, and this thread waited until it got it back.
+                ran = (c - self.c) - max(0, last - self.w)  # CPU since the last slice ended
+                lost_at = rec.lost_at
+                at = w - max(0, ran) + (max(0, lost_at - last) if lost_at is not None else 0)
+                wait = _take_locked(rec, at)
+                if wait is not None:
+                    gap = ("gil-wait", wait)
+                w = None
+            else:
+                lost = (w - self.w) - (c - self.c)
+                if lost >= self.threshold:
+                    # No other lane proved it ran. If other threads of the
+                    # process used the CPU meanwhile, one that does not
+                    # check in (not a lane) held the GIL; if none did, this
+                    # thread kept it and the OS gave its core to someone else.
+                    kind, why = "runnable", _PREEMPTED_WHY
+                    if GIL and (p - self.p) - (c - self.c) >= lost // 2:
+                        kind, why = "gil-wait", _GIL_WAIT_WHY
+                    start = _state_at(rec, kind, why, max(w - lost, last))
+                    end = _state_at(rec, "running", self.why, w)
+                    gap = (kind, (start, end))
+                _proof = max(_proof, w)
+        if w is None:
+            # Measure afresh: the time until now went to taking over.
+            w, c, p = _pc(), _tt(), (_ptime() if GIL else 0)
+        if gap is not None:
+            kind, (start, end) = gap
+            start, end = start - _BASE, end - _BASE
+            (self.spans if kind == "gil-wait" else self.preempted).append((start, end))
+            if self.on_gap is not None:
+                self.on_gap(self.lane, kind, start, end)
+        self.w, self.c, self.p, self.last = w, c, p, w
+        return w
+
+
+def cpu(lane, ms, why="computing", on_gap=None):
+    """Computes for ms milliseconds of one core's time (as calibrated), in
+    slices, reporting every stretch the thread could not run; on_gap(lane,
+    kind, start, end) is called after each. The lane must be drawn running
+    (state(lane, "running", why) first). Returns the Gaps (their spans)."""
+    global _proof
+    per_ms = _units_per_ms or calibrate()
+    slice_ns = min(_SLICE_NS, max(20_000, int(sys.getswitchinterval() * 1e9 / 4)))
+    units = max(1, int(per_ms * slice_ns / 1e6))
+    total = int(per_ms * ms)
+    gaps = Gaps(lane, why, on_gap)
+    rec = gaps.rec
+    # A slice that took less wall time than this cannot hide a gap worth
+    # drawing (its CPU time is at least about half a slice): skip the CPU clock.
+    quick = gaps.threshold + slice_ns // 2
+    spin, pc, check, gil = _spin, _pc, gaps._check, GIL
+    done = fast = 0
+    last = gaps.last
+    while done < total:
+        n = min(units, total - done)
+        spin(n)
+        done += n
+        w = pc()
+        if w - last < quick and fast < _FULL_EVERY and (_holder is rec or not gil):
+            last = _proof = w
+            fast += 1
+            continue
+        last = check(w, last)
+        fast = 0
+    return gaps
+
+
+def sleep(lane, seconds, why="sleeping", after="running", after_why=None):
+    """Sleeps on lane and returns how late it woke, in ns. Time past the
+    deadline is time the thread waited to run again (the GIL, or a CPU) and
+    is drawn as such; then the lane goes back to state after."""
+    t0 = _pc()
+    _h.state(lane, "sleep", why, t=t0 - _BASE)
+    time.sleep(seconds)
+    t1 = _pc()
+    late = t1 - t0 - int(seconds * 1e9)
+    if late >= _gap_threshold():
+        if GIL and _proof > t1 - late:  # another thread ran Python after the deadline
+            _h.state(lane, "gil-wait", "woke up; waiting for the GIL to run again", t=t1 - late - _BASE)
+        else:
+            _h.state(lane, "runnable", "woke up; waiting for a CPU", t=t1 - late - _BASE)
+    if after:
+        _h.state(lane, after, after_why, t=t1 - _BASE)
+    return max(late, 0)
+
+
+class busy:
+    """A context manager for work the harness cannot slice (pickling, the
+    steps of an event loop): the span is drawn when it ends, running from its
+    start if the thread's CPU clock kept up with the wall clock (it was on a
+    core the whole time, within the gap threshold), active otherwise (part
+    of it was spent waiting for a core or the GIL: nobody measured when).
+    The lane keeps its previous state until then. With after, the lane goes
+    to that state when the work ends. t0 and t1 are the span's start and
+    end in run time, for the scenario's own figures. begin() and finish()
+    do the same outside a with block."""
+
+    def __init__(self, lane, why, after=None, after_why=None):
+        self.lane, self.why, self.after, self.after_why = lane, why, after, after_why
+        self.t0 = self.t1 = 0
+
+    def begin(self):
+        self._w, self._c = _pc(), _tt()
+        self.t0 = self._w - _BASE
+        return self
+
+    def finish(self):
+        """Draws the span, ending now."""
+        w, c = _pc(), _tt()
+        lost = (w - self._w) - (c - self._c)
+        self.t1 = w - _BASE
+        _h.state(self.lane, "running" if lost < _gap_threshold() else "active", self.why, t=self.t0)
+        if self.after:
+            _h.state(self.lane, self.after, self.after_why, t=self.t1)
+        return self
+
+    def __enter__(self):
+        return self.begin()
+
+    def __exit__(self, *exc):
+        self.finish()
+        return False
+
+
+class waiting:
+    """A context manager: lane is in state s (io, blocked...) inside the block
+    and back in state after when it ends."""
+
+    def __init__(self, lane, s, why=None, after="running", after_why=None):
+        self.lane, self.s, self.why, self.after, self.after_why = lane, s, why, after, after_why
+
+    def __enter__(self):
+        _h.state(self.lane, self.s, self.why)
+        return self
+
+    def __exit__(self, *exc):
+        if self.after:
+            _h.state(self.lane, self.after, self.after_why)
+        return False
+
+
+class Lock:
+    """A threading.Lock that reports contention: a lane that has to wait for
+    it gets a lock-wait span and want/got events when the wait lasted at least
+    min_wait_ns, or when another thread was drawn running meanwhile (so that
+    two threads are never drawn running at once); shorter waits are counted,
+    not drawn, so a million acquisitions do not become millions of events."""
+
+    def __init__(self, name, min_wait_ns=50_000):
+        self.name = name
+        self.min_wait_ns = min_wait_ns
+        self._lock = threading.Lock()
+        self.waited_ns = 0
+        self.contended = 0
+        self.acquisitions = 0
+
+    def acquire(self, lane, why="in the critical section", gaps=None):
+        """Takes the lock for lane. gaps is the lane's Gaps, if it measures
+        its own waits: a lock wait is not a GIL wait."""
+        self.acquisitions += 1
+        if self._lock.acquire(False):
+            return
+        t0 = _pc()
+        rec = _lanes.get(lane) if GIL else None
+        if rec is not None and rec.ident != _get_ident():
+            rec = None
+        if rec is not None:
+            _leave(rec, t0)
+        self._lock.acquire()
+        t1 = _pc()
+        if gaps is not None:
+            gaps.skip()
+        waited = t1 - t0
+        self.waited_ns += waited
+        self.contended += 1
+        if waited >= self.min_wait_ns or (rec is not None and _proof > t0):
+            _h.lock(lane, self.name, "want", t=t0 - _BASE)
+            _h.state(lane, "lock-wait", "waiting for %s: another thread holds it" % self.name, t=t0 - _BASE)
+            _h.lock(lane, self.name, "got", t=t1 - _BASE)
+            _h.state(lane, "running", why, t=t1 - _BASE)
+        elif rec is not None:
+            _take(rec, t1)
+
+    def release(self):
+        self._lock.release()
+
+
+def _state_at(rec, s, why, at):
+    """Emits a state the ledger derived (for rec, at absolute time at), past
+    the ledger: it never feeds back into it."""
+    at = max(at, rec.last)
+    rec.last = at
+    body = ',"k":"state","lane":%s,"s":"%s","why":%s,"src":"app"}' % (_h._lane_str(rec.lane), s, _h._why_str(why))
+    _h._emit(body.encode(), at - _BASE)
+    return at
+
+
