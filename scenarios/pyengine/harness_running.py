@@ -369,7 +369,9 @@ def cpu(lane, ms, why="computing", on_gap=None):
         done += n
         w = pc()
         if w - last < quick and fast < _FULL_EVERY and (_holder is rec or not gil):
-            last = _proof = w
+            last = w
+            if gil:
+                _proof = w
             fast += 1
             continue
         last = check(w, last)

@@ -27,7 +27,7 @@ func (j *judge) gil_() {
 	modelled := j.Engine == "go"
 	if !modelled && !j.gil() && threads > 1 {
 		clause, _ := j.parallelism(min(threads, j.Cores), speedup)
-		j.say("Without a GIL, %d CPU threads %s: %s.%s", threads, clause, j.cpuPace(speedup, "one thread doing all the work"), io)
+		j.say("This CPython has no GIL to hand over: %d CPU threads %s: %s.%s", threads, clause, j.cpuPace(speedup, "one thread doing all the work"), io)
 		return
 	}
 	switch {

@@ -12,6 +12,10 @@ With io_thread=true one more thread waits 1 ms on a socket (select, GIL
 released) and then works 50 µs, over and over. When its wait is over it
 needs the GIL back; next to CPU threads it gets it only when the holder is
 asked to drop it, about one switch interval later: the convoy effect.
+
+On a free-threaded CPython (python-ft) there is no GIL to hand over: the
+same threads compute at once on different cores, no span is gil-wait, no
+hand-off is counted, and a mark at the start says so.
 """
 
 import select
@@ -26,6 +30,8 @@ IO_WAIT = 0.001  # one socket wait of the I/O thread, s
 IO_WORK_MS = 0.05  # what the I/O thread computes after each wait, ms
 IO_ALONE = 10  # waits measured before the CPU threads start
 FLOWS_SHOWN = 200  # hand-off arrows drawn; all are counted
+# What a computing thread's span says it holds: the GIL, or nothing to hold.
+HOLDS = "holds the GIL" if h.GIL else "no GIL to hold"
 
 
 class Holder:
@@ -57,10 +63,11 @@ def cpu_thread(n, size, holder, barrier, results):
     lane = h.thread_lane("cpu-%d" % n, "CPU thread %d" % n, parent="main")
     h.state(lane, "runnable", "waiting for the start")
     barrier.wait()
-    h.state(lane, "running", "computing (holds the GIL)")
-    holder.took(lane, h.now())
+    h.state(lane, "running", "computing (%s)" % HOLDS)
+    if h.GIL:  # without a GIL, starting to compute takes nothing from anyone
+        holder.took(lane, h.now())
     start = h.now()
-    gaps = h.cpu(lane, size, "computing (holds the GIL)", on_gap=holder.on_gap)
+    gaps = h.cpu(lane, size, "computing (%s)" % HOLDS, on_gap=holder.on_gap)
     results[n] = (start, h.now(), gaps.spans)
     h.state(lane, "done")
 
@@ -77,9 +84,9 @@ def io_wait(lane, sock, latencies):
             h.state(lane, "gil-wait", "the wait is over; waiting for the GIL to run again", t=t1 - late)
         else:  # a build without a GIL: only a core can be missing
             h.state(lane, "runnable", "the wait is over; waiting for a core to run again", t=t1 - late)
-    h.state(lane, "running", "handling the data (holds the GIL)", t=t1)
+    h.state(lane, "running", "handling the data (%s)" % HOLDS, t=t1)
     latencies.append(late)
-    h.cpu(lane, IO_WORK_MS, "handling the data (holds the GIL)")
+    h.cpu(lane, IO_WORK_MS, "handling the data (%s)" % HOLDS)
 
 
 def io_thread(stop, started, alone, contended):
@@ -100,6 +107,8 @@ def main():
     sys.setswitchinterval(switch_ms / 1000)
     h.lane("main", "thread", "main thread")
     h.gil_lane("gil", "GIL: who holds it (measured)")
+    if not h.GIL:
+        h.mark("This CPython is free-threaded: there is no GIL to hand over, so the CPU threads compute at once on different cores")
     h.state("main", "active", "calibrating the CPU work")
     h.calibrate()
     holder = Holder()
@@ -119,7 +128,7 @@ def main():
     for t in workers:
         t.start()
     start, cpu0 = h.now(), h.cpu_ns()
-    with h.waiting("main", "blocked", "joining the CPU threads (GIL released)"):
+    with h.waiting("main", "blocked", "joining the CPU threads" + (" (GIL released)" if h.GIL else "")):
         barrier.wait()
         for t in workers:
             t.join()
