@@ -419,7 +419,8 @@ def end(summary, failed=False):
     _gil_check()
     metrics = dict(summary.get("metrics") or {})
     if _gil_back_at is not None:
-        metrics["gil_enabled"] = metric(1, "", "the GIL was on during the run (from %.0f ms)" % (_gil_back_at / 1e6))
+        metrics["gil_enabled"] = metric(1, "", "the GIL was on during the run, on a free-threaded build")
+        metrics["gil_enabled_at"] = metric(round(_gil_back_at / 1e6, 1), "ms", "when the GIL was first seen on (run time)")
     s = {
         "wall_ns": int(summary.get("wall_ns") or (_pc() - _import_pc)),
         "cpu_ns": int(summary.get("cpu_ns") or (cpu_ns() - _import_cpu)),

@@ -191,8 +191,11 @@ func (j *judge) gilBackNote() string {
 	if !j.gilCameBack() {
 		return ""
 	}
-	return "The GIL was on during this run although this CPython is free-threaded (" + j.Summary.Metrics[MetricGILEnabled].Label +
-		"; PYTHON_GIL=1, or an extension module without free-threading support turns it on): its threads ran Python one at a time, as on the GIL build."
+	from := ""
+	if j.has(MetricGILEnabled + "_at") {
+		from = " from " + Millis(j.m(MetricGILEnabled+"_at"))
+	}
+	return "The GIL was on during this run" + from + " although this CPython is free-threaded (PYTHON_GIL=1, or an extension module without free-threading support, turns it on): its threads ran Python one at a time, as on the GIL build."
 }
 
 // HasGIL reports whether engine runs Python threads under a GIL: CPython
