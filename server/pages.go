@@ -121,6 +121,7 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	v.EngineError = s.engineError(v.Engine)
+	v.Engines = s.engineInfos()
 	if sc.CanStep(v.Engine) {
 		v.Stepping = steppingView(sc, v.Engine)
 	}
@@ -154,7 +155,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 	info := run.Info()
 	v := web.RunView{RunID: run.ID, Scenario: sc, Engine: run.Engine, Status: info.Status, Query: shareQuery(sc, run.Engine, run.Params),
 		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion,
-		Damaged: info.Damaged}
+		Damaged: info.Damaged, Engines: s.engineInfos()}
 	v.Scenario.Notice = sc.NoticeFor(run.Engine)
 	if sc.CanStep(run.Engine) && scenarios.Scheduled(run.Params) {
 		v.Stepping = steppingView(sc, run.Engine)

@@ -59,6 +59,8 @@ func engineLabel(engine string) string {
 		return "Go"
 	case scenarios.EnginePython:
 		return "CPython"
+	case scenarios.EnginePythonFT:
+		return "CPython, free-threaded"
 	case "go-trace":
 		return "an imported Go trace"
 	}
