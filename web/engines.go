@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/a-h/templ"
 
@@ -71,4 +73,10 @@ func otherBuildURL(id, query, engine string) templ.SafeURL {
 	}
 	q.Set("engine", engine)
 	return templ.SafeURL("/s/" + url.PathEscape(id) + "?" + q.Encode())
+}
+
+// engineIn reports whether engine is one of the comma-separated engines of
+// field (a comparison's engine field: "python,python-ft,go").
+func engineIn(field, engine string) bool {
+	return slices.Contains(strings.Split(field, ","), engine)
 }
