@@ -228,7 +228,8 @@ class ComparePage {
 
   /** syncForm shows the comparison's settings in the form (a permalink opened cold). */
   syncForm(result) {
-    for (const [name, value] of [['workload', result.workload], ['engine', result.engine], ['size', result.size], ['workers', String(result.workers)]]) {
+    const engine = (result.engines && result.engines.length > 1 ? result.engines : [result.engine]).join(',');
+    for (const [name, value] of [['workload', result.workload], ['engine', engine], ['size', result.size], ['workers', String(result.workers)]]) {
       const el = this.form?.elements.namedItem(name);
       if (el && value && el.value !== value && document.activeElement !== el) el.value = value;
     }
