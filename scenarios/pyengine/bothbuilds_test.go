@@ -77,7 +77,9 @@ var buildRows = []buildRow{
 			return fmt.Sprintf("%.0f ms, %.2f cores' worth of CPU", r.metric(t, "wall"), r.metric(t, "cpu_utilization"))
 		}},
 	{"compare, shared-state workload, threads", "compare", map[string]any{"workload": "shared-state", "model": "threads", "size": "small"},
-		func(t *testing.T, r result) string { return fmt.Sprintf("%.0f lost updates", r.metric(t, "lost_updates")) }},
+		func(t *testing.T, r result) string {
+			return fmt.Sprintf("%.0f lost updates", r.metric(t, "lost_updates"))
+		}},
 }
 
 // cpuPerWall is a run's CPU time over its wall time, in cores.
