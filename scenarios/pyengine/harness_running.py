@@ -261,6 +261,13 @@ def calibrate(units_per_ms=None):
 _GAP_NS = 100_000
 
 
+# Without a GIL, lost time is drawn runnable only where the window it lies
+# in is at most this much longer than itself (cpu() checks after every
+# slow slice, so its gaps are placed within a slice); past it, the window
+# is drawn active.
+_PLACE_NS = 2 * _SLICE_NS
+
+
 def _gap_threshold():
     return _GAP_NS
 
@@ -271,7 +278,8 @@ class Gaps:
     span on the lane: gil-wait when another thread of the process ran Python
     meanwhile (the ledger saw it, or the process's CPU clock moved more than
     this thread's), runnable when none did (the OS gave the core to someone
-    else; always, without a GIL). spans holds the gil-wait
+    else; always, without a GIL, unless the gap cannot be placed in the
+    window since the last check: then the window is active). spans holds the gil-wait
     spans and preempted the runnable ones, as (start, end) in run time."""
 
     def __init__(self, lane, why="computing", on_gap=None):
@@ -328,7 +336,14 @@ class Gaps:
                     kind, why = "runnable", _PREEMPTED_WHY
                     if GIL and (p - self.p) - (c - self.c) >= lost // 2:
                         kind, why = "gil-wait", _GIL_WAIT_WHY
-                    start = _state_at(rec, kind, why, max(w - lost, last))
+                    at = max(w - lost, last)
+                    if not GIL and at - last > _PLACE_NS:
+                        # Without a GIL no ledger says who ran: time lost
+                        # somewhere in a long window (a loop that checks
+                        # rarely) cannot be placed, so the window is active.
+                        kind, at = "active", last
+                        why = "%s; waited %.1f ms for a core somewhere in this span (not measured where)" % (self.why, lost / 1e6)
+                    start = _state_at(rec, kind, why, at)
                     end = _state_at(rec, "running", self.why, w)
                     gap = (kind, (start, end))
                 _proof = max(_proof, w)
