@@ -28,9 +28,17 @@ var freeThreadedNotice = map[string][]string{
 	},
 }
 
+// freeThreadedBreaksWhy is what to expect from a scenario's "where it
+// breaks" link on the free-threaded build, where that differs from the
+// GIL build's words.
+var freeThreadedBreaksWhy = map[string]string{
+	"threads": "CPU work needs cores: without a GIL the threads compute in parallel, but no faster than the number of cores.",
+}
+
 // addFreeThreaded offers every scenario that runs on CPython on the
 // free-threaded build too: the same scripts and harness run there, with the
-// same params. It is called once, from init, after the catalog is built.
+// same params, except stepping (step, schedule), which stays on the GIL
+// build. It is called once, from init, after the catalog is built.
 func addFreeThreaded(list []Scenario) {
 	for i := range list {
 		s := &list[i]
@@ -40,9 +48,22 @@ func addFreeThreaded(list []Scenario) {
 		s.Engines = append(slices.Clone(s.Engines), EnginePythonFT)
 		for j := range s.Params {
 			p := &s.Params[j]
+			// Step runs stay on the GIL build: the stepping routes run them
+			// there, and a stepped thread runs one line at a time anyway.
+			if p.Name == StepParam || p.Name == ScheduleParam {
+				continue
+			}
 			if slices.Contains(p.Engines, EnginePython) && !slices.Contains(p.Engines, EnginePythonFT) {
 				p.Engines = append(slices.Clone(p.Engines), EnginePythonFT)
 			}
+		}
+		if why, ok := freeThreadedBreaksWhy[s.ID]; ok && s.Breaks != nil {
+			b := *s.Breaks
+			b.EngineWhy = map[string]string{EnginePythonFT: why}
+			for k, v := range s.Breaks.EngineWhy {
+				b.EngineWhy[k] = v
+			}
+			s.Breaks = &b
 		}
 		if n, ok := freeThreadedNotice[s.ID]; ok {
 			notice := make(map[string][]string, len(s.EngineNotice)+1)
