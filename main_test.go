@@ -20,7 +20,6 @@ import (
 
 	"interleave/scenarios/child"
 	"interleave/scenarios/goengine"
-
 	"interleave/server"
 )
 
