@@ -86,3 +86,23 @@ func TestComparisonEngineListIsChecked(t *testing.T) {
 		t.Errorf("a comparison naming a missing python-ft = %d %q, want 503 with how to get one", code, msg)
 	}
 }
+
+// TestRuleNoteWithoutAGIL: on the free-threaded CPython threads may beat
+// processes on CPU work, and the note says why the rule of thumb (made for
+// the GIL) does not hold there.
+func TestRuleNoteWithoutAGIL(t *testing.T) {
+	w, _ := scenarios.LookupWorkload("cpu")
+	rows := []ModelResult{
+		{Model: scenarios.ModelSequential, Status: StatusDone, WallNS: 800e6, Correct: true},
+		{Model: scenarios.ModelThreads, Status: StatusDone, WallNS: 410e6, Correct: true},
+		{Model: scenarios.ModelProcesses, Status: StatusDone, WallNS: 520e6, Correct: true},
+		{Model: scenarios.ModelPool, Status: StatusDone, WallNS: 500e6, Correct: true},
+	}
+	rule := judgeRule(w, scenarios.EnginePythonFT, rows, map[string]string{"wall": scenarios.ModelThreads}, nil, StatusDone)
+	if rule.Agrees || !strings.Contains(rule.Note, "This CPython is free-threaded: its threads used every core (410 ms)") {
+		t.Errorf("rule %+v, want a note saying the threads had every core without a GIL", rule)
+	}
+	if gil := judgeRule(w, scenarios.EnginePython, rows, map[string]string{"wall": scenarios.ModelThreads}, nil, StatusDone); strings.Contains(gil.Note, "free-threaded") {
+		t.Errorf("the GIL build's note speaks of a free-threaded build: %s", gil.Note)
+	}
+}
