@@ -152,7 +152,7 @@ var tables = []Table{
 	},
 	{
 		Doc: "docs/scenarios.md", Name: "builds", Header: []string{"scenario, settings", "python (CPython with the GIL)", "python-ft (free-threaded CPython, no GIL)"},
-		Intro: "Every CPython scenario, the same script on both builds, the fastest of two runs each, in one test under the machine-wide timing lock.",
+		Intro: "Every CPython scenario, the same script on both builds, one run each, in one test under the machine-wide timing lock (the timing claims are checked, best of several attempts, by their own tests).",
 		Rows:  bothBuildsTable(),
 	},
 	{

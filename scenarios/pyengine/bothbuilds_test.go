@@ -103,13 +103,7 @@ func TestEveryScenarioOnBothBuilds(t *testing.T) {
 		t.Run(row.name, func(t *testing.T) {
 			var cells [2]string
 			for i, e := range []*Engine{gil, ft} {
-				var best result
-				for range 2 {
-					r := runOn(t, e, row.scenario, row.params)
-					if best.summary == nil || r.summary.WallNS < best.summary.WallNS {
-						best = r
-					}
-				}
+				best := runOn(t, e, row.scenario, row.params)
 				perProcess := runtime.NumCPU()
 				if i == 0 {
 					perProcess = 1
