@@ -3,7 +3,8 @@
 // processes and tasks on a live timeline.
 //
 // The same binary is also the child that runs a scenario on the go engine:
-// when INTERLEAVE_ROLE is set it runs in that role instead of serving.
+// when INTERLEAVE_ROLE is set it runs in that role instead of serving. And
+// `interleave runner -nats URL` makes it a runner of a pool over NATS.
 package main
 
 import (
@@ -36,7 +37,15 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+	serve := run
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "runner" {
+		// `interleave runner`: execute runs of a pool (see runnercmd.go).
+		serve = func(ctx context.Context, args []string, _ func(string) string, stderr io.Writer) error {
+			return runRunner(ctx, args[1:], stderr)
+		}
+	}
+	if err := serve(ctx, args, os.Getenv, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "interleave:", err)
 		os.Exit(1)
 	}

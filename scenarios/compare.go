@@ -94,7 +94,7 @@ func init() {
 			EnumParam("workload", "Workload", workloadIDs(), "The kind of work: cpu (pure computation), io (network waits against a loopback server), many-io (thousands of concurrent waits), mixed (wait, then compute), external (run external programs), shared-state (update shared data)."),
 			EnumParam("model", "Model", []string{ModelSequential, ModelThreads, ModelAsyncio, ModelProcesses, ModelPool, ModelSubprocess}, "How the work is run: one after another, in threads, as asyncio tasks, in separate processes, in a pool of reused workers, or as external programs."),
 			EnumParam("size", "Size", []string{"small", "medium", "large"}, "How much work: small finishes in well under a second per model, large takes a few seconds."),
-			IntParam("workers", "Workers", 1, 64, 4, "Threads, processes or pool workers the model may use."),
+			IntParam("workers", "Workers", 1, MaxCompareWorkers, 2, "Threads, processes or pool workers the model may use; /compare gives one per core, as multiprocessing.Pool() does."),
 		},
 		Models: map[string]string{
 			EngineGo: "On the go engine threads are goroutines (no GIL: they compute in parallel), processes are this binary re-executed, and asyncio is a model: a cooperative event loop in one goroutine over real non-blocking sockets. The python engine runs real threads under the GIL and the real asyncio.",
@@ -109,3 +109,6 @@ func init() {
 		Engines: []string{EngineGo, EnginePython},
 	})
 }
+
+// MaxCompareWorkers is the most workers a comparison's model may use.
+const MaxCompareWorkers = 64

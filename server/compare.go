@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -193,7 +194,10 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	if req.Size == "" {
 		req.Size = "medium"
 	}
-	workers := 4
+	// Workers default to one per core, as multiprocessing.Pool() and
+	// ProcessPoolExecutor() do: more CPU-bound workers than cores only
+	// share them (and, measured, cost more CPU per task).
+	workers := min(max(runtime.NumCPU(), 1), scenarios.MaxCompareWorkers)
 	if req.Workers != nil {
 		workers = *req.Workers
 	}

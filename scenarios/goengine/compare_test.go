@@ -108,10 +108,13 @@ func checkCompareRun(t *testing.T, workload, model string, res result) {
 		}
 	case model == scenarios.ModelProcesses || (model == scenarios.ModelPool && workload != "many-io"):
 		// A process per task, as the python engine starts a
-		// multiprocessing.Process per task; a pool of `workers` (4) processes.
+		// multiprocessing.Process per task; a pool of `workers` processes
+		// (the scenario's default when the test does not set it).
 		want := size.tasks
 		if model == scenarios.ModelPool {
-			want = 4
+			sc, _ := scenarios.Lookup(scenarios.CompareID)
+			p, _ := sc.Validate(scenarios.EngineGo, map[string]any{"workload": workload, "model": model})
+			want = p.Int("workers")
 		}
 		if len(procs) != want || res.metric(t, "processes") != float64(want) {
 			t.Errorf("%s/%s: %d process lanes, want %d", workload, model, len(procs), want)
@@ -202,42 +205,56 @@ var compareClaims = map[string]func(t *testing.T, runs map[string]result){
 		if runtime.NumCPU() < 2 {
 			t.Skip("needs 2 cores")
 		}
-		// Best of 2 attempts: another process on the machine can only make
-		// a run slower, never faster.
-		walls := map[string]float64{}
-		for model, res := range runs {
-			walls[model] = res.wallMS()
-		}
-		// A race-enabled build starts each worker process 3 times slower
-		// (its runtime's start-up, not the product's): the processes' ratio
-		// is checked only without the race detector.
+		// The claim is checked at the size /compare runs by default
+		// (medium): at size small, 8 tasks of 25 ms, starting 8 processes
+		// (about 20 ms of CPU each on a virtual machine, a runtime's
+		// start-up) costs as much CPU as the work itself, and no model of
+		// processes can beat sequential code on 2 cores.
+		const claimSize = "medium"
 		if testing.Short() {
 			t.Log("-short: the parallel speedups are checked in the run without -short")
 			return
 		}
-		models := []string{"threads", "processes"}
+		walls := map[string]float64{}
+		// The guide's rule for CPU work is processes, which on 2 cores
+		// means a pool of one worker per core (what multiprocessing.Pool()
+		// starts by default, and what /compare gives the pool): 8 processes
+		// for 8 tasks on 2 cores pay for 8 starts and, measured on this VM,
+		// about 25 % more CPU per task than 2 (comparecpu's
+		// BenchmarkCompareCPU). So the claim is threads, and the better of
+		// the two process models.
+		// A race-enabled build starts each worker process 3 times slower
+		// (its runtime's start-up, not the product's): the processes' ratio
+		// is checked only without the race detector.
+		models := []string{"sequential", "threads", "processes", "pool"}
 		if raceEnabled() {
 			t.Log("race detector on: the processes' speedup is not checked")
-			models = models[:1]
+			models = models[:2]
+		}
+		procs := func() float64 {
+			if raceEnabled() {
+				return walls["sequential"]
+			}
+			return min(walls["processes"], walls["pool"])
 		}
 		fast := func() bool {
-			for _, m := range models {
-				if walls["sequential"] < 1.4*walls[m] {
-					return false
+			return walls["sequential"] >= 1.4*walls["threads"] && (raceEnabled() || walls["sequential"] >= 1.4*procs())
+		}
+		// Best of 3 attempts: another process on the machine can only make
+		// a run slower, never faster.
+		for attempt := 0; attempt < 3 && (attempt == 0 || !fast()); attempt++ {
+			for _, model := range models {
+				wall := mustRun(t, scenarios.CompareID, map[string]any{"workload": "cpu", "model": model, "size": claimSize, "workers": runtime.NumCPU()}).wallMS()
+				if attempt == 0 || wall < walls[model] {
+					walls[model] = wall
 				}
 			}
-			return true
 		}
-		if !fast() {
-			for _, model := range append([]string{"sequential"}, models...) {
-				walls[model] = min(walls[model], runCompareSmall(t, "cpu", model).wallMS())
-			}
-		}
-		t.Logf("cpu: sequential %.0f ms, threads %.0f ms (%.2fx), processes %.0f ms (%.2fx)", walls["sequential"],
-			walls["threads"], walls["sequential"]/walls["threads"], walls["processes"], walls["sequential"]/walls["processes"])
+		t.Logf("cpu, size "+claimSize+", %d workers: sequential %.0f ms, threads %.0f ms (%.2fx), processes %.0f ms, pool %.0f ms (best %.2fx)", runtime.NumCPU(), walls["sequential"],
+			walls["threads"], walls["sequential"]/walls["threads"], walls["processes"], walls["pool"], walls["sequential"]/procs())
 		if !fast() {
 			load, _ := os.ReadFile("/proc/loadavg")
-			t.Errorf("want %s >= 1.4x faster than sequential on %d cores (load average now: %s)", strings.Join(models, " and "), runtime.NumCPU(), strings.TrimSpace(string(load)))
+			t.Errorf("want threads and the better process model >= 1.4x faster than sequential on %d cores (load average now: %s)", runtime.NumCPU(), strings.TrimSpace(string(load)))
 		}
 	},
 	"io": func(t *testing.T, runs map[string]result) {

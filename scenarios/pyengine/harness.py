@@ -641,15 +641,22 @@ _prctl = None
 _fork_parent = None
 
 
-def _die_with_parent(parent=None):
+def _die_with_parent(parent):
     """Asks the kernel to SIGKILL this process when its parent dies, so that
-    no process of a run outlives the server (a kill -9 included): the
-    server's child gets the request from the server, and every process the
-    harness runs in makes its own. A fork clears the request, hence one
-    per process. The parent may have died before the request: then this
-    process is an orphan already (its parent is no longer parent or, when
-    the parent is not known, no longer of the run's process group) and it
-    ends itself."""
+    no process of a run outlives the server (a kill -9 included). A fork
+    clears the request, hence one per forked process. The parent may have
+    died before the request: then this process is an orphan already and it
+    ends itself.
+
+    The kernel sends the signal when the parent's *thread* that forked
+    exits, not the parent process: a multiprocessing.Pool forks its
+    replacement workers from a handler thread that ends when the pool
+    closes, and a worker killed then while it holds the pool's queue lock
+    hangs the pool. So only a child forked from its parent's main thread
+    asks (_before_fork notes which); every other process of the run (and a
+    spawned interpreter, which cannot tell which thread started it) is
+    ended by the recorder, which kills the run's process group once the
+    root is gone, and by the server's containment (cgroup, watchdog)."""
     global _prctl
     try:
         if _prctl is None:
@@ -657,19 +664,19 @@ def _die_with_parent(parent=None):
             _prctl = ctypes.CDLL(None, use_errno=True).prctl
         if _prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0) != 0:
             return
-        ppid = os.getppid()
-        orphan = ppid != parent if parent is not None else (ppid == 1 or os.getpgid(ppid) != os.getpgrp())
+        orphan = os.getppid() != parent
     except Exception:
-        return  # no ctypes, or the parent is already gone (getpgid failed)
+        return  # no ctypes
     if orphan:
         os.kill(os.getpid(), 9)
 
 
 def _before_fork():
-    """Notes who forks, and loads ctypes once in the parent, not in each child."""
+    """Notes who forks and from which thread, and loads ctypes once in the
+    parent, not in each child."""
     global _fork_parent, _prctl
-    _fork_parent = os.getpid()
-    if _prctl is None:
+    _fork_parent = os.getpid() if threading.current_thread() is threading.main_thread() else None
+    if _prctl is None and _fork_parent is not None:
         try:
             import ctypes
             _prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -678,7 +685,8 @@ def _before_fork():
 
 
 def _after_fork_die_with_parent():
-    _die_with_parent(_fork_parent)
+    if _fork_parent is not None:
+        _die_with_parent(_fork_parent)
 
 
 
@@ -696,8 +704,7 @@ if SPEC.get("search"):
     threading.excepthook = lambda args: (sys.__excepthook__(args.exc_type, args.exc_value, args.exc_traceback),
                                          os._exit(1))
 elif _root and int(_root.split(":")[0]) != os.getpid():
-    _start_child(_root)
-    _die_with_parent()
+    _start_child(_root)  # a spawned interpreter: see _die_with_parent
 else:
     _start_root()
     _import_cpu = cpu_ns()
