@@ -738,7 +738,10 @@ func checkCompareRun(t *testing.T, workload, model string, res result) {
 	case model == scenarios.ModelProcesses:
 		want = tasks // a process per task
 	case model == scenarios.ModelPool && workload != "many-io":
-		want = 4 // the pool's workers (workers defaults to 4)
+		// The pool's workers: the scenario's default.
+		sc, _ := scenarios.Lookup(scenarios.CompareID)
+		p, _ := sc.Validate(scenarios.EnginePython, map[string]any{"workload": workload, "model": model})
+		want = float64(p.Int("workers"))
 	}
 	if want == 0 {
 		if kids != 0 || peak != main {
