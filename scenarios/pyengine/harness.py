@@ -337,6 +337,8 @@ def state(lane, s, why=None, t=None):
             at = _running._own_state(rec, s == "running", at)
         else:
             rec.running = s == "running"
+            if not GIL:
+                rec.ran_from = (at, _tt()) if s == "running" and t is None and rec.ident == _get_ident() else None
         if at > rec.last:
             rec.last = at
         t = at - _BASE

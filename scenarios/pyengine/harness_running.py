@@ -68,7 +68,7 @@ class _LaneRecord:
     latest state this process emitted for it (a state the ledger derives is
     never older, so every lane's states stay in time order)."""
 
-    __slots__ = ("lane", "name", "ident", "running", "lost_at", "last")
+    __slots__ = ("lane", "name", "ident", "running", "lost_at", "last", "ran_from")
 
     def __init__(self, lane, name, ident=None):
         self.lane, self.name = lane, name
@@ -76,6 +76,10 @@ class _LaneRecord:
         self.running = False
         self.lost_at = None  # absolute ns, while drawn gil-wait by the ledger
         self.last = 0  # absolute ns
+        # Without a GIL: (wall, thread CPU) when the thread drew its own lane
+        # running, so that measuring starts there and a preemption between
+        # that state and the work is drawn too.
+        self.ran_from = None
 
 
 _lanes = {}  # lane id -> _LaneRecord, for lanes that run on threads of this process
@@ -310,6 +314,9 @@ class Gaps:
         self.rec = _own_record(lane)
         _running_why[lane] = why
         self.w, self.c, self.p = _pc(), _tt(), (_ptime() if GIL else 0)
+        if not GIL and self.rec.ran_from is not None and self.rec.ran_from[0] >= self.rec.last:
+            # Measure from the running state this thread drew for itself.
+            self.w, self.c = self.rec.ran_from
         self.last = self.w  # the end of the latest slice
         if GIL and _holder is not self.rec:
             _take(self.rec, self.w)  # the lane is drawn running: it runs now
