@@ -3,7 +3,9 @@ package pyengine
 import (
 	"os"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"interleave/scenarios"
 	"interleave/scenarios/event"
@@ -89,7 +91,8 @@ func TestHarnessRunsWithoutAGIL(t *testing.T) {
 			rep := invariant.Check(res.events, invariant.Limits{Machine: runtime.NumCPU(), Process: processLimit(res.pid, runtime.NumCPU())})
 			t.Logf("%d events, %d runnable spans; %.2f%% over the machine's cores", len(res.events), len(res.spans(event.Runnable)), 100*rep.Share())
 			if rep.Share() > 0.02 {
-				t.Errorf("more lanes drawn running than cores during %.2f%% of the run", 100*rep.Share())
+				t.Errorf("more lanes drawn running than cores during %.2f%% of the run (%d at t=%v: %s)", 100*rep.Share(),
+					rep.MaxRunning, time.Duration(rep.Worst), strings.Join(runningAt(res.events, rep.Worst), ", "))
 			}
 			checkLaneOrder(t, res)
 		})
