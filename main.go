@@ -102,6 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.IntVar(&cfg.Limits.MaxSteps, "max-steps", cfg.Limits.MaxSteps, "most steps one run may take, its schedule's included")
 	fs.IntVar(&cfg.Rooms.MaxRooms, "max-rooms", cfg.Rooms.MaxRooms, "workshop rooms open at once (a room expires after 12 h idle)")
 	fs.IntVar(&cfg.Rooms.MaxAttendees, "room-attendees", cfg.Rooms.MaxAttendees, "attendees who may join one workshop room")
+	fs.Var(&pythonFlag{cfg: &cfg}, "python", "ID=PATH: the CPython of an engine, repeatable: python=PATH for the python engine (default python3 on PATH), python-ft=PATH for a free-threaded one (tried in order, before python3.14t and python3.13t on PATH)")
 	fs.BoolVar(&cfg.DevStatic, "dev", false, "serve static/ from disk (edit JS/CSS without rebuilding)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -144,6 +145,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		cfg.Runner = d
 	}
 	return server.ListenAndServe(ctx, cfg, logger)
+}
+
+// pythonFlag reads -python ID=PATH into cfg: python=PATH once, for the
+// python engine; python-ft=PATH as often as wanted, in order.
+type pythonFlag struct{ cfg *server.Config }
+
+func (p *pythonFlag) String() string { return "" }
+
+func (p *pythonFlag) Set(v string) error {
+	id, path, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(path) == "" {
+		return fmt.Errorf("%q: want ID=PATH, such as python-ft=/usr/bin/python3.14t", v)
+	}
+	switch id {
+	case "python":
+		if p.cfg.Python != "" {
+			return fmt.Errorf("python=%s: the python engine's interpreter is already %s; give it once", path, p.cfg.Python)
+		}
+		p.cfg.Python = path
+	case "python-ft":
+		p.cfg.FreeThreaded = append(p.cfg.FreeThreaded, path)
+	default:
+		return fmt.Errorf("%q: unknown engine %q; want python or python-ft", v, id)
+	}
+	return nil
 }
 
 // listenAddress is the address to listen on. The default is loopback only

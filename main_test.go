@@ -20,6 +20,7 @@ import (
 
 	"interleave/scenarios/child"
 	"interleave/scenarios/goengine"
+	"interleave/server"
 )
 
 // TestMain lets the test binary be the real program (main) and its runner
@@ -360,6 +361,26 @@ func TestLocalSlotsFlag(t *testing.T) {
 		err := run(context.Background(), args, func(string) string { return "" }, &out)
 		if err == nil || !strings.Contains(err.Error(), "local-slots") {
 			t.Errorf("run(%v) = %v; want an error naming local-slots", args, err)
+		}
+	}
+}
+
+func TestPythonFlag(t *testing.T) {
+	var cfg server.Config
+	f := &pythonFlag{cfg: &cfg}
+	for _, v := range []string{"python-ft=/opt/a/python3.14t", "python=/usr/bin/python3.12", "python-ft=python3.13t"} {
+		if err := f.Set(v); err != nil {
+			t.Fatalf("-python %s: %v", v, err)
+		}
+	}
+	if cfg.Python != "/usr/bin/python3.12" || strings.Join(cfg.FreeThreaded, " ") != "/opt/a/python3.14t python3.13t" {
+		t.Errorf("python %q, free-threaded %v", cfg.Python, cfg.FreeThreaded)
+	}
+	for _, bad := range []string{"python-ft", "python-ft=", "pypy=/usr/bin/pypy3", "python=/other/python3"} {
+		var out strings.Builder
+		err := run(context.Background(), []string{"-python", "python=/usr/bin/python3", "-python", bad}, func(string) string { return "" }, &out)
+		if err == nil || !strings.Contains(err.Error(), "-python") {
+			t.Errorf("-python %q: %v, want an error naming the flag", bad, err)
 		}
 	}
 }

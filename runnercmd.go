@@ -62,7 +62,9 @@ func runRunner(ctx context.Context, args []string, stderr io.Writer) error {
 	for _, p := range contain.Report().Off() {
 		logger.Warn("containment: "+p.Name+" is off", "why", p.How)
 	}
-	engines, closeEngines, err := server.DefaultEngines()
+	// The runner finds its interpreters as the web node does (python3, and
+	// python-ft among python3.14t and python3.13t on PATH).
+	engines, closeEngines, err := server.DefaultEngines(server.Config{}, logger)
 	if err != nil {
 		return err
 	}

@@ -13,16 +13,19 @@ import (
 // the run of each model (the runs themselves are recorded as usual, each
 // naming the comparison, which keeps them from retention).
 type ComparisonRecord struct {
-	ID       string                  `json:"id"`
-	Workload string                  `json:"workload"`
-	Engine   string                  `json:"engine"`
-	Size     string                  `json:"size"`
-	Workers  int                     `json:"workers"`
-	Created  time.Time               `json:"created"`
-	Status   string                  `json:"status"`
-	Error    string                  `json:"error,omitempty"`
-	Runs     map[string]string       `json:"runs"`
-	Spans    map[string][2]time.Time `json:"spans"`
+	ID       string `json:"id"`
+	Workload string `json:"workload"`
+	Engine   string `json:"engine"`
+	// Engines lists the engines of a comparison over several (the first is
+	// Engine); runs and spans of the others are keyed engine/model.
+	Engines []string                `json:"engines,omitempty"`
+	Size    string                  `json:"size"`
+	Workers int                     `json:"workers"`
+	Created time.Time               `json:"created"`
+	Status  string                  `json:"status"`
+	Error   string                  `json:"error,omitempty"`
+	Runs    map[string]string       `json:"runs"`
+	Spans   map[string][2]time.Time `json:"spans"`
 }
 
 // SaveComparison writes (or rewrites) a comparison's record.

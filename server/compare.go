@@ -40,19 +40,23 @@ const statusEvicted = "evicted"
 type Comparison struct {
 	ID       string
 	Workload scenarios.Workload
-	Engine   string
-	Size     string
-	Workers  int
-	Created  time.Time
-	Models   []string
+	// Engine is the first of Engines, the one a single-engine comparison
+	// has; its models are keyed by model alone (slotKey).
+	Engine string
+	// Engines are the engines every model runs on, in order (at least one).
+	Engines []string
+	Size    string
+	Workers int
+	Created time.Time
+	Models  []string
 	// cores is how many cores the models' runs could use; with the load
 	// other processes put on them it widens what counts as a tie.
 	cores int
 
 	mu    sync.Mutex
-	runs  map[string]*runs.Run    // by model
-	spans map[string][2]time.Time // by model: when its run started and finished
-	// evicted names, by model, runs the record names that the store lost.
+	runs  map[string]*runs.Run    // by slotKey (engine and model)
+	spans map[string][2]time.Time // by slotKey: when its run started and finished
+	// evicted names, by slotKey, runs the record names that the store lost.
 	evicted map[string]string
 	status  string
 	err     string
@@ -112,11 +116,14 @@ func (cs *comparisons) get(ctx context.Context, id string) (*Comparison, error) 
 		return nil, err
 	}
 	w, _ := scenarios.LookupWorkload(rec.Workload)
-	c = &Comparison{ID: rec.ID, Workload: w, Engine: rec.Engine, Size: rec.Size, Workers: rec.Workers, Created: rec.Created,
+	c = &Comparison{ID: rec.ID, Workload: w, Engine: rec.Engine, Engines: rec.Engines, Size: rec.Size, Workers: rec.Workers, Created: rec.Created,
 		Models: w.Models(), cores: cs.runs.Cores(), runs: map[string]*runs.Run{}, spans: rec.Spans, evicted: map[string]string{}, status: rec.Status, err: rec.Error,
 		cancel: func(error) {}, done: make(chan struct{})}
 	if c.spans == nil {
 		c.spans = map[string][2]time.Time{}
+	}
+	if len(c.Engines) == 0 {
+		c.Engines = []string{c.Engine}
 	}
 	if !comparisonOver(c.status) {
 		// The server stopped in the middle of this comparison.
@@ -164,7 +171,7 @@ func (cs *comparisons) cancelByID(ctx context.Context, id string) (*Comparison, 
 // save records the comparison as it stands.
 func (cs *comparisons) save(c *Comparison) {
 	c.mu.Lock()
-	rec := runs.ComparisonRecord{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Size: c.Size, Workers: c.Workers, Created: c.Created,
+	rec := runs.ComparisonRecord{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Engines: c.storedEngines(), Size: c.Size, Workers: c.Workers, Created: c.Created,
 		Status: c.status, Error: c.err, Runs: map[string]string{}, Spans: map[string][2]time.Time{}}
 	for model, run := range c.runs {
 		rec.Runs[model] = run.ID
@@ -187,8 +194,9 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 		return nil, workloadError(req.Workload)
 	}
 	sc, _ := scenarios.Lookup(scenarios.CompareID)
-	if req.Engine == "" {
-		req.Engine = scenarios.EnginePython
+	engines, err := compareEngines(req.Engine)
+	if err != nil {
+		return nil, err
 	}
 	if req.Size == "" {
 		req.Size = "medium"
@@ -200,24 +208,29 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 	if req.Workers != nil {
 		workers = *req.Workers
 	}
-	// Validate every model's params now, so a bad request fails before any run.
-	for _, model := range w.Models() {
-		if _, err := sc.Validate(req.Engine, compareParams(req, workers, model)); err != nil {
-			return nil, err
+	// Validate every model's params on every engine now, so a bad request
+	// fails before any run.
+	for _, engine := range engines {
+		for _, model := range w.Models() {
+			if _, err := sc.Validate(engine, compareParams(req, workers, model)); err != nil {
+				return nil, err
+			}
 		}
 	}
-	eng, ok := cs.runs.Engine(req.Engine)
-	if !ok {
-		return nil, &runs.EngineUnavailableError{Engine: req.Engine, Err: errors.New("not configured on this server")}
-	}
-	if err := eng.Available(); err != nil {
-		return nil, &runs.EngineUnavailableError{Engine: req.Engine, Err: err}
+	for _, engine := range engines {
+		eng, ok := cs.runs.Engine(engine)
+		if !ok {
+			return nil, &runs.EngineUnavailableError{Engine: engine, Err: errors.New("not configured on this server")}
+		}
+		if err := eng.Available(); err != nil {
+			return nil, &runs.EngineUnavailableError{Engine: engine, Err: err}
+		}
 	}
 	if err := cs.store.Writable(); err != nil {
 		return nil, err // its runs could not be kept
 	}
 	ctx, cancel := context.WithCancelCause(cs.ctx)
-	c := &Comparison{ID: runs.NewID(), Workload: w, Engine: req.Engine, Size: req.Size, Workers: workers, Created: time.Now().UTC(),
+	c := &Comparison{ID: runs.NewID(), Workload: w, Engine: engines[0], Engines: engines, Size: req.Size, Workers: workers, Created: time.Now().UTC(),
 		Models: w.Models(), cores: cs.runs.Cores(), runs: map[string]*runs.Run{}, spans: map[string][2]time.Time{}, evicted: map[string]string{}, status: runs.StatusRunning,
 		cancel: cancel, done: make(chan struct{})}
 	cs.mu.Lock()
@@ -258,62 +271,86 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 		close(c.done)
 	}()
 	cs.save(c)
-	for _, model := range c.Models {
-		run, err := cs.submit(ctx, runs.RunRequest{Scenario: scenarios.CompareID, Engine: req.Engine, Params: compareParams(req, workers, model),
-			Exclusive: true, Comparison: c.ID})
-		if err != nil {
-			c.mu.Lock()
-			c.err = err.Error()
-			status = runs.StatusFailed
-			if ctx.Err() != nil {
-				status = runs.StatusCancelled
-				c.err = "cancelled before " + model + " started"
-				if !errors.Is(context.Cause(ctx), errComparisonCancelled) {
-					c.err = "the server shut down before " + model + " started"
-				}
+	for _, engine := range c.Engines {
+		for _, model := range c.Models {
+			if !cs.executeModel(ctx, c, req, workers, engine, model, &status) {
+				return
 			}
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Lock()
-		c.runs[model] = run
-		c.mu.Unlock()
-		select {
-		case <-run.Done():
-			started, finished := run.Span()
-			span := [2]time.Time{started, finished}
-			c.mu.Lock()
-			c.spans[model] = span
-			c.mu.Unlock()
-			cs.save(c)
-		case <-ctx.Done():
-			cs.runs.Cancel(run.ID)
-			<-run.Done()
-			started, finished := run.Span()
-			span := [2]time.Time{started, finished}
-			c.mu.Lock()
-			c.spans[model] = span
-			if errors.Is(context.Cause(ctx), errComparisonCancelled) {
-				c.err = "cancelled: the running model was stopped and the models after it did not run"
-			} else {
-				c.err = "the server shut down: the running model was stopped and the models after it did not run"
-			}
-			c.mu.Unlock()
-			status = runs.StatusCancelled
-			return
 		}
 	}
 }
 
+// executeModel runs model on engine, one slot of the comparison, and
+// reports whether the comparison goes on.
+func (cs *comparisons) executeModel(ctx context.Context, c *Comparison, req CompareRequest, workers int, engine, model string, status *string) bool {
+	key := c.slotKey(engine, model)
+	run, err := cs.submit(ctx, runs.RunRequest{Scenario: scenarios.CompareID, Engine: engine, Params: compareParams(req, workers, model),
+		Exclusive: true, Comparison: c.ID})
+	if err != nil {
+		c.mu.Lock()
+		c.err = err.Error()
+		*status = runs.StatusFailed
+		if ctx.Err() != nil {
+			*status = runs.StatusCancelled
+			c.err = "cancelled before " + key + " started"
+			if !errors.Is(context.Cause(ctx), errComparisonCancelled) {
+				c.err = "the server shut down before " + key + " started"
+			}
+		}
+		c.mu.Unlock()
+		return false
+	}
+	c.mu.Lock()
+	c.runs[key] = run
+	c.mu.Unlock()
+	select {
+	case <-run.Done():
+		started, finished := run.Span()
+		span := [2]time.Time{started, finished}
+		c.mu.Lock()
+		c.spans[key] = span
+		c.mu.Unlock()
+		cs.save(c)
+		return true
+	case <-ctx.Done():
+		cs.runs.Cancel(run.ID)
+		<-run.Done()
+		started, finished := run.Span()
+		span := [2]time.Time{started, finished}
+		c.mu.Lock()
+		c.spans[key] = span
+		if errors.Is(context.Cause(ctx), errComparisonCancelled) {
+			c.err = "cancelled: the running model was stopped and the models after it did not run"
+		} else {
+			c.err = "the server shut down: the running model was stopped and the models after it did not run"
+		}
+		c.mu.Unlock()
+		*status = runs.StatusCancelled
+		return false
+	}
+}
+
+// storedEngines is what the record keeps of Engines: nothing for a
+// comparison on one engine (its Engine says it), so that its record reads
+// as before.
+func (c *Comparison) storedEngines() []string {
+	if len(c.Engines) < 2 {
+		return nil
+	}
+	return c.Engines
+}
+
 // allDoneLocked reports whether every model has a run that ended done.
 func (c *Comparison) allDoneLocked() bool {
-	for _, model := range c.Models {
-		run, ok := c.runs[model]
-		if !ok {
-			return false
-		}
-		if status, _ := run.Status(); status != runs.StatusDone {
-			return false
+	for _, engine := range c.Engines {
+		for _, model := range c.Models {
+			run, ok := c.runs[c.slotKey(engine, model)]
+			if !ok {
+				return false
+			}
+			if status, _ := run.Status(); status != runs.StatusDone {
+				return false
+			}
 		}
 	}
 	return true
@@ -366,16 +403,23 @@ type ModelResult struct {
 
 // CompareResult is GET /api/compare's answer.
 type CompareResult struct {
-	ID       string        `json:"id"`
-	Workload string        `json:"workload"`
-	Engine   string        `json:"engine"`
-	Size     string        `json:"size"`
-	Workers  int           `json:"workers"`
-	Status   string        `json:"status"`
-	Error    string        `json:"error,omitempty"`
-	Created  time.Time     `json:"created"`
-	Baseline string        `json:"baseline,omitempty"`
-	Models   []ModelResult `json:"models"`
+	ID       string `json:"id"`
+	Workload string `json:"workload"`
+	// Engine is the first engine; Models, Baseline, Winners, Ties and Rule
+	// are its column group.
+	Engine string `json:"engine"`
+	// Engines lists every engine of a comparison over several, and Groups
+	// their column groups, in order (the first is Engine's); both are
+	// absent for a comparison on one engine.
+	Engines  []string       `json:"engines,omitempty"`
+	Groups   []EngineResult `json:"groups,omitempty"`
+	Size     string         `json:"size"`
+	Workers  int            `json:"workers"`
+	Status   string         `json:"status"`
+	Error    string         `json:"error,omitempty"`
+	Created  time.Time      `json:"created"`
+	Baseline string         `json:"baseline,omitempty"`
+	Models   []ModelResult  `json:"models"`
 	// Winners names, per criterion (wall, cpu, memory), the model that beat
 	// every other by more than the measured noise; it is empty until every
 	// model has finished.
@@ -409,9 +453,9 @@ func (c *Comparison) Result() CompareResult {
 	c.mu.Lock()
 	res := CompareResult{ID: c.ID, Workload: c.Workload.ID, Engine: c.Engine, Size: c.Size, Workers: c.Workers, Status: c.status, Error: c.err,
 		Created: c.Created, Winners: map[string]string{}, Ties: map[string][]string{}, Noise: noiseMargin, Matrix: c.Workload}
-	byModel := make(map[string]*runs.Run, len(c.runs))
+	byKey := make(map[string]*runs.Run, len(c.runs))
 	for k, v := range c.runs {
-		byModel[k] = v
+		byKey[k] = v
 	}
 	spans := make(map[string][2]time.Time, len(c.spans))
 	for k, v := range c.spans {
@@ -423,47 +467,20 @@ func (c *Comparison) Result() CompareResult {
 	}
 	c.mu.Unlock()
 
-	for _, model := range c.Models {
-		// A model without a run is waiting for its turn, or, once the
-		// comparison is over, will never run.
-		row := ModelResult{Model: model, Status: runs.StatusQueued}
-		if comparisonOver(res.Status) {
-			row.Status = runs.StatusCancelled
-		}
-		if run, ok := byModel[model]; ok {
-			row = measure(model, run)
-		} else if id, ok := evicted[model]; ok {
-			row = ModelResult{Model: model, Run: id, Status: statusEvicted}
-		}
-		if span, ok := spans[model]; ok {
-			row.Started, row.Finished = &span[0], &span[1]
-		}
-		res.Models = append(res.Models, row)
+	engines := c.Engines
+	if len(engines) == 0 {
+		engines = []string{c.Engine}
 	}
-	// Speedups against the sequential run, or the first model.
-	var base *ModelResult
-	for i := range res.Models {
-		if r := &res.Models[i]; r.Status == runs.StatusDone && r.WallNS > 0 && (base == nil || r.Model == scenarios.ModelSequential) {
-			if base == nil || r.Model == scenarios.ModelSequential {
-				base = r
-			}
-		}
+	for _, engine := range engines {
+		res.Groups = append(res.Groups, c.groupResult(engine, res.Status, byKey, spans, evicted))
 	}
-	if base != nil {
-		res.Baseline = base.Model
-		for i := range res.Models {
-			if r := &res.Models[i]; r.Status == runs.StatusDone && r.WallNS > 0 {
-				r.Speedup = round3(float64(base.WallNS) / float64(r.WallNS))
-			}
-		}
+	first := res.Groups[0]
+	res.Models, res.Baseline, res.Winners, res.Ties, res.Rule = first.Models, first.Baseline, first.Winners, first.Ties, first.Rule
+	if len(c.Engines) > 1 {
+		res.Engines = c.Engines
+	} else {
+		res.Groups = nil
 	}
-	// No winner until every model has finished: a model still to run may
-	// beat them all. A partial comparison ran every model to its end (one
-	// failed, and a failed model never wins).
-	if judged(res.Status) {
-		res.Winners, res.Ties = winners(res.Models, c.cores)
-	}
-	res.Rule = judgeRule(c.Workload, c.Engine, res.Models, res.Winners, res.Ties, res.Status)
 	return res
 }
 

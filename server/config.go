@@ -35,6 +35,14 @@ type Config struct {
 	// Runner, when set, is a second runner (a pool of other machines) that
 	// takes the runs the local slots (Limits.LocalSlots) cannot.
 	Runner runner.Runner
+	// Python is the interpreter of the python engine (-python python=PATH);
+	// "" means python3 from PATH.
+	Python string
+	// FreeThreaded lists the interpreters tried, in order, for the
+	// python-ft engine (-python python-ft=PATH, repeatable); the first
+	// free-threaded build wins. pyengine.FreeThreadedNames on PATH are
+	// tried after them.
+	FreeThreaded []string
 }
 
 // Limits bounds what one run and the whole server may use: the run

@@ -122,6 +122,7 @@ func (s *Server) scenarioPage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	v.EngineError = s.engineError(v.Engine)
+	v.Engines = s.engineInfos()
 	if sc.CanStep(v.Engine) {
 		v.Stepping = steppingView(sc, v.Engine)
 	}
@@ -155,7 +156,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 	info := run.Info()
 	v := web.RunView{RunID: run.ID, Scenario: sc, Engine: run.Engine, Status: info.Status, Query: shareQuery(sc, run.Engine, run.Params),
 		ModelNote: sc.Models[run.Engine], Pinned: info.Pinned, Imported: run.Scenario == ImportScenario, SourceVersion: run.SourceVersion, Runner: info.Runner,
-		Damaged: info.Damaged}
+		Damaged: info.Damaged, Engines: s.engineInfos()}
 	v.Scenario.Notice = sc.NoticeFor(run.Engine)
 	if sc.CanStep(run.Engine) && scenarios.Scheduled(run.Params) {
 		v.Stepping = steppingView(sc, run.Engine)
@@ -193,11 +194,17 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) error {
 		allowed = nil
 	}
 	q, qerr := readQuery(r, allowed)
-	v := web.CompareView{Workloads: scenarios.Workloads, Engines: []string{scenarios.EnginePython, scenarios.EngineGo}, EngineErrors: map[string]string{},
+	v := web.CompareView{Workloads: scenarios.Workloads, Engines: s.compareEngineChoices(q["engine"]), EngineErrors: map[string]string{},
 		Sizes: []string{"small", "medium", "large"}, Workload: q["workload"], Engine: q["engine"], Size: q["size"], Workers: q["workers"]}
-	for _, e := range v.Engines {
-		if msg := s.engineError(e); msg != "" {
-			v.EngineErrors[e] = msg
+	for _, choice := range v.Engines {
+		var msgs []string
+		for _, e := range strings.Split(choice, ",") {
+			if msg := s.engineError(e); msg != "" {
+				msgs = append(msgs, msg)
+			}
+		}
+		if len(msgs) > 0 {
+			v.EngineErrors[choice] = strings.Join(msgs, "; ")
 		}
 	}
 	status := http.StatusOK
@@ -220,7 +227,8 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		v.ComparisonID, v.Workload, v.Engine, v.Size, v.Workers = c.ID, c.Workload.ID, c.Engine, c.Size, strconv.Itoa(c.Workers)
+		v.ComparisonID, v.Workload, v.Engine, v.Size, v.Workers = c.ID, c.Workload.ID, strings.Join(c.Engines, ","), c.Size, strconv.Itoa(c.Workers)
+		v.Engines = s.compareEngineChoices(v.Engine)
 	default:
 		// A name the link leaves out takes its default; a name it gives
 		// empty is a mistake the page points at.
@@ -238,7 +246,7 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) error {
 			}
 			// The settings are checked with a model of their own workload: a
 			// model that does not apply to it is left out, never an error.
-		} else if _, err := sc.Validate(v.Engine, map[string]any{"workload": v.Workload, "size": v.Size, "workers": v.Workers, "model": wl.Models()[0]}); err != nil {
+		} else if err := validateCompareEngines(sc, v.Engine, map[string]any{"workload": v.Workload, "size": v.Size, "workers": v.Workers, "model": wl.Models()[0]}); err != nil {
 			if err := fail(err); err != nil {
 				return err
 			}

@@ -101,7 +101,7 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := web.RecentRunsView{Scenario: f.Scenario, Engine: f.Engine, Before: f.Before, Scenarios: scenarios.All(),
-		Engines: []string{scenarios.EngineGo, scenarios.EnginePython, ImportEngine}, MaxImportBytes: s.cfg.Limits.MaxImportBytes, Room: room}
+		Engines: []string{scenarios.EngineGo, scenarios.EnginePython, scenarios.EnginePythonFT, ImportEngine}, MaxImportBytes: s.cfg.Limits.MaxImportBytes, Room: room}
 	list, err := s.recentRuns(r, f, room)
 	if err != nil {
 		return err

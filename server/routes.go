@@ -47,6 +47,7 @@ func (s *Server) routes() http.Handler {
 
 	// API.
 	r.Get("/api/scenarios", s.handle(s.listScenarios))
+	r.Get("/api/engines", s.handle(s.listEngines))
 	r.With(s.startLimit).
 		Post("/api/runs", s.handle(s.createRun))
 	r.Get("/api/runs", s.handle(s.listRuns))

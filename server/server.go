@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,9 @@ type Server struct {
 	viewers   atomic.Int64
 	// imports holds a token per upload being converted (Limits.MaxImports).
 	imports chan struct{}
+	// engines are the engines in the order New was given them, the order
+	// /api/engines and the pages list them in.
+	engines []scenarios.Engine
 }
 
 // New returns a server running scenarios on engines and recording every
@@ -100,7 +104,7 @@ func New(cfg Config, logger *slog.Logger, engines []scenarios.Engine) (*Server, 
 		return nil, fmt.Errorf("open the workshop rooms: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: logger, runs: m, store: store, compares: newComparisons(m, logger), contain: contain, closing: make(chan struct{}),
-		imports: make(chan struct{}, cfg.Limits.MaxImports), hosts: newHostPolicy(cfg.AllowedHosts), rooms: hub}
+		imports: make(chan struct{}, cfg.Limits.MaxImports), hosts: newHostPolicy(cfg.AllowedHosts), rooms: hub, engines: engines}
 	s.handler = s.routes()
 	s.resumeRoomRuns()
 	return s, nil
@@ -147,24 +151,46 @@ func (s *Server) Close() error {
 // servingURLs), for the links and QR codes of workshop rooms.
 func (s *Server) SetRoomURLs(urls []string) { s.roomURLs = urls }
 
-// DefaultEngines returns the engines this binary offers: Go, and CPython
-// (python3 from PATH; listed as unavailable, with how to install it, when
-// missing). close releases what the engines hold (the harness's files).
-func DefaultEngines() (engines []scenarios.Engine, close func(), err error) {
+// DefaultEngines returns the engines this binary offers: Go; CPython
+// (python3 from PATH, or cfg.Python; listed as unavailable, with how to
+// install it, when missing); and python-ft, the first free-threaded CPython
+// among cfg.FreeThreaded and pyengine.FreeThreadedNames on PATH (listed as
+// unavailable, with how to get one, when there is none). Every interpreter
+// is probed once, here, and what was found is logged. close releases what
+// the engines hold (the harness's files).
+func DefaultEngines(cfg Config, logger *slog.Logger) (engines []scenarios.Engine, close func(), err error) {
 	g, err := goengine.New()
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := pyengine.New("")
+	p, err := pyengine.New(cfg.Python)
 	if err != nil {
 		return nil, nil, err
 	}
-	return []scenarios.Engine{g, p}, func() { p.Close() }, nil
+	ft, probes, err := pyengine.NewFreeThreaded(append(slices.Clip(cfg.FreeThreaded), pyengine.FreeThreadedNames...))
+	if err != nil {
+		p.Close()
+		return nil, nil, err
+	}
+	for _, pr := range probes {
+		if pr.Path != "" {
+			logger.Info("python interpreter", "asked", pr.Asked, "path", pr.Path, "version", pr.Version, "gil", pr.GIL, "err", pr.Err)
+		}
+	}
+	for _, e := range []*pyengine.Engine{p, ft} {
+		in := e.Info()
+		if in.Available {
+			logger.Info("engine", "id", in.ID, "label", in.Label)
+		} else {
+			logger.Warn("engine unavailable", "id", in.ID, "why", in.Why)
+		}
+	}
+	return []scenarios.Engine{g, p, ft}, func() { p.Close(); ft.Close() }, nil
 }
 
 // ListenAndServe serves cfg.Addr until ctx is done, then shuts down gracefully.
 func ListenAndServe(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	engines, closeEngines, err := DefaultEngines()
+	engines, closeEngines, err := DefaultEngines(cfg, logger)
 	if err != nil {
 		return err
 	}

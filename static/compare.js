@@ -20,7 +20,7 @@ import { TimeView } from './timeview.js';
 import { Viewer, timelineKey, syncToolbar, paintLegend, editable } from './viewer.js';
 import {
   resultRows, ruleState, progressText, compareRequest, fieldOfCompareError,
-  isFinalComparison, speedupHeading, noiseText,
+  isFinalComparison, speedupHeading, noiseText, engineSlots, groupedTable,
 } from './results.js';
 
 /** POLL_MS is how often a running comparison is asked for its results. */
@@ -210,12 +210,14 @@ class ComparePage {
     this.setStatus(progressText(result), result.status);
     if (this.runButton) this.runButton.disabled = !isFinalComparison(result.status);
     this.syncForm(result);
-    for (const row of result.models || []) {
-      const entry = this.section(row.model);
-      if (row.run && !entry.viewer) this.attach(entry, row);
-      this.syncSection(entry, row);
+    const slots = engineSlots(result);
+    this.dropStaleSections(slots);
+    for (const slot of slots) {
+      const entry = this.section(slot.key, slots.length > (result.models || []).length ? `${this.engineName(slot.engine)} · ${slot.model}` : slot.model);
+      if (slot.row.run && !entry.viewer) this.attach(entry, slot.row);
+      this.syncSection(entry, slot.row);
     }
-    const key = JSON.stringify([result.models, result.winners, result.ties, result.rule, result.status, result.baseline]);
+    const key = JSON.stringify([result.models, result.groups, result.winners, result.ties, result.rule, result.status, result.baseline]);
     if (key !== this.resultKey) {
       this.resultKey = key;
       this.showTable(result);
@@ -226,27 +228,54 @@ class ComparePage {
 
   /** syncForm shows the comparison's settings in the form (a permalink opened cold). */
   syncForm(result) {
-    for (const [name, value] of [['workload', result.workload], ['engine', result.engine], ['size', result.size], ['workers', String(result.workers)]]) {
+    const engine = (result.engines && result.engines.length > 1 ? result.engines : [result.engine]).join(',');
+    for (const [name, value] of [['workload', result.workload], ['engine', engine], ['size', result.size], ['workers', String(result.workers)]]) {
       const el = this.form?.elements.namedItem(name);
       if (el && value && el.value !== value && document.activeElement !== el) el.value = value;
     }
   }
 
-  /** section returns the timeline section of a model, made from the page's template when missing. */
-  section(model) {
-    let entry = this.viewers.get(model);
+  /**
+   * section returns the timeline section of a slot (a model, or engine/model
+   * on several engines), made from the page's template when missing; label
+   * is what its heading says.
+   */
+  section(key, label = key) {
+    let entry = this.viewers.get(key);
     if (entry) return entry;
-    let el = this.stack?.querySelector(`section[data-model="${CSS.escape(model)}"]`);
+    let el = this.stack?.querySelector(`section[data-model="${CSS.escape(key)}"]`);
     if (!el && this.template && this.stack) {
       el = this.template.content.firstElementChild.cloneNode(true);
-      el.dataset.model = model;
-      el.setAttribute('aria-label', `${model} timeline`);
-      el.querySelector('.compare-model').textContent = model;
+      el.dataset.model = key;
+      el.setAttribute('aria-label', `${label} timeline`);
+      el.querySelector('.compare-model').textContent = label;
       this.stack.append(el);
     }
     entry = { section: el, viewer: null, run: '' };
-    this.viewers.set(model, entry);
+    this.viewers.set(key, entry);
     return entry;
+  }
+
+  /**
+   * dropStaleSections removes the sections the page was served with that
+   * name no slot of the comparison (one per model, before it turned out to
+   * run on several engines), keeping the order of the runs.
+   */
+  dropStaleSections(slots) {
+    const keys = new Set(slots.map((s) => s.key));
+    for (const el of [...(this.stack?.querySelectorAll('section[data-model]') || [])]) {
+      if (!keys.has(el.dataset.model) && !this.viewers.get(el.dataset.model)?.viewer) {
+        this.viewers.delete(el.dataset.model);
+        el.remove();
+      }
+    }
+  }
+
+  /** engineName is how the page names an engine: its option in the form. */
+  engineName(engine) {
+    const select = this.form?.elements.namedItem('engine');
+    const option = [...(select?.options || [])].find((o) => o.value === engine);
+    return option ? option.textContent.replace(/\s*\(unavailable\)\s*$/, '').trim() : engine;
   }
 
   /** attach starts watching a model's run on its own timeline, on the shared time axis. */
@@ -311,6 +340,11 @@ class ComparePage {
   showTable(result) {
     const table = $('results');
     if (!table) return;
+    const grouped = groupedTable(result);
+    if (grouped) {
+      this.showGroupedTable(table, grouped);
+      return;
+    }
     const head = table.querySelector('th[data-col="speedup"]');
     if (head) head.textContent = speedupHeading(result);
     const rows = resultRows(result);
@@ -366,6 +400,81 @@ class ComparePage {
         li.append(b, r.verdict);
         return li;
       }));
+    }
+  }
+
+  /**
+   * showGroupedTable fills the results table of a comparison over several
+   * engines: one column group per engine, each with its own winners.
+   */
+  showGroupedTable(table, grouped) {
+    const th = (text, attrs = {}) => {
+      const el = document.createElement('th');
+      el.textContent = text;
+      Object.assign(el, attrs);
+      return el;
+    };
+    const top = document.createElement('tr');
+    top.append(th('', { scope: 'col' }));
+    const sub = document.createElement('tr');
+    sub.append(th('model', { scope: 'col' }));
+    for (const engine of grouped.engines) {
+      const g = th(this.engineName(engine), { scope: 'colgroup', colSpan: grouped.columns.length });
+      g.dataset.engine = engine;
+      top.append(g);
+      for (const c of grouped.columns) {
+        const h = th(c.label, { scope: 'col' });
+        h.dataset.col = c.key;
+        h.dataset.engine = engine;
+        sub.append(h);
+      }
+    }
+    table.tHead.replaceChildren(top, sub);
+    table.tBodies[0].replaceChildren(...grouped.rows.map((r) => {
+      const tr = document.createElement('tr');
+      tr.dataset.model = r.model;
+      tr.append(th(r.model, { scope: 'row' }));
+      for (const g of r.groups) {
+        for (const c of g.cells) {
+          const td = document.createElement('td');
+          td.dataset.col = c.key;
+          td.dataset.engine = g.engine;
+          if (c.key === 'wall' && g.run) {
+            const a = document.createElement('a');
+            a.href = `/r/${encodeURIComponent(g.run)}`;
+            a.textContent = c.text || g.statusText;
+            a.title = g.verdict || 'the recorded run';
+            td.append(a);
+          } else {
+            td.textContent = c.text || (c.key === 'wall' ? g.statusText : '');
+          }
+          if (c.title) td.title = c.title;
+          if (c.winner || c.tie) {
+            td.classList.add(c.winner ? 'winner' : 'tie');
+            const badge = document.createElement('span');
+            badge.className = c.winner ? 'best' : 'best tie';
+            badge.textContent = `${c.winner ? '★' : '='} ${c.best}`;
+            td.append(' ', badge);
+          }
+          tr.append(td);
+        }
+      }
+      return tr;
+    }));
+    const noise = $('noise-note');
+    if (noise) {
+      noise.textContent = noiseText(this.result || {});
+      noise.hidden = !noise.textContent;
+    }
+    const verdicts = $('verdicts');
+    if (verdicts) {
+      verdicts.replaceChildren(...grouped.rows.flatMap((r) => r.groups.filter((g) => g.verdict).map((g) => {
+        const li = document.createElement('li');
+        const b = document.createElement('strong');
+        b.textContent = `${this.engineName(g.engine)} · ${r.model}: `;
+        li.append(b, g.verdict);
+        return li;
+      })));
     }
   }
 

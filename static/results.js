@@ -152,7 +152,8 @@ export function noiseText(result) {
 
 /** progressText is the comparison's status line: which model runs, how many are done. */
 export function progressText(result) {
-  const models = result.models || [];
+  // On several engines every engine's models count, named engine/model.
+  const models = engineSlots(result).map((s) => ({ ...s.row, model: s.key }));
   const finished = models.filter((m) => m.run && isFinal(m.status)).length;
   if (result.status === 'done') return `done: ${models.length} models measured`;
   if (result.status === 'failed') return `failed${result.error ? `: ${result.error}` : ''}`;
@@ -183,4 +184,54 @@ export function compareRequest(fields) {
 export function fieldOfCompareError(message) {
   const m = /^(workload|engine|size|workers|model):/.exec(message || '');
   return m ? m[1] : '';
+}
+
+/**
+ * GROUP_COLUMNS are the columns of each engine's group when a comparison
+ * runs on several engines, so that the table stays readable with three
+ * groups beside the guide's matrix; each run's verdict below the table
+ * gives its CPU time.
+ */
+export const GROUP_COLUMNS = Object.freeze(['wall', 'speedup', 'correct']);
+
+/**
+ * engineSlots lists the timelines of a comparison, in the order its runs
+ * go: {key, engine, model, row} per model, and per engine when it runs on
+ * several (key "engine/model"; on one engine the key is the model, as the
+ * server names it).
+ */
+export function engineSlots(result) {
+  const groups = result.groups || [];
+  if (groups.length < 2) {
+    return (result.models || []).map((row) => ({ key: row.model, engine: result.engine || '', model: row.model, row }));
+  }
+  return groups.flatMap((g) => (g.models || []).map((row) => ({ key: `${g.engine}/${row.model}`, engine: g.engine, model: row.model, row })));
+}
+
+/**
+ * groupedTable is the results table of a comparison over several engines:
+ * one column group per engine (GROUP_COLUMNS each), one row per model,
+ * {engines, columns, rows: [{model, groups: [{engine, run, status,
+ * statusText, verdict, cells}]}]}; each group's winners and ties are its
+ * own engine's. null for a comparison on one engine.
+ */
+export function groupedTable(result) {
+  const groups = result.groups || [];
+  if (groups.length < 2) return null;
+  const perEngine = groups.map((g) => ({
+    engine: g.engine,
+    rows: resultRows({ status: result.status, winners: g.winners, ties: g.ties, baseline: g.baseline, models: g.models }),
+  }));
+  const models = perEngine[0].rows.map((r) => r.model);
+  return {
+    engines: groups.map((g) => g.engine),
+    columns: GROUP_COLUMNS.map((key) => COLUMNS.find((c) => c.key === key)),
+    rows: models.map((model) => ({
+      model,
+      groups: perEngine.map(({ engine, rows }) => {
+        const r = rows.find((x) => x.model === model) || { run: '', status: 'queued', statusText: 'waiting', verdict: '', cells: [] };
+        return { engine, run: r.run, status: r.status, statusText: r.statusText, verdict: r.verdict, cells: r.cells.filter((c) => GROUP_COLUMNS.includes(c.key)) };
+      }),
+    })),
+  };
 }

@@ -202,7 +202,7 @@ func ComparePage(v CompareView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if v.Engine == scenarios.EngineGo {
+			if engineIn(v.Engine, scenarios.EngineGo) {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<p class=\"model-note\">On the Go engine, <strong>threads</strong> are goroutines (no GIL), <strong>asyncio</strong> is a one-goroutine event loop (a model of Python's) and <strong>processes</strong> are worker processes of this binary.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

@@ -54,11 +54,21 @@ var stateLegend = []legendEntry{
 
 // engineLabel is how an engine is named to a reader.
 func engineLabel(engine string) string {
+	if parts := strings.Split(engine, ","); len(parts) > 1 {
+		// Several engines side by side (a comparison's engine field).
+		labels := make([]string, len(parts))
+		for i, p := range parts {
+			labels[i] = engineLabel(p)
+		}
+		return strings.Join(labels, " + ")
+	}
 	switch engine {
 	case scenarios.EngineGo:
 		return "Go"
 	case scenarios.EnginePython:
 		return "CPython"
+	case scenarios.EnginePythonFT:
+		return "CPython, free-threaded"
 	case "go-trace":
 		return "an imported Go trace"
 	}

@@ -40,6 +40,9 @@ type ScenarioView struct {
 	RunStatus string
 	// Stepping is set when the scenario can be stepped on Engine.
 	Stepping *SteppingView
+	// Engines describe the server's engines (GET /api/engines): the badge
+	// of Engine, and the links that switch to another in one click.
+	Engines []scenarios.EngineInfo
 }
 
 // SteppingView is the stepping panel: the learner steps a step run's
@@ -80,6 +83,9 @@ type RunView struct {
 	// Damaged says why the run's recording cannot be read back whole, once
 	// a replay or export has found out; "" when nothing is known wrong.
 	Damaged string
+	// Engines describe the server's engines: the badge of Engine, and the
+	// link to the same run on the other CPython build.
+	Engines []scenarios.EngineInfo
 }
 
 // ErrorView is a page for a status other than 200.

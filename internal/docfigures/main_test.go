@@ -95,3 +95,23 @@ func TestEveryTableHasItsMarkers(t *testing.T) {
 		}
 	}
 }
+
+func TestBothBuildsRowsReadTheirTwoCells(t *testing.T) {
+	out := "    bothbuilds_test.go:119: both builds | locks, `counter += 1`, 4 × 100,000, no lock | 0 of 400000 lost | 50728 of 400000 lost |\n"
+	rows := bothBuildsTable()
+	var row []Cell
+	for _, r := range rows {
+		if r[0].Text == "locks, `counter += 1`, 4 × 100,000, no lock" {
+			row = r
+		}
+	}
+	if row == nil {
+		t.Fatal("no locks row")
+	}
+	for i, want := range []string{"0 of 400000 lost", "50728 of 400000 lost"} {
+		got, err := row[i+1].Read(out)
+		if err != nil || got != want {
+			t.Errorf("cell %d = %q, %v; want %q", i+1, got, err, want)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package main
 
+import "regexp"
+
 // The commands that measure the figures, as a reader types them.
 const (
 	cmdFirstEvent       = "go test ./server -run '^$' -bench 'FirstEvent$' -benchtime 20x"
@@ -21,7 +23,42 @@ const (
 	cmdSoak             = "INTERLEAVE_SOAK_RUNS=1000 go test ./server -run NoOrphans -v -count=1 -timeout 30m"
 	cmdGoClaims         = "go test -count=1 -v ./scenarios/goengine/"
 	cmdPyClaims         = "INTERLEAVE_REQUIRE_PYTHON=1 go test -count=1 -v ./scenarios/pyengine/"
+	cmdBothBuilds       = "INTERLEAVE_REQUIRE_PYTHON=1 INTERLEAVE_REQUIRE_PYTHON_FT=1 go test -count=1 -v -run TestEveryScenarioOnBothBuilds ./scenarios/pyengine/"
 )
+
+// bothBuildsRows name the rows of TestEveryScenarioOnBothBuilds
+// (scenarios/pyengine/bothbuilds_test.go), as it logs them.
+var bothBuildsRows = []string{
+	"mental-model, 2 CPU tasks of 200 ms, concurrent (threads)",
+	"mental-model, parallel (processes)",
+	"subprocess, 2 computing programs at once",
+	"threads, 4 CPU tasks of 100 ms, 2 workers",
+	"threads, 32 waits of 100 ms, 8 workers",
+	"locks, `counter += 1`, 4 × 100,000, no lock",
+	"locks, read-modify-write with a pause, no lock",
+	"locks, with `threading.Lock`",
+	"deadlock, opposite lock order",
+	"asyncio, 1,000 waits of 100 ms",
+	"multiprocessing, 2 processes",
+	"multiprocessing, mode=threads",
+	"pools, thread workers",
+	"gil, 2 CPU threads",
+	"compare, cpu workload, threads",
+	"compare, shared-state workload, threads",
+}
+
+// bothBuildsTable is a row per bothBuildsRows: the GIL build's cell and
+// the free-threaded build's, as the test logged them.
+func bothBuildsTable() [][]Cell {
+	var rows [][]Cell
+	for _, name := range bothBuildsRows {
+		q := regexp.QuoteMeta(name)
+		rows = append(rows, []Cell{text(name),
+			measured(cmdBothBuilds, each(`both builds \| `+q+` \| ([^|]+?) \| [^|]+? \|`, "%s")),
+			measured(cmdBothBuilds, each(`both builds \| `+q+` \| [^|]+? \| ([^|]+?) \|`, "%s"))})
+	}
+	return rows
+}
 
 // perf is a row of a performance table: measure, bar, figure, command.
 func perf(measure, bar, cmd string, read func(string) (string, error)) []Cell {
@@ -112,6 +149,11 @@ var tables = []Table{
 			perf("1,000 runs, a third timed out and a third cancelled: child pids alive afterwards, zombie children of the server", "0 and 0", cmdSoak,
 				passed("TestNoOrphansAfterManyRuns", "**0 and 0**")),
 		},
+	},
+	{
+		Doc: "docs/scenarios.md", Name: "builds", Header: []string{"scenario, settings", "python (CPython with the GIL)", "python-ft (free-threaded CPython, no GIL)"},
+		Intro: "Every CPython scenario, the same script on both builds, one run each, in one test under the machine-wide timing lock (the timing claims are checked, best of several attempts, by their own tests).",
+		Rows:  bothBuildsTable(),
 	},
 	{
 		Doc: "docs/scenarios.md", Name: "claims", Header: []string{"claim", "go engine", "python engine"},

@@ -104,6 +104,12 @@ const installHint = "install it (apt-get install python3)"
 
 // Engine is the python engine. It is safe for concurrent use.
 type Engine struct {
+	// id is the engine's id: scenarios.EnginePython, or
+	// scenarios.EnginePythonFT for a free-threaded interpreter.
+	id string
+	// gil is false when the interpreter is a free-threaded build
+	// (sysconfig Py_GIL_DISABLED = 1).
+	gil bool
 	// python is the resolved path of the interpreter ("" when not found).
 	python string
 	// version is what the interpreter reported, e.g. "3.11.7".
@@ -127,16 +133,27 @@ func New(python string) (*Engine, error) {
 	if python == "" {
 		python = "python3"
 	}
+	e, err := newEngine(scenarios.EnginePython)
+	if err != nil {
+		return nil, err
+	}
+	p := probe(python)
+	e.python, e.version, e.gil, e.unavailable = p.Path, p.Version, p.GIL, p.Err
+	return e, nil
+}
+
+// newEngine returns an engine named id with the scripts written out and no
+// interpreter yet.
+func newEngine(id string) (*Engine, error) {
 	dir, err := os.MkdirTemp("", "interleave-python-")
 	if err != nil {
-		return nil, fmt.Errorf("python engine: create script directory: %w", err)
+		return nil, fmt.Errorf("%s engine: create script directory: %w", id, err)
 	}
-	e := &Engine{dir: dir, path: os.Getenv("PATH")}
+	e := &Engine{id: id, gil: true, dir: dir, path: os.Getenv("PATH")}
 	if err := writeScripts(dir); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("python engine: %w", err)
+		return nil, fmt.Errorf("%s engine: %w", id, err)
 	}
-	e.python, e.version, e.unavailable = probe(python)
 	return e, nil
 }
 
@@ -163,36 +180,66 @@ func writeScripts(dir string) error {
 	})
 }
 
-// probe finds python and checks its version. It returns the interpreter's
-// own sys.executable when that is an absolute path: a launcher on PATH (a
-// pyenv shim is a shell script) would add tens of milliseconds to every run.
-func probe(python string) (path, version string, unavailable error) {
+// Interpreter is what probing one CPython found: where it is, its
+// version, whether it has a GIL, and why it cannot run scenarios (nil when
+// it can).
+type Interpreter struct {
+	// Asked is the name or path that was probed.
+	Asked   string
+	Path    string
+	Version string
+	// GIL is false for a free-threaded build (Py_GIL_DISABLED = 1).
+	GIL bool
+	Err error
+}
+
+// probeScript prints the version, sys.executable and Py_GIL_DISABLED, one
+// a line. Py_GIL_DISABLED is the build's answer (1 on a free-threaded
+// build even when PYTHON_GIL=1 turns the GIL back on at run time, which
+// the harness reports as it happens).
+const probeScript = "import sys, sysconfig; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable); " +
+	"print(sysconfig.get_config_var('Py_GIL_DISABLED') or 0)"
+
+// probe finds python and checks its version and build. It returns the
+// interpreter's own sys.executable when that is an absolute path: a
+// launcher on PATH (a pyenv shim is a shell script) would add tens of
+// milliseconds to every run.
+func probe(python string) Interpreter {
+	in := Interpreter{Asked: python, GIL: true}
 	path, err := exec.LookPath(python)
 	if err != nil {
-		return "", "", fmt.Errorf("python3 not found on PATH: %s", installHint)
+		in.Err = fmt.Errorf("python3 not found on PATH: %s", installHint)
+		return in
 	}
+	in.Path = path
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "-E", "-S", "-c",
-		"import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)").Output()
+	out, err := exec.CommandContext(ctx, path, "-E", "-S", "-c", probeScript).Output()
 	if err != nil {
-		return path, "", fmt.Errorf("python3 at %s does not run (%v): %s", path, err, installHint)
+		in.Err = fmt.Errorf("python3 at %s does not run (%v): %s", path, err, installHint)
+		return in
 	}
-	version, exe, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if exe = strings.TrimSpace(exe); filepath.IsAbs(exe) {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for len(lines) < 3 {
+		lines = append(lines, "")
+	}
+	in.Version = strings.TrimSpace(lines[0])
+	in.GIL = strings.TrimSpace(lines[2]) != "1"
+	if exe := strings.TrimSpace(lines[1]); filepath.IsAbs(exe) {
 		if st, err := os.Stat(exe); err == nil && st.Mode().IsRegular() {
-			path = exe
+			in.Path = exe
 		}
 	}
-	major, minor, ok := parseVersion(version)
+	major, minor, ok := parseVersion(in.Version)
 	if !ok {
-		return path, version, fmt.Errorf("python3 at %s reports version %q: %s", path, version, installHint)
+		in.Err = fmt.Errorf("python3 at %s reports version %q: %s", in.Path, in.Version, installHint)
+		return in
 	}
 	if major < MinVersion[0] || (major == MinVersion[0] && minor < MinVersion[1]) {
-		return path, version, fmt.Errorf("python3 at %s is %s, older than %d.%d: %s",
-			path, version, MinVersion[0], MinVersion[1], installHint)
+		in.Err = fmt.Errorf("python3 at %s is %s, older than %d.%d: %s",
+			in.Path, in.Version, MinVersion[0], MinVersion[1], installHint)
 	}
-	return path, version, nil
+	return in
 }
 
 func parseVersion(v string) (major, minor int, ok bool) {
@@ -206,13 +253,31 @@ func parseVersion(v string) (major, minor int, ok bool) {
 }
 
 // Name implements scenarios.Engine.
-func (*Engine) Name() string { return scenarios.EnginePython }
+func (e *Engine) Name() string { return e.id }
 
 // Available implements scenarios.Engine: nil when python3 (3.10+) was found.
 func (e *Engine) Available() error { return e.unavailable }
 
 // Version returns the interpreter's version, e.g. "3.11.7" ("" if unknown).
 func (e *Engine) Version() string { return e.version }
+
+// Info implements scenarios.Describer.
+func (e *Engine) Info() scenarios.EngineInfo {
+	in := scenarios.EngineInfo{ID: e.id, Version: e.version, GIL: e.gil, Available: e.unavailable == nil}
+	if e.unavailable != nil {
+		in.Why = e.unavailable.Error()
+	}
+	in.Label = "CPython " + e.version
+	if e.version == "" {
+		in.Label = "CPython"
+	}
+	if e.gil {
+		in.Label += " · with the GIL"
+	} else {
+		in.Label += " · free-threaded: no GIL"
+	}
+	return in
+}
 
 // Program implements scenarios.Engine. The command line holds nothing the
 // user chose: params travel in the spec (JSON in the environment). The

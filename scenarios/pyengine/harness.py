@@ -73,6 +73,30 @@ GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 """Whether this interpreter runs with a GIL (False on a free-threaded build
 with the GIL disabled): threads of a process then never run Python at once."""
 
+FREE_THREADED = not GIL or SPEC.get("engine") == "python-ft"
+"""Whether this is a free-threaded build (the server offers one only as
+python-ft, after probing Py_GIL_DISABLED), whose GIL may still be on: from
+the start with PYTHON_GIL=1 (-X gil=1), or from the moment an extension
+module without free-threading support is imported."""
+
+_gil_back_at = None  # run time (ns) when the GIL was first seen on, if it was
+
+
+def _gil_check():
+    """On a free-threaded build, notices the GIL turned on: a mark says so
+    the first time, and the summary gets the metric gil_enabled. Called
+    where threads and processes begin and at the end: cheap (one call), and
+    an extension is imported before the threads that use it start."""
+    global _gil_back_at
+    if not FREE_THREADED or _gil_back_at is not None or not sys._is_gil_enabled():
+        return
+    _gil_back_at = now()
+    if GIL:
+        label = "The GIL is on: this free-threaded CPython runs with its GIL enabled (PYTHON_GIL=1 or -X gil=1), so its threads run Python one at a time"
+    else:
+        label = "The GIL came back: this free-threaded CPython turned its GIL on (an extension module without free-threading support was imported, or PYTHON_GIL=1); from here its threads run Python one at a time"
+    mark(label)
+
 
 # --- Encoding -------------------------------------------------------------------
 
@@ -313,6 +337,8 @@ def state(lane, s, why=None, t=None):
             at = _running._own_state(rec, s == "running", at)
         else:
             rec.running = s == "running"
+            if not GIL:
+                rec.ran_from = (at, _tt()) if s == "running" and t is None and rec.ident == _get_ident() else None
         if at > rec.last:
             rec.last = at
         t = at - _BASE
@@ -392,11 +418,16 @@ def end(summary, failed=False):
     with _lock:
         if _ended:
             return
+    _gil_check()
+    metrics = dict(summary.get("metrics") or {})
+    if _gil_back_at is not None:
+        metrics["gil_enabled"] = metric(1, "", "the GIL was on during the run, on a free-threaded build")
+        metrics["gil_enabled_at"] = metric(round(_gil_back_at / 1e6, 1), "ms", "when the GIL was first seen on (run time)")
     s = {
         "wall_ns": int(summary.get("wall_ns") or (_pc() - _import_pc)),
         "cpu_ns": int(summary.get("cpu_ns") or (cpu_ns() - _import_cpu)),
         "metrics": {k: {"value": _clean(m.get("value", 0)), "unit": m.get("unit", ""), "label": m.get("label", "")}
-                    for k, m in (summary.get("metrics") or {}).items()},
+                    for k, m in metrics.items()},
         "verdict": str(summary.get("verdict") or ""),
     }
     _emit((',"k":"end","summary":%s}' % _dumps(s, separators=(",", ":"))).encode())
@@ -496,6 +527,7 @@ _tls = threading.local()
 
 def thread_lane(id, name, parent=None, group=None):
     """Declares the calling thread as lane id and returns id."""
+    _gil_check()
     lane(id, "thread", name, parent=parent, pid=os.getpid(), group=group)
     _tls.lane = id
     return id
@@ -503,6 +535,7 @@ def thread_lane(id, name, parent=None, group=None):
 
 def process_lane(id, name, parent=None, group=None, t=None):
     """Declares the calling process as lane id (kind process, with its pid)."""
+    _gil_check()
     lane(id, "process", name, parent=parent, pid=os.getpid(), group=group, t=t)
     _tls.lane = id
     return id

@@ -315,9 +315,12 @@ class Execution:
                         self.cond.wait()
                         continue
             if self.free:
-                # The cycle is closed: this thread reports it and ends the run.
-                if self.on_deadlock is not None:
-                    self.on_deadlock(self)
+                # The cycle is closed: the first thread to see it reports it
+                # and ends the run (another one of the cycle, woken, sees it
+                # too: without a GIL at the same moment).
+                report, self.on_deadlock = self.on_deadlock, None
+                if report is not None:
+                    report(self)
                 raise Stop()
             w.status = BLOCKED
             self._park(w)

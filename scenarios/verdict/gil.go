@@ -26,8 +26,15 @@ func (j *judge) gil_() {
 	// A free-threaded CPython has no GIL: its threads may compute at once.
 	modelled := j.Engine == "go"
 	if !modelled && !j.gil() && threads > 1 {
-		clause, _ := j.parallelism(min(threads, j.Cores), speedup)
-		j.say("Without a GIL, %d CPU threads %s: %s.%s", threads, clause, j.cpuPace(speedup, "one thread doing all the work"), io)
+		ideal := min(threads, j.Cores)
+		clause, full := j.parallelism(ideal, speedup)
+		j.say("This CPython has no GIL to hand over: %d CPU threads %s: %s.", threads, clause, j.cpuPace(speedup, "one thread doing all the work"))
+		if !full && ideal >= 2 {
+			j.short(float64(ideal))
+			seq := j.m("sequential")
+			j.add(fmt.Sprintf("That is short of the %s that %d cores can give; %s.", X(float64(ideal)), ideal, j.explain(j.wallMS()-seq/float64(ideal), j.cpuCosts(float64(ideal), seq))))
+		}
+		j.add(io)
 		return
 	}
 	switch {

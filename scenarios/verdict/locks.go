@@ -14,7 +14,10 @@ func (j *judge) locks() {
 		j.say("%d of %d updates were lost although every update took the lock: the lock did not cover the whole read-modify-write.", lost, expected)
 	case lost > 0:
 		how := "two workers read the same value and both wrote back that value plus one"
-		if naive {
+		switch {
+		case naive && j.freeThreaded():
+			how = "with no GIL, threads on different cores ran counter += 1 at the same instant, read the same value and both wrote back that value plus one. The GIL build almost never loses one here: a thread gives the GIL up only at a backward jump or a call, never between the read and the write of counter += 1"
+		case naive:
 			how = "a thread was switched out inside counter += 1, between its read and its write, so two threads wrote back the same value"
 		}
 		j.say("Without a lock, %d of %d updates (%.1f%%) were lost: %s.", lost, expected, 100*float64(lost)/float64(max(expected, 1)), how)
@@ -23,6 +26,8 @@ func (j *judge) locks() {
 			expected, expected, Millis(j.m("lock_wait")), j.m("wait_share"))
 	case workers == 1:
 		j.say("One worker cannot race with itself: no update was lost.")
+	case naive && j.freeThreaded():
+		j.say("No update was lost this time, but nothing prevents it: without a GIL the threads may run counter += 1 at the same instant on different cores, and these happened not to overlap (look at their lanes: one after another, as when the other core is busy elsewhere). Run it again, or raise increments.")
 	case naive && j.has("gil_waits") && j.m("gil_waits") < 2:
 		j.say("No update was lost, but the workers hardly ran at the same time (%.0f GIL hand-offs): raise increments to see them interleave.", j.m("gil_waits"))
 	case naive:

@@ -39,9 +39,6 @@ func params(t *testing.T, id, engine string, raw map[string]any) scenarios.Param
 	if !ok {
 		t.Fatalf("no scenario %s", id)
 	}
-	if engine == "python-ft" {
-		engine = scenarios.EnginePython
-	}
 	p, err := sc.Validate(engine, raw)
 	if err != nil {
 		t.Fatalf("params %v: %v", raw, err)

@@ -2,6 +2,8 @@ package verdict
 
 import (
 	"testing"
+
+	"interleave/scenarios/event"
 )
 
 // Per scenario: good, bad and borderline numbers, on both engines (and on a
@@ -116,6 +118,12 @@ func TestThreads(t *testing.T) {
 		{name: "go cpu that did not get the cores", engine: "go", params: map[string]any{"work": "cpu"},
 			wallMS: 3368, cpuMS: 2930, metrics: metrics("wall", 3368.0, "sequential", 3200.0, "speedup", 0.95, "workers", 8, "tasks_done", 32),
 			want: []string{"did not compute in parallel", "short of the 2.00x", "0.87 cores' worth per second"}, not: []string{"cores at once", "faster"}},
+		{name: "free-threaded cpu on 2 cores", engine: "python-ft", params: map[string]any{"work": "cpu", "tasks": 2, "workers": 2},
+			wallMS: 205, cpuMS: 405, metrics: metrics("wall", 205.0, "sequential", 400.0, "speedup", 1.95, "workers", 2, "tasks_done", 2),
+			want: []string{"2 threads computed on 2 cores at once", "1.95x faster"}, not: []string{"GIL"}},
+		{name: "free-threaded cpu starved by a busy machine", engine: "python-ft", params: map[string]any{"work": "cpu", "tasks": 2, "workers": 2},
+			wallMS: 390, cpuMS: 400, metrics: metrics("wall", 390.0, "sequential", 400.0, "speedup", 1.03, "workers", 2, "tasks_done", 2, "other_load", 0.9),
+			want: []string{"had 2 cores to compute on but did not compute in parallel", "busy machine"}, not: []string{"faster", "cores at once", "GIL"}},
 		{name: "one worker has no speedup", params: map[string]any{"workers": 1},
 			wallMS: 3210, cpuMS: 10, metrics: metrics("wall", 3210.0, "sequential", 3200.0, "workers", 1, "tasks_done", 32),
 			want: []string{"One worker"}},
@@ -142,6 +150,15 @@ func TestLocks(t *testing.T) {
 			want: []string{"accident of the implementation"}},
 		{name: "one worker", params: map[string]any{"workers": 1}, metrics: metrics("expected", 10000, "actual", 10000, "lost", 0),
 			want: []string{"cannot race with itself"}},
+		{name: "naive counter += 1 without a GIL loses updates", engine: "python-ft", params: map[string]any{"variant": "naive", "increments": 100000},
+			metrics: metrics("expected", 400000, "actual", 160000, "lost", 240000),
+			want:    []string{"240000 of 400000 updates (60.0%) were lost", "with no GIL", "The GIL build almost never loses one"}, not: []string{"switched out"}},
+		{name: "naive counter += 1 without a GIL, none lost by chance", engine: "python-ft", params: map[string]any{"variant": "naive"},
+			metrics: metrics("expected", 40000, "actual", 40000, "lost", 0),
+			want:    []string{"nothing prevents it", "without a GIL"}, not: []string{"accident of the implementation", "handed the GIL"}},
+		{name: "naive counter += 1 with the GIL back", engine: "python-ft", params: map[string]any{"variant": "naive"},
+			metrics: merge(metrics("expected", 40000, "actual", 40000, "lost", 0, "gil_waits", 12), gilBack()),
+			want:    []string{"The GIL was on during this run from 35.0 ms", "accident of the implementation"}, not: []string{"without a GIL"}},
 	}
 	for _, r := range tests {
 		t.Run(r.name, func(t *testing.T) { derive(t, "locks", r) })
@@ -327,8 +344,14 @@ func TestGIL(t *testing.T) {
 			metrics: metrics("threads", 1, "wall", 201.0, "sequential", 200.0, "switch_ms", 5.0),
 			want:    []string{"kept the GIL to itself"}},
 		{name: "free-threaded: no GIL", engine: "python-ft", wallMS: 210, cpuMS: 405,
-			metrics: metrics("threads", 2, "wall", 210.0, "sequential", 400.0, "speedup", 1.9, "switch_ms", 5.0),
-			want:    []string{"Without a GIL", "on 2 cores at once"}},
+			metrics: metrics("threads", 2, "wall", 210.0, "sequential", 400.0, "speedup", 1.9, "switch_ms", 5.0, "handoffs", 0),
+			want:    []string{"no GIL to hand over", "on 2 cores at once", "1.90x faster"}, not: []string{"took turns", "hand-off"}},
+		{name: "free-threaded on a busy machine: not in parallel", engine: "python-ft", wallMS: 420, cpuMS: 405,
+			metrics: metrics("threads", 2, "wall", 420.0, "sequential", 400.0, "speedup", 0.95, "switch_ms", 5.0, "handoffs", 0),
+			want:    []string{"no GIL to hand over", "did not compute in parallel", "short of the 2.00x"}, not: []string{"faster", "cores at once", "took turns"}},
+		{name: "free-threaded with the GIL back", engine: "python-ft", wallMS: 410, cpuMS: 405,
+			metrics: merge(metrics("threads", 2, "wall", 410.0, "sequential", 400.0, "speedup", 0.98, "switch_ms", 5.0, "handoff_median", 5.1), gilBack()),
+			want:    []string{"The GIL was on during this run from 35.0 ms although this CPython is free-threaded", "took turns holding the GIL"}, not: []string{"no GIL to hand over"}},
 	}
 	for _, r := range tests {
 		t.Run(r.name, func(t *testing.T) { derive(t, "gil", r) })
@@ -399,4 +422,22 @@ func TestCompare(t *testing.T) {
 	for _, r := range tests {
 		t.Run(r.name, func(t *testing.T) { derive(t, "compare", r) })
 	}
+}
+
+// gilBack is the metric the harness adds when a free-threaded CPython ran
+// with its GIL on.
+func gilBack() map[string]event.Metric {
+	return map[string]event.Metric{MetricGILEnabled: {Value: 1}, MetricGILEnabled + "_at": {Value: 35, Unit: "ms"}}
+}
+
+// merge returns the metrics of a and b together.
+func merge(a, b map[string]event.Metric) map[string]event.Metric {
+	out := make(map[string]event.Metric, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
 }

@@ -124,6 +124,9 @@ func Derive(in Input) Result {
 	} else {
 		j.generic()
 	}
+	if note := j.gilBackNote(); note != "" {
+		j.res.Sentence = note + " " + j.res.Sentence
+	}
 	j.res.Sentence = strings.TrimSpace(j.res.Sentence)
 	return j.res
 }
@@ -160,8 +163,40 @@ func (j *judge) cpuPerWall() float64 {
 	return float64(j.Summary.CPUNS) / float64(j.Summary.WallNS)
 }
 
-// gil reports whether the engine's threads run Python code one at a time.
-func (j *judge) gil() bool { return HasGIL(j.Engine) }
+// gil reports whether the engine's threads ran Python code one at a time:
+// on CPython with the GIL, and on a free-threaded CPython whose GIL came
+// back during the run (metric gil_enabled).
+func (j *judge) gil() bool { return HasGIL(j.Engine) || j.gilCameBack() }
+
+// freeThreaded reports whether the run's threads ran without a GIL on
+// CPython: the free-threaded build, its GIL off for the whole run.
+func (j *judge) freeThreaded() bool {
+	return scenarios.FreeThreaded(j.Engine) && !j.gilCameBack()
+}
+
+// gilCameBack reports whether a free-threaded CPython ran with its GIL on
+// (PYTHON_GIL=1, or an extension without free-threading support): the
+// harness measures it and adds the metric gil_enabled.
+func (j *judge) gilCameBack() bool {
+	return scenarios.FreeThreaded(j.Engine) && j.m(MetricGILEnabled) > 0
+}
+
+// MetricGILEnabled is the metric the CPython harness adds when a
+// free-threaded build ran with its GIL on.
+const MetricGILEnabled = "gil_enabled"
+
+// gilBackNote is the sentence that says the GIL came back, "" when it did
+// not.
+func (j *judge) gilBackNote() string {
+	if !j.gilCameBack() {
+		return ""
+	}
+	from := ""
+	if j.has(MetricGILEnabled + "_at") {
+		from = " from " + Millis(j.m(MetricGILEnabled+"_at"))
+	}
+	return "The GIL was on during this run" + from + " although this CPython is free-threaded (PYTHON_GIL=1, or an extension module without free-threading support, turns it on): its threads ran Python one at a time, as on the GIL build."
+}
 
 // HasGIL reports whether engine runs Python threads under a GIL: CPython
 // (python) does; a free-threaded CPython (python-ft) and Go do not.

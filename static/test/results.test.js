@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resultRows, ruleState, progressText, compareRequest, fieldOfCompareError, speedupHeading, isFinalComparison, noiseText } from '../results.js';
+import { resultRows, ruleState, progressText, compareRequest, fieldOfCompareError, speedupHeading, isFinalComparison, noiseText, groupedTable, engineSlots } from '../results.js';
 
 /** answer is GET /api/compare/{id} of a finished shared-state comparison. */
 const answer = {
@@ -121,4 +121,31 @@ test('a comparison with a model that did not finish well is partial, and final',
   ] };
   assert.equal(progressText(cancelled), 'cancelled: cancelled before pool started');
   assert.equal(resultRows(cancelled)[1].statusText, 'cancelled', 'a model that will never run does not say waiting');
+});
+
+test('a comparison on several engines has one column group per engine, each judged on its own', () => {
+  const row = (model, wall, extra = {}) => ({ model, run: `${model}-${wall}`, status: 'done', wall_ns: wall, cpu_ns: wall, cpu_utilization: 1, speedup: 1, peak_rss_bytes: 1, correct: true, ...extra });
+  const result = {
+    status: 'done', engine: 'python', engines: ['python', 'python-ft'],
+    models: [row('sequential', 800e6), row('threads', 820e6)],
+    groups: [
+      { engine: 'python', baseline: 'sequential', winners: { wall: 'sequential' }, ties: {}, models: [row('sequential', 800e6), row('threads', 820e6)] },
+      { engine: 'python-ft', baseline: 'sequential', winners: { wall: 'threads' }, ties: {}, models: [row('sequential', 800e6), row('threads', 410e6, { speedup: 1.95 })] },
+    ],
+  };
+  const t = groupedTable(result);
+  assert.deepEqual(t.engines, ['python', 'python-ft']);
+  assert.deepEqual(t.columns.map((c) => c.key), ['wall', 'speedup', 'correct']);
+  assert.deepEqual(t.rows.map((r) => r.model), ['sequential', 'threads']);
+  const threads = t.rows[1];
+  assert.equal(threads.groups[0].cells.find((c) => c.key === 'wall').winner, false, 'threads did not win on the GIL build');
+  assert.equal(threads.groups[1].cells.find((c) => c.key === 'wall').winner, true, 'threads won without a GIL');
+  assert.equal(threads.groups[1].cells.find((c) => c.key === 'speedup').text, '1.95×');
+  assert.deepEqual(engineSlots(result).map((s) => s.key), ['python/sequential', 'python/threads', 'python-ft/sequential', 'python-ft/threads']);
+});
+
+test('a comparison on one engine keeps its table and names its timelines by model', () => {
+  const result = { status: 'running', engine: 'python', models: [{ model: 'sequential', status: 'queued' }] };
+  assert.equal(groupedTable(result), null);
+  assert.deepEqual(engineSlots(result).map((s) => s.key), ['sequential']);
 });

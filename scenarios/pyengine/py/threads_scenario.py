@@ -7,6 +7,10 @@ threads overlap. CPU work needs the GIL the whole time: the threads take
 turns holding it, and the speedup stays near 1x however many cores there
 are. The gil-wait spans are measured: a thread whose wall clock moves while
 its own CPU clock (time.thread_time_ns) does not is waiting to run.
+
+On a free-threaded CPython (python-ft) there is no GIL: CPU threads compute
+at once, up to the number of cores, and a gap in a thread's CPU time is the
+OS giving its core to someone else (runnable).
 """
 
 import http.server
@@ -110,7 +114,7 @@ def main():
         "sequential": h.metric(sequential / 1e6, "ms", "sequential estimate: tasks × size, one worker doing one task after another"),
         "mean_task": h.metric(round(sum(durations) / max(len(durations), 1) / 1e6, 2), "ms", "mean measured time of one task"),
         "workers": h.metric(busy, "", "worker threads that took tasks"),
-        "cores": h.metric(h.cores(), "", "cores the run may use (the GIL lets one thread run Python code at a time)"),
+        "cores": h.metric(h.cores(), "", "cores the run may use" + (" (the GIL lets one thread run Python code at a time)" if h.GIL else " (no GIL: every thread may compute at once)")),
         "tasks_done": h.metric(len(durations), "", "tasks done"),
     }
     if busy > 1:  # one worker does the tasks one after another: nothing to speed up

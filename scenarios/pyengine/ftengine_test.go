@@ -1,0 +1,243 @@
+package pyengine
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"interleave/internal/timingclaim"
+	"interleave/scenarios"
+	"interleave/scenarios/event"
+	"interleave/scenarios/invariant"
+	"interleave/scenarios/verdict"
+)
+
+// runOn runs scenario id on engine e (python or python-ft) in a real child
+// process, as the server does, and derives its verdict as the server does.
+// extraArgs go to the interpreter before the script (e.g. -X gil=1).
+func runOn(t testing.TB, e *Engine, id string, raw map[string]any, extraArgs ...string) result {
+	t.Helper()
+	sc, ok := scenarios.Lookup(id)
+	if !ok {
+		t.Fatalf("no scenario %s", id)
+	}
+	params, err := sc.Validate(e.Name(), raw)
+	if err != nil {
+		t.Fatalf("params: %v", err)
+	}
+	prog, err := e.Program(scenarios.Spec{RunID: "test", Scenario: id, Engine: e.Name(), Params: params, ClockBase: event.Monotonic(), Cores: runtime.NumCPU()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(extraArgs) > 0 {
+		prog.Args = append(slices.Clone(extraArgs), prog.Args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60e9)
+	defer cancel()
+	res := runProgram(t, id, prog, runOptions{ctx: ctx})
+	if res.err != nil || res.summary == nil {
+		t.Fatalf("%s on %s failed: %v; stderr: %s", id, e.Name(), res.err, res.output["stderr"])
+	}
+	res.summary.Verdict = verdict.Derive(verdict.Input{Scenario: id, Engine: e.Name(), Params: params, Summary: *res.summary, Cores: runtime.NumCPU()}).Sentence
+	return res
+}
+
+// TestEngineInfoSaysWhetherThereIsAGIL checks what /api/engines and the
+// badge show: the version, and no GIL on the free-threaded build.
+func TestEngineInfoSaysWhetherThereIsAGIL(t *testing.T) {
+	ft := freeThreadedEngine(t)
+	in := ft.Info()
+	if in.ID != scenarios.EnginePythonFT || in.GIL || !in.Available || in.Version == "" {
+		t.Errorf("python-ft info = %+v, want available, a version, no GIL", in)
+	}
+	if want := "CPython " + in.Version + " · free-threaded: no GIL"; in.Label != want {
+		t.Errorf("label %q, want %q", in.Label, want)
+	}
+	py := needPython(t).Info()
+	if py.ID != scenarios.EnginePython || !py.GIL {
+		t.Errorf("python info = %+v, want the GIL", py)
+	}
+}
+
+// TestFreeThreadedWithoutAnInterpreterSaysHowToGetOne: a machine without a
+// free-threaded CPython lists the engine as unavailable, with how to get one;
+// a GIL build given in its place is named as such.
+func TestFreeThreadedWithoutAnInterpreterSaysHowToGetOne(t *testing.T) {
+	e, probes, err := NewFreeThreaded([]string{"interleave-no-such-python3.14t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if len(probes) != 1 || e.Available() == nil {
+		t.Fatalf("probes %+v, available %v: want one probe and the engine unavailable", probes, e.Available())
+	}
+	for _, want := range []string{"no free-threaded CPython found", "uv python install 3.14t", "-python python-ft=PATH"} {
+		if !strings.Contains(e.Available().Error(), want) {
+			t.Errorf("why = %q, want it to say %q", e.Available(), want)
+		}
+	}
+	if _, err := e.Program(scenarios.Spec{Scenario: "threads"}); err == nil {
+		t.Errorf("Program succeeded without an interpreter")
+	}
+	gil := needPython(t)
+	e2, _, err := NewFreeThreaded([]string{gil.python})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if err := e2.Available(); err == nil || !strings.Contains(err.Error(), "has the GIL") {
+		t.Errorf("a GIL build as python-ft: %v, want it refused as having the GIL", err)
+	}
+}
+
+// TestCPUThreadsScaleOnlyWithoutAGIL is the claim in one test: the
+// same script, CPU work in 2 threads against the same work done by one
+// thread (as the run calibrated it), runs >= 1.6x faster on the
+// free-threaded build (2 cores) and <= 1.15x on the GIL build. Each side
+// keeps its fastest run: another process can only slow a run down.
+func TestCPUThreadsScaleOnlyWithoutAGIL(t *testing.T) {
+	ft, gil := freeThreadedEngine(t), needPython(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 cores")
+	}
+	timingClaim(t)
+	two := map[string]any{"work": "cpu", "tasks": 4.0, "size": 100.0, "workers": 2.0}
+	// The run's own speedup: 4 tasks of 100 ms of one core (calibrated by
+	// the run itself) against the wall time 2 threads took. A ratio of two
+	// runs' wall times would compare two calibrations, which vary by tens
+	// of per cent on a busy machine. Each build keeps its fastest run, and
+	// runs again (up to 3 rounds) only while its claim does not hold yet.
+	speedup := func(e *Engine, holds func(float64) bool) (float64, result) {
+		var best result
+		var x float64
+		for round := 1; round <= 3; round++ {
+			r := runOn(t, e, "threads", two)
+			if v := r.metric(t, "speedup"); best.summary == nil || v > x {
+				best, x = r, v
+			}
+			t.Logf("%s round %d: 2 threads %.0f ms for 400 ms of one core's work: %.2fx", e.Name(), round, float64(r.summary.WallNS)/1e6, r.metric(t, "speedup"))
+			if holds(x) {
+				break
+			}
+		}
+		return x, best
+	}
+	ftX, ftRun := speedup(ft, func(x float64) bool { return x >= 1.6 })
+	gilX, gilRun := speedup(gil, func(x float64) bool { return x <= 1.15 })
+	t.Logf("2 CPU threads vs 1: python-ft %.2fx (%s), python %.2fx (%s)", ftX, ftRun.summary.Verdict, gilX, gilRun.summary.Verdict)
+	if ftX < 1.6 {
+		t.Errorf("python-ft: 2 threads %.2fx faster than 1, want >= 1.6x on 2 cores without a GIL", ftX)
+	}
+	if gilX > 1.15 {
+		t.Errorf("python: 2 threads %.2fx faster than 1, want <= 1.15x under the GIL", gilX)
+	}
+	if n := len(ftRun.spans(event.GILWait)); n > 0 {
+		t.Errorf("python-ft drew %d gil-wait spans", n)
+	}
+	if ftX >= 1.6 && !strings.Contains(ftRun.summary.Verdict, "on 2 cores at once") {
+		t.Errorf("python-ft verdict %q, want it to say the threads computed on 2 cores at once", ftRun.summary.Verdict)
+	}
+}
+
+// TestNaiveCounterLosesUpdatesWithoutAGIL: counter += 1 in 4 threads,
+// 100,000 times each, loses updates on the free-threaded build (at least
+// one lost in up to 3 attempts), and the verdict says why the GIL build
+// almost never does; on the GIL build the verdict explains its 0.
+func TestNaiveCounterLosesUpdatesWithoutAGIL(t *testing.T) {
+	ft, gil := freeThreadedEngine(t), needPython(t)
+	// Updates are lost when two threads run at the same instant: that needs
+	// two free cores, so the test holds them as a timing claim does.
+	timingClaim(t)
+	params := map[string]any{"variant": "naive", "workers": 4.0, "increments": 100000.0, "lock": false}
+	var lost float64
+	var res result
+	for attempt := 1; attempt <= 3 && lost < 1; attempt++ {
+		res = runOn(t, ft, "locks", params)
+		lost = res.metric(t, "lost")
+		t.Logf("python-ft attempt %d: %.0f of %.0f lost: %s", attempt, lost, res.metric(t, "expected"), res.summary.Verdict)
+	}
+	if lost < 1 {
+		t.Fatalf("python-ft: no update lost in 3 attempts of 4 × 100,000 counter += 1")
+	}
+	if v := res.summary.Verdict; !strings.Contains(v, "with no GIL") || !strings.Contains(v, "The GIL build almost never loses one") {
+		t.Errorf("python-ft verdict %q, want why it lost and why the GIL build almost never does", v)
+	}
+	if _, ok := res.summary.Metrics["gil_waits"]; ok {
+		t.Errorf("python-ft reports gil_waits, but there is no GIL to wait for")
+	}
+	// The GIL build gets 10 times the increments, so that its threads hand
+	// the GIL over while they count (100,000 take less than a switch
+	// interval on 3.11) and the 0 is the one the implementation explains.
+	g := runOn(t, gil, "locks", map[string]any{"variant": "naive", "workers": 4.0, "increments": 1000000.0, "lock": false})
+	gLost := g.metric(t, "lost")
+	t.Logf("python: %.0f lost: %s", gLost, g.summary.Verdict)
+	if gLost == 0 && !strings.Contains(g.summary.Verdict, "not because counter += 1 is atomic") {
+		t.Errorf("python verdict %q, want it to explain its 0", g.summary.Verdict)
+	}
+}
+
+// TestGILScenarioWithoutAGIL: on python-ft the gil scenario says there is
+// no GIL to hand over (a mark, no hand-off, no gil-wait, no GIL lane) and
+// its CPU threads are drawn computing at the same time; the invariant holds
+// with the process allowed as many running threads as cores.
+func TestGILScenarioWithoutAGIL(t *testing.T) {
+	ft := freeThreadedEngine(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 cores")
+	}
+	timingClaim(t)
+	var res result
+	var rep invariant.Report
+	best := timingclaim.Best(t, 3, 2, func() float64 {
+		res = runOn(t, ft, "gil", map[string]any{"threads": 2.0, "size": 200.0})
+		rep = invariant.Check(res.events, invariant.Limits{Machine: runtime.NumCPU(), Process: processLimit(res.pid, runtime.NumCPU())})
+		return float64(rep.MaxRunning)
+	})
+	t.Logf("verdict: %s; at most %.0f lanes running at once", res.summary.Verdict, best)
+	if best < 2 {
+		t.Errorf("the CPU threads were never drawn running at the same time")
+	}
+	if !hasMark(res, "no GIL to hand over") {
+		t.Errorf("no mark saying there is no GIL to hand over; marks: %v", res.marks())
+	}
+	if h := res.metric(t, "handoffs"); h != 0 {
+		t.Errorf("%v hand-offs counted without a GIL", h)
+	}
+	if n := len(res.spans(event.GILWait)); n > 0 {
+		t.Errorf("%d gil-wait spans without a GIL", n)
+	}
+	if !strings.Contains(res.summary.Verdict, "no GIL to hand over") {
+		t.Errorf("verdict %q, want it to say there is no GIL to hand over", res.summary.Verdict)
+	}
+	if rep.Share() > 0.02 {
+		t.Errorf("more lanes drawn running than cores during %.2f%% of the run", 100*rep.Share())
+	}
+}
+
+// TestGILComingBackIsMarked: a free-threaded CPython run with its GIL on
+// (PYTHON_GIL=1; the engine runs python with -E, so the test passes the
+// same switch as -X gil=1) says so in a mark, in the summary and in the
+// verdict.
+func TestGILComingBackIsMarked(t *testing.T) {
+	ft := freeThreadedEngine(t)
+	res := runOn(t, ft, "threads", map[string]any{"work": "cpu", "tasks": 2.0, "size": 50.0, "workers": 2.0}, "-X", "gil=1")
+	if !hasMark(res, "The GIL is on") {
+		t.Errorf("no mark saying the GIL is on; marks: %v", res.marks())
+	}
+	if v := res.metric(t, "gil_enabled"); v != 1 {
+		t.Errorf("gil_enabled = %v, want 1", v)
+	}
+	if !strings.Contains(res.summary.Verdict, "The GIL was on during this run") {
+		t.Errorf("verdict %q, want it to say the GIL was on", res.summary.Verdict)
+	}
+	// Without the switch, nothing is said.
+	plain := runOn(t, ft, "threads", map[string]any{"work": "cpu", "tasks": 2.0, "size": 50.0, "workers": 2.0})
+	if hasMark(plain, "GIL is on") || hasMark(plain, "GIL came back") {
+		t.Errorf("a GIL mark on a run without the GIL: %v", plain.marks())
+	}
+	if _, ok := plain.summary.Metrics["gil_enabled"]; ok {
+		t.Errorf("gil_enabled on a run without the GIL")
+	}
+}
