@@ -283,6 +283,20 @@ func (d *Dispatcher) Healthy() error {
 	return nil
 }
 
+// Check implements runner.Checker: it says at once, before a run is queued,
+// that the pool could not take it (NATS unreachable, or no live runner has
+// the run's engine), so that the web node answers 503 instead of queueing a
+// run bound to fail.
+func (d *Dispatcher) Check(job runner.Job) error {
+	if err := d.Healthy(); err != nil {
+		return err
+	}
+	if !d.hasEngine(job.Engine) {
+		return fmt.Errorf("%w: no runner has the %s engine", runner.ErrUnavailable, job.Engine)
+	}
+	return nil
+}
+
 // Runners returns the latest heartbeat of every runner alive now.
 func (d *Dispatcher) Runners() []Heartbeat {
 	d.mu.Lock()
@@ -653,3 +667,9 @@ func splitLines(b []byte) [][]byte {
 	}
 	return lines
 }
+
+// The Dispatcher is a Runner that can refuse a run before it is queued.
+var (
+	_ runner.Runner  = (*Dispatcher)(nil)
+	_ runner.Checker = (*Dispatcher)(nil)
+)

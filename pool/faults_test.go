@@ -207,6 +207,9 @@ func TestNATSStopped(t *testing.T) {
 	if err := d.Healthy(); !errors.Is(err, runner.ErrUnavailable) {
 		t.Fatalf("Healthy() = %v, want ErrUnavailable", err)
 	}
+	if err := d.Check(longRun()); !errors.Is(err, runner.ErrUnavailable) {
+		t.Fatalf("Check() = %v, want ErrUnavailable", err)
+	}
 	start := time.Now()
 	if _, err := execute(context.Background(), d, longRun()); !errors.Is(err, runner.ErrUnavailable) {
 		t.Fatalf("a new run without NATS: %v, want ErrUnavailable", err)

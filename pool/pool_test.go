@@ -116,6 +116,12 @@ func TestRunnerWithoutEngine(t *testing.T) {
 	startRunner(t, ns.URL(), "goonly", "-engines", "go", "-slots", "2")
 	d := newDispatcher(t, ns.URL(), DispatcherConfig{}, "goonly")
 
+	if err := d.Check(job("asyncio", scenarios.EnginePython, nil)); !errors.Is(err, runner.ErrUnavailable) || !strings.Contains(err.Error(), "python") {
+		t.Fatalf("Check of a python run with only a go runner: %v, want ErrUnavailable naming the engine", err)
+	}
+	if err := d.Check(job("asyncio", scenarios.EngineGo, nil)); err != nil {
+		t.Fatalf("Check of a go run with a go runner: %v", err)
+	}
 	start := time.Now()
 	_, err := execute(context.Background(), d, job("asyncio", scenarios.EnginePython, scenarios.Params{"tasks": 3, "wait_ms": 50}))
 	if !errors.Is(err, runner.ErrUnavailable) || !strings.Contains(err.Error(), "python") {

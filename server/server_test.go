@@ -70,6 +70,9 @@ func newTestServerIn(t *testing.T, dataDir string, tune func(*Limits), engines .
 // fresh data directory unless tune sets one) and the log sent to logger.
 func newTestServerConfig(t *testing.T, tune func(*Config), logger *slog.Logger, engines ...scenarios.Engine) *testServer {
 	t.Helper()
+	// A server runs child processes: never during another package's
+	// timing claim (inside this test's own claim, nothing more).
+	timingclaim.Heavy(t)
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	if tune != nil {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,50 +28,99 @@ func LockFile() string {
 	return filepath.Join(os.TempDir(), "interleave-timing-claims.lock")
 }
 
+// The lock as this process holds it: one open file for every test of the
+// process, so that a claim and the heavy tests of the same process never
+// wait for each other (flock locks of two open files of one process would).
+var (
+	mu     sync.Mutex
+	file   *os.File
+	claims int // tests of this process holding a claim (exclusive)
+	heavy  int // tests of this process holding the lock shared
+)
+
 // Claim marks t as a timing claim: it is skipped under -short (the race
 // detector's cost is not the program's), otherwise it waits until no other
 // claim and no heavy test runs anywhere on the machine, and holds the cores
-// until t ends.
+// until t ends. Heavy tests of this process that hold the lock shared give
+// it up meanwhile (the claim is theirs too).
 func Claim(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("timing claim: checked in the run without -short")
 	}
-	hold(t, syscall.LOCK_EX, "timing claim")
+	mu.Lock()
+	defer mu.Unlock()
+	if claims == 0 {
+		start := time.Now()
+		lock(t, syscall.LOCK_EX, "timing claim")
+		if waited := time.Since(start); waited > time.Second {
+			t.Logf("timing claim: waited %v for the machine-wide lock", waited.Round(time.Millisecond))
+		}
+	}
+	claims++
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		claims--
+		if claims == 0 {
+			if heavy > 0 {
+				lock(t, syscall.LOCK_SH, "heavy test")
+			} else {
+				lock(t, syscall.LOCK_UN, "timing claim")
+			}
+		}
+	})
 }
 
 // Heavy marks t as a test that loads the machine (a browser, hundreds of
-// connections, a soak): it may run next to other heavy tests but waits
-// while a timing claim measures, and no claim starts until it ends.
+// connections, a soak, the real child processes of runs): it may run next
+// to other heavy tests but waits while a timing claim of another process
+// measures, and no claim of another process starts until it ends. Inside a
+// claim of its own process it takes nothing more.
 func Heavy(t testing.TB) {
 	t.Helper()
-	hold(t, syscall.LOCK_SH, "heavy test")
-}
-
-func hold(t testing.TB, how int, what string) {
-	t.Helper()
-	f, err := os.OpenFile(LockFile(), os.O_RDWR|os.O_CREATE, 0o666)
-	if err != nil {
-		t.Fatalf("%s: open the machine-wide lock: %v", what, err)
-	}
-	start := time.Now()
-	for {
-		err = syscall.Flock(int(f.Fd()), how)
-		if err != syscall.EINTR {
-			break
+	mu.Lock()
+	defer mu.Unlock()
+	if claims == 0 && heavy == 0 {
+		start := time.Now()
+		lock(t, syscall.LOCK_SH, "heavy test")
+		if waited := time.Since(start); waited > time.Second {
+			t.Logf("heavy test: waited %v for the machine-wide lock", waited.Round(time.Millisecond))
 		}
 	}
-	if err != nil {
-		f.Close()
-		t.Fatalf("%s: take the machine-wide lock %s: %v", what, LockFile(), err)
-	}
-	if waited := time.Since(start); waited > time.Second {
-		t.Logf("%s: waited %v for the machine-wide lock", what, waited.Round(time.Millisecond))
-	}
+	heavy++
 	t.Cleanup(func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		heavy--
+		if heavy == 0 && claims == 0 {
+			lock(t, syscall.LOCK_UN, "heavy test")
+		}
 	})
+}
+
+// lock applies how (LOCK_EX, LOCK_SH or LOCK_UN) to the process's lock
+// file, opening it the first time; with mu held. Turning a shared lock
+// exclusive waits, like taking it afresh, for every other holder.
+func lock(t testing.TB, how int, what string) {
+	t.Helper()
+	if file == nil {
+		f, err := os.OpenFile(LockFile(), os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			t.Fatalf("%s: open the machine-wide lock: %v", what, err)
+		}
+		file = f
+	}
+	for {
+		err := syscall.Flock(int(file.Fd()), how)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: the machine-wide lock %s: %v", what, LockFile(), err)
+		}
+		return
+	}
 }
 
 // Best runs measure up to attempts times and returns the best (largest)

@@ -39,3 +39,20 @@ func TestBestStopsOnceEnough(t *testing.T) {
 		t.Fatalf("Best = %v after %d calls, want 2 after 2", got, calls)
 	}
 }
+
+// TestClaimInsideHeavyOfTheSameProcess checks a test that loads the machine
+// (a test server) may claim the cores in a subtest: the process's own shared
+// lock turns exclusive instead of waiting for itself, and comes back shared.
+func TestClaimInsideHeavyOfTheSameProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("claims are skipped under -short")
+	}
+	Heavy(t)
+	t.Run("claim", func(t *testing.T) {
+		Claim(t)
+		Heavy(t) // inside the claim: nothing more to take
+	})
+	if heavy != 1 || claims != 0 {
+		t.Fatalf("after the claim: %d heavy, %d claims held here, want 1 and 0", heavy, claims)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
@@ -57,6 +58,9 @@ func (r result) metric(t *testing.T, name string) float64 {
 // runScenario runs scenario id on the go engine in a real child process.
 func runScenario(t *testing.T, id string, raw map[string]any) result {
 	t.Helper()
+	// A run's child processes load the machine: never during another
+	// package's timing claim (inside this test's own claim, nothing more).
+	timingclaim.Heavy(t)
 	sc, ok := scenarios.Lookup(id)
 	if !ok {
 		t.Fatalf("no scenario %s", id)

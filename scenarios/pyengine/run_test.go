@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 	"interleave/scenarios/event"
@@ -139,6 +140,9 @@ type runOptions struct {
 // fd 3.
 func runScenario(t testing.TB, id string, raw map[string]any, opts ...runOptions) result {
 	t.Helper()
+	// A run's child processes load the machine: never during another
+	// package's timing claim (inside this test's own claim, nothing more).
+	timingclaim.Heavy(t)
 	e := needPython(t)
 	var opt runOptions
 	if len(opts) > 0 {
