@@ -234,8 +234,8 @@ func TestStepLimits(t *testing.T) {
 		if code != http.StatusConflict || !strings.Contains(out["error"].(string), "taken 3 steps, the most one run may take") {
 			t.Errorf("fourth step = %d %v, want 409 naming the limit", code, out)
 		}
-		if code, _ := ts.step(t, id, `{"free":true}`); code != http.StatusOK {
-			t.Errorf("free after the limit = %d, want 200: the run can still end", code)
+		if code, out := ts.step(t, id, `{"free":true}`); code != http.StatusOK {
+			t.Errorf("free after the limit = %d %v, want 200: the run can still end", code, out)
 		}
 		waitStatus(t, ts, id, StatusDone)
 	})

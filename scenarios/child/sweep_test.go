@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,14 +45,18 @@ func startFamily(t *testing.T, c *Containment) (Leftover, []int, func()) {
 	}
 	l := run.leftover(cmd.Process.Pid)
 	pids := append([]int{cmd.Process.Pid}, got.Children...)
+	// The test may reap the leader itself (wait) while its cleanup does too:
+	// one Wait, whoever comes first.
+	var reaped sync.Once
+	wait := func() { reaped.Do(func() { cmd.Wait() }) }
 	t.Cleanup(func() {
 		for _, pid := range pids {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
-		cmd.Wait()
+		wait()
 		run.release()
 	})
-	return l, pids, func() { cmd.Wait() }
+	return l, pids, wait
 }
 
 // alive reports whether pid is a live (not zombie) process.
