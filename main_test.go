@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"interleave/internal/timingclaim"
 	"interleave/scenarios/child"
 	"interleave/scenarios/goengine"
 	"interleave/server"
@@ -46,6 +47,9 @@ var servingRe = regexp.MustCompile(`url=(http://[^ ]+)`)
 // long run, watches it, sends SIGTERM, and checks the viewer is told, the
 // child is gone, the program exits 0 and the run is still there afterwards.
 func TestSIGTERMCancelsRunsKeepsRecordAndExits(t *testing.T) {
+	// A server with runs loads the machine: not during another package's
+	// timing claim.
+	timingclaim.Heavy(t)
 	data := t.TempDir()
 	start := func() (*exec.Cmd, string, *strings.Builder) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -75,6 +75,9 @@ func bigTrace(t testing.TB, mib int) []byte {
 // recording into a new directory, and returns it with its process.
 func startServerChild(t *testing.T) (*testServer, *exec.Cmd) {
 	t.Helper()
+	// A server in a child process loads the machine: not during another
+	// package's timing claim.
+	timingclaim.Heavy(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), testRoleEnv+"=server", "INTERLEAVE_TEST_DATA="+t.TempDir(), "INTERLEAVE_TEST_EVENTS=100")
 	var stderr lockedBuffer
