@@ -227,8 +227,7 @@ func (c *Control) command(ctx context.Context, cmd map[string]string, isStep boo
 	}
 	timer := time.NewTimer(answerTimeout)
 	defer timer.Stop()
-	select {
-	case r := <-c.replies:
+	answered := func(r Reply) (Reply, error) {
 		if !r.OK {
 			return r, &Error{Code: r.Code, Message: r.Error}
 		}
@@ -237,7 +236,18 @@ func (c *Control) command(ctx context.Context, cmd map[string]string, isStep boo
 		c.ended = r.Ended
 		c.state.Unlock()
 		return r, nil
+	}
+	select {
+	case r := <-c.replies:
+		return answered(r)
 	case <-c.gone:
+		// The run may answer and end at once (free lets it finish): its
+		// answer is in replies before gone closes, and wins.
+		select {
+		case r := <-c.replies:
+			return answered(r)
+		default:
+		}
 		return Reply{}, &Error{Code: CodeEnded, Message: "the run has ended: there is nothing to step"}
 	case <-timer.C:
 		return Reply{}, fmt.Errorf("the run did not answer a step within %s", answerTimeout)

@@ -126,3 +126,38 @@ func isCode(err error, code string) bool {
 	e, ok := IsError(err)
 	return ok && e.Code == code
 }
+
+// TestFreeAnsweredAsTheRunEnds: a run answers "free" and ends at once (its
+// threads finish); the answer is in before the end and the learner gets it,
+// every time, never "the run has ended".
+func TestFreeAnsweredAsTheRunEnds(t *testing.T) {
+	for i := range 50 {
+		c, err := Open(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.FileConn(c.ChildEnd())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Started()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer conn.Close()
+			enc := json.NewEncoder(conn)
+			enc.Encode(Reply{Paused: true, Threads: []string{"worker-1"}})
+			sc := bufio.NewScanner(conn)
+			if sc.Scan() {
+				enc.Encode(Reply{OK: true, Free: true, Steps: 6, Ended: true})
+			}
+		}()
+		<-c.Paused()
+		r, err := c.Free(context.Background())
+		<-done
+		c.Close()
+		if err != nil || !r.Ended {
+			t.Fatalf("try %d: free = %+v %v, want the run's answer", i+1, r, err)
+		}
+	}
+}
