@@ -16,7 +16,7 @@ const (
 	cmdTraceOverhead    = "go test ./scenarios/schedtrace -run '^$' -bench 'Overhead$'"
 	cmdPyOverhead       = "INTERLEAVE_REQUIRE_PYTHON=1 go test ./scenarios/pyengine -run HarnessOverhead -v -count=1"
 	cmdStoreWrite       = "go test ./server -run '^$' -bench 'StoreWrite$' -benchtime 3x"
-	cmdStoreWriter      = "go test ./server -run '^$' -bench StoreWriter"
+	cmdStoreWriter      = "go test ./runs -run '^$' -bench StoreWriter"
 	cmdReplay           = "go test ./server -run '^$' -bench ReplayStart -benchtime 20x"
 	cmdExport           = "go test ./server -run '^$' -bench Export -benchtime 3x"
 	cmdFrames           = "INTERLEAVE_REQUIRE_BROWSER=1 go test ./server -run '^$' -bench BrowserFrames -benchtime 5x"
