@@ -321,6 +321,90 @@ func cmpString(a, b string) int {
 	return 0
 }
 
+// Slots implements runner.Pool: the slots of the live runners that have
+// engine (of every live runner for "").
+func (d *Dispatcher) Slots(engine string) int {
+	n := 0
+	for _, hb := range d.Runners() {
+		if engine == "" || slices.ContainsFunc(hb.Engines, func(e EngineInfo) bool { return e.ID == engine }) {
+			n += hb.Slots
+		}
+	}
+	return n
+}
+
+// Offers implements runner.Pool: every engine a live runner has, with the
+// version and GIL of the first runner (by name) that has it and the names
+// of all of them, in the order the runners first list them.
+func (d *Dispatcher) Offers() []runner.Offer {
+	var out []runner.Offer
+	at := map[string]int{}
+	for _, hb := range d.Runners() {
+		for _, e := range hb.Engines {
+			i, ok := at[e.ID]
+			if !ok {
+				i = len(out)
+				at[e.ID] = i
+				out = append(out, runner.Offer{ID: e.ID, Version: e.Version, GIL: e.GIL})
+			}
+			out[i].Runners = append(out[i].Runners, hb.Name)
+		}
+	}
+	return out
+}
+
+// Abandon implements runner.Abandoner: a web node that restarted tells the
+// runners to kill the runs its previous life left executing (nobody
+// follows them any more: their events went to a connection that is gone,
+// and the store has marked them interrupted). The cancel is repeated every
+// 250 ms until no live runner's heartbeat lists any of them (at least two
+// heartbeats, so that a runner that was not heard from yet is covered), at
+// most abandonFor.
+func (d *Dispatcher) Abandon(ids []string) {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return checkToken("run id", id) != nil })
+	if len(ids) == 0 {
+		return
+	}
+	d.mu.Lock()
+	select {
+	case <-d.closed:
+		d.mu.Unlock()
+		return
+	default:
+	}
+	d.inflight.Add(1)
+	d.mu.Unlock()
+	d.logger.Info("pool: telling the runners to stop the runs the previous web node left", "runs", ids)
+	go func() {
+		defer d.inflight.Done()
+		start := time.Now()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			listed := false
+			for _, hb := range d.Runners() {
+				for _, id := range ids {
+					listed = listed || slices.Contains(hb.Runs, id)
+				}
+			}
+			if !listed && time.Since(start) > 2*HeartbeatEvery || time.Since(start) > abandonFor {
+				if listed {
+					d.logger.Warn("pool: a runner still lists a run the previous web node left", "runs", ids)
+				}
+				return
+			}
+			for _, id := range ids {
+				d.sendCancel(id)
+			}
+			select {
+			case <-tick.C:
+			case <-d.closed:
+				return
+			}
+		}
+	}()
+}
+
 // hasEngine says whether a live runner advertises engine.
 func (d *Dispatcher) hasEngine(engine string) bool {
 	for _, hb := range d.Runners() {
@@ -601,6 +685,11 @@ func (r *receiver) receive(m *nats.Msg) {
 		if r.sink.Output != nil {
 			r.sink.Output(m.Header.Get(HeaderStream), m.Data)
 		}
+	case KindLoad:
+		var l runner.Load
+		if json.Unmarshal(m.Data, &l) == nil && r.sink.Load != nil {
+			r.sink.Load(l)
+		}
 	case KindResult:
 		var res Result
 		if err := json.Unmarshal(m.Data, &res); err != nil {
@@ -668,8 +757,12 @@ func splitLines(b []byte) [][]byte {
 	return lines
 }
 
-// The Dispatcher is a Runner that can refuse a run before it is queued.
+// The Dispatcher is a Runner that can refuse a run before it is queued,
+// says how many runs its runners take, and stops the runs a previous web
+// node left.
 var (
-	_ runner.Runner  = (*Dispatcher)(nil)
-	_ runner.Checker = (*Dispatcher)(nil)
+	_ runner.Runner    = (*Dispatcher)(nil)
+	_ runner.Checker   = (*Dispatcher)(nil)
+	_ runner.Pool      = (*Dispatcher)(nil)
+	_ runner.Abandoner = (*Dispatcher)(nil)
 )
