@@ -133,6 +133,26 @@ func (m *Manager) Engine(name string) (scenarios.Engine, bool) {
 	return e, ok
 }
 
+// CanRun says why a run of engine could not execute (this machine lacks
+// the engine and no runner of the pool has it), or nil when it could.
+func (m *Manager) CanRun(engine string) error {
+	eng, ok := m.engines[engine]
+	if !ok {
+		return &EngineUnavailableError{Engine: engine, Err: errors.New("not configured on this server")}
+	}
+	err := eng.Available()
+	if m.remote != nil && m.poolHas(engine) && (err != nil || m.localSlots == 0) {
+		return nil
+	}
+	if err == nil && m.localSlots == 0 {
+		err = errors.New("no runner of the pool has it, and this server runs no programs itself")
+	}
+	if err != nil {
+		return &EngineUnavailableError{Engine: engine, Err: err}
+	}
+	return nil
+}
+
 // QueueFullError says the queue is full and when to try again.
 type QueueFullError struct{ RetryAfter time.Duration }
 
