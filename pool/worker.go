@@ -515,8 +515,8 @@ type publisher struct {
 	// run's end event is sent (the runner's last load sample goes first).
 	beforeEnd func()
 	mu        sync.Mutex
-	seq     int
-	buf     []byte
+	seq       int
+	buf       []byte
 }
 
 // send publishes one message.
