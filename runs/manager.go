@@ -144,7 +144,7 @@ func (m *Manager) CanRun(engine string) error {
 	if m.remote != nil && m.poolHas(engine) && (err != nil || m.localSlots == 0) {
 		return nil
 	}
-	if err == nil && m.localSlots == 0 {
+	if m.localSlots == 0 {
 		err = errors.New("no runner of the pool has it, and this server runs no programs itself")
 	}
 	if err != nil {
