@@ -64,7 +64,8 @@ type Sink struct {
 	// Started is called once, before any event.
 	Started func(Started)
 	// Events receives event lines (JSON, one per element, no newline) as
-	// the program wrote them on fd 3.
+	// the program wrote them on fd 3. The lines are valid only during the
+	// call (the reader reuses its buffer): copy what you keep.
 	Events func(lines [][]byte)
 	// Output receives stdout ("stdout") and stderr ("stderr") text.
 	Output func(stream string, text []byte)

@@ -212,7 +212,9 @@ var endKind = []byte(`"end"`)
 // to max events, then truncates with a mark (the end event still passes).
 func (r *Run) appendEvents(max int64) func([][]byte) {
 	return func(lines [][]byte) {
-		keep := lines[:0:0]
+		// Filtered in place: lines are the reader's, valid during this call
+		// only, and the run log copies what it keeps.
+		keep := lines[:0]
 		r.mu.Lock()
 		var mark []byte
 		for _, line := range lines {

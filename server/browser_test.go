@@ -51,6 +51,11 @@ var softwareCanvas = []chromedp.ExecAllocatorOption{
 // the browser is part of what it measures, must not).
 func startBrowser(t testing.TB, heavy bool, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
+	if testing.Short() {
+		// CI runs every browser test in its go test ./... pass; its -short
+		// pass, under the race detector, checks the Go side without them.
+		t.Skip("a browser test: run without -short")
+	}
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {

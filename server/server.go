@@ -153,9 +153,10 @@ func (s *Server) SetRoomURLs(urls []string) { s.roomURLs = urls }
 
 // DefaultEngines returns the engines this binary offers: Go; CPython
 // (python3 from PATH, or cfg.Python; listed as unavailable, with how to
-// install it, when missing); and python-ft, the first free-threaded CPython
-// among cfg.FreeThreaded and pyengine.FreeThreadedNames on PATH (listed as
-// unavailable, with how to get one, when there is none). Every interpreter
+// install it, when missing or free-threaded); and python-ft, the first
+// free-threaded CPython among cfg.FreeThreaded, pyengine.FreeThreadedNames
+// on PATH and the python engine's interpreter (listed as unavailable, with
+// how to get one, when there is none). Every interpreter
 // is probed once, here, and what was found is logged. close releases what
 // the engines hold (the harness's files).
 func DefaultEngines(cfg Config, logger *slog.Logger) (engines []scenarios.Engine, close func(), err error) {
@@ -167,7 +168,13 @@ func DefaultEngines(cfg Config, logger *slog.Logger) (engines []scenarios.Engine
 	if err != nil {
 		return nil, nil, err
 	}
-	ft, probes, err := pyengine.NewFreeThreaded(append(slices.Clip(cfg.FreeThreaded), pyengine.FreeThreadedNames...))
+	// The python engine's interpreter comes last: a python3 that is itself
+	// a free-threaded build is python-ft (the python engine refuses it).
+	python := cfg.Python
+	if python == "" {
+		python = "python3"
+	}
+	ft, probes, err := pyengine.NewFreeThreaded(append(append(slices.Clip(cfg.FreeThreaded), pyengine.FreeThreadedNames...), python))
 	if err != nil {
 		p.Close()
 		return nil, nil, err

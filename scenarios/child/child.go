@@ -29,8 +29,8 @@ import (
 
 // Options says where a child's events and output go, and its limits.
 type Options struct {
-	// OnEvents receives complete event lines (without newline) in read order.
-	// The slices are only valid during the call.
+	// OnEvents receives complete event lines (without newline) in read
+	// order. The slices are valid only during the call: copy what you keep.
 	OnEvents func(lines [][]byte)
 	// OnOutput receives what the child printed on stdout or stderr, in chunks.
 	OnOutput func(stream string, text []byte)

@@ -18,19 +18,32 @@ const readBuffer = 256 << 10
 // trailing carriage returns trimmed; empty lines are skipped. A line longer
 // than maxLine bytes is dropped and counted in dropped: a child cannot make
 // the server hold more than maxLine bytes of one line, whatever it writes.
-// The slices passed to onEvents are the reader's own copies.
+// The slices passed to onEvents are valid only during the call: the reader
+// copies a batch's lines into one buffer that it reuses for the next batch
+// (a copy per line would cost an allocation per event, at up to a million
+// events a second); onEvents copies what it keeps.
 func readEvents(r io.Reader, maxLine int, onEvents func([][]byte)) (dropped int64) {
 	br := bufio.NewReaderSize(r, readBuffer)
 	batch := make([][]byte, 0, 1024)
+	// arena holds the batch's lines back to back, ends where each ends:
+	// the slices are cut only at the flush, as appending may move arena.
+	arena := make([]byte, 0, readBuffer)
+	ends := make([]int, 0, cap(batch))
 	// long holds the start of a line longer than the buffer; tooLong says
 	// the current line already passed maxLine and is being skipped.
 	var long []byte
 	tooLong := false
 	flush := func() {
-		if len(batch) > 0 && onEvents != nil {
+		if len(ends) > 0 && onEvents != nil {
+			start := 0
+			for _, end := range ends {
+				batch = append(batch, arena[start:end:end])
+				start = end
+			}
 			onEvents(batch)
 		}
-		batch = batch[:0]
+		clear(batch)
+		batch, arena, ends = batch[:0], arena[:0], ends[:0]
 	}
 	for {
 		piece, err := br.ReadSlice('\n')
@@ -61,7 +74,8 @@ func readEvents(r io.Reader, maxLine int, onEvents func([][]byte)) (dropped int6
 			}
 			line = bytes.TrimRight(line, "\r")
 			if len(line) > 0 {
-				batch = append(batch, bytes.Clone(line))
+				arena = append(arena, line...)
+				ends = append(ends, len(arena))
 			}
 		}
 		tooLong, long = false, long[:0]
@@ -69,7 +83,7 @@ func readEvents(r io.Reader, maxLine int, onEvents func([][]byte)) (dropped int6
 			flush()
 			return dropped
 		}
-		if br.Buffered() == 0 || len(batch) == cap(batch) {
+		if br.Buffered() == 0 || len(ends) == cap(batch) {
 			flush()
 		}
 	}

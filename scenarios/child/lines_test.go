@@ -65,7 +65,7 @@ func checkReader(t *testing.T, data []byte, maxLine int, sizes []int) {
 			t.Error("an empty batch was handed over")
 		}
 		for _, l := range batch {
-			got = append(got, l)
+			got = append(got, bytes.Clone(l)) // valid only during the call
 		}
 	})
 	want, wantDropped := splitLines(data, maxLine)

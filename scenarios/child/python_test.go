@@ -20,23 +20,30 @@ import (
 // and, where it is installed, on a free-threaded CPython: the interpreter
 // and its standard library are readable under Landlock wherever they live.
 func TestPythonScenariosRunContained(t *testing.T) {
-	pythons := []string{"python3"}
 	if _, err := exec.LookPath("python3"); err != nil {
 		if os.Getenv("INTERLEAVE_REQUIRE_PYTHON") != "" {
 			t.Fatal("python3 not found and INTERLEAVE_REQUIRE_PYTHON is set")
 		}
 		t.Skip("python3 not found")
 	}
-	if ft := "/opt/pyft/python3.13t/bin/python3.13t"; fileExists(ft) {
-		pythons = append(pythons, ft)
+	py, err := pyengine.New("python3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { py.Close() })
+	engines := []*pyengine.Engine{py}
+	// The free-threaded CPython the server would find (python3.14t or
+	// python3.13t on PATH, as CI unpacks it), where there is one.
+	ft, _, err := pyengine.NewFreeThreaded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ft.Close() })
+	if ft.Available() == nil {
+		engines = append(engines, ft)
 	}
 	c, _ := newContainment(t, nil)
-	for _, py := range pythons {
-		e, err := pyengine.New(py)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
+	for _, e := range engines {
 		if err := e.Available(); err != nil {
 			t.Fatal(err)
 		}
@@ -49,13 +56,13 @@ func TestPythonScenariosRunContained(t *testing.T) {
 			{"threads", map[string]any{"work": "io", "io": "http", "workers": 4, "tasks": 8, "size": 20}},
 			{"subprocess", map[string]any{"command": "list", "mode": "concurrent", "count": 2}},
 		} {
-			t.Run(py+" "+sc.id, func(t *testing.T) {
+			t.Run(e.Name()+" "+sc.id, func(t *testing.T) {
 				s, _ := scenarios.Lookup(sc.id)
-				params, err := s.Validate(scenarios.EnginePython, sc.params)
+				params, err := s.Validate(e.Name(), sc.params)
 				if err != nil {
 					t.Fatal(err)
 				}
-				prog, err := e.Program(scenarios.Spec{RunID: "contained", Scenario: sc.id, Engine: scenarios.EnginePython, Params: params, Cores: 2})
+				prog, err := e.Program(scenarios.Spec{RunID: "contained", Scenario: sc.id, Engine: e.Name(), Params: params, Cores: 2})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -82,9 +89,4 @@ func TestPythonScenariosRunContained(t *testing.T) {
 			})
 		}
 	}
-}
-
-func fileExists(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular()
 }

@@ -139,6 +139,13 @@ func New(python string) (*Engine, error) {
 	}
 	p := probe(python)
 	e.python, e.version, e.gil, e.unavailable = p.Path, p.Version, p.GIL, p.Err
+	if p.Err == nil && !p.GIL {
+		// The python engine's pages and verdicts speak of the GIL: a
+		// free-threaded interpreter runs as python-ft instead (the server
+		// offers it there), never under the name of the GIL build.
+		e.unavailable = fmt.Errorf("%s is CPython %s built without the GIL: it runs as the engine %s; for the GIL build, put a CPython with the GIL on PATH as python3 or name it with -python python=PATH",
+			p.Path, p.Version, scenarios.EnginePythonFT)
+	}
 	return e, nil
 }
 

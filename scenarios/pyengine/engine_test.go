@@ -272,14 +272,18 @@ func TestThreadsIOWaitsOverlap(t *testing.T) {
 	}
 }
 
+// TestMultiprocessingTwoProcessesComputeInParallel: 1,200 ms of CPU work in
+// 2 processes takes at most 1/1.6 of the time it takes in 1. Starting a
+// process costs 10-35 ms on this VM and the second starts after the first:
+// with less work that fixed price would weigh more than the bar's margin.
 func TestMultiprocessingTwoProcessesComputeInParallel(t *testing.T) {
 	timingClaim(t)
 	ratioOf := func(best []result) float64 { return float64(best[0].summary.WallNS) / float64(best[1].summary.WallNS) }
 	best := fastestUntil(t, 2, 2, func(best []result) bool { return ratioOf(best) >= 1.6 }, "multiprocessing",
-		map[string]any{"workers": 1.0, "size": 600.0, "payload_kb": 0.0, "start": "fork"},
-		map[string]any{"workers": 2.0, "size": 300.0, "payload_kb": 0.0, "start": "fork"})
+		map[string]any{"workers": 1.0, "size": 1200.0, "payload_kb": 0.0, "start": "fork"},
+		map[string]any{"workers": 2.0, "size": 600.0, "payload_kb": 0.0, "start": "fork"})
 	one, two, ratio := best[0], best[1], ratioOf(best)
-	t.Logf("600 ms of work: 1 process %.0f ms, 2 processes %.0f ms: %.2fx", float64(one.summary.WallNS)/1e6, float64(two.summary.WallNS)/1e6, ratio)
+	t.Logf("1,200 ms of work: 1 process %.0f ms, 2 processes %.0f ms: %.2fx", float64(one.summary.WallNS)/1e6, float64(two.summary.WallNS)/1e6, ratio)
 	if ratio < 1.6 {
 		t.Errorf("2 processes were only %.2fx faster than 1 on the same CPU work; want >= 1.6x", ratio)
 	}

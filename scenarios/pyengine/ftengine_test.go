@@ -92,6 +92,30 @@ func TestFreeThreadedWithoutAnInterpreterSaysHowToGetOne(t *testing.T) {
 	}
 }
 
+// TestPythonEngineRefusesAFreeThreadedInterpreter: the python engine's
+// pages and verdicts speak of the GIL, so a python3 that is a free-threaded
+// build is not offered under that name: it says to run it as python-ft,
+// which takes it.
+func TestPythonEngineRefusesAFreeThreadedInterpreter(t *testing.T) {
+	ft := freeThreadedEngine(t)
+	e, err := New(ft.python)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.Available(); err == nil || !strings.Contains(err.Error(), "built without the GIL: it runs as the engine python-ft") {
+		t.Errorf("python engine on %s: %v, want it refused and pointed at python-ft", ft.python, err)
+	}
+	e2, _, err := NewFreeThreaded([]string{"interleave-no-such-python3.14t", ft.python})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if err := e2.Available(); err != nil {
+		t.Errorf("python-ft with %s among its candidates: %v, want it available", ft.python, err)
+	}
+}
+
 // TestCPUThreadsScaleOnlyWithoutAGIL is the claim in one test: the
 // same script, CPU work in 2 threads against the same work done by one
 // thread (as the run calibrated it), runs >= 1.6x faster on the

@@ -282,7 +282,9 @@ func (j *judge) loadCosts(ideal float64, seqMS float64) []cost {
 		return nil
 	}
 	free := float64(j.Cores) - other - observer
-	left := math.Max(1, math.Min(ideal, free))
+	// The run had at most the cores the others left it (never less than a
+	// tenth of one: the load is an average, and a run always gets some).
+	left := math.Max(0.1, math.Min(ideal, free))
 	if left >= ideal {
 		return nil
 	}
