@@ -17,44 +17,21 @@
  * Questions: the presenter asks (the scenario's built-in question for the
  * settings on the page, or one of their own); attendees answer once each;
  * everyone sees the answers fill in, and once the presenter's run ends the
- * measured answer is drawn on the same chart.
+ * measured answer is drawn on the same chart (roomquestions.js draws them,
+ * roomchart.js lays out the chart).
  */
 
 import { postJSON } from './api.js';
 import { editable } from './viewer.js';
-import { readFields, runRequest } from './params.js';
-import {
-  readRoom, writeRoom, samePage, viewOf, sameView, PAUSE_KEYS, histogram, questionLine, measuredText, formatAnswer,
-} from './roomstate.js';
+import { readRoom, writeRoom, samePage, viewOf, sameView, PAUSE_KEYS } from './roomstate.js';
+import * as roomQuestions from './roomquestions.js';
+import { el } from './roomdom.js';
 
 /** PUBLISH_EVERY_MS spaces the presenter's view updates (a drag sends a few a second, the last one always). */
 const PUBLISH_EVERY_MS = 50;
 
 /** RECONNECT_MS is the wait before reconnecting a lost room socket (doubling up to 8 s). */
 const RECONNECT_MS = 500;
-
-const SVG = 'http://www.w3.org/2000/svg';
-
-/** el makes an element with attributes and children. */
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === 'text') e.textContent = v;
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined));
-  return e;
-}
-
-/** svg makes an SVG element with attributes. */
-function svg(tag, attrs = {}, text = '') {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-  if (text) e.textContent = text;
-  return e;
-}
 
 /**
  * Room is this tab's place in a workshop room.
@@ -456,185 +433,21 @@ class Room {
     if (this.onRoomPage) location.assign('/');
   }
 
-  // ---- questions ------------------------------------------------------------
+  // ---- questions (roomquestions.js) ----------------------------------------
 
+  /** toggleAsk shows or hides the presenter's ask panel in the dock. */
   toggleAsk() {
-    const b = document.getElementById('room-ask-toggle');
-    let panel = document.getElementById('room-ask');
-    if (panel) {
-      panel.remove();
-      b?.setAttribute('aria-pressed', 'false');
-      return;
-    }
-    panel = this.askPanel(false);
-    this.questionBox.before(panel);
-    b?.setAttribute('aria-pressed', 'true');
+    roomQuestions.toggleAsk(this);
   }
 
-  /**
-   * askPanel is the presenter's form: the built-in question of the
-   * scenario on the page with the settings in its form (or, on the room
-   * page, of a scenario picked with its defaults), or a question of their own.
-   */
+  /** askPanel is the presenter's form to ask the room a question. */
   askPanel(onRoomPage) {
-    const msg = el('p', { class: 'room-message', role: 'alert', hidden: true });
-    const send = async (body) => {
-      msg.hidden = true;
-      const { res, data } = await postJSON(`/api/rooms/${encodeURIComponent(this.code)}/questions`, body).catch((err) => ({ res: { ok: false }, data: { error: err.message } }));
-      if (!res.ok) {
-        msg.textContent = data.error || 'The question was not asked.';
-        msg.hidden = false;
-        return;
-      }
-      this.hiddenQuestion = '';
-      if (!onRoomPage) this.toggleAsk();
-    };
-    const panel = el('section', { id: 'room-ask', class: 'room-ask', 'aria-label': 'Ask the room' });
-    const root = this.page.root;
-    const scenario = root?.dataset.page === 'scenario' ? root.dataset.scenario : '';
-    const builtins = this.state?.builtin || [];
-    if (scenario && builtins.includes(scenario)) {
-      panel.append(el('button', {
-        type: 'button', id: 'room-ask-builtin', class: 'primary',
-        onclick: () => {
-          const body = runRequest(scenario, readFields(document.getElementById('params')));
-          send({ scenario, engine: body.engine, params: body.params });
-        },
-        text: 'Ask the room to predict these settings',
-      }), ' ', el('span', { class: 'hint', text: 'The question comes from the claim; your next Run measures the answer.' }));
-    } else if (onRoomPage && builtins.length > 0) {
-      const pick = el('select', { id: 'room-builtin-scenario', 'aria-label': 'Scenario' }, ...builtins.map((id) => el('option', { value: id, text: id })));
-      panel.append(el('label', { text: 'Predict a scenario (its default settings): ' }, pick), ' ',
-        el('button', { type: 'button', id: 'room-ask-builtin', onclick: () => send({ scenario: pick.value, params: {} }), text: 'Ask' }));
-    }
-    const text = el('input', { id: 'room-ask-text', type: 'text', maxlength: '300', placeholder: 'Your own question', 'aria-label': 'Question' });
-    const kind = el('select', { id: 'room-ask-kind', 'aria-label': 'Answer' }, el('option', { value: 'number', text: 'a number' }), el('option', { value: 'choice', text: 'a choice' }));
-    const choices = el('input', { id: 'room-ask-choices', type: 'text', placeholder: 'choices, separated by |', 'aria-label': 'Choices', hidden: true });
-    kind.addEventListener('change', () => { choices.hidden = kind.value !== 'choice'; });
-    const own = el('form', {
-      class: 'room-ask-own',
-      onsubmit: (e) => {
-        e.preventDefault();
-        const body = { text: text.value, kind: kind.value };
-        if (kind.value === 'choice') body.choices = choices.value.split('|').map((c) => c.trim()).filter(Boolean);
-        send(body);
-      },
-    }, text, ' answered with ', kind, ' ', choices, ' ', el('button', { type: 'submit', text: 'Ask' }));
-    panel.append(own, msg);
-    return panel;
+    return roomQuestions.askPanel(this, onRoomPage);
   }
 
-  /**
-   * drawQuestions shows the questions: all of them on the room page, the
-   * latest in the dock. A card that is shown already is updated in place,
-   * so that an answer being typed survives other people's answers.
-   */
+  /** drawQuestions shows the questions and their answers. */
   drawQuestions() {
-    const box = this.questionBox;
-    if (!box) return;
-    let list = [...this.questions.values()];
-    if (!this.onRoomPage) {
-      // The dock shows the latest question, unless it is about another
-      // scenario than the one on this page.
-      const here = this.page.root?.dataset.scenario;
-      list = list.slice(-1).filter((q) => q.id !== this.hiddenQuestion && !(here && q.measure && q.measure.scenario !== here));
-    }
-    else list.reverse();
-    this.cards = this.cards || new Map();
-    const cards = list.map((q) => {
-      let c = this.cards.get(q.id);
-      if (!c) {
-        c = this.questionCard(q);
-        this.cards.set(q.id, c);
-      }
-      this.updateCard(c, q);
-      return c.card;
-    });
-    for (const [id, c] of this.cards) if (!list.some((q) => q.id === id)) this.cards.delete(id) && c.card.remove();
-    const same = cards.length === box.children.length && cards.every((c, i) => box.children[i] === c);
-    if (!same) box.replaceChildren(...cards);
-  }
-
-  /** questionCard makes a question's card: its parts are filled by updateCard. */
-  questionCard(q) {
-    const card = el('article', { class: 'question', 'data-question': q.id, 'data-kind': q.kind });
-    const head = el('div', { class: 'q-head' }, el('h3', { class: 'q-text', text: q.text }));
-    if (!this.onRoomPage) {
-      head.append(el('button', { type: 'button', class: 'q-hide', title: 'Hide this question on this screen', 'aria-label': 'Hide', onclick: () => { this.hiddenQuestion = q.id; this.drawQuestions(); }, text: '×' }));
-    }
-    const parts = {
-      line: el('p', { class: 'q-line' }),
-      form: null,
-      yours: el('p', { class: 'q-yours', hidden: true }),
-      chart: el('div', { class: 'q-chart' }),
-      measured: el('p', { class: 'q-measured', hidden: true }),
-      note: el('p', { class: 'q-note', hidden: true }),
-      close: null,
-    };
-    card.append(head, parts.line, parts.yours, parts.chart, parts.measured, parts.note);
-    return { card, parts, key: '' };
-  }
-
-  /** updateCard brings a card up to date with q (and this tab's answer). */
-  updateCard(c, q) {
-    const mine = this.answered[q.id];
-    const key = JSON.stringify([q, mine]);
-    if (key === c.key) return;
-    c.key = key;
-    const p = c.parts;
-    c.card.dataset.measured = String(!!q.measured);
-    p.line.textContent = questionLine(q);
-    const wantForm = this.role !== 'presenter' && q.open && mine === undefined;
-    if (wantForm && !p.form) {
-      p.form = this.answerForm(q);
-      p.line.after(p.form);
-    } else if (!wantForm && p.form) {
-      p.form.remove();
-      p.form = null;
-    }
-    p.yours.hidden = mine === undefined;
-    if (mine !== undefined) p.yours.textContent = `Your answer: ${q.kind === 'choice' ? q.choices[mine] : formatAnswer(mine)}`;
-    p.chart.replaceChildren(q.kind === 'choice' ? choiceChart(q, mine) : numberChart(q, mine));
-    p.measured.hidden = !q.measured;
-    p.measured.textContent = measuredText(q);
-    p.note.hidden = !!q.measured || !q.note;
-    p.note.textContent = q.note || '';
-    const wantClose = this.role === 'presenter' && q.open;
-    if (wantClose && !p.close) {
-      p.close = el('button', {
-        type: 'button', class: 'q-close', onclick: () => postJSON(`/api/rooms/${encodeURIComponent(this.code)}/questions/${encodeURIComponent(q.id)}/close`, {}),
-        text: 'Close answers',
-      });
-      c.card.append(p.close);
-    } else if (!wantClose && p.close) {
-      p.close.remove();
-      p.close = null;
-    }
-  }
-
-  answerForm(q) {
-    const msg = el('p', { class: 'room-message', role: 'alert', hidden: true });
-    const answer = async (value) => {
-      const { res, data } = await postJSON(`/api/rooms/${encodeURIComponent(this.code)}/questions/${encodeURIComponent(q.id)}/answers`, { value })
-        .catch((err) => ({ res: { ok: false }, data: { error: err.message } }));
-      if (res.ok || res.status === 409) {
-        if (res.ok) this.answered[q.id] = value;
-        this.drawQuestions();
-        return;
-      }
-      msg.textContent = data.error || 'Your answer was not taken.';
-      msg.hidden = false;
-    };
-    if (q.kind === 'choice') {
-      return el('div', { class: 'q-answer', role: 'group', 'aria-label': 'Your answer' },
-        ...q.choices.map((c, i) => el('button', { type: 'button', class: 'q-choice', 'data-choice': i, onclick: () => answer(i), text: c })), msg);
-    }
-    const input = el('input', {
-      type: 'number', class: 'q-number', inputmode: 'numeric', 'aria-label': 'Your answer', required: true,
-      min: q.min ?? null, max: q.max ?? null, step: 'any',
-    });
-    return el('form', { class: 'q-answer', onsubmit: (e) => { e.preventDefault(); answer(Number(input.value)); } },
-      input, q.unit ? ` ${q.unit} ` : ' ', el('button', { type: 'submit', class: 'primary', text: 'Answer' }), msg);
+    roomQuestions.drawQuestions(this);
   }
 
   // ---- the room's runs (presenter) ------------------------------------------
@@ -674,61 +487,6 @@ function wrap(obj, name, after) {
     after();
     return r;
   };
-}
-
-/** choiceChart draws the answers per choice as bars; the measured choice is outlined and marked. */
-function choiceChart(q, mine) {
-  const counts = q.counts || [];
-  const max = Math.max(1, ...counts);
-  const rowH = 30;
-  const W = 600;
-  const s = svg('svg', { viewBox: `0 0 ${W} ${counts.length * (rowH + 22) + 4}`, class: 'q-svg', role: 'img', 'aria-label': `Answers: ${q.choices.map((c, i) => `${c}: ${counts[i] || 0}`).join('; ')}` });
-  q.choices.forEach((c, i) => {
-    const y = i * (rowH + 22) + 2;
-    const measured = q.measured && q.measured.choice === i;
-    s.append(svg('text', { x: 0, y: y + 15, class: `q-label${measured ? ' q-label-measured' : ''}` }, `${measured ? '✔ ' : ''}${c}${mine === i ? ' (yours)' : ''}`));
-    const w = ((counts[i] || 0) / max) * (W - 70);
-    s.append(svg('rect', { x: 0, y: y + 20, width: W - 70, height: rowH - 10, class: 'q-track' }));
-    s.append(svg('rect', { x: 0, y: y + 20, width: Math.max(w, counts[i] ? 3 : 0), height: rowH - 10, class: measured ? 'q-bar q-bar-measured' : 'q-bar' }));
-    if (measured) s.append(svg('rect', { x: -0.5, y: y + 18.5, width: W - 69, height: rowH - 7, class: 'q-measured-frame' }));
-    s.append(svg('text', { x: W - 60, y: y + 36, class: 'q-count' }, String(counts[i] || 0)));
-  });
-  return s;
-}
-
-/** numberChart draws number answers as a histogram, with the measured value as a line across it. */
-function numberChart(q, mine) {
-  const measured = q.measured ? q.measured.value : null;
-  const bins = histogram(q.values || [], { min: q.min ?? null, max: q.max ?? null, measured });
-  const W = 600;
-  const H = 190;
-  const top = 28;
-  const base = H - 34;
-  const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'q-svg', role: 'img', 'aria-label': `${(q.values || []).length} answers${measured !== null ? `; measured ${formatAnswer(measured)}` : ''}` });
-  if (bins.length === 0) {
-    s.append(svg('text', { x: W / 2, y: H / 2, class: 'q-empty', 'text-anchor': 'middle' }, 'No answers yet'));
-    return s;
-  }
-  const max = Math.max(1, ...bins.map((b) => b.n));
-  const bw = W / bins.length;
-  bins.forEach((b, i) => {
-    const h = (b.n / max) * (base - top);
-    s.append(svg('rect', { x: i * bw + 2, y: base - h, width: bw - 4, height: h, class: 'q-bar' }));
-    if (b.n > 0) s.append(svg('text', { x: i * bw + bw / 2, y: base - h - 4, class: 'q-count', 'text-anchor': 'middle' }, String(b.n)));
-  });
-  s.append(svg('line', { x1: 0, x2: W, y1: base, y2: base, class: 'q-axis' }));
-  const lo = bins[0].lo;
-  const hi = bins[bins.length - 1].hi;
-  s.append(svg('text', { x: 0, y: H - 12, class: 'q-tick' }, formatAnswer(lo)));
-  s.append(svg('text', { x: W, y: H - 12, class: 'q-tick', 'text-anchor': 'end' }, formatAnswer(hi)));
-  const xOf = (v) => (hi > lo ? ((v - lo) / (hi - lo)) * (W - 4) + 2 : W / 2);
-  if (Number.isFinite(mine)) s.append(svg('path', { d: `M${xOf(mine) - 7} ${base + 14} l7 -12 l7 12 z`, class: 'q-yours-mark' }));
-  if (measured !== null) {
-    const x = xOf(measured);
-    s.append(svg('line', { x1: x, x2: x, y1: top - 6, y2: base + 4, class: 'q-measured-line' }));
-    s.append(svg('text', { x: Math.min(Math.max(x, 90), W - 90), y: top - 12, class: 'q-measured-text', 'text-anchor': 'middle' }, `measured ${formatAnswer(measured)}`));
-  }
-  return s;
 }
 
 /**

@@ -140,3 +140,23 @@ func Best(t testing.TB, attempts int, enough float64, measure func() float64) fl
 	}
 	return best
 }
+
+// Lowest runs measure up to attempts times and returns the smallest value,
+// stopping early once it is at most good: for claims that a ratio stays
+// low, where other work on the machine can only raise it. The attempts are
+// logged.
+func Lowest(t testing.TB, attempts int, good float64, measure func() float64) float64 {
+	t.Helper()
+	low := 0.0
+	for i := range attempts {
+		v := measure()
+		t.Logf("attempt %d of %d: %s", i+1, attempts, fmt.Sprint(v))
+		if i == 0 || v < low {
+			low = v
+		}
+		if low <= good {
+			break
+		}
+	}
+	return low
+}

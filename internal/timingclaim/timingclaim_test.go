@@ -40,6 +40,20 @@ func TestBestStopsOnceEnough(t *testing.T) {
 	}
 }
 
+func TestLowestStopsOnceGood(t *testing.T) {
+	values := []float64{3, 1.5, 1, 0.5}
+	calls := 0
+	got := Lowest(t, 4, 1.2, func() float64 { calls++; return values[calls-1] })
+	if got != 1 || calls != 3 {
+		t.Fatalf("Lowest = %v after %d calls, want 1 after 3", got, calls)
+	}
+	calls = 0
+	values = []float64{2, 5, 3}
+	if got := Lowest(t, 3, 1, func() float64 { calls++; return values[calls-1] }); got != 2 || calls != 3 {
+		t.Fatalf("Lowest = %v after %d calls, want 2 (the smallest) after all 3", got, calls)
+	}
+}
+
 // TestClaimInsideHeavyOfTheSameProcess checks a test that loads the machine
 // (a test server) may claim the cores in a subtest: the process's own shared
 // lock turns exclusive instead of waiting for itself, and comes back shared.

@@ -350,6 +350,26 @@ func TestCompareRefusesModelsThatDoNotApply(t *testing.T) {
 	}
 }
 
+// TestCompareSourceShowsEveryModel: a comparison's page shows the driver and
+// then every model's file, so the code of the model that ran is on the page.
+func TestCompareSourceShowsEveryModel(t *testing.T) {
+	name, code, ok := (&Engine{}).Source(scenarios.CompareID)
+	if !ok || name != "compare.go" {
+		t.Fatalf("compare shows %q as its source (ok %v)", name, ok)
+	}
+	for _, want := range []string{"func runCompare(", "func (c *compareRun) goroutinePool(", "func (c *compareRun) asyncio(",
+		"func (c *compareRun) subprocesses(", "func (c *compareRun) processPool(", "func newSharedCounter("} {
+		if !strings.Contains(code, want) {
+			t.Errorf("the source shown lacks %q", want)
+		}
+	}
+	for _, file := range compareModelFiles {
+		if !strings.Contains(code, "// ==== "+file+" ====") {
+			t.Errorf("the source shown does not name %s", file)
+		}
+	}
+}
+
 // TestCompareSharedCounterAcrossProcesses has two worker processes update
 // the shared counter at the same moment, a million times each: shared memory
 // and the process-shared lock must lose none of them.

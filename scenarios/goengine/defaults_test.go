@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"interleave/internal/claimcheck"
 	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 	"interleave/scenarios/verdict"
@@ -20,28 +21,12 @@ import (
 func judged(t *testing.T, id string, params map[string]any) (result, verdict.Result) {
 	t.Helper()
 	res := mustRun(t, id, params)
-	sc, _ := scenarios.Lookup(id)
-	p, err := sc.Validate(scenarios.EngineGo, params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := verdict.Derive(verdict.Input{Scenario: id, Engine: scenarios.EngineGo, Params: p, Summary: *res.summary, Cores: runtime.NumCPU()})
-	t.Logf("%s %v: %s", id, params, v.Sentence)
-	return res, v
+	return res, claimcheck.Judge(t, id, scenarios.EngineGo, params, *res.summary)
 }
 
 // breaksParams are the params of scenario id's "where it breaks" link on
 // this engine.
-func breaksParams(id string) map[string]any {
-	sc, _ := scenarios.Lookup(id)
-	out := map[string]any{}
-	for _, p := range sc.ParamsFor(scenarios.EngineGo) {
-		if v, ok := sc.Breaks.Params[p.Name]; ok {
-			out[p.Name] = v
-		}
-	}
-	return out
-}
+func breaksParams(id string) map[string]any { return claimcheck.BreaksParams(id, scenarios.EngineGo) }
 
 // with returns params plus one more setting.
 func with(params map[string]any, name string, v any) map[string]any {
@@ -52,32 +37,13 @@ func with(params map[string]any, name string, v any) map[string]any {
 	return out
 }
 
-// lowest measures up to attempts times and returns the smallest value,
-// stopping once it is at most good: for claims that a ratio stays low,
-// where other work on the machine can only raise it.
-func lowest(t *testing.T, attempts int, good float64, measure func() float64) float64 {
-	t.Helper()
-	low := 0.0
-	for i := range attempts {
-		v := measure()
-		t.Logf("attempt %d of %d: %v", i+1, attempts, v)
-		if i == 0 || v < low {
-			low = v
-		}
-		if low <= good {
-			break
-		}
-	}
-	return low
-}
-
 func TestDefaultsShowTheClaim(t *testing.T) {
 	timingclaim.Claim(t)
 	if runtime.NumCPU() < 2 {
 		t.Skip("the claims are about 2 cores; this machine has 1")
 	}
 	t.Run("mental-model", func(t *testing.T) {
-		conc := lowest(t, 3, 1.15, func() float64 {
+		conc := timingclaim.Lowest(t, 3, 1.15, func() float64 {
 			res, v := judged(t, "mental-model", nil)
 			if v.Claims.Parallel {
 				t.Errorf("concurrent on one core, the verdict claims parallelism: %s", v.Sentence)
@@ -138,7 +104,7 @@ func TestDefaultsShowTheClaim(t *testing.T) {
 		}
 	})
 	t.Run("asyncio", func(t *testing.T) {
-		waits := lowest(t, 3, verdict.AboutOneWait, func() float64 {
+		waits := timingclaim.Lowest(t, 3, verdict.AboutOneWait, func() float64 {
 			res, _ := judged(t, "asyncio", nil)
 			return res.metric(t, "latency_max") / res.metric(t, "wait")
 		})
@@ -182,7 +148,7 @@ func TestDefaultsShowTheClaim(t *testing.T) {
 	})
 	t.Run("gil", func(t *testing.T) {
 		var hold, switchMS float64
-		sp := lowest(t, 3, 1.15, func() float64 {
+		sp := timingclaim.Lowest(t, 3, 1.15, func() float64 {
 			res, _ := judged(t, "gil", nil)
 			hold, switchMS = res.metric(t, "handoff_median"), res.metric(t, "switch_ms")
 			return res.metric(t, "speedup")

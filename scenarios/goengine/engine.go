@@ -47,6 +47,10 @@ type scenario struct {
 	run func(ctx context.Context, r *Run) (event.Summary, error)
 	// source is the file shown on the page.
 	source string
+	// more are the files the scenario continues in, shown after source
+	// (each under its name), so that the page shows all the code that runs
+	// it when one file would be too long to read.
+	more []string
 	// procs returns GOMAXPROCS for the run; nil means every core.
 	procs func(p scenarios.Params, cores int) int
 }
@@ -120,6 +124,14 @@ func (*Engine) Source(id string) (string, string, bool) {
 	b, err := sources.ReadFile(s.source)
 	if err != nil {
 		return "", "", false
+	}
+	for _, name := range s.more {
+		more, err := sources.ReadFile(name)
+		if err != nil {
+			return "", "", false
+		}
+		b = append(b, "\n// ==== "+name+" ====\n\n"...)
+		b = append(b, more...)
 	}
 	return s.source, string(b), true
 }

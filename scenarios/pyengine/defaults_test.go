@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"interleave/internal/claimcheck"
 	"interleave/internal/timingclaim"
 	"interleave/scenarios"
 	"interleave/scenarios/verdict"
@@ -21,46 +22,13 @@ import (
 func judged(t *testing.T, id string, params map[string]any) (result, verdict.Result) {
 	t.Helper()
 	res := runOK(t, id, params)
-	sc, _ := scenarios.Lookup(id)
-	p, err := sc.Validate(scenarios.EnginePython, params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := verdict.Derive(verdict.Input{Scenario: id, Engine: scenarios.EnginePython, Params: p, Summary: *res.summary, Cores: runtime.NumCPU()})
-	t.Logf("%s %v: %s", id, params, v.Sentence)
-	return res, v
+	return res, claimcheck.Judge(t, id, scenarios.EnginePython, params, *res.summary)
 }
 
 // breaksParams are the params of scenario id's "where it breaks" link on
 // this engine.
 func breaksParams(id string) map[string]any {
-	sc, _ := scenarios.Lookup(id)
-	out := map[string]any{}
-	for _, p := range sc.ParamsFor(scenarios.EnginePython) {
-		if v, ok := sc.Breaks.Params[p.Name]; ok {
-			out[p.Name] = v
-		}
-	}
-	return out
-}
-
-// lowest measures up to attempts times and returns the smallest value,
-// stopping once it is at most good: for claims that a ratio stays low,
-// where other work on the machine can only raise it.
-func lowest(t *testing.T, attempts int, good float64, measure func() float64) float64 {
-	t.Helper()
-	low := 0.0
-	for i := range attempts {
-		v := measure()
-		t.Logf("attempt %d of %d: %v", i+1, attempts, v)
-		if i == 0 || v < low {
-			low = v
-		}
-		if low <= good {
-			break
-		}
-	}
-	return low
+	return claimcheck.BreaksParams(id, scenarios.EnginePython)
 }
 
 func wallMS(r result) float64 { return float64(r.summary.WallNS) / 1e6 }
@@ -72,7 +40,7 @@ func TestDefaultsShowTheClaim(t *testing.T) {
 		t.Skip("the claims are about 2 cores; this machine has 1")
 	}
 	t.Run("mental-model", func(t *testing.T) {
-		conc := lowest(t, 3, 1.15, func() float64 {
+		conc := timingclaim.Lowest(t, 3, 1.15, func() float64 {
 			res, v := judged(t, "mental-model", nil)
 			if v.Claims.Parallel {
 				t.Errorf("threads under the GIL, the verdict claims parallelism: %s", v.Sentence)
@@ -105,7 +73,7 @@ func TestDefaultsShowTheClaim(t *testing.T) {
 		if io < 5 {
 			t.Errorf("threads io (the default) ran %.2fx, want >= 5x", io)
 		}
-		cpu := lowest(t, 3, 1.15, func() float64 {
+		cpu := timingclaim.Lowest(t, 3, 1.15, func() float64 {
 			res, v := judged(t, "threads", breaksParams("threads"))
 			if v.Claims.Faster || v.Claims.Parallel {
 				t.Errorf("CPU threads under the GIL, the verdict claims a speedup: %s", v.Sentence)
@@ -136,7 +104,7 @@ func TestDefaultsShowTheClaim(t *testing.T) {
 		}
 	})
 	t.Run("asyncio", func(t *testing.T) {
-		waits := lowest(t, 3, verdict.AboutOneWait, func() float64 {
+		waits := timingclaim.Lowest(t, 3, verdict.AboutOneWait, func() float64 {
 			res, _ := judged(t, "asyncio", nil)
 			return res.metric(t, "latency_max") / res.metric(t, "wait")
 		})
@@ -181,7 +149,7 @@ func TestDefaultsShowTheClaim(t *testing.T) {
 	})
 	t.Run("gil", func(t *testing.T) {
 		var hold, switchMS float64
-		sp := lowest(t, 3, 1.15, func() float64 {
+		sp := timingclaim.Lowest(t, 3, 1.15, func() float64 {
 			res, _ := judged(t, "gil", nil)
 			hold, switchMS = res.metric(t, "handoff_median"), res.metric(t, "switch_ms")
 			return res.metric(t, "speedup")

@@ -39,7 +39,9 @@ import sys
 import threading
 import time
 
+import harness_process as _proc
 import harness_ring as _hr
+from harness_process import cpu_ns, own_memory, peak_rss  # noqa: F401 (re-exported for the scenarios)
 
 # --- The run's spec and clock ------------------------------------------------
 
@@ -463,62 +465,6 @@ def _finish():
         _recorder.kill()
 
 
-def cpu_ns():
-    """Returns the CPU time (user+system) of this process and its reaped children."""
-    import resource
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return int((me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime) * 1e9)
-
-
-def own_memory(pid=None):
-    """Returns the memory a child process holds of its own, in bytes: its
-    private pages (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup),
-    read now, when its work is done. A child shares the interpreter's binary
-    and libraries with its parent (and, when forked, every page it has not
-    written); its peak (VmHWM) counts those again, so a sum of children's
-    peaks would count the same memory once per process. The go engine
-    measures children the same way. Falls back to VmHWM when smaps_rollup
-    cannot be read; 0 when neither can."""
-    path = "/proc/self/smaps_rollup" if pid is None else "/proc/%d/smaps_rollup" % pid
-    try:
-        private = 0
-        with open(path, "rb") as f:
-            for line in f:
-                if line.startswith((b"Private_Clean:", b"Private_Dirty:")):
-                    private += int(line.split()[1]) * 1024
-        return private
-    except (OSError, ValueError, IndexError):
-        return peak_rss(pid)
-
-
-def peak_rss(pid=None):
-    """Returns the peak resident memory of a process, in bytes: VmHWM from
-    /proc/<pid>/status (this process by default), the high-water mark of the
-    process's own address space. 0 when it cannot be read (the process is
-    gone, or a zombie).
-
-    Not getrusage's ru_maxrss: Linux carries a process's peak across execve,
-    so a freshly started child (a spawned worker, a subprocess) reports its
-    parent's peak as its own, and RUSAGE_CHILDREN is only the largest child's.
-    A forked child (start method fork) shares its parent's pages until it
-    writes them, and VmHWM counts them: its peak includes the parent's memory
-    at the fork. For the memory of several processes, add each one's peak."""
-    path = "/proc/self/status" if pid is None else "/proc/%d/status" % pid
-    try:
-        with open(path, "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) * 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    if pid is None:
-        import resource
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # no /proc: the best there is
-    return 0
-
-
-
 # --- Threads and processes as lanes ------------------------------------------------------
 
 _get_ident = threading.get_ident
@@ -549,35 +495,9 @@ def current_lane():
 # --- Failure: an exception ends the run, it never hangs it ------------------------------
 
 
-def _group_members():
-    """Returns the pids of the other live processes of this run's process group."""
-    me, pgrp = os.getpid(), os.getpgrp()
-    rec = _recorder.pid if _recorder is not None else -1
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name, "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 3 and fields[0] != b"Z" and int(fields[2]) == pgrp:
-            pid = int(name)
-            if pid not in (me, rec):
-                pids.append(pid)
-    return pids
-
-
 def kill_children():
     """Kills every other process of the run (workers, subprocesses), not the recorder."""
-    import signal
-    for pid in _group_members():
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    _proc.kill_group(_recorder.pid if _recorder is not None else -1)
 
 
 def _exit_run(code):
@@ -636,62 +556,6 @@ def _at_exit():
 
 
 
-# --- Parent death: no process of a run outlives the server -------------------------------
-
-_PR_SET_PDEATHSIG = 1
-_prctl = None
-_fork_parent = None
-
-
-def _die_with_parent(parent):
-    """Asks the kernel to SIGKILL this process when its parent dies, so that
-    no process of a run outlives the server (a kill -9 included). A fork
-    clears the request, hence one per forked process. The parent may have
-    died before the request: then this process is an orphan already and it
-    ends itself.
-
-    The kernel sends the signal when the parent's *thread* that forked
-    exits, not the parent process: a multiprocessing.Pool forks its
-    replacement workers from a handler thread that ends when the pool
-    closes, and a worker killed then while it holds the pool's queue lock
-    hangs the pool. So only a child forked from its parent's main thread
-    asks (_before_fork notes which); every other process of the run (and a
-    spawned interpreter, which cannot tell which thread started it) is
-    ended by the recorder, which kills the run's process group once the
-    root is gone, and by the server's containment (cgroup, watchdog)."""
-    global _prctl
-    try:
-        if _prctl is None:
-            import ctypes
-            _prctl = ctypes.CDLL(None, use_errno=True).prctl
-        if _prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0) != 0:
-            return
-        orphan = os.getppid() != parent
-    except Exception:
-        return  # no ctypes
-    if orphan:
-        os.kill(os.getpid(), 9)
-
-
-def _before_fork():
-    """Notes who forks and from which thread, and loads ctypes once in the
-    parent, not in each child."""
-    global _fork_parent, _prctl
-    _fork_parent = os.getpid() if threading.current_thread() is threading.main_thread() else None
-    if _prctl is None and _fork_parent is not None:
-        try:
-            import ctypes
-            _prctl = ctypes.CDLL(None, use_errno=True).prctl
-        except Exception:
-            pass
-
-
-def _after_fork_die_with_parent():
-    if _fork_parent is not None:
-        _die_with_parent(_fork_parent)
-
-
-
 # --- Start ---------------------------------------------------------------------------------
 
 _import_pc = _pc()
@@ -706,7 +570,7 @@ if SPEC.get("search"):
     threading.excepthook = lambda args: (sys.__excepthook__(args.exc_type, args.exc_value, args.exc_traceback),
                                          os._exit(1))
 elif _root and int(_root.split(":")[0]) != os.getpid():
-    _start_child(_root)  # a spawned interpreter: see _die_with_parent
+    _start_child(_root)  # a spawned interpreter: see harness_process.die_with_parent
 else:
     _start_root()
     _import_cpu = cpu_ns()
@@ -715,4 +579,4 @@ else:
     import atexit
     atexit.register(_at_exit)
 os.register_at_fork(after_in_child=_after_fork_in_child)
-os.register_at_fork(before=_before_fork, after_in_child=_after_fork_die_with_parent)
+os.register_at_fork(before=_proc.before_fork, after_in_child=_proc.after_fork_die_with_parent)
