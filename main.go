@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.IntVar(&cfg.Limits.MaxImports, "max-imports", cfg.Limits.MaxImports, "uploaded traces converted at once; beyond, POST /api/imports answers 429")
 	fs.Int64Var(&cfg.Limits.CacheBytes, "cache-bytes", cfg.Limits.CacheBytes, "bytes of recorded events kept decoded in memory for replays and exports")
 	fs.BoolVar(&cfg.ResetStore, "reset-store", false, "if the store in -data cannot be opened (empty, damaged, another version), move it aside and start an empty one")
-	fs.IntVar(&cfg.Limits.MaxConcurrent, "max-runs", cfg.Limits.MaxConcurrent, "runs executing at once (default: number of cores)")
+	fs.IntVar(&cfg.Limits.MaxConcurrent, "max-runs", cfg.Limits.MaxConcurrent, "runs executing at once on this machine (default: number of cores); with a runner pool (-nats), the pool's runs are bounded by the slots its runners advertise instead")
 	fs.IntVar(&cfg.Limits.QueueSize, "queue", cfg.Limits.QueueSize, "runs waiting for a slot before new ones get 429")
 	fs.DurationVar(&cfg.Limits.DefaultDeadline, "deadline", cfg.Limits.DefaultDeadline, "wall-clock deadline of a run")
 	fs.DurationVar(&cfg.Limits.MaxDeadline, "max-deadline", cfg.Limits.MaxDeadline, "largest deadline a run may ask for")

@@ -1,14 +1,11 @@
 package pool
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -297,61 +294,6 @@ func (d *Dispatcher) Check(job runner.Job) error {
 	return nil
 }
 
-// Runners returns the latest heartbeat of every runner alive now.
-func (d *Dispatcher) Runners() []Heartbeat {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []Heartbeat
-	for _, r := range d.runners {
-		if time.Since(r.seen) < d.cfg.LostAfter {
-			out = append(out, r.hb)
-		}
-	}
-	slices.SortFunc(out, func(a, b Heartbeat) int { return cmpString(a.Name, b.Name) })
-	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// hasEngine says whether a live runner advertises engine.
-func (d *Dispatcher) hasEngine(engine string) bool {
-	for _, hb := range d.Runners() {
-		for _, e := range hb.Engines {
-			if e.ID == engine {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// runnerAlive says whether the named runner has been heard from lately
-// and, in its heartbeats since the run was claimed, still lists the run.
-func (d *Dispatcher) runnerAlive(name, id string, claimedAt time.Time) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	r := d.runners[name]
-	if r == nil {
-		return time.Since(claimedAt) < d.cfg.LostAfter
-	}
-	if time.Since(r.seen) >= d.cfg.LostAfter && time.Since(claimedAt) >= d.cfg.LostAfter {
-		return false
-	}
-	// A heartbeat sent well after the claim must list the run.
-	if r.seen.Sub(claimedAt) > 2*HeartbeatEvery && !slices.Contains(r.hb.Runs, id) {
-		return false
-	}
-	return true
-}
-
 // Execute implements runner.Runner: it publishes job on the stream, waits
 // for a runner to claim it, and feeds what the runner sends into sink
 // until the run's result.
@@ -562,114 +504,12 @@ func (d *Dispatcher) deleteJob(seq uint64) {
 	}
 }
 
-// receiver feeds one run's messages into its sink, in order.
-type receiver struct {
-	mu     sync.Mutex
-	sink   runner.Sink
-	closed bool
-	seq    int
-	// gap is the first missing message, 0 when none is.
-	gap  int
-	res  *Result
-	done chan struct{}
-}
-
-// receive handles one message of the run's events subject (NATS calls it
-// from one goroutine per subscription, in order).
-func (r *receiver) receive(m *nats.Msg) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed || r.res != nil {
-		return
-	}
-	seq, _ := strconv.Atoi(m.Header.Get(HeaderSeq))
-	if seq != r.seq+1 && r.gap == 0 {
-		r.gap = r.seq + 1
-	}
-	r.seq = seq
-	switch m.Header.Get(HeaderKind) {
-	case KindStarted:
-		var st runner.Started
-		if json.Unmarshal(m.Data, &st) == nil && r.sink.Started != nil {
-			r.sink.Started(st)
-		}
-	case KindEvents:
-		if r.sink.Events != nil {
-			r.sink.Events(splitLines(m.Data))
-		}
-	case KindOutput:
-		if r.sink.Output != nil {
-			r.sink.Output(m.Header.Get(HeaderStream), m.Data)
-		}
-	case KindResult:
-		var res Result
-		if err := json.Unmarshal(m.Data, &res); err != nil {
-			res = Result{ErrKind: ErrKindExit, Err: "unreadable result from the runner: " + err.Error()}
-		}
-		r.res = &res
-		close(r.done)
-	}
-}
-
-// close stops feeding the sink: Execute has returned.
-func (r *receiver) close() {
-	r.mu.Lock()
-	r.closed = true
-	r.mu.Unlock()
-}
-
-// result is the child's result as far as it is known.
-func (r *receiver) result() child.Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.res == nil {
-		return child.Result{}
-	}
-	return r.res.Result
-}
-
-// outcome turns the runner's result into what Execute returns.
-func (r *receiver) outcome(ctx context.Context) (child.Result, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	res := r.res
-	var err error
-	switch res.ErrKind {
-	case "":
-	case ErrKindMemory:
-		err = fmt.Errorf("%w (on the runner)", child.ErrMemory)
-	case ErrKindCancelled:
-		if err = context.Cause(ctx); err == nil {
-			err = errors.New(res.Err)
-		}
-	default:
-		err = errors.New(res.Err)
-	}
-	if r.gap != 0 {
-		err = errors.Join(err, fmt.Errorf("events lost between the runner and this node from message %d on", r.gap))
-	}
-	return res.Result, err
-}
-
-// splitLines splits a batch into its event lines.
-func splitLines(b []byte) [][]byte {
-	var lines [][]byte
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			lines = append(lines, b)
-			break
-		}
-		if i > 0 {
-			lines = append(lines, b[:i])
-		}
-		b = b[i+1:]
-	}
-	return lines
-}
-
-// The Dispatcher is a Runner that can refuse a run before it is queued.
+// The Dispatcher is a Runner that can refuse a run before it is queued,
+// says how many runs its runners take, and stops the runs a previous web
+// node left.
 var (
-	_ runner.Runner  = (*Dispatcher)(nil)
-	_ runner.Checker = (*Dispatcher)(nil)
+	_ runner.Runner    = (*Dispatcher)(nil)
+	_ runner.Checker   = (*Dispatcher)(nil)
+	_ runner.Pool      = (*Dispatcher)(nil)
+	_ runner.Abandoner = (*Dispatcher)(nil)
 )

@@ -22,12 +22,17 @@ import (
 
 	"interleave/runner"
 	"interleave/scenarios"
+	"interleave/scenarios/child"
 )
 
 // binary is the interleave command built once for the runner processes.
 var binary string
 
 func TestMain(m *testing.M) {
+	// A web node's containment re-executes this binary as the sandbox.
+	if code, ok := child.RoleMain(); ok {
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "interleave-pool-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -105,8 +110,14 @@ func (l *lockedBuffer) String() string {
 // test ends, and its log is shown when the test failed.
 func startRunner(t testing.TB, url, name string, args ...string) *runnerProc {
 	t.Helper()
+	return startRunnerEnv(t, url, name, nil, args...)
+}
+
+// startRunnerEnv is startRunner with env added to the runner's environment.
+func startRunnerEnv(t testing.TB, url, name string, env []string, args ...string) *runnerProc {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"runner", "-nats", url, "-name", name}, args...)...)
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0"), env...)
 	p := &runnerProc{name: name, cmd: cmd, done: make(chan struct{}), log: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

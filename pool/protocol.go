@@ -61,6 +61,11 @@ const (
 	KindEvents = "events"
 	// KindOutput: raw stdout or stderr text (HeaderStream says which).
 	KindOutput = "output"
+	// KindLoad: JSON runner.Load, the runner's machine load while the run
+	// executes: every machineload.SampleEvery, and once just before the
+	// batch that holds the run's end event (so the web node has the whole
+	// run's load when it completes the summary).
+	KindLoad = "load"
 	// KindResult: JSON Result, the last message of a run.
 	KindResult = "result"
 )
@@ -82,6 +87,10 @@ const (
 	// deadlineGrace is how long after a run's deadline a runner kills it by
 	// itself, should the web node's cancel not reach it.
 	deadlineGrace = 5 * time.Second
+	// abandonFor bounds how long a restarted web node keeps cancelling the
+	// runs its previous life left on runners: until no heartbeat lists
+	// them, at most this long (a runner's slot must be free within 10 s).
+	abandonFor = 10 * time.Second
 	// maxBatchBytes caps one events message, well under NATS's default
 	// 1 MiB payload.
 	maxBatchBytes = 256 << 10

@@ -461,6 +461,9 @@ func (r *Runner) runJob(ctx context.Context, job runner.Job, pub *publisher) Res
 	if err != nil {
 		return Result{ErrKind: ErrKindStart, Err: "could not start: " + err.Error()}
 	}
+	load := &loadWatch{pub: pub, base: base, cores: r.cores}
+	pub.beforeEnd = func() { load.sample(true) }
+	defer load.stop()
 	res, err := child.Run(ctx, prog, child.Options{
 		OnEvents:    pub.events,
 		OnOutput:    pub.output,
@@ -470,6 +473,7 @@ func (r *Runner) runJob(ctx context.Context, job runner.Job, pub *publisher) Res
 		Contain:     r.cfg.Contain,
 		OnStart: func(pid int) {
 			pub.send(KindStarted, nil, mustJSON(runner.Started{PID: pid, ClockBase: base, Cores: r.cores, Runner: r.cfg.Name}))
+			load.start(pid)
 		},
 	})
 	out := Result{Result: res}
@@ -507,9 +511,12 @@ type publisher struct {
 	nc      *nats.Conn
 	subject string
 	maxLine int
-	mu      sync.Mutex
-	seq     int
-	buf     []byte
+	// beforeEnd, when set, is called before the batch that holds the
+	// run's end event is sent (the runner's last load sample goes first).
+	beforeEnd func()
+	mu        sync.Mutex
+	seq       int
+	buf       []byte
 }
 
 // send publishes one message.
@@ -535,6 +542,9 @@ func (p *publisher) sendLocked(kind string, header nats.Header, data []byte) {
 // events publishes a batch of event lines, split into messages of at most
 // maxBatchBytes (a longer line goes alone).
 func (p *publisher) events(lines [][]byte) {
+	if p.beforeEnd != nil && hasEnd(lines) {
+		p.beforeEnd()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.buf = p.buf[:0]

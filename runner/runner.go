@@ -11,6 +11,7 @@ import (
 	"context"
 	"time"
 
+	"interleave/internal/machineload"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
 )
@@ -71,6 +72,27 @@ type Sink struct {
 	// Leftover is called, for a contained local run, with what a restarted
 	// server needs to kill its processes should this one die.
 	Leftover func(child.Leftover)
+	// Load receives, for a run on another machine, that machine's load
+	// while the run executes: a sample every quarter second or so, and one
+	// just before the run's end event, so that the summary says when the
+	// runner's machine was busy (a local run is measured by the manager).
+	Load func(Load)
+}
+
+// Load is one measure of a runner's machine while a run executes there.
+type Load struct {
+	// From is the run's time (ns on the runner's clock, as the events'
+	// t) where the interval of Step began.
+	From int64 `json:"from"`
+	// Step is the other programs' CPU over the interval since the
+	// previous sample, in cores.
+	Step float64 `json:"step_cores"`
+	// Total is who used the machine's CPUs from the run's start until now:
+	// the run's own processes, the runner (the observer: it relays the
+	// run's events) and everything else.
+	Total machineload.Usage `json:"total"`
+	// Cores is the number of CPUs of the runner's machine.
+	Cores int `json:"cores"`
 }
 
 // Runner executes runs.
@@ -89,6 +111,37 @@ type Runner interface {
 // execute, and refuses the run (503) rather than queue one bound to fail.
 type Checker interface {
 	Check(job Job) error
+}
+
+// Pool is implemented by a Runner made of other machines whose room for
+// runs changes as they come and go: the manager hands it a run only while
+// it has a slot for it, and runs beyond wait in the manager's queue (with
+// their position, under its limit) rather than in the pool's.
+type Pool interface {
+	// Slots returns how many runs of engine the live runners that have it
+	// take at once (the sum of their slots); "" counts every live runner.
+	Slots(engine string) int
+	// Offers lists the engines the live runners have, each with the names
+	// of the runners that have it.
+	Offers() []Offer
+}
+
+// Offer is an engine as a pool's runners advertise it.
+type Offer struct {
+	ID      string
+	Version string
+	GIL     bool
+	// Runners names the live runners that have the engine, sorted.
+	Runners []string
+}
+
+// Abandoner is implemented by a Runner whose runs may outlive the web node
+// that asked for them (they execute on other machines): after a restart,
+// the manager tells it to stop the runs the previous web node left
+// running, which nobody will follow any more, so that their slots free up
+// at once instead of at their deadlines.
+type Abandoner interface {
+	Abandon(ids []string)
 }
 
 // Errors of a remote execution, for the manager to say why a run failed.

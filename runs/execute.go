@@ -83,6 +83,15 @@ func (m *Manager) runOn(ctx context.Context, run *Run, rn runner.Runner) (string
 		},
 		Events: run.appendEvents(m.limits.MaxEvents),
 		Output: run.appendOutput,
+		Load: func(l runner.Load) {
+			if local {
+				return // measured here (watchLoad)
+			}
+			run.mu.Lock()
+			run.remoteLoad, run.remoteCores = &l.Total, l.Cores
+			run.mu.Unlock()
+			run.appendLoad(l.From, l.Step)
+		},
 		Leftover: func(l child.Leftover) {
 			remembered = make(chan struct{})
 			go func() {

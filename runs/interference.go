@@ -10,10 +10,8 @@ import (
 )
 
 // LoadEvery is how often a running run's machine load is sampled for its
-// counter track: often enough to show when other work hit the run, rarely
-// enough to cost nothing (a sample reads a handful of /proc files, about
-// 0.1 ms of the server's CPU).
-const LoadEvery = 250 * time.Millisecond
+// counter track (machineload.SampleEvery, shared with a pool's runners).
+const LoadEvery = machineload.SampleEvery
 
 // LoadCounter names the counter track of the other programs' load (short:
 // it is the row's label).
@@ -93,14 +91,21 @@ func (r *Run) appendLoad(from int64, cores float64) int64 {
 
 // addLoad puts the machine's load over the whole run into its summary: the
 // metrics other_load and observer_load, and a caveat when the rest of the
-// machine was busy enough to disturb the numbers.
-func addLoad(s *event.Summary, u machineload.Usage, cores int) {
+// machine was busy enough to disturb the numbers. runnerName names the
+// pool's runner whose machine it is, "" for this machine.
+func addLoad(s *event.Summary, u machineload.Usage, cores int, runnerName string) {
 	other := u.Cores(u.Other())
+	observer := "the server's own CPU while it ran (recording and serving it)"
+	machine := "this machine"
+	if runnerName != "" {
+		observer = "the runner's own CPU while it ran (relaying its events)"
+		machine = "runner " + runnerName + "'s machine"
+	}
 	s.Metrics[event.MetricOtherLoad] = event.Metric{Value: round2(other), Unit: event.UnitCores,
 		Label: "other programs' CPU while it ran"}
 	s.Metrics[event.MetricObserverLoad] = event.Metric{Value: round2(u.Cores(u.Observer)), Unit: event.UnitCores,
-		Label: "the server's own CPU while it ran (recording and serving it)"}
-	if c := loadCaveat(other, u.Other(), cores); c != "" {
+		Label: observer}
+	if c := loadCaveat(other, u.Other(), cores, machine); c != "" {
 		if s.Caveat != "" {
 			s.Caveat += " "
 		}
@@ -110,12 +115,12 @@ func addLoad(s *event.Summary, u machineload.Usage, cores int) {
 
 // loadCaveat says how the rest of the machine disturbed a run, or "" when
 // it did not (see disturbedShare).
-func loadCaveat(other float64, otherCPU time.Duration, cores int) string {
+func loadCaveat(other float64, otherCPU time.Duration, cores int, machine string) string {
 	if cores < 1 || otherCPU < disturbedMinCPU || other < disturbedShare*float64(cores) {
 		return ""
 	}
-	return fmt.Sprintf("Disturbed: other programs on this machine used %.2f of its %d cores (%.0f %%) while this run ran, so its times may be longer and its speedups smaller than on an idle machine.",
-		other, cores, 100*other/float64(cores))
+	return fmt.Sprintf("Disturbed: other programs on %s used %.2f of its %d cores (%.0f %%) while this run ran, so its times may be longer and its speedups smaller than on an idle machine.",
+		machine, other, cores, 100*other/float64(cores))
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }

@@ -21,9 +21,13 @@ func TestLoadCaveatThreshold(t *testing.T) {
 		{0.5, time.Second, 8, ""},
 	}
 	for _, c := range cases {
-		got := loadCaveat(c.other, c.cpu, c.cores)
+		got := loadCaveat(c.other, c.cpu, c.cores, "this machine")
 		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
 			t.Errorf("loadCaveat(%v, %v, %d) = %q, want %q", c.other, c.cpu, c.cores, got, c.want)
 		}
+	}
+	// A run on a pool's runner names that runner's machine.
+	if got := loadCaveat(1.5, 3*time.Second, 8, "runner r1's machine"); !strings.Contains(got, "other programs on runner r1's machine used 1.50 of its 8 cores") {
+		t.Errorf("a remote run's caveat %q does not name its runner's machine", got)
 	}
 }

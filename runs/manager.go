@@ -48,6 +48,16 @@ type Manager struct {
 	// localRunning counts the slots taken on this machine (runs executing
 	// here, and searches).
 	localRunning int
+	// remoteRunning counts the runs handed to the second runner, and
+	// remoteByEngine the same by engine: with a pool (runner.Pool) they
+	// are bounded by the slots its live runners advertise, not by
+	// Limits.MaxConcurrent, which bounds this machine's runs.
+	remoteRunning  int
+	remoteByEngine map[string]int
+	// recheck, while set, dispatches the queue again shortly: the queue's
+	// head waits for a pool's slot, and a runner that joins the pool
+	// frees no slot of this manager's (see poolRecheck).
+	recheck *time.Timer
 	// executing holds the runs executing on this machine now.
 	executing map[*Run]struct{}
 	// exclusiveRunning is set while an exclusive run executes here.
@@ -92,7 +102,7 @@ func NewManager(limits Limits, engines []scenarios.Engine, store *Store, logger 
 		return nil, fmt.Errorf("invalid limits: %+v", limits)
 	}
 	m := &Manager{limits: limits, engines: map[string]scenarios.Engine{}, store: store, logger: logger, cores: runtime.NumCPU(), runs: map[string]*Run{},
-		executing: map[*Run]struct{}{}, slotFree: make(chan struct{}), local: NewLocal(engines, nil)}
+		executing: map[*Run]struct{}{}, slotFree: make(chan struct{}), local: NewLocal(engines, nil), remoteByEngine: map[string]int{}}
 	for _, e := range engines {
 		m.engines[e.Name()] = e
 	}
@@ -109,6 +119,11 @@ func NewManager(limits Limits, engines []scenarios.Engine, store *Store, logger 
 	if m.localSlots == 0 && m.remote == nil {
 		return nil, errors.New("local-slots: 0 is allowed only with another runner to execute the runs (a runner pool); without one, want 1 or more")
 	}
+	if a, ok := m.remote.(runner.Abandoner); ok {
+		// The previous web node died with runs on the pool's runners: they
+		// are interrupted here, so free their slots there now.
+		a.Abandon(store.cutOffElsewhere())
+	}
 	return m, nil
 }
 
@@ -116,6 +131,26 @@ func NewManager(limits Limits, engines []scenarios.Engine, store *Store, logger 
 func (m *Manager) Engine(name string) (scenarios.Engine, bool) {
 	e, ok := m.engines[name]
 	return e, ok
+}
+
+// CanRun says why a run of engine could not execute (this machine lacks
+// the engine and no runner of the pool has it), or nil when it could.
+func (m *Manager) CanRun(engine string) error {
+	eng, ok := m.engines[engine]
+	if !ok {
+		return &EngineUnavailableError{Engine: engine, Err: errors.New("not configured on this server")}
+	}
+	err := eng.Available()
+	if m.remote != nil && m.poolHas(engine) && (err != nil || m.localSlots == 0) {
+		return nil
+	}
+	if m.localSlots == 0 {
+		err = errors.New("no runner of the pool has it, and this server runs no programs itself")
+	}
+	if err != nil {
+		return &EngineUnavailableError{Engine: engine, Err: err}
+	}
+	return nil
 }
 
 // QueueFullError says the queue is full and when to try again.
@@ -169,8 +204,14 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An engine this machine lacks may still run on the pool's runners:
+	// such a run only ever goes there.
+	remoteOnly := false
 	if err := eng.Available(); err != nil {
-		return nil, &EngineUnavailableError{Engine: req.Engine, Err: err}
+		if m.remote == nil || !m.poolHas(req.Engine) {
+			return nil, &EngineUnavailableError{Engine: req.Engine, Err: err}
+		}
+		remoteOnly = true
 	}
 	deadline := m.limits.DefaultDeadline
 	if req.DeadlineMS != 0 {
@@ -190,10 +231,13 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 	_, source, _ := eng.Source(sc.ID)
 	run := &Run{ID: NewID(), Scenario: sc.ID, Engine: req.Engine, Params: params, Created: time.Now().UTC(),
 		Deadline: deadline, exclusive: req.Exclusive, priority: req.Priority, comparison: req.Comparison, client: req.Client, SourceVersion: sourceVersion(source),
-		stepRun: scenarios.IsStepRun(params),
-		log:     newRunLog(StatusQueued), done: make(chan struct{})}
+		stepRun: scenarios.IsStepRun(params), remoteOnly: remoteOnly,
+		log: newRunLog(StatusQueued), done: make(chan struct{})}
+	if run.stepRun && remoteOnly {
+		return nil, &EngineUnavailableError{Engine: req.Engine, Err: errors.New("a step run executes on this server, which does not have the engine (only the runner pool does)")}
+	}
 
-	if m.localSlots == 0 && !run.stepRun {
+	if (m.localSlots == 0 || remoteOnly) && !run.stepRun {
 		if c, ok := m.remote.(runner.Checker); ok {
 			if err := c.Check(m.job(run)); err != nil {
 				return nil, &RunnerUnavailableError{Err: err}
@@ -214,7 +258,7 @@ func (m *Manager) Submit(req RunRequest) (*Run, error) {
 	if req.Priority {
 		queueLimit *= 2
 	}
-	if m.running >= m.limits.MaxConcurrent && len(m.queue) >= queueLimit {
+	if len(m.queue) >= queueLimit && (len(m.queue) > 0 || m.placeLocked(run) == nil) {
 		m.mu.Unlock()
 		return nil, &QueueFullError{RetryAfter: time.Duration(1+len(m.queue)/m.limits.MaxConcurrent) * 2 * time.Second}
 	}
@@ -275,17 +319,37 @@ func (m *Manager) addFinished(run *Run) {
 // the child), within the run slots whatever the local slots: a step run
 // holds its slot only until it first waits for its learner.
 func (m *Manager) placeLocked(run *Run) runner.Runner {
-	if m.running >= m.limits.MaxConcurrent {
+	pool, isPool := m.remote.(runner.Pool)
+	if !isPool && m.running >= m.limits.MaxConcurrent {
 		return nil
 	}
-	localFree := m.localRunning < m.localSlots || run.stepRun
-	if localFree && !m.exclusiveRunning && (!run.exclusive || m.localRunning == 0) {
+	localFree := (m.localRunning < m.localSlots || run.stepRun) && m.running-m.remoteRunning < m.limits.MaxConcurrent
+	if localFree && !run.remoteOnly && !m.exclusiveRunning && (!run.exclusive || m.localRunning == 0) {
 		return m.local
 	}
-	if m.remote != nil && !run.stepRun {
-		return m.remote
+	if m.remote == nil || run.stepRun {
+		return nil
 	}
-	return nil
+	// A pool takes as many runs as its live runners have slots (for the
+	// run's engine); beyond, runs wait here, in order, with a position.
+	if isPool && (m.remoteRunning >= pool.Slots("") || m.remoteByEngine[run.Engine] >= pool.Slots(run.Engine)) {
+		return nil
+	}
+	return m.remote
+}
+
+// poolRecheck is how often a queue whose head waits for a pool's slot is
+// dispatched again: runners that join the pool (or come back) bring slots
+// no run's end announces.
+const poolRecheck = 250 * time.Millisecond
+
+// poolHas says whether the second runner is a pool whose live runners
+// have engine, or a runner that cannot say (which is trusted to).
+func (m *Manager) poolHas(engine string) bool {
+	if pool, ok := m.remote.(runner.Pool); ok {
+		return pool.Slots(engine) > 0
+	}
+	return m.remote != nil
 }
 
 // dispatchLocked starts queued runs, in order, while a runner can take
@@ -302,7 +366,10 @@ func (m *Manager) dispatchLocked() {
 		m.queue[0] = nil
 		m.queue = m.queue[1:]
 		m.running++
-		if rn == runner.Runner(m.local) {
+		if rn != runner.Runner(m.local) {
+			m.remoteRunning++
+			m.remoteByEngine[run.Engine]++
+		} else {
 			run.local = true
 			m.localRunning++
 			m.exclusiveRunning = run.exclusive
@@ -326,6 +393,16 @@ func (m *Manager) dispatchLocked() {
 	}
 	for i, run := range m.queue {
 		run.log.setStatus(StatusQueued, i+1)
+	}
+	if _, isPool := m.remote.(runner.Pool); isPool && len(m.queue) > 0 && m.recheck == nil && !m.closing {
+		m.recheck = time.AfterFunc(poolRecheck, func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.recheck = nil
+			if !m.closing {
+				m.dispatchLocked()
+			}
+		})
 	}
 }
 
@@ -385,6 +462,10 @@ func (m *Manager) Cancel(id string) error {
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closing = true
+	if m.recheck != nil {
+		m.recheck.Stop()
+		m.recheck = nil
+	}
 	queued := m.queue
 	m.queue = nil
 	for _, r := range queued {

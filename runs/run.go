@@ -77,6 +77,9 @@ type Run struct {
 	// comparison and client: see RunRequest.
 	comparison string
 	client     string
+	// remoteOnly is set when this machine lacks the run's engine and only
+	// the runner pool has it: the run never executes here.
+	remoteOnly bool
 	// local is set when the run executes on this machine (guarded by the
 	// manager's mu): it holds a local slot and shares the cores.
 	local bool
@@ -96,12 +99,17 @@ type Run struct {
 	runner string
 	// load measures the machine's load while the run executes (nil
 	// before its program starts, or where /proc cannot be read).
-	load       *machineload.Meter
-	peakRSS    int64
-	startedAt  time.Time
-	finishedAt time.Time
-	cancel     context.CancelCauseFunc
-	done       chan struct{}
+	load *machineload.Meter
+	// remoteLoad is the latest measure of a pool runner's machine while
+	// the run executes there (nil for a local run), and remoteCores that
+	// machine's CPUs.
+	remoteLoad  *machineload.Usage
+	remoteCores int
+	peakRSS     int64
+	startedAt   time.Time
+	finishedAt  time.Time
+	cancel      context.CancelCauseFunc
+	done        chan struct{}
 	// control and clock are a step run's control channel and timers while
 	// it executes (nil otherwise).
 	control *stepping.Control

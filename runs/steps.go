@@ -149,6 +149,12 @@ func (m *Manager) releaseSlot(run *Run) {
 	}
 	run.slotFreed = true
 	m.running--
+	if !run.local {
+		m.remoteRunning--
+		if m.remoteByEngine[run.Engine]--; m.remoteByEngine[run.Engine] <= 0 {
+			delete(m.remoteByEngine, run.Engine)
+		}
+	}
 	if run.local {
 		m.localRunning--
 		delete(m.executing, run)
@@ -184,7 +190,7 @@ func (m *Manager) holdSlot(ctx context.Context, maxWait time.Duration) (release 
 			m.mu.Unlock()
 			return nil, &EngineUnavailableError{Engine: "search", Err: errShutdown}
 		}
-		if m.running < m.limits.MaxConcurrent && m.localRunning < m.localSlots && len(m.queue) == 0 && !m.exclusiveRunning {
+		if m.running-m.remoteRunning < m.limits.MaxConcurrent && m.localRunning < m.localSlots && len(m.queue) == 0 && !m.exclusiveRunning {
 			m.running++
 			m.localRunning++
 			m.searching++

@@ -50,6 +50,9 @@ type Store struct {
 	keepRuns  int
 	keepBytes int64
 	cache     *chunkCache
+	// cutOff are the runs this start marked interrupted that did not
+	// execute on this machine (set once, before the store is shared).
+	cutOff []string
 
 	ops     chan func(*storeWriter)
 	wake    chan struct{} // a run finished: flush now rather than at the next tick

@@ -296,7 +296,7 @@ const interruptedLabel = "interrupted: the server stopped before the run finishe
 // markInterrupted ends the runs a crash or kill of the server cut off:
 // they become interrupted, with a mark after the last event they recorded.
 func (s *Store) markInterrupted(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT n, id, events FROM runs WHERE status IN (?, ?)`, StatusQueued, StatusRunning)
+	rows, err := s.db.QueryContext(ctx, `SELECT n, id, events, runner FROM runs WHERE status IN (?, ?)`, StatusQueued, StatusRunning)
 	if err != nil {
 		return fmt.Errorf("find interrupted runs: %w", err)
 	}
@@ -304,15 +304,21 @@ func (s *Store) markInterrupted(ctx context.Context) error {
 		key    int64
 		id     string
 		events int
+		runner sql.NullString
 	}
 	var cuts []cut
 	for rows.Next() {
 		var c cut
-		if err := rows.Scan(&c.key, &c.id, &c.events); err != nil {
+		if err := rows.Scan(&c.key, &c.id, &c.events, &c.runner); err != nil {
 			rows.Close()
 			return err
 		}
 		cuts = append(cuts, c)
+		if c.runner.String != LocalName {
+			// A pool's runner may still execute it (or, not started yet,
+			// take it from the stream): see Store.cutOffElsewhere.
+			s.cutOff = append(s.cutOff, c.id)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -361,6 +367,12 @@ func (s *Store) markInterrupted(ctx context.Context) error {
 	}
 	return nil
 }
+
+// cutOffElsewhere returns the runs this start of the store marked
+// interrupted that were not executing on this machine: a pool's runner
+// may still execute them (their web node died without cancelling them),
+// so the manager tells the pool to stop them (runner.Abandoner).
+func (s *Store) cutOffElsewhere() []string { return s.cutOff }
 
 // dropUnfinishedImports deletes the rows of uploads a stop of the server
 // cut off: their client never got an answer, so nobody has their link.

@@ -17,6 +17,9 @@ type EngineInfo struct {
 	Why       string `json:"why,omitempty"`
 	// Label is the badge a page shows, e.g. "CPython 3.13.15 · free-threaded: no GIL".
 	Label string `json:"label"`
+	// Runners names the runners of the server's pool that have the engine
+	// (present, possibly empty, only when the server has a pool).
+	Runners []string `json:"runners,omitzero"`
 }
 
 // Describer is an Engine that can say what it is. Engines that are not

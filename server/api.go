@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -43,11 +44,14 @@ func (s *Server) listScenarios(w http.ResponseWriter, r *http.Request) error {
 
 // engineError says why engine cannot run here, or "".
 func (s *Server) engineError(engine string) string {
-	eng, ok := s.runs.Engine(engine)
-	if !ok {
+	if _, ok := s.runs.Engine(engine); !ok {
 		return "the " + engine + " engine is not configured on this server"
 	}
-	if err := eng.Available(); err != nil {
+	if err := s.runs.CanRun(engine); err != nil {
+		var unavailable *runs.EngineUnavailableError
+		if errors.As(err, &unavailable) {
+			return unavailable.Err.Error()
+		}
 		return err.Error()
 	}
 	return ""

@@ -218,12 +218,9 @@ func (cs *comparisons) start(req CompareRequest) (*Comparison, error) {
 		}
 	}
 	for _, engine := range engines {
-		eng, ok := cs.runs.Engine(engine)
-		if !ok {
-			return nil, &runs.EngineUnavailableError{Engine: engine, Err: errors.New("not configured on this server")}
-		}
-		if err := eng.Available(); err != nil {
-			return nil, &runs.EngineUnavailableError{Engine: engine, Err: err}
+		// On this machine or on the pool's runners.
+		if err := cs.runs.CanRun(engine); err != nil {
+			return nil, err
 		}
 	}
 	if err := cs.store.Writable(); err != nil {

@@ -25,21 +25,28 @@ import (
 	"interleave/internal/procgroup"
 )
 
+// SampleEvery is how often a running run's machine load is sampled for its
+// counter track, on the web node and on a pool's runners alike: often
+// enough to show when other work hit the run, rarely enough to cost
+// nothing (a sample reads a handful of /proc files, about 0.1 ms of CPU).
+const SampleEvery = 250 * time.Millisecond
+
 // tick is the unit of /proc's CPU times: USER_HZ, which Linux fixes at 100
 // per second for user space on every architecture Go supports.
 const tick = 10 * time.Millisecond
 
-// Usage is the CPU time each party used over Wall.
+// Usage is the CPU time each party used over Wall. It travels as JSON (in
+// nanoseconds) from a pool's runner to the web node.
 type Usage struct {
-	Wall time.Duration
+	Wall time.Duration `json:"wall_ns"`
 	// Machine is the busy time of every CPU together (user, nice, system,
 	// irq and softirq; idle and I/O wait are not busy).
-	Machine time.Duration
+	Machine time.Duration `json:"machine_ns"`
 	// Group is the CPU time of the measured process group, its reaped
 	// processes included.
-	Group time.Duration
+	Group time.Duration `json:"group_ns"`
 	// Observer is this process's CPU time.
-	Observer time.Duration
+	Observer time.Duration `json:"observer_ns"`
 }
 
 // Other is the CPU time neither the group nor the observer used: everything
