@@ -20,7 +20,7 @@ var Workloads = []Workload{
 	{ID: "io", Title: "Network I/O", Task: "many network waits against a loopback server", Rule: []string{ModelThreads, ModelAsyncio},
 		Why: "Network I/O is mostly waiting: threads (or asyncio) overlap the waits; processes add start-up cost for nothing."},
 	{ID: "many-io", Title: "High-concurrency waits", Task: "thousands of concurrent waits", Rule: []string{ModelAsyncio},
-		Why: "Thousands of concurrent waits are what asyncio is for: a task costs a few KiB, a thread much more."},
+		Why: "Thousands of concurrent waits are what asyncio is for: one thread and one loop run them all, where threads start an OS thread per wait and switch between them (a thread's stack is mostly untouched memory, so its cost shows in the time more than in the peak memory)."},
 	{ID: "mixed", Title: "Mixed CPU and I/O", Task: "requests that wait and then compute", Rule: []string{ModelPool, ModelProcesses},
 		Why: "Mixed work wants the waits overlapped and the computing spread over cores: a pool of workers does both."},
 	{ID: "external", Title: "External programs", Task: "running external programs", Rule: []string{ModelSubprocess, ModelThreads, ModelAsyncio},

@@ -133,7 +133,9 @@ func Best(t testing.TB, attempts int, enough float64, measure func() float64) fl
 	for i := range attempts {
 		v := measure()
 		t.Logf("attempt %d of %d: %s", i+1, attempts, fmt.Sprint(v))
-		best = max(best, v)
+		if i == 0 || v > best { // a score may be negative (0 at best)
+			best = v
+		}
 		if best >= enough {
 			break
 		}

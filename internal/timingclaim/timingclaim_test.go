@@ -40,6 +40,22 @@ func TestBestStopsOnceEnough(t *testing.T) {
 	}
 }
 
+// TestBestOfNegativeScores: a score that is 0 at best and negative
+// otherwise (how far a measure is from its target) is retried while it
+// falls short; the first attempt is not compared with a best of 0.
+func TestBestOfNegativeScores(t *testing.T) {
+	values := []float64{-0.9, -0.7, -0.2}
+	calls := 0
+	got := Best(t, 3, -0.5, func() float64 { calls++; return values[calls-1] })
+	if got != -0.2 || calls != 3 {
+		t.Fatalf("Best = %v after %d calls, want -0.2 after 3", got, calls)
+	}
+	calls = 0
+	if got := Best(t, 2, -0.5, func() float64 { calls++; return values[calls-1] }); got != -0.7 || calls != 2 {
+		t.Fatalf("Best = %v after %d calls, want -0.7 (the best of 2) after 2", got, calls)
+	}
+}
+
 func TestLowestStopsOnceGood(t *testing.T) {
 	values := []float64{3, 1.5, 1, 0.5}
 	calls := 0

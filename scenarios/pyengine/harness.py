@@ -238,7 +238,17 @@ def _start_root():
     ring_fd = os.memfd_create("interleave-events")
     os.ftruncate(ring_fd, _hr.RING_HEADER + _hr.RING_DATA)
     _ring = _hr.Ring(ring_fd)
-    _emit = _hr.root_writer(_ring, _lock, _BASE, _wake_recorder, _recorder_dead)
+    writer = _hr.root_writer(_ring, _lock, _BASE, _wake_recorder, _recorder_dead)
+
+    def first_emit(body, t=None):
+        # The first event waits for the recorder (see _await_recorder);
+        # every later one goes straight to the ring.
+        global _emit
+        _await_recorder()
+        _emit = writer
+        writer(body, t)
+
+    _emit = first_emit
     relay_r, relay_w = os.pipe()
     try:
         import fcntl
@@ -261,17 +271,34 @@ def _start_root():
     os.close(relay_r)
     os.close(wake_r)
     os.close(ready_w)
-    # Wait for the recorder to be up: an interpreter starting takes 10-40 ms
-    # of CPU, which must not overlap the scenario's work (a run that keeps
-    # every core busy would pay for it). EOF means it died: events then go
-    # nowhere, and the ring's writer notices.
-    import select
-    select.select([ready_r], [], [], 5)
-    os.close(ready_r)
+    _ready[0] = ready_r
     # Only the recorder writes fd 3: children of this process must not hold
     # it open, or the server would wait for them to see the end of the run.
     os.close(events_fd)
     os.close(ring_fd)
+
+
+# _ready holds the read end of the recorder's ready pipe until the
+# recorder is known to be up.
+_ready = [None]
+_ready_lock = threading.Lock()
+
+
+def _await_recorder():
+    """Waits for the recorder to be up, once, before the run's first event.
+    An interpreter starting takes 10-40 ms of CPU, which must not overlap the
+    scenario's work (a run that keeps every core busy would pay for it); it
+    may overlap the scenario's imports (asyncio alone takes 60 ms), so the
+    wait is here and not at the harness's import: the first event comes that
+    much sooner. EOF means the recorder died: events then go nowhere, and
+    the ring's writer notices."""
+    with _ready_lock:
+        fd, _ready[0] = _ready[0], None
+        if fd is None:
+            return
+        import select
+        select.select([fd], [], [], 5)
+        os.close(fd)
 
 
 def _start_child(root):
@@ -285,12 +312,16 @@ def _start_child(root):
 def _after_fork_in_child():
     """A forked child keeps the inherited relay pipe but not the ring, and
     starts with a ledger of its own (its only thread is the one that forked)."""
-    global _role, _lock, _ring, _recorder, _ended, _tls, _emit, _wake_fd
+    global _role, _lock, _ring, _recorder, _ended, _tls, _emit, _wake_fd, _ready_lock
     if _role == "root":
         _role = "child"
         _emit = _child_emit
         _ring = None
         _recorder = None
+        _ready_lock = threading.Lock()
+        if _ready[0] is not None:
+            os.close(_ready[0])  # the parent waits for the recorder, not this child
+            _ready[0] = None
         if _wake_fd is not None:
             os.close(_wake_fd)  # the recorder sees the root's end, not ours
             _wake_fd = None
