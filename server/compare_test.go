@@ -143,9 +143,12 @@ func TestComparePythonMatrix(t *testing.T) {
 	}
 	many := ts.compareNow(t, "workload=many-io&engine=python&size=medium")
 	a, th := many.model(t, "asyncio"), many.model(t, "threads")
-	t.Logf("many-io: asyncio %d MiB, threads %d MiB", a.PeakRSSBytes>>20, th.PeakRSSBytes>>20)
-	if a.PeakRSSBytes == 0 || a.PeakRSSBytes >= th.PeakRSSBytes {
-		t.Errorf("asyncio peak %d bytes, threads %d: want asyncio below threads", a.PeakRSSBytes, th.PeakRSSBytes)
+	// asyncio's gain at 1,000 waits is time: a thread's stack is mostly
+	// untouched memory, and a threads program does not import asyncio, so
+	// the peaks are logged, not judged (see docs/decision-matrix.md).
+	t.Logf("many-io: asyncio %d ms, %d MiB; threads %d ms, %d MiB", a.WallNS/1e6, a.PeakRSSBytes>>20, th.WallNS/1e6, th.PeakRSSBytes>>20)
+	if a.PeakRSSBytes == 0 || a.WallNS == 0 || a.WallNS >= th.WallNS {
+		t.Errorf("asyncio took %d ns (peak %d bytes), threads %d ns: want asyncio faster", a.WallNS, a.PeakRSSBytes, th.WallNS)
 	}
 }
 

@@ -272,20 +272,40 @@ func TestThreadsIOWaitsOverlap(t *testing.T) {
 	}
 }
 
-// TestMultiprocessingTwoProcessesComputeInParallel: 1,200 ms of CPU work in
-// 2 processes takes at most 1/1.6 of the time it takes in 1. Starting a
-// process costs 10-35 ms on this VM and the second starts after the first:
-// with less work that fixed price would weigh more than the bar's margin.
+// TestMultiprocessingTwoProcessesComputeInParallel: the same CPU work in 2
+// processes takes at most 1/1.6 of the wall time per second of CPU it takes
+// in 1. Each run calibrates its work when it starts, and on a busy machine
+// (other packages' tests, the compiler) a calibration can come out 40 %
+// low, so two runs' "1,200 ms" are not the same work: the wall time is
+// measured per second of CPU the run used (all its processes), which the
+// calibration does not change. Starting a process costs 10-35 ms on this
+// VM: 1,200 ms of work keeps that price small against the bar's margin.
 func TestMultiprocessingTwoProcessesComputeInParallel(t *testing.T) {
 	timingClaim(t)
-	ratioOf := func(best []result) float64 { return float64(best[0].summary.WallNS) / float64(best[1].summary.WallNS) }
-	best := fastestUntil(t, 2, 2, func(best []result) bool { return ratioOf(best) >= 1.6 }, "multiprocessing",
-		map[string]any{"workers": 1.0, "size": 1200.0, "payload_kb": 0.0, "start": "fork"},
-		map[string]any{"workers": 2.0, "size": 600.0, "payload_kb": 0.0, "start": "fork"})
-	one, two, ratio := best[0], best[1], ratioOf(best)
-	t.Logf("1,200 ms of work: 1 process %.0f ms, 2 processes %.0f ms: %.2fx", float64(one.summary.WallNS)/1e6, float64(two.summary.WallNS)/1e6, ratio)
+	perCPU := func(r result) float64 { return float64(r.summary.WallNS) / float64(max(r.summary.CPUNS, 1)) }
+	configs := []map[string]any{
+		{"workers": 1.0, "size": 1200.0, "payload_kb": 0.0, "start": "fork"},
+		{"workers": 2.0, "size": 600.0, "payload_kb": 0.0, "start": "fork"},
+	}
+	best := make([]result, len(configs))
+	ratio := 0.0
+	for round := range 4 {
+		for i, params := range configs {
+			if r := runOK(t, "multiprocessing", params); best[i].summary == nil || perCPU(r) < perCPU(best[i]) {
+				best[i] = r
+			}
+		}
+		ratio = perCPU(best[0]) / perCPU(best[1])
+		if round >= 1 && ratio >= 1.6 {
+			break
+		}
+		t.Logf("round %d: %.2fx so far (a busy machine?)", round+1, ratio)
+	}
+	one, two := best[0], best[1]
+	t.Logf("1 process: %.0f ms for %.0f ms of CPU; 2 processes: %.0f ms for %.0f ms of CPU: %.2fx the work per second",
+		float64(one.summary.WallNS)/1e6, float64(one.summary.CPUNS)/1e6, float64(two.summary.WallNS)/1e6, float64(two.summary.CPUNS)/1e6, ratio)
 	if ratio < 1.6 {
-		t.Errorf("2 processes were only %.2fx faster than 1 on the same CPU work; want >= 1.6x", ratio)
+		t.Errorf("2 processes did only %.2fx the CPU work per second of 1; want >= 1.6x", ratio)
 	}
 	if got := len(two.lanes(event.LaneProcess)); got != 2 {
 		t.Errorf("%d process lanes, want 2", got)
