@@ -2,6 +2,7 @@ package pool
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"interleave/runner"
@@ -19,18 +20,8 @@ func (d *Dispatcher) Runners() []Heartbeat {
 			out = append(out, r.hb)
 		}
 	}
-	slices.SortFunc(out, func(a, b Heartbeat) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Heartbeat) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Slots implements runner.Pool: the slots of the live runners that have

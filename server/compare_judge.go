@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -56,7 +57,7 @@ func winners(rows []ModelResult, cores int) (map[string]string, map[string][]str
 		if len(es) == 0 {
 			return
 		}
-		slices.SortStableFunc(es, func(a, b entry) int { return cmpFloat(a.v, b.v) })
+		slices.SortStableFunc(es, func(a, b entry) int { return cmp.Compare(a.v, b.v) })
 		best := es[0]
 		var tied []string
 		for _, e := range es {
@@ -78,16 +79,6 @@ func winners(rows []ModelResult, cores int) (map[string]string, map[string][]str
 	judge("cpu", func(r ModelResult) float64 { return float64(r.CPUNS) })
 	judge("memory", func(r ModelResult) float64 { return float64(r.PeakRSSBytes) })
 	return win, ties
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // judgeRule compares the guide's rule of thumb with the measured winner and,

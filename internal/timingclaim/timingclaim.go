@@ -51,11 +51,7 @@ func Claim(t testing.TB) {
 	mu.Lock()
 	defer mu.Unlock()
 	if claims == 0 {
-		start := time.Now()
-		lock(t, syscall.LOCK_EX, "timing claim")
-		if waited := time.Since(start); waited > time.Second {
-			t.Logf("timing claim: waited %v for the machine-wide lock", waited.Round(time.Millisecond))
-		}
+		lockSaying(t, syscall.LOCK_EX, "timing claim")
 	}
 	claims++
 	t.Cleanup(func() {
@@ -72,6 +68,16 @@ func Claim(t testing.TB) {
 	})
 }
 
+// lockSaying takes the machine-wide lock as lock does and logs a wait of
+// more than a second: a slow test then says it waited for another.
+func lockSaying(t testing.TB, how int, what string) {
+	start := time.Now()
+	lock(t, how, what)
+	if waited := time.Since(start); waited > time.Second {
+		t.Logf("%s: waited %v for the machine-wide lock", what, waited.Round(time.Millisecond))
+	}
+}
+
 // Heavy marks t as a test that loads the machine (a browser, hundreds of
 // connections, a soak, the real child processes of runs): it may run next
 // to other heavy tests but waits while a timing claim of another process
@@ -82,11 +88,7 @@ func Heavy(t testing.TB) {
 	mu.Lock()
 	defer mu.Unlock()
 	if claims == 0 && heavy == 0 {
-		start := time.Now()
-		lock(t, syscall.LOCK_SH, "heavy test")
-		if waited := time.Since(start); waited > time.Second {
-			t.Logf("heavy test: waited %v for the machine-wide lock", waited.Round(time.Millisecond))
-		}
+		lockSaying(t, syscall.LOCK_SH, "heavy test")
 	}
 	heavy++
 	t.Cleanup(func() {
