@@ -140,7 +140,9 @@ func TestComparePythonMatrix(t *testing.T) {
 			if gil > 1.15 {
 				t.Errorf("threads beat sequential by %.2fx on CPU work under the GIL, want <= 1.15x", gil)
 			}
+			break
 		}
+		timingclaim.WaitQuiet(t)
 	}
 	if !slices.Contains(cpu.Rule.Recommended, scenarios.ModelProcesses) {
 		t.Errorf("rule of thumb for cpu: %v", cpu.Rule.Recommended)

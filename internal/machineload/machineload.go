@@ -143,7 +143,20 @@ func (m *Meter) read() (reading, error) {
 
 // machineTicks reads the busy time of every CPU from /proc/stat's first line.
 func (m *Meter) machineTicks() (int64, error) {
-	b, err := procgroup.ReadSmall("/proc/stat", &m.buf)
+	return machineTicks(&m.buf)
+}
+
+// MachineBusy returns the time every CPU of the machine has been busy since
+// boot (/proc/stat), at the kernel's tick resolution: the difference of two
+// readings is the CPU time everything on the machine used between them.
+func MachineBusy() (time.Duration, error) {
+	var buf []byte
+	ticks, err := machineTicks(&buf)
+	return time.Duration(ticks) * tick, err
+}
+
+func machineTicks(buf *[]byte) (int64, error) {
+	b, err := procgroup.ReadSmall("/proc/stat", buf)
 	if err != nil || !bytes.HasPrefix(b, []byte("cpu ")) {
 		return 0, ErrUnsupported
 	}

@@ -93,6 +93,7 @@ func TestHarnessRunsWithoutAGIL(t *testing.T) {
 			if rep.Share() > 0.02 {
 				t.Errorf("more lanes drawn running than cores during %.2f%% of the run (%d at t=%v: %s)", 100*rep.Share(),
 					rep.MaxRunning, time.Duration(rep.Worst), strings.Join(runningAt(res.events, rep.Worst), ", "))
+				logOverlap(t, res.events, rep.Worst)
 			}
 			checkLaneOrder(t, res)
 		})

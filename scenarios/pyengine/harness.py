@@ -369,9 +369,12 @@ def state(lane, s, why=None, t=None):
         if GIL and rec.ident == _get_ident():
             at = _running._own_state(rec, s == "running", at)
         else:
+            own = rec.ident == _get_ident()
+            if not GIL and own:
+                _running._reckon(rec, at)
             rec.running = s == "running"
             if not GIL:
-                rec.ran_from = (at, _tt()) if s == "running" and t is None and rec.ident == _get_ident() else None
+                rec.ran_from = (at, _tt()) if s == "running" and t is None and own else None
         if at > rec.last:
             rec.last = at
         t = at - _BASE

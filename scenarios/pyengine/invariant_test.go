@@ -89,6 +89,7 @@ func TestRunningMeansOnACore(t *testing.T) {
 				t.Errorf("more lanes drawn running than may run during %.2f%% of the run (machine %v, one process %v; %d at t=%v: %s)",
 					100*rep.Share(), time.Duration(rep.OverMachine), time.Duration(rep.OverProcess), rep.MaxRunning,
 					time.Duration(rep.Worst), strings.Join(runningAt(res.events, rep.Worst), ", "))
+				logOverlap(t, res.events, rep.Worst)
 			}
 		})
 	}
@@ -157,4 +158,46 @@ func hasGIL(t testing.TB) bool {
 		t.Fatalf("ask %s whether it has a GIL: %v", e.python, gilOnce.err)
 	}
 	return gilOnce.gil
+}
+
+// logOverlap logs, for a run that draws more lanes running than may run,
+// each lane's states within 5 ms of the worst instant, how long each lane
+// is drawn running in all and its longest stretch: what a failure needs to
+// be understood without the events.
+func logOverlap(t *testing.T, events []event.Event, worst int64) {
+	t.Helper()
+	const near = int64(5 * time.Millisecond)
+	running := map[string]int64{}
+	since := map[string]int64{}
+	longest := map[string][2]int64{}
+	var b strings.Builder
+	for _, ev := range events {
+		if ev.K != event.KindState {
+			continue
+		}
+		if s, ok := since[ev.Lane]; ok {
+			running[ev.Lane] += ev.T - s
+			if d := ev.T - s; d > longest[ev.Lane][1] {
+				longest[ev.Lane] = [2]int64{s, d}
+			}
+			delete(since, ev.Lane)
+		}
+		if ev.S == event.Running {
+			since[ev.Lane] = ev.T
+		}
+		if ev.T >= worst-near && ev.T <= worst+near {
+			fmt.Fprintf(&b, "\n  %9.3f ms %-8s %-9s %s", float64(ev.T)/1e6, ev.Lane, ev.S, ev.Why)
+		}
+	}
+	lanes := make([]string, 0, len(running))
+	for l := range running {
+		lanes = append(lanes, l)
+	}
+	sort.Strings(lanes)
+	var total strings.Builder
+	for _, l := range lanes {
+		fmt.Fprintf(&total, " %s %v (longest %v from %v);", l, time.Duration(running[l]).Round(10*time.Microsecond),
+			time.Duration(longest[l][1]).Round(10*time.Microsecond), time.Duration(longest[l][0]).Round(10*time.Microsecond))
+	}
+	t.Logf("drawn running in all:%s\nstates within 5 ms of %v:%s", total.String(), time.Duration(worst), b.String())
 }

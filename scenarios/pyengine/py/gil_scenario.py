@@ -91,7 +91,9 @@ def io_wait(lane, sock, latencies):
             h.state(lane, "gil-wait", "the wait is over; waiting for the GIL to run again", t=t1 - late)
         else:  # a build without a GIL: only a core can be missing
             h.state(lane, "runnable", "the wait is over; waiting for a core to run again", t=t1 - late)
-    h.state(lane, "running", "handling the data (%s)" % HOLDS, t=t1)
+    # Drawn running from now, so that the harness measures the whole stretch
+    # (a preemption since t1 stays drawn as the wait above).
+    h.state(lane, "running", "handling the data (%s)" % HOLDS)
     latencies.append(late)
     h.cpu(lane, IO_WORK_MS, "handling the data (%s)" % HOLDS)
 
