@@ -95,6 +95,7 @@ func init() {
 			EnumParam("model", "Model", []string{ModelSequential, ModelThreads, ModelAsyncio, ModelProcesses, ModelPool, ModelSubprocess}, "How the work is run: one after another, in threads, as asyncio tasks, in separate processes, in a pool of reused workers, or as external programs."),
 			EnumParam("size", "Size", []string{"small", "medium", "large"}, "How much work: small finishes in well under a second per model, large takes a few seconds."),
 			IntParam("workers", "Workers", 1, MaxCompareWorkers, 2, "Threads, processes or pool workers the model may use; /compare gives one per core, as multiprocessing.Pool() does."),
+			IntParam(ParamCalibration, "CPU work per ms", 0, MaxCalibration, 0, "How much CPU work makes 1 ms on one core, in the engine's work units (cpu and mixed workloads); 0 measures it at the start of the run. /compare measures it in its first model's run and gives the others the same value, so that every model does the same work."),
 		},
 		Models: map[string]string{
 			EngineGo: "On the go engine threads are goroutines (no GIL: they compute in parallel), processes are this binary re-executed, and asyncio is a model: a cooperative event loop in one goroutine over real non-blocking sockets. The python engine runs real threads under the GIL and the real asyncio.",
@@ -112,3 +113,14 @@ func init() {
 
 // MaxCompareWorkers is the most workers a comparison's model may use.
 const MaxCompareWorkers = 64
+
+// ParamCalibration is the compare scenario's param that gives a run the CPU
+// work's calibration (work units per ms of one core, in the engine's own
+// units), and the summary metric in which a run reports the calibration it
+// used: /compare passes the first model's to every other model of the same
+// engine.
+const ParamCalibration = "calibration"
+
+// MaxCalibration bounds ParamCalibration: far above what any core computes
+// in a ms (the go engine's spin rounds are about a million).
+const MaxCalibration = 1_000_000_000

@@ -269,19 +269,45 @@ func (cs *comparisons) execute(ctx context.Context, c *Comparison, req CompareRe
 	}()
 	cs.save(c)
 	for _, engine := range c.Engines {
+		calibration := 0.0 // measured by the engine's first model that ran
 		for _, model := range c.Models {
-			if !cs.executeModel(ctx, c, req, workers, engine, model, &status) {
+			run, ok := cs.executeModel(ctx, c, req, workers, engine, model, calibration, &status)
+			if !ok {
 				return
+			}
+			if calibration == 0 {
+				calibration = calibrationOf(run)
 			}
 		}
 	}
 }
 
-// executeModel runs model on engine, one slot of the comparison, and
-// reports whether the comparison goes on.
-func (cs *comparisons) executeModel(ctx context.Context, c *Comparison, req CompareRequest, workers int, engine, model string, status *string) bool {
+// calibrationOf returns the CPU work's calibration a model's run reports
+// (scenarios.ParamCalibration), or 0: every later model of the engine is
+// given it, so that models do the same work. Calibrated in each model's
+// own run, a model calibrated while the machine was busy did tens of
+// percent less work than the others and looked that much faster.
+func calibrationOf(run *runs.Run) float64 {
+	if run == nil {
+		return 0
+	}
+	var s event.Summary
+	if raw := run.Summary(); raw == nil || json.Unmarshal(raw, &s) != nil {
+		return 0
+	}
+	return s.Metrics[scenarios.ParamCalibration].Value
+}
+
+// executeModel runs model on engine, one slot of the comparison, with the
+// CPU work's calibration (0: the run measures it), and returns its run
+// (nil if it did not start) and whether the comparison goes on.
+func (cs *comparisons) executeModel(ctx context.Context, c *Comparison, req CompareRequest, workers int, engine, model string, calibration float64, status *string) (*runs.Run, bool) {
 	key := c.slotKey(engine, model)
-	run, err := cs.submit(ctx, runs.RunRequest{Scenario: scenarios.CompareID, Engine: engine, Params: compareParams(req, workers, model),
+	params := compareParams(req, workers, model)
+	if calibration > 0 {
+		params[scenarios.ParamCalibration] = calibration
+	}
+	run, err := cs.submit(ctx, runs.RunRequest{Scenario: scenarios.CompareID, Engine: engine, Params: params,
 		Exclusive: true, Comparison: c.ID})
 	if err != nil {
 		c.mu.Lock()
@@ -295,7 +321,7 @@ func (cs *comparisons) executeModel(ctx context.Context, c *Comparison, req Comp
 			}
 		}
 		c.mu.Unlock()
-		return false
+		return nil, false
 	}
 	c.mu.Lock()
 	c.runs[key] = run
@@ -308,7 +334,7 @@ func (cs *comparisons) executeModel(ctx context.Context, c *Comparison, req Comp
 		c.spans[key] = span
 		c.mu.Unlock()
 		cs.save(c)
-		return true
+		return run, true
 	case <-ctx.Done():
 		cs.runs.Cancel(run.ID)
 		<-run.Done()
@@ -323,7 +349,7 @@ func (cs *comparisons) executeModel(ctx context.Context, c *Comparison, req Comp
 		}
 		c.mu.Unlock()
 		*status = runs.StatusCancelled
-		return false
+		return run, false
 	}
 }
 

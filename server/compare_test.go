@@ -11,6 +11,7 @@ import (
 
 	"interleave/internal/timingclaim"
 	"interleave/scenarios"
+	"interleave/scenarios/event"
 )
 
 // compareNow runs GET /api/compare and decodes the result.
@@ -89,6 +90,42 @@ func TestCompareRunsEveryModelOneAfterAnother(t *testing.T) {
 	}
 }
 
+// TestCompareModelsShareOneCalibration checks that every model of a
+// comparison does the same CPU work: the first model's run measures the
+// calibration and every other model's run is given it (a model calibrated
+// on its own while the machine was busy did less work and looked faster).
+func TestCompareModelsShareOneCalibration(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.checkOneCalibration(t, ts.compareNow(t, "workload=cpu&engine=go&size=small"))
+}
+
+// checkOneCalibration checks that the first model of a comparison measured
+// the CPU work's calibration and every later one was given it.
+func (ts *testServer) checkOneCalibration(t *testing.T, res CompareResult) {
+	t.Helper()
+	var first float64
+	for i, m := range res.Models {
+		info := ts.info(t, m.Run)
+		var s event.Summary
+		if err := json.Unmarshal(info.Summary, &s); err != nil {
+			t.Fatalf("%s: summary %s: %v", m.Model, info.Summary, err)
+		}
+		got, given := s.Metrics[scenarios.ParamCalibration], info.Params.Int(scenarios.ParamCalibration)
+		t.Logf("%s on %s: calibration %v %s (param %d)", m.Model, info.Engine, got.Value, got.Unit, given)
+		switch {
+		case got.Value <= 0:
+			t.Errorf("%s reports no calibration: %+v", m.Model, s.Metrics)
+		case i == 0:
+			first = got.Value
+			if given != 0 || !strings.Contains(got.Label, "measured at the start") {
+				t.Errorf("the first model was given %d (%q); want it to measure its own", given, got.Label)
+			}
+		case got.Value != first || int64(given) != int64(first) || !strings.Contains(got.Label, "given"):
+			t.Errorf("%s computed with %v (param %d, %q); want the first model's %v", m.Model, got.Value, given, got.Label, first)
+		}
+	}
+}
+
 func TestCompareBadRequestNamesTheField(t *testing.T) {
 	ts := newTestServer(t, nil)
 	for _, tt := range []struct{ query, field string }{
@@ -144,6 +181,7 @@ func TestComparePythonMatrix(t *testing.T) {
 		}
 		timingclaim.WaitQuiet(t)
 	}
+	ts.checkOneCalibration(t, cpu)
 	if !slices.Contains(cpu.Rule.Recommended, scenarios.ModelProcesses) {
 		t.Errorf("rule of thumb for cpu: %v", cpu.Rule.Recommended)
 	}

@@ -211,12 +211,17 @@ func readOthers() others {
 	return r
 }
 
+// minWindow is the shortest time over which other processes' use of the
+// cores is judged: /proc/stat counts in 10 ms ticks, so over a shorter
+// window one tick more or less would weigh more than BusyCores.
+const minWindow = 250 * time.Millisecond
+
 // coresSince returns how many cores other processes used on average since
 // the reading r, and whether that could be measured.
 func (r others) coresSince() (float64, bool) {
 	now := readOthers()
 	wall := now.at.Sub(r.at)
-	if r.unsupported || now.unsupported || wall <= 0 {
+	if r.unsupported || now.unsupported || wall < minWindow {
 		return 0, false
 	}
 	return max(0, (now.busy-r.busy)-(now.own-r.own)).Seconds() / wall.Seconds(), true

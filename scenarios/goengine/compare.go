@@ -223,8 +223,12 @@ func runCompare(ctx context.Context, r *Run) (event.Summary, error) {
 	r.Lane(mainLane, event.LaneGoroutine, fmt.Sprintf("main goroutine (runner pid %d)", os.Getpid()), "")
 	labelGoroutine(ctx, mainLane)
 	if workload == "cpu" || workload == "mixed" {
-		r.State(mainLane, event.Active, "calibrating the CPU work: how many rounds make 1 ms on one core")
-		c.rounds = calibrate()
+		// /compare gives every model the calibration its first model
+		// measured, so that every model does the same work.
+		if c.rounds = int64(r.Params.Int(scenarios.ParamCalibration)); c.rounds <= 0 {
+			r.State(mainLane, event.Active, "calibrating the CPU work: how many rounds make 1 ms on one core")
+			c.rounds = calibrate()
+		}
 	}
 	if workload == "io" || workload == "mixed" {
 		// The server's own client (a connection pool) is not used: every
@@ -432,6 +436,13 @@ func (c *compareRun) summary(wall, cpu int64, err error) event.Summary {
 		"peak_rss_main":   {Value: float64(self), Unit: "bytes", Label: "peak memory of the runner, the main process (its own VmHWM; the loopback server's goroutines included)"},
 		"child_processes": {Value: float64(c.childPeaks), Label: "child processes of the model whose peaks are added"},
 		"correct":         {Value: b2f(correct), Label: "1 when every task finished with the right result"},
+	}
+	if c.rounds > 0 {
+		how := "measured at the start of this run"
+		if c.r.Params.Int(scenarios.ParamCalibration) > 0 {
+			how = "given: measured by the comparison's first model"
+		}
+		m[scenarios.ParamCalibration] = event.Metric{Value: float64(c.rounds), Unit: "rounds/ms", Label: "the CPU work's calibration: spin rounds one core computes per ms (" + how + ")"}
 	}
 	if c.childPeaks > 0 {
 		m["peak_rss_children"] = event.Metric{Value: float64(c.childRSS), Unit: "bytes", Label: "the child processes' own private memory, summed (pages they share with the runner, like the binary, counted once)"}

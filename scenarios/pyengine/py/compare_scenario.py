@@ -459,9 +459,14 @@ def main():
     size, workers = h.param("size", "medium"), h.param("workers", 4)
     tasks, arg = SIZES[workload][size]
     h.lane("main", "thread", "main thread (%s)" % model)
+    units = 0
     if workload in ("cpu", "mixed"):
-        h.state("main", "active", "calibrating the CPU work")
-        h.calibrate()
+        # /compare gives every model the calibration its first model
+        # measured, so that every model does the same work.
+        given = h.param("calibration", 0)
+        if not given:
+            h.state("main", "active", "calibrating the CPU work")
+        units = h.calibrate(given or None)
     server, port = start_server() if workload in ("io", "mixed") else (None, 0)
     value = multiprocessing.get_context(START).Value("q", 0) if workload == "shared-state" and model in ("processes", "pool") else None
 
@@ -508,6 +513,9 @@ def main():
     if kids:
         m["peak_rss_children"] = h.metric(sum(kids.values()), "bytes", "the child processes' own private memory, summed (pages they share with the main process counted once)")
         m["peak_rss_child_max"] = h.metric(max(kids.values()), "bytes", "the largest private memory of one child process")
+    if units:
+        m["calibration"] = h.metric(units, "units/ms", "the CPU work's calibration: work units one core computes per ms%s" % (
+            " (given: measured by the comparison's first model)" if h.param("calibration", 0) else " (measured at the start of this run)"))
     if workload == "shared-state":
         expected = tasks * arg
         actual = value.value if value is not None else counter
