@@ -396,12 +396,20 @@ const EstimateSlack = 1.15
 // against it is inflated, and the sentence says so instead of calling the
 // work faster.
 func (j *judge) cpuPace(speedup float64, than string) string {
-	seq, cpu := j.m("sequential"), float64(j.Summary.CPUNS)/1e6
-	if cpu <= 0 || seq <= EstimateSlack*cpu {
+	cpu, seq, off := j.estimateOff()
+	if !off {
 		return j.pace(speedup, than)
 	}
 	j.res.Claims.Speedup = speedup
 	return fmt.Sprintf("%s against the sequential estimate, which is no measure here: the work used only %s of CPU where the estimate counted %s (the cores were quicker during the run than when their speed was calibrated)", X(speedup), Millis(cpu), Millis(seq))
+}
+
+// estimateOff returns the CPU time the work used and the sequential
+// estimate of it, in ms, and whether the estimate counted markedly more
+// (EstimateSlack): then a speedup against it is no measure.
+func (j *judge) estimateOff() (cpu, seq float64, off bool) {
+	seq, cpu = j.m("sequential"), float64(j.Summary.CPUNS)/1e6
+	return cpu, seq, cpu > 0 && seq > EstimateSlack*cpu
 }
 
 // short records that the result fell short of predicted.
