@@ -224,7 +224,7 @@ def _relay_write(line):
 
 def _start_root():
     """Sets up the ring, the relay pipe, the wake pipe and the recorder process."""
-    global _role, _ring, _relay_fd, _wake_fd, _root_pid, _relay_number, _recorder, _emit
+    global _role, _ring, _relay_fd, _wake_fd, _root_pid, _relay_number, _recorder, _emit, _ready
     import subprocess
 
     _role = "root"
@@ -271,16 +271,16 @@ def _start_root():
     os.close(relay_r)
     os.close(wake_r)
     os.close(ready_w)
-    _ready[0] = ready_r
+    _ready = ready_r
     # Only the recorder writes fd 3: children of this process must not hold
     # it open, or the server would wait for them to see the end of the run.
     os.close(events_fd)
     os.close(ring_fd)
 
 
-# _ready holds the read end of the recorder's ready pipe until the
-# recorder is known to be up.
-_ready = [None]
+# _ready is the read end of the recorder's ready pipe until the recorder is
+# known to be up (None after).
+_ready = None
 _ready_lock = threading.Lock()
 
 
@@ -292,8 +292,9 @@ def _await_recorder():
     wait is here and not at the harness's import: the first event comes that
     much sooner. EOF means the recorder died: events then go nowhere, and
     the ring's writer notices."""
+    global _ready
     with _ready_lock:
-        fd, _ready[0] = _ready[0], None
+        fd, _ready = _ready, None
         if fd is None:
             return
         import select
@@ -312,16 +313,16 @@ def _start_child(root):
 def _after_fork_in_child():
     """A forked child keeps the inherited relay pipe but not the ring, and
     starts with a ledger of its own (its only thread is the one that forked)."""
-    global _role, _lock, _ring, _recorder, _ended, _tls, _emit, _wake_fd, _ready_lock
+    global _role, _lock, _ring, _recorder, _ended, _tls, _emit, _wake_fd, _ready_lock, _ready
     if _role == "root":
         _role = "child"
         _emit = _child_emit
         _ring = None
         _recorder = None
         _ready_lock = threading.Lock()
-        if _ready[0] is not None:
-            os.close(_ready[0])  # the parent waits for the recorder, not this child
-            _ready[0] = None
+        if _ready is not None:
+            os.close(_ready)  # the parent waits for the recorder, not this child
+            _ready = None
         if _wake_fd is not None:
             os.close(_wake_fd)  # the recorder sees the root's end, not ours
             _wake_fd = None
