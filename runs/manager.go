@@ -16,9 +16,11 @@ import (
 	"sync"
 	"time"
 
+	"interleave/internal/machineload"
 	"interleave/runner"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
+	"interleave/scenarios/verdict"
 )
 
 // Manager admits runs, hands each to a runner (runner.Runner: the local one,
@@ -100,6 +102,11 @@ func NewManager(limits Limits, engines []scenarios.Engine, store *Store, logger 
 	if limits.MaxConcurrent < 1 || limits.QueueSize < 0 || limits.DefaultDeadline <= 0 || limits.MaxDeadline < limits.DefaultDeadline ||
 		limits.MaxStepRuns < 0 || limits.StepIdle <= 0 || limits.MaxSteps < 1 {
 		return nil, fmt.Errorf("invalid limits: %+v", limits)
+	}
+	// Measured now, before any run, so that the probe neither disturbs a
+	// run nor is disturbed by one; every local run's summary carries it.
+	if speeds := machineload.CoreSpeeds(); len(speeds) > 1 && slices.Min(speeds) <= verdict.UnequalMax {
+		logger.Info("this machine's cores compute at unequal speeds (memory-heavy work, relative to the fastest)", "speeds", speeds)
 	}
 	m := &Manager{limits: limits, engines: map[string]scenarios.Engine{}, store: store, logger: logger, cores: runtime.NumCPU(), runs: map[string]*Run{},
 		executing: map[*Run]struct{}{}, slotFree: make(chan struct{}), local: NewLocal(engines, nil), remoteByEngine: map[string]int{}}

@@ -3,6 +3,8 @@ package machineload
 import (
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -216,5 +218,28 @@ func BenchmarkSample(b *testing.B) {
 		if _, _, err := m.Sample(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCoreSpeeds measures every CPU's speed relative to the fastest: one
+// of them is 1, none is above, each is a real measure (above 0), and the
+// answer is the same on a second call (measured once per process).
+func TestCoreSpeeds(t *testing.T) {
+	s := CoreSpeeds()
+	t.Logf("core speeds relative to the fastest: %v (slowest %.2f)", s, SlowestCore())
+	if runtime.NumCPU() < 2 {
+		if s != nil {
+			t.Errorf("one CPU: %v, want nil", s)
+		}
+		return
+	}
+	if len(s) != runtime.NumCPU() {
+		t.Fatalf("%d speeds for %d CPUs: %v", len(s), runtime.NumCPU(), s)
+	}
+	if slices.Max(s) != 1 || slices.Min(s) <= 0 {
+		t.Errorf("speeds %v: want the fastest at 1 and every one above 0", s)
+	}
+	if again := CoreSpeeds(); !slices.Equal(again, s) {
+		t.Errorf("measured twice: %v then %v", s, again)
 	}
 }

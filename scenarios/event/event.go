@@ -134,6 +134,12 @@ const (
 	UnitCores          = "cores"
 )
 
+// MetricSlowestCore is the speed of the machine's slowest core relative to
+// its fastest, on memory-heavy work (package machineload, CoreSpeeds),
+// which the server adds to the summary of a run on a machine whose cores
+// it measured.
+const MetricSlowestCore = "slowest_core"
+
 // Metric is one measured number of a summary.
 type Metric struct {
 	Value float64 `json:"value"`

@@ -92,8 +92,12 @@ func (j *judge) multiprocessing() {
 		// ideal cores, each should take size × n / ideal.
 		alone := size * float64(n) / float64(ideal)
 		if slow := j.m("compute_mean") - alone; slow > 0 {
-			list = append(list, cost{CauseSlowCompute, slow,
-				fmt.Sprintf("slower computing (each worker's %s of work took %s: the cores were not all theirs)", Millis(size), Millis(j.m("compute_mean")))})
+			cause, why := CauseSlowCompute, "the cores were not all theirs"
+			if s := j.m("slowest_core"); s > 0 && s <= UnequalMax {
+				cause, why = CauseUnequalCores, j.unequalWords(s)
+			}
+			list = append(list, cost{cause, slow,
+				fmt.Sprintf("slower computing (each worker's %s of work took %s: %s)", Millis(size), Millis(j.m("compute_mean")), why)})
 		}
 	}
 	why := j.explain(wall-seq/float64(ideal), list)

@@ -223,6 +223,10 @@ func checkRules(t *testing.T, in Input, res Result) {
 			if c.Predicted == 0 || use >= FullShare*c.Predicted {
 				t.Errorf("names CPU the work did not get with %.2f cores' worth per second of %.2f: %s", use, c.Predicted, s)
 			}
+		case CauseUnequalCores:
+			if v, ok := m("slowest_core"); !ok || v > UnequalMax {
+				t.Errorf("names unequal cores with slowest_core %.2f: %s", v, s)
+			}
 		case CauseStartup, CauseSerialization, CauseSlowCompute, CauseLoopBusy:
 			// Checked against the shortfall by the scenario's own table.
 		default:

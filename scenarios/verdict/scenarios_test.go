@@ -116,6 +116,9 @@ func TestThreads(t *testing.T) {
 		{name: "cpu threads under the GIL with a calibration that was off", params: map[string]any{"work": "cpu", "tasks": 4, "workers": 2},
 			wallMS: 281, cpuMS: 276, metrics: metrics("wall", 281.0, "sequential", 400.0, "speedup", 1.42, "workers", 2, "tasks_done", 4),
 			want: []string{"0.98 cores' worth of CPU per second", "GIL", "is no measure here", "276 ms of CPU", "400 ms"}, not: []string{"faster", "at once", "the speed of one thread"}},
+		{name: "go cpu on unequal cores", engine: "go", params: map[string]any{"work": "cpu"},
+			wallMS: 2285, cpuMS: 4400, metrics: metrics("wall", 2285.0, "sequential", 3200.0, "speedup", 1.4, "workers", 8, "tasks_done", 32, "slowest_core", 0.62),
+			want: []string{"short of the 2.00x", "because of this machine's unequal cores"}, not: []string{"does not show"}},
 		{name: "go cpu on 2 cores", engine: "go", params: map[string]any{"work": "cpu"},
 			wallMS: 1650, cpuMS: 3250, metrics: metrics("wall", 1650.0, "sequential", 3200.0, "speedup", 1.94, "workers", 8, "tasks_done", 32),
 			want: []string{"on 2 cores at once", "1.94x faster", "at most 2"}},
@@ -250,6 +253,17 @@ func TestMultiprocessing(t *testing.T) {
 			check: func(t *testing.T, c Claims) {
 				if !hasCause(c, CauseSlowCompute) {
 					t.Errorf("claims %+v, want the slow compute", c)
+				}
+			}},
+		// This VM: CPU 1 reaches memory 1.6x slower than CPU 0, so the
+		// worker there computed longer, and that is the measured reason.
+		{name: "slow compute on unequal cores", params: base("size", 1000), wallMS: 1330, cpuMS: 2010,
+			metrics: metrics("workers", 2, "wall", 1330.0, "sequential", 2000.0, "speedup", 1.5, "startup_max", 3.0, "serialization", 0.2, "serialization_main", 0.1,
+				"compute_mean", 1300.0, "results_ok", 2, "bytes_sent", 0.05, "bytes_received", 0.05, "slowest_core", 0.62),
+			want: []string{"partly in parallel", "because of slower computing", "unequal cores", "0.62 of the fastest's speed"},
+			check: func(t *testing.T, c Claims) {
+				if !hasCause(c, CauseUnequalCores) || hasCause(c, CauseSlowCompute) {
+					t.Errorf("claims %+v, want unequal cores as the cause", c)
 				}
 			}},
 		{name: "busy machine", params: base("size", 1000), wallMS: 1330, cpuMS: 2010,

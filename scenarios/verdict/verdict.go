@@ -88,7 +88,15 @@ const (
 	// second than it could use (the summary's CPU time over its wall time):
 	// something else had the cores, whoever it was.
 	CauseStarved = "starved"
+	// CauseUnequalCores: the machine's cores compute at different speeds
+	// (metric slowest_core, measured when the server started), so work
+	// split evenly finishes when the slowest core's share does.
+	CauseUnequalCores = "unequal_cores"
 )
+
+// UnequalMax is the largest slowest_core (relative to the fastest core)
+// that counts as cores of unequal speed.
+const UnequalMax = 0.9
 
 // Thresholds of the rules. A shared 2-core machine varies by about ±10 % from
 // run to run (docs/decision-matrix.md), so a word needs more than that.
@@ -306,14 +314,31 @@ func (j *judge) loadCosts(ideal float64, seqMS float64) []cost {
 // CPU time over its wall time, the CPU it did not get.
 func (j *judge) cpuCosts(ideal, seqMS float64) []cost {
 	if load := j.loadCosts(ideal, seqMS); len(load) > 0 {
-		return load
+		return append(load, j.coreCosts(ideal, seqMS)...)
 	}
 	use := j.cpuPerWall()
 	if use <= 0 || use >= FullShare*ideal {
+		return j.coreCosts(ideal, seqMS)
+	}
+	return append([]cost{{CauseStarved, seqMS/use - seqMS/ideal,
+		fmt.Sprintf("CPU it did not get (%.2f cores' worth per second where it could use %.0f: something else on the machine had the cores)", use, ideal)}},
+		j.coreCosts(ideal, seqMS)...)
+}
+
+// coreCosts returns the cost of the machine's unequal cores to CPU work
+// that could use ideal cores for seqMS ms of work, split evenly: the share
+// on the slowest core takes 1/slowest_core as long (nil on equal cores, or
+// with one core to use).
+func (j *judge) coreCosts(ideal, seqMS float64) []cost {
+	slowest := j.m("slowest_core")
+	if ideal < 2 || slowest <= 0 || slowest > UnequalMax {
 		return nil
 	}
-	return []cost{{CauseStarved, seqMS/use - seqMS/ideal,
-		fmt.Sprintf("CPU it did not get (%.2f cores' worth per second where it could use %.0f: something else on the machine had the cores)", use, ideal)}}
+	return []cost{{CauseUnequalCores, seqMS / ideal * (1/slowest - 1), j.unequalWords(slowest)}}
+}
+
+func (j *judge) unequalWords(slowest float64) string {
+	return fmt.Sprintf("this machine's unequal cores, the slowest computing memory-heavy work at %.2f of the fastest's speed when the server started", slowest)
 }
 
 // turnShortfall explains CPU work that computes one core's worth at a time
