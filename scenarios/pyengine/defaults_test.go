@@ -148,16 +148,25 @@ func TestDefaultsShowTheClaim(t *testing.T) {
 		}
 	})
 	t.Run("gil", func(t *testing.T) {
-		var hold, switchMS float64
-		sp := timingclaim.Lowest(t, 3, 1.15, func() float64 {
+		// Both halves of the claim in one attempt: about 1x, and hand-offs
+		// near the switch interval. With both threads on one core (the OS
+		// placed them so, or another program had the other core) the holds
+		// follow the OS's time slices instead (1.5-1.8 ms seen).
+		var sp, hold, switchMS float64
+		near := func() bool { return hold <= verdict.NearSwitch*switchMS && hold >= switchMS/verdict.NearSwitch }
+		timingclaim.Best(t, 3, 1, func() float64 {
 			res, _ := judged(t, "gil", nil)
-			hold, switchMS = res.metric(t, "handoff_median"), res.metric(t, "switch_ms")
-			return res.metric(t, "speedup")
+			sp, hold, switchMS = res.metric(t, "speedup"), res.metric(t, "handoff_median"), res.metric(t, "switch_ms")
+			t.Logf("%.2fx, hand-offs every %.2f ms (switch interval %.2f ms)", sp, hold, switchMS)
+			if sp <= 1.15 && near() {
+				return 1
+			}
+			return 0
 		})
 		if sp > 1.15 {
 			t.Errorf("2 CPU threads under the GIL ran %.2fx one thread, want about 1x (<= 1.15)", sp)
 		}
-		if hold > verdict.NearSwitch*switchMS || hold < switchMS/verdict.NearSwitch {
+		if !near() {
 			t.Errorf("hand-offs every %.2f ms, want near the %.2f ms switch interval", hold, switchMS)
 		}
 	})
