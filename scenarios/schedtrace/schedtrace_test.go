@@ -593,13 +593,24 @@ func TestLabelledGoroutineIsDrawnOnItsAppLane(t *testing.T) {
 	wg.Go(func() {
 		Label(context.Background(), "task-1")
 		time.Sleep(5 * time.Millisecond)
-		spinSink.Add(spinRounds(1 << 16))
+		// A few ms of computing: long enough to be drawn whatever the
+		// trace's clock resolution and cuts (0.1 ms once went undrawn).
+		spinSink.Add(spinRounds(1 << 20))
 	})
 	wg.Wait()
 	stop()
 
 	evs := rec.events()
 	lane := laneOf(t, evs, "task-1")
+	defer func() {
+		if t.Failed() {
+			for _, ev := range evs {
+				if ev.Lane == lane {
+					t.Logf("%9.3f ms %s %s %s", float64(ev.T)/1e6, ev.K, ev.S, ev.Why)
+				}
+			}
+		}
+	}()
 	ss := spans(evs, rec.now())[lane]
 	want := []string{event.Running, event.Sleep, event.Running, event.Done}
 	var got []string
