@@ -167,13 +167,21 @@ func BenchmarkObserverCost(b *testing.B) {
 // (docs/performance.md) for reasons not found yet.
 func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 	timingClaim(t)
-	const bar, pairs = 1.05, 6
+	// Up to pairs alternating pairs (morePairs for the case held to the
+	// bar) until the best of each side is within the bar: on this VM's unequal cores (docs/
+	// performance.md) the same plain program took 920-1,265 ms in six
+	// pairs of one CI run.
+	const bar, pairs, morePairs = 1.05, 6, 10
 	for _, c := range observerCases(1000, 500) {
 		t.Run(c.name, func(t *testing.T) {
 			held := c.name == "2-processes"
 			var plain, playground time.Duration
 			ratio := func() float64 { return float64(playground) / float64(plain) }
-			for i := range pairs {
+			n := pairs
+			if held {
+				n = morePairs
+			}
+			for i := range n {
 				r := runObserverCase(t, c, i%2 == 0)
 				if i == 0 || r.plain < plain {
 					plain = r.plain
