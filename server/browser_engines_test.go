@@ -50,8 +50,11 @@ func TestBrowserEngineBadgeAndSwitch(t *testing.T) {
 		chromedp.WaitVisible(`.engine-badge`),
 		textInto(`.engine-badge`, &otherBadge),
 		evalInto(`document.querySelector('.engine-badge').dataset.gil`, &otherGIL),
-		valueInto(chromedp.ID("p-variant"), &variant),
-		valueInto(chromedp.ID("p-increments"), &increments),
+		// Read in the page, not through node ids: the form is drawn again
+		// once the engine's params arrive, and a node id read before that
+		// is gone ("No node with given id found", seen in CI).
+		evalInto(`document.getElementById('p-variant').value`, &variant),
+		evalInto(`document.getElementById('p-increments').value`, &increments),
 		saveScreenshot("python-locks-other-build"),
 	)
 	if err != nil {

@@ -3,7 +3,9 @@ package pyengine
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"interleave/scenarios/event"
 	"interleave/scenarios/invariant"
@@ -110,7 +112,9 @@ func TestEveryScenarioOnBothBuilds(t *testing.T) {
 				}
 				rep := invariant.Check(best.events, invariant.Limits{Machine: runtime.NumCPU(), Process: processLimit(best.pid, perProcess)})
 				if rep.Share() > 0.02 {
-					t.Errorf("%s: more lanes drawn running than may run during %.2f%% of the run", e.Name(), 100*rep.Share())
+					t.Errorf("%s: more lanes drawn running than may run during %.2f%% of the run (%d at t=%v: %s)", e.Name(), 100*rep.Share(),
+						rep.MaxRunning, time.Duration(rep.Worst), strings.Join(runningAt(best.events, rep.Worst), ", "))
+					logOverlap(t, best.events, rep.Worst)
 				}
 				if i == 1 && len(best.spans(event.GILWait)) > 0 {
 					t.Errorf("python-ft drew gil-wait spans")
