@@ -46,16 +46,6 @@ func CoreSpeeds() []float64 {
 	return coreSpeeds
 }
 
-// SlowestCore returns the speed of the slowest CPU relative to the fastest
-// (1 when they are equal or unknown).
-func SlowestCore() float64 {
-	s := CoreSpeeds()
-	if len(s) < 2 {
-		return 1
-	}
-	return slices.Min(s)
-}
-
 func measureCoreSpeeds() []float64 {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {

@@ -119,9 +119,9 @@ func (j *judge) multiprocessingThreads(n int, speedup float64) {
 	if j.gil() {
 		use := j.cpuPerWall()
 		if use < ParallelMin {
-			pace := X(speedup) + " of the speed of one thread doing all the work"
-			if cpu, seq, off := j.estimateOff(); off {
-				pace = fmt.Sprintf("%s against the sequential estimate, which is no measure here: the work used only %s of CPU where the estimate counted %s", X(speedup), Millis(cpu), Millis(seq))
+			pace, off := j.noMeasure(speedup)
+			if !off {
+				pace = X(speedup) + " of the speed of one thread doing all the work"
 			}
 			j.say("%d threads shared one process: nothing was pickled and each started within %s, but the GIL let one compute at a time (%.2f cores' worth of CPU per second): %s.",
 				n, startup, use, pace)

@@ -58,13 +58,12 @@ func (j *judge) threads() {
 			j.say("%s computing used %.2f cores' worth of CPU per second: %s.", capital(j.workerWord(workers)), use, j.cpuPace(speedup, "one thread"))
 			return
 		}
-		if cpu, seq, off := j.estimateOff(); off {
+		if phrase, off := j.noMeasure(speedup); off {
 			// The estimate counted more work than the CPU did: a speedup
 			// against it (1.42x under the GIL with 0.98 cores' worth of CPU
 			// per second, seen on this VM) measures the calibration.
-			j.say("%s used %.2f cores' worth of CPU per second on %d cores: under the GIL only one thread runs Python code at a time, so the others waited instead of using the other cores. The speedup against the sequential estimate (%s) is no measure here: the work used only %s of CPU where the estimate counted %s (the cores were quicker during the run than when their speed was calibrated).",
-				capital(j.workerWord(workers)), use, j.Cores, X(speedup), Millis(cpu), Millis(seq))
-			j.res.Claims.Speedup = speedup
+			j.say("%s used %.2f cores' worth of CPU per second on %d cores: under the GIL only one thread runs Python code at a time, so the others waited instead of using the other cores; %s.",
+				capital(j.workerWord(workers)), use, j.Cores, phrase)
 			return
 		}
 		j.say("%s computed at %s the speed of one thread (%.2f cores' worth of CPU per second on %d cores): under the GIL only one thread runs Python code at a time, so the others waited instead of using the other cores.",

@@ -421,12 +421,21 @@ const EstimateSlack = 1.15
 // against it is inflated, and the sentence says so instead of calling the
 // work faster.
 func (j *judge) cpuPace(speedup float64, than string) string {
+	if phrase, off := j.noMeasure(speedup); off {
+		return phrase
+	}
+	return j.pace(speedup, than)
+}
+
+// noMeasure returns, when the estimate is off (estimateOff), the phrase that
+// quotes speedup as no measure and why, and records the speedup claimed.
+func (j *judge) noMeasure(speedup float64) (string, bool) {
 	cpu, seq, off := j.estimateOff()
 	if !off {
-		return j.pace(speedup, than)
+		return "", false
 	}
 	j.res.Claims.Speedup = speedup
-	return fmt.Sprintf("%s against the sequential estimate, which is no measure here: the work used only %s of CPU where the estimate counted %s (the cores were quicker during the run than when their speed was calibrated)", X(speedup), Millis(cpu), Millis(seq))
+	return fmt.Sprintf("%s against the sequential estimate, which is no measure here: the work used only %s of CPU where the estimate counted %s (the cores were quicker during the run than when their speed was calibrated)", X(speedup), Millis(cpu), Millis(seq)), true
 }
 
 // estimateOff returns the CPU time the work used and the sequential
