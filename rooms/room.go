@@ -285,9 +285,12 @@ func (r *Room) View() (View, uint64) {
 
 // ReserveRun lets attendee start a run: one run waiting or running per
 // attendee, so that a room cannot fill the queue by itself. It returns a
-// *ConflictError naming the run still pending. Release or AddRun must
-// follow.
-func (r *Room) ReserveRun(attendee string) error {
+// *ConflictError naming the run still pending. ended, when not nil, says
+// whether a run the room still lists as pending has in fact ended: the
+// room's list follows a run's end a moment later, and an attendee who has
+// just cancelled (or seen the end of) a run must be able to start the next
+// at once. Release or AddRun must follow.
+func (r *Room) ReserveRun(attendee string, ended func(id string) bool) error {
 	h := hashToken(attendee)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -295,7 +298,7 @@ func (r *Room) ReserveRun(attendee string) error {
 		return &ConflictError{Message: "room: your previous run is still being started; one run at a time per attendee"}
 	}
 	for _, e := range r.runs {
-		if e.attendee == h && !finished(e.Status) {
+		if e.attendee == h && !finished(e.Status) && (ended == nil || !ended(e.ID)) {
 			return &ConflictError{Message: fmt.Sprintf("room: your run %s is still %s; one run at a time per attendee, so that everyone's runs get their turn (cancel it or wait for it to end)", e.ID, e.Status)}
 		}
 	}

@@ -333,18 +333,22 @@ func TestOneRunAtATimePerAttendee(t *testing.T) {
 	r, _, _ := h.Create()
 	a := NewAttendeeID()
 	r.Join(a)
-	if err := r.ReserveRun(a); err != nil {
+	if err := r.ReserveRun(a, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.ReserveRun(a); !errors.As(err, new(*ConflictError)) {
+	if err := r.ReserveRun(a, nil); !errors.As(err, new(*ConflictError)) {
 		t.Fatalf("second reservation: %v", err)
 	}
 	r.AddRun(RunEntry{ID: "r1", Scenario: "locks", Status: "queued"}, a)
-	if err := r.ReserveRun(a); !errors.As(err, new(*ConflictError)) || !strings.Contains(err.Error(), "r1 is still queued") {
+	if err := r.ReserveRun(a, nil); !errors.As(err, new(*ConflictError)) || !strings.Contains(err.Error(), "r1 is still queued") {
 		t.Fatalf("while r1 waits: %v", err)
 	}
+	if err := r.ReserveRun(a, func(id string) bool { return id == "r1" }); err != nil {
+		t.Fatalf("r1 has ended though the room's list still says queued: %v", err)
+	}
+	r.Release(a)
 	r.UpdateRun("r1", "done", 0, "no update was lost")
-	if err := r.ReserveRun(a); err != nil {
+	if err := r.ReserveRun(a, nil); err != nil {
 		t.Fatalf("after r1 ended: %v", err)
 	}
 	r.Release(a)

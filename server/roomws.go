@@ -122,7 +122,7 @@ func (s *Server) submitRoomRun(r *http.Request, code string, req runs.RunRequest
 		if _, ok := room.Member(attendee); !ok {
 			return nil, roomError(&rooms.ForbiddenError{Action: "run in it before joining; open the room's page first to join"})
 		}
-		if err := room.ReserveRun(attendee); err != nil {
+		if err := room.ReserveRun(attendee, s.runEnded); err != nil {
 			return nil, roomError(err)
 		}
 	}
@@ -138,6 +138,17 @@ func (s *Server) submitRoomRun(r *http.Request, code string, req runs.RunRequest
 		Status: status, Position: pos}, attendee)
 	s.followRoomRun(room, run)
 	return run, nil
+}
+
+// runEnded says whether the run id held here has ended, ahead of the room's
+// list that follows it.
+func (s *Server) runEnded(id string) bool {
+	run, ok := s.runs.Live(id)
+	if !ok {
+		return false
+	}
+	status, _ := run.Status()
+	return event.Final(status)
 }
 
 // followRoomRun copies run's status, position and verdict into room's list
