@@ -125,7 +125,13 @@ func TestCPUThreadsScaleOnlyWithoutAGIL(t *testing.T) {
 		t.Skip("needs 2 cores")
 	}
 	timingClaim(t)
-	two := map[string]any{"work": "cpu", "tasks": 4.0, "size": 100.0, "workers": 2.0}
+	// 16 tasks of 25 ms rather than 4 of 100: the workers take tasks from
+	// a queue, so with small tasks a worker on a quicker core takes more
+	// of them and both finish within a task of each other. This VM's two
+	// cores differ in speed by up to 1.6x, which with 4 large tasks left
+	// the quicker core idle for the last third of the run (1.55 cores'
+	// worth of CPU per second in three rounds in a row in CI).
+	two := map[string]any{"work": "cpu", "tasks": 16.0, "size": 25.0, "workers": 2.0}
 	// Whether the threads computed at once is measured by the CPU time
 	// the run used per second of wall time: cores' worth of computing.
 	// The run's speedup metric compares the wall time with the work's
