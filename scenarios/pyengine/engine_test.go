@@ -667,11 +667,15 @@ func TestKilledMultiprocessingRunLeavesNoProcess(t *testing.T) {
 func TestHarnessOverhead(t *testing.T) {
 	timingClaim(t)
 	needPython(t)
-	const rounds, bound = 5, 1.03
+	// Many short runs (about 200 ms each): the same run takes anything
+	// from 380 to 500 ms on this VM, whose vCPUs change speed from one
+	// second to the next (another guest on the host's cores); the best of
+	// many short runs catches each script at the cores' quickest.
+	const rounds, bound = 10, 1.03
 	best := map[string]time.Duration{}
 	ratioOf := func() float64 { return float64(best["cpu_instrumented.py"]) / float64(best["cpu_plain.py"]) }
 	for round := range 3 * rounds {
-		// Best of 5; up to 10 more while the machine is busy (another
+		// Best of 10; up to 20 more while the machine is busy (another
 		// process can only make a run slower).
 		if round >= rounds && round%rounds == 0 {
 			if ratioOf() <= bound {
@@ -680,7 +684,7 @@ func TestHarnessOverhead(t *testing.T) {
 			timingclaim.WaitQuiet(t)
 		}
 		for _, script := range []string{"cpu_plain.py", "cpu_instrumented.py"} {
-			res := runTestScript(t, script, scenarios.Params{"units": int64(10_000_000)})
+			res := runTestScript(t, script, scenarios.Params{"units": int64(5_000_000)})
 			if res.err != nil {
 				t.Fatalf("%s: %v", script, res.err)
 			}
