@@ -47,16 +47,7 @@ func CoreSpeeds() []float64 {
 }
 
 func measureCoreSpeeds() []float64 {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return nil
-	}
-	var cpus []int
-	for cpu := range 1024 {
-		if set.IsSet(cpu) {
-			cpus = append(cpus, cpu)
-		}
-	}
+	cpus := allowedCPUs()
 	if len(cpus) < 2 {
 		return nil
 	}

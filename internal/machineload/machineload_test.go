@@ -243,3 +243,21 @@ func TestCoreSpeeds(t *testing.T) {
 		t.Errorf("measured twice: %v then %v", s, again)
 	}
 }
+
+// TestParallelCapacity: the probe answers a number of CPUs' worth between
+// none and a little over the CPUs there are (a CPU can be quicker with the
+// others busy: turbo, a neighbour gone quiet), on a machine with 2 or more.
+func TestParallelCapacity(t *testing.T) {
+	c, ok := ParallelCapacity(40 * time.Millisecond)
+	cpus := len(allowedCPUs())
+	if cpus < 2 {
+		if ok {
+			t.Errorf("one CPU, capacity %.2f: want none measured", c)
+		}
+		t.Skip("one CPU")
+	}
+	if !ok || c <= 0 || c > 1.5*float64(cpus) {
+		t.Fatalf("capacity %.2f (ok %v) on %d CPUs", c, ok, cpus)
+	}
+	t.Logf("%d CPUs computed %.2f CPUs' worth at once", cpus, c)
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,7 @@ func runThreads(ctx context.Context, r *Run) (event.Summary, error) {
 	start, cpu0 := r.Now(), cpuTime()
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
+	ends := make([]int64, workers) // when each worker finished its last task (0: it took none)
 	for i := range workers {
 		wg.Go(func() {
 			labelGoroutine(ctx, lanes[i])
@@ -81,6 +83,7 @@ func runThreads(ctx context.Context, r *Run) (event.Summary, error) {
 				}
 				taskNS.Add(int64(time.Since(t0)))
 				r.Counter("tasks done", float64(done.Add(1)))
+				ends[i] = r.Now()
 			}
 			r.State(lanes[i], event.Done, "no task left in the queue")
 		})
@@ -112,6 +115,10 @@ func runThreads(ctx context.Context, r *Run) (event.Summary, error) {
 			"cores":      {Value: float64(gomaxprocs()), Label: "cores the Go scheduler may use (GOMAXPROCS)"},
 			"tasks_done": {Value: float64(done.Load()), Label: "tasks done"},
 		},
+	}
+	if work == "cpu" {
+		s.Metrics["idle"] = event.Metric{Value: round2(float64(idleTail(ends)) / 1e6), Unit: "ms",
+			Label: "worker time with no task left while another worker still computed (summed over the workers)"}
 	}
 	// One worker does the tasks one after another: nothing to speed up.
 	if workers > 1 {
@@ -166,4 +173,19 @@ func httpGet(ctx context.Context, client *http.Client, url string) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
+}
+
+// idleTail sums, over the workers that took a task, the time from the end
+// of their last task to the end of the last worker's: a core left idle
+// while another still computed (uneven tasks, or cores of unequal speed:
+// the quicker one runs out first). ends holds 0 for a worker that took none.
+func idleTail(ends []int64) int64 {
+	last := slices.Max(ends)
+	var idle int64
+	for _, e := range ends {
+		if e > 0 {
+			idle += last - e
+		}
+	}
+	return idle
 }

@@ -227,6 +227,10 @@ func checkRules(t *testing.T, in Input, res Result) {
 			if v, ok := m("slowest_core"); !ok || v > UnequalMax {
 				t.Errorf("names unequal cores with slowest_core %.2f: %s", v, s)
 			}
+		case CauseIdleWorkers:
+			if v, ok := m("idle"); !ok || v <= 0 {
+				t.Errorf("names workers out of tasks with idle %.2f: %s", v, s)
+			}
 		case CauseStartup, CauseSerialization, CauseSlowCompute, CauseLoopBusy:
 			// Checked against the shortfall by the scenario's own table.
 		default:

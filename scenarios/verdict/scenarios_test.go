@@ -133,6 +133,26 @@ func TestThreads(t *testing.T) {
 		{name: "free-threaded cpu starved by a busy machine", engine: "python-ft", params: map[string]any{"work": "cpu", "tasks": 2, "workers": 2},
 			wallMS: 390, cpuMS: 400, metrics: metrics("wall", 390.0, "sequential", 400.0, "speedup", 1.03, "workers", 2, "tasks_done", 2, "other_load", 0.9),
 			want: []string{"had 2 cores to compute on but did not compute in parallel", "busy machine"}, not: []string{"faster", "cores at once", "GIL"}},
+		// Seen in CI on cores of unequal speed: 4 large tasks on 2 threads,
+		// the quicker thread out of tasks for the last third of the run. Its
+		// 1.57 cores' worth of CPU per second is all the work there was,
+		// not CPU that something else took.
+		{name: "free-threaded cpu with a worker out of tasks", engine: "python-ft", params: map[string]any{"work": "cpu", "tasks": 4, "workers": 2},
+			wallMS: 260, cpuMS: 410, metrics: metrics("wall", 260.0, "sequential", 400.0, "speedup", 1.54, "workers", 2, "tasks_done", 4, "idle", 110.0),
+			want: []string{"short of the 2.00x", "because of workers that ran out of tasks (110 ms"}, not: []string{"something else", "does not show"},
+			check: func(t *testing.T, c Claims) {
+				if !hasCause(c, CauseIdleWorkers) || hasCause(c, CauseStarved) {
+					t.Errorf("claims %+v, want idle workers as the cause and no starving", c)
+				}
+			}},
+		{name: "free-threaded cpu out of tasks and starved too", engine: "python-ft", params: map[string]any{"work": "cpu", "tasks": 4, "workers": 2},
+			wallMS: 400, cpuMS: 410, metrics: metrics("wall", 400.0, "sequential", 400.0, "speedup", 1.0, "workers", 2, "tasks_done", 4, "idle", 60.0),
+			want: []string{"CPU it did not get (1.02 cores' worth per second where it had work for 1.85"}, not: []string{"cores at once"},
+			check: func(t *testing.T, c Claims) {
+				if !hasCause(c, CauseStarved) {
+					t.Errorf("claims %+v, want starving named", c)
+				}
+			}},
 		{name: "one worker has no speedup", params: map[string]any{"workers": 1},
 			wallMS: 3210, cpuMS: 10, metrics: metrics("wall", 3210.0, "sequential", 3200.0, "workers", 1, "tasks_done", 32),
 			want: []string{"One worker"}},

@@ -92,6 +92,9 @@ const (
 	// (metric slowest_core, measured when the server started), so work
 	// split evenly finishes when the slowest core's share does.
 	CauseUnequalCores = "unequal_cores"
+	// CauseIdleWorkers: workers ran out of tasks while another still
+	// computed its last (uneven tasks, or cores of unequal speed).
+	CauseIdleWorkers = "idle_workers"
 )
 
 // UnequalMax is the largest slowest_core (relative to the fastest core)
@@ -313,16 +316,35 @@ func (j *judge) loadCosts(ideal float64, seqMS float64) []cost {
 // and of the observer when the server measured it, else, from the run's own
 // CPU time over its wall time, the CPU it did not get.
 func (j *judge) cpuCosts(ideal, seqMS float64) []cost {
+	idle := j.idleCosts(ideal)
 	if load := j.loadCosts(ideal, seqMS); len(load) > 0 {
-		return append(load, j.coreCosts(ideal, seqMS)...)
+		return append(append(load, idle...), j.coreCosts(ideal, seqMS)...)
+	}
+	// The cores' worth of work there was to compute: a worker with no
+	// task left (metric idle) wanted no core.
+	want := ideal
+	if wall := j.wallMS(); wall > 0 {
+		want = math.Max(1, ideal-j.m("idle")/wall)
 	}
 	use := j.cpuPerWall()
-	if use <= 0 || use >= FullShare*ideal {
-		return j.coreCosts(ideal, seqMS)
+	if use <= 0 || use >= FullShare*want {
+		return append(idle, j.coreCosts(ideal, seqMS)...)
 	}
-	return append([]cost{{CauseStarved, seqMS/use - seqMS/ideal,
-		fmt.Sprintf("CPU it did not get (%.2f cores' worth per second where it could use %.0f: something else on the machine had the cores)", use, ideal)}},
-		j.coreCosts(ideal, seqMS)...)
+	return append(append([]cost{{CauseStarved, seqMS/use - seqMS/want,
+		fmt.Sprintf("CPU it did not get (%.2f cores' worth per second where it had work for %.2f: something else on the machine had the cores)", use, want)}},
+		idle...), j.coreCosts(ideal, seqMS)...)
+}
+
+// idleCosts returns the wall time lost to workers that ran out of tasks
+// while another still computed (metric idle, in ms of one worker, summed):
+// spread over ideal cores, that work would have ended idle/ideal sooner.
+func (j *judge) idleCosts(ideal float64) []cost {
+	idle := j.m("idle")
+	if idle <= 0 {
+		return nil
+	}
+	return []cost{{CauseIdleWorkers, idle / ideal,
+		fmt.Sprintf("workers that ran out of tasks (%s of a worker's time with the queue empty while another computed its last: the tasks do not split evenly, or a quicker core finished its share first)", Millis(idle))}}
 }
 
 // coreCosts returns the cost of the machine's unequal cores to CPU work

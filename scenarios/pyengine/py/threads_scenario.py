@@ -54,13 +54,15 @@ class LoopbackServer(http.server.ThreadingHTTPServer):
     request_queue_size = 1024
 
 
-def worker(n, tasks, work, io_kind, size, url, durations):
+def worker(n, tasks, work, io_kind, size, url, durations, ends):
     lane = h.thread_lane("worker-%d" % n, "worker %d" % n, parent="main")
+    took = False
     while True:
         try:
             task = tasks.get_nowait()
         except queue.Empty:
             break
+        took = True
         t0 = time.perf_counter_ns()
         if work == "cpu":
             h.state(lane, "running", "task %d: computing" % task)
@@ -72,6 +74,8 @@ def worker(n, tasks, work, io_kind, size, url, durations):
         else:
             h.sleep(lane, size / 1000, "task %d: waiting for I/O (sleep)" % task, after=None)
         durations.append(time.perf_counter_ns() - t0)
+    if took:
+        ends.append(time.perf_counter_ns())
     h.state(lane, "done")
 
 
@@ -92,9 +96,9 @@ def main():
     tasks = queue.Queue()
     for i in range(1, ntasks + 1):
         tasks.put(i)
-    durations = []
+    durations, ends = [], []
     start, cpu0 = h.now(), h.cpu_ns()
-    threads = [threading.Thread(target=worker, args=(n, tasks, work, io_kind, size, url, durations))
+    threads = [threading.Thread(target=worker, args=(n, tasks, work, io_kind, size, url, durations, ends))
                for n in range(1, workers + 1)]
     for t in threads:
         t.start()
@@ -117,6 +121,12 @@ def main():
         "cores": h.metric(h.cores(), "", "cores the run may use" + (" (the GIL lets one thread run Python code at a time)" if h.GIL else " (no GIL: every thread may compute at once)")),
         "tasks_done": h.metric(len(durations), "", "tasks done"),
     }
+    if work == "cpu" and ends:
+        # A worker that found the queue empty while another still computed
+        # its last task left a core idle: uneven tasks, or cores of unequal
+        # speed (the quicker one runs out first).
+        m["idle"] = h.metric(round(sum(max(ends) - e for e in ends) / 1e6, 2), "ms",
+                             "worker time with no task left while another worker still computed (summed over the workers)")
     if busy > 1:  # one worker does the tasks one after another: nothing to speed up
         m["speedup"] = h.metric(round(sequential / wall, 2), "x", "speedup vs the sequential estimate")
     h.end({"wall_ns": wall, "cpu_ns": cpu, "metrics": m})
