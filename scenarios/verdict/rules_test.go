@@ -227,6 +227,10 @@ func checkRules(t *testing.T, in Input, res Result) {
 			if v, ok := m("slowest_core"); !ok || v > UnequalMax {
 				t.Errorf("names unequal cores with slowest_core %.2f: %s", v, s)
 			}
+		case CauseSlowCPU:
+			if seq, _ := m("sequential"); in.Summary.CPUNS <= int64(EstimateSlack*seq*1e6) {
+				t.Errorf("names slower cores with %d ms of CPU for a %.0f ms estimate: %s", in.Summary.CPUNS/1e6, seq, s)
+			}
 		case CauseIdleWorkers:
 			if v, ok := m("idle"); !ok || v <= 0 {
 				t.Errorf("names workers out of tasks with idle %.2f: %s", v, s)

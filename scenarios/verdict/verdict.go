@@ -92,6 +92,10 @@ const (
 	// (metric slowest_core, measured when the server started), so work
 	// split evenly finishes when the slowest core's share does.
 	CauseUnequalCores = "unequal_cores"
+	// CauseSlowCPU: the work had its cores but took markedly more CPU
+	// time than its calibration counted: the cores computed slower than
+	// when it was calibrated.
+	CauseSlowCPU = "slow_cpu"
 	// CauseIdleWorkers: workers ran out of tasks while another still
 	// computed its last (uneven tasks, or cores of unequal speed).
 	CauseIdleWorkers = "idle_workers"
@@ -328,11 +332,31 @@ func (j *judge) cpuCosts(ideal, seqMS float64) []cost {
 	}
 	use := j.cpuPerWall()
 	if use <= 0 || use >= FullShare*want {
-		return append(idle, j.coreCosts(ideal, seqMS)...)
+		if unequal := j.coreCosts(ideal, seqMS); len(unequal) > 0 {
+			// Work on a slower core takes more CPU time too: one cause.
+			return append(idle, unequal...)
+		}
+		return append(idle, j.slowCPUCosts(seqMS)...)
 	}
 	return append(append([]cost{{CauseStarved, seqMS/use - seqMS/want,
 		fmt.Sprintf("CPU it did not get (%.2f cores' worth per second where it had work for %.2f: something else on the machine had the cores)", use, want)}},
 		idle...), j.coreCosts(ideal, seqMS)...)
+}
+
+// slowCPUCosts returns the wall time lost to cores that computed slower
+// than when the work was calibrated: the work had its cores (its CPU per
+// wall time) but took markedly more CPU time than the estimate counted
+// (EstimateSlack). On a VM the CPU clock runs on while the host gives the
+// core's time to another guest: seen in CI, 800 ms of work in 2 processes
+// used 1,820 ms of CPU at 1.96 cores' worth per second.
+func (j *judge) slowCPUCosts(seqMS float64) []cost {
+	cpu := float64(j.Summary.CPUNS) / 1e6
+	if seqMS <= 0 || cpu <= EstimateSlack*seqMS {
+		return nil
+	}
+	return []cost{{CauseSlowCPU, j.wallMS() * (1 - seqMS/cpu),
+		fmt.Sprintf("cores that computed below the speed measured when the run started (the work took %s of CPU where its calibration counted %s: %.0f %% of that speed; a VM's host can give its cores' time to other guests)",
+			Millis(cpu), Millis(seqMS), 100*seqMS/cpu)}}
 }
 
 // idleCosts returns the wall time lost to workers that ran out of tasks
