@@ -70,7 +70,7 @@ func (w *loadWatch) sample(last bool) {
 		return
 	}
 	now := event.Monotonic() - w.base
-	w.pub.send(KindLoad, nil, mustJSON(runner.Load{From: w.from, Step: step.Cores(step.Other()), Total: total, Cores: w.cores}))
+	w.pub.send(KindLoad, nil, mustJSON(runner.Load{From: w.from, Step: step.Cores(step.Other()), Total: total, Cores: w.cores, CoreSpeeds: machineload.CoreSpeeds()}))
 	w.from = now
 	w.ended = last
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +195,13 @@ func TestRemoteRunSaysItsMachineLoad(t *testing.T) {
 	}
 	if other.Unit != event.UnitCores || other.Value < 0 || !strings.Contains(observer.Label, "runner") {
 		t.Errorf("other_load %+v, observer_load %+v: want cores, the observer named as the runner", other, observer)
+	}
+	// The runner's machine's core speeds, measured when it started, as a
+	// local run has this machine's.
+	if runtime.NumCPU() >= 2 {
+		if slowest, ok := sum.Metrics[event.MetricSlowestCore]; !ok || slowest.Value <= 0 || slowest.Value > 1 || !strings.Contains(slowest.Label, "runner r1") {
+			t.Errorf("slowest_core %+v (present %v): want the runner's cores' speeds, named for it", slowest, ok)
+		}
 	}
 	samples := 0
 	for _, line := range lines(t, run) {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"interleave/internal/machineload"
 	"interleave/runner"
 	"interleave/scenarios"
 	"interleave/scenarios/child"
@@ -106,6 +107,9 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if len(r.engines) == 0 {
 		return nil, errors.New("runner: no engine is available on this machine")
 	}
+	// Measured now, before any run: the probe keeps each core busy for a
+	// moment, and every run's summary carries the result (slowest_core).
+	machineload.CoreSpeeds()
 	return r, nil
 }
 

@@ -93,6 +93,10 @@ type Load struct {
 	Total machineload.Usage `json:"total"`
 	// Cores is the number of CPUs of the runner's machine.
 	Cores int `json:"cores"`
+	// CoreSpeeds is how fast each CPU of the runner's machine computes,
+	// relative to its fastest, measured when the runner started
+	// (machineload.CoreSpeeds; absent where it could not be measured).
+	CoreSpeeds []float64 `json:"core_speeds,omitempty"`
 }
 
 // Runner executes runs.

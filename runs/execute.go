@@ -88,7 +88,7 @@ func (m *Manager) runOn(ctx context.Context, run *Run, rn runner.Runner) (string
 				return // measured here (watchLoad)
 			}
 			run.mu.Lock()
-			run.remoteLoad, run.remoteCores = &l.Total, l.Cores
+			run.remoteLoad, run.remoteCores, run.remoteSpeeds = &l.Total, l.Cores, l.CoreSpeeds
 			run.mu.Unlock()
 			run.appendLoad(l.From, l.Step)
 		},

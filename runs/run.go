@@ -105,6 +105,8 @@ type Run struct {
 	// machine's CPUs.
 	remoteLoad  *machineload.Usage
 	remoteCores int
+	// remoteSpeeds is the runner's machine's core speeds (its CoreSpeeds).
+	remoteSpeeds []float64
 	peakRSS     int64
 	startedAt   time.Time
 	finishedAt  time.Time

@@ -22,10 +22,11 @@ func completeSummary(r *Run, s *event.Summary) {
 		if u, _, err := r.load.Sample(); err == nil {
 			addLoad(s, u, runtime.NumCPU(), "")
 		}
-		addCoreSpeeds(s, machineload.CoreSpeeds())
+		addCoreSpeeds(s, machineload.CoreSpeeds(), "the server")
 	} else if r.remoteLoad != nil {
 		// Measured on the pool's runner, just before the end event.
 		addLoad(s, *r.remoteLoad, r.remoteCores, r.runner)
+		addCoreSpeeds(s, r.remoteSpeeds, "runner "+r.runner)
 	}
 	deriveVerdict(r, s)
 }
@@ -34,10 +35,10 @@ func completeSummary(r *Run, s *event.Summary) {
 // its fastest, into the summary (metric slowest_core), when the cores were
 // measured: a verdict names unequal cores as a cause of a parallel run's
 // shortfall.
-func addCoreSpeeds(s *event.Summary, speeds []float64) {
+func addCoreSpeeds(s *event.Summary, speeds []float64, where string) {
 	if len(speeds) < 2 {
 		return
 	}
 	s.Metrics[event.MetricSlowestCore] = event.Metric{Value: slices.Min(speeds),
-		Label: fmt.Sprintf("speed of this machine's slowest core relative to its fastest, on memory-heavy work (each core: %v, measured when the server started)", speeds)}
+		Label: fmt.Sprintf("speed of this machine's slowest core relative to its fastest, on memory-heavy work (each core: %v, measured when %s started)", speeds, where)}
 }

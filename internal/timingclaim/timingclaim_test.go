@@ -3,8 +3,10 @@ package timingclaim
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestClaimExcludesHeavyTestsInOtherProcesses checks the lock is machine
@@ -67,6 +69,38 @@ func TestLowestStopsOnceGood(t *testing.T) {
 	values = []float64{2, 5, 3}
 	if got := Lowest(t, 3, 1, func() float64 { calls++; return values[calls-1] }); got != 2 || calls != 3 {
 		t.Fatalf("Lowest = %v after %d calls, want 2 (the smallest) after all 3", got, calls)
+	}
+}
+
+// TestLentCoresDoNotCount: an attempt before or after which the cores did
+// not compute in parallel (the host lent them away) is measured again and
+// does not count, unless it settles the claim; one too short to be slowed
+// is counted.
+func TestLentCoresDoNotCount(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("the cores' capacity is judged on 2 or more")
+	}
+	real := capacity
+	t.Cleanup(func() { capacity = real })
+	looks := 0
+	capacity = func() (float64, bool) {
+		looks++
+		if looks <= 2 { // before and after the first attempt: lent away
+			return 1, true
+		}
+		return float64(runtime.NumCPU()), true
+	}
+	values := []float64{1.1, 1.3, 1.9}
+	calls := 0
+	// The attempt's length is what is measured here: a run of the claim
+	// lasts at least minWindow.
+	measure := func() float64 { calls++; time.Sleep(minWindow); return values[calls-1] }
+	if got := Best(t, 2, 1.8, measure); got != 1.9 || calls != 3 {
+		t.Fatalf("Best = %v after %d attempts, want 1.9 after 3: the first, made while the cores were lent away, is not counted", got, calls)
+	}
+	looks, calls = 0, 0
+	if got := Best(t, 2, 5, func() float64 { calls++; return values[calls-1] }); got != 1.3 || calls != 2 {
+		t.Fatalf("Best = %v after %d instant attempts, want 1.3 after 2: an attempt too short to be slowed counts", got, calls)
 	}
 }
 

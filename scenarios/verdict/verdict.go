@@ -89,7 +89,8 @@ const (
 	// something else had the cores, whoever it was.
 	CauseStarved = "starved"
 	// CauseUnequalCores: the machine's cores compute at different speeds
-	// (metric slowest_core, measured when the server started), so work
+	// (metric slowest_core, measured when the server, or the pool runner
+	// that executed the run, started), so work
 	// split evenly finishes when the slowest core's share does.
 	CauseUnequalCores = "unequal_cores"
 	// CauseSlowCPU: the work had its cores but took markedly more CPU
@@ -384,7 +385,7 @@ func (j *judge) coreCosts(ideal, seqMS float64) []cost {
 }
 
 func (j *judge) unequalWords(slowest float64) string {
-	return fmt.Sprintf("this machine's unequal cores, the slowest computing memory-heavy work at %.2f of the fastest's speed when the server started", slowest)
+	return fmt.Sprintf("this machine's unequal cores, the slowest computing memory-heavy work at %.2f of the fastest's speed when it was measured (as its machine's server or runner started)", slowest)
 }
 
 // turnShortfall explains CPU work that computes one core's worth at a time
