@@ -107,11 +107,11 @@ type Run struct {
 	remoteCores int
 	// remoteSpeeds is the runner's machine's core speeds (its CoreSpeeds).
 	remoteSpeeds []float64
-	peakRSS     int64
-	startedAt   time.Time
-	finishedAt  time.Time
-	cancel      context.CancelCauseFunc
-	done        chan struct{}
+	peakRSS      int64
+	startedAt    time.Time
+	finishedAt   time.Time
+	cancel       context.CancelCauseFunc
+	done         chan struct{}
 	// control and clock are a step run's control channel and timers while
 	// it executes (nil otherwise).
 	control *stepping.Control
