@@ -418,7 +418,10 @@ func TestStalledViewerIsDroppedOthersGetEverything(t *testing.T) {
 	// ~17 MB of JSON: far more than the stalled viewer's socket buffers hold
 	// (its receive buffer is pinned small, as a slow phone's would be).
 	const n = 200_000
-	ts := newTestServer(t, func(l *Limits) { l.WSWriteTimeout = time.Second }, &floodEngine{events: n})
+	// The write timeout drops the stalled viewer; it must not drop the
+	// reading one, which under the race detector on a loaded 2-core
+	// machine once went more than 1 s without reading.
+	ts := newTestServer(t, func(l *Limits) { l.WSWriteTimeout = 3 * time.Second }, &floodEngine{events: n})
 	id := ts.start(t, `{"scenario":"locks","engine":"go"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
