@@ -197,6 +197,7 @@ func TestComparePythonMatrix(t *testing.T) {
 }
 
 func TestComparisonPermalinkSurvivesRestart(t *testing.T) {
+	skipUnderRace(t)
 	dir := t.TempDir()
 	first := newTestServerIn(t, dir, nil)
 	res := first.compareNow(t, "workload=shared-state&engine=go&size=small")

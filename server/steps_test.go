@@ -205,6 +205,7 @@ func TestPausedStepRunHoldsNoSlot(t *testing.T) {
 // steps (a longer schedule refused up front); an idle step run cancelled;
 // the deadline does not count while the run waits for its learner.
 func TestStepLimits(t *testing.T) {
+	skipUnderRace(t)
 	py := pythonEngine(t)
 	t.Run("step runs", func(t *testing.T) {
 		ts := newTestServer(t, func(l *Limits) { l.MaxStepRuns = 2 }, goEngine(), py)

@@ -320,6 +320,7 @@ func (ts *testServer) pin(t *testing.T, method, id string) (int, Info) {
 }
 
 func TestRetentionEvictsOldestUnpinned(t *testing.T) {
+	skipUnderRace(t)
 	ts := newTestServer(t, func(l *Limits) { l.KeepRuns = 3 }, &floodEngine{events: 50})
 	const body = `{"scenario":"locks","engine":"go"}`
 	r1 := ts.runToEnd(t, body)
@@ -367,6 +368,7 @@ func TestRetentionEvictsOldestUnpinned(t *testing.T) {
 }
 
 func TestRetentionByBytes(t *testing.T) {
+	skipUnderRace(t)
 	ts := newTestServer(t, nil, &floodEngine{events: 2000})
 	const body = `{"scenario":"locks","engine":"go"}`
 	all := []string{ts.runToEnd(t, body)}
@@ -390,6 +392,7 @@ func TestRetentionByBytes(t *testing.T) {
 }
 
 func TestListRunsPaginatesAndFilters(t *testing.T) {
+	skipUnderRace(t)
 	ts := newTestServer(t, nil, &floodEngine{events: 20})
 	var want []string
 	for range 5 {
@@ -426,6 +429,7 @@ func TestListRunsPaginatesAndFilters(t *testing.T) {
 }
 
 func TestRunsPageListsRecordedRuns(t *testing.T) {
+	skipUnderRace(t)
 	ts := newTestServer(t, nil, &floodEngine{events: 20})
 	var want []string
 	for range 3 {

@@ -232,6 +232,7 @@ func postStatus(t *testing.T, url, ctype, body string) (int, string, string) {
 // off and refused, it retried 19 times a second, kept accepting runs and
 // reported them done though nothing was saved.
 func TestFullDiskRefusesRunsNeverReportsUnsavedDoneAndRecovers(t *testing.T) {
+	skipUnderRace(t)
 	ts, signalChild, log := startFullServer(t, "4m")
 	const body = `{"scenario":"locks","engine":"go"}`
 

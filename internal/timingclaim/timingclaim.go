@@ -132,9 +132,8 @@ func lock(t testing.TB, how int, what string) {
 // value, stopping early once it reaches enough. On a shared machine other
 // work can only slow a run down, so the best attempt is the honest measure
 // of what the cores can do. An attempt during which other processes used
-// the cores (BusyCores), or before or after which the cores did not
-// compute in parallel (CapacityShare), is not counted. The attempts are
-// logged.
+// the cores (BusyCores), or after which the cores did not compute in
+// parallel (CapacityShare), is not counted. The attempts are logged.
 func Best(t testing.TB, attempts int, enough float64, measure func() float64) float64 {
 	t.Helper()
 	return run(t, attempts, measure, func(v, best float64) bool { return v > best }, func(best float64) bool { return best >= enough })
@@ -173,24 +172,30 @@ func run(t testing.TB, attempts int, measure func() float64, better func(v, best
 	t.Helper()
 	best, extra := 0.0, 0
 	for i := 0; i < attempts; i++ {
-		capBefore, capKnown := capacity()
 		before := readOthers()
 		v := measure()
 		long := time.Since(before.at) >= minWindow
 		other, known := before.coresSince()
-		capAfter, _ := capacity()
-		// As for the load, an attempt too short to be slowed is not judged.
-		lent := capKnown && long && min(capBefore, capAfter) < CapacityShare*float64(runtime.NumCPU())
-		busy := known && other >= BusyCores || lent
-		t.Logf("attempt %d of %d: %s (other processes used %.2f cores meanwhile; the cores computed %.2f cores' worth at once before, %.2f after)",
-			i+1, attempts, fmt.Sprint(v), other, capBefore, capAfter)
+		busy := known && other >= BusyCores
 		if i == 0 || better(v, best) { // a score may be negative (0 at best)
 			best = v
 		}
 		if done(best) {
+			t.Logf("attempt %d of %d: %s (other processes used %.2f cores meanwhile)", i+1, attempts, fmt.Sprint(v), other)
 			break
 		}
-		if busy && extra < extraAttempts {
+		// The attempt fell short: were the cores lent away? Measured only
+		// now, so that an attempt that settles the claim costs nothing (the
+		// host's lending lasts seconds to minutes, so it is still on). As
+		// for the load, an attempt too short to be slowed is not judged.
+		capNow, capKnown := 0.0, false
+		if long {
+			capNow, capKnown = capacity()
+		}
+		lent := capKnown && capNow < CapacityShare*float64(runtime.NumCPU())
+		t.Logf("attempt %d of %d: %s (other processes used %.2f cores meanwhile; the cores computed %.2f cores' worth at once just after)",
+			i+1, attempts, fmt.Sprint(v), other, capNow)
+		if (busy || lent) && extra < extraAttempts {
 			extra++
 			i--
 			WaitQuiet(t)
@@ -259,7 +264,7 @@ func WaitQuiet(t testing.TB) {
 }
 
 // CapacityShare is the share of its cores a machine must compute with at
-// once, measured just before and just after an attempt, for the attempt
+// once, measured just after an attempt that fell short, for the attempt
 // to count: below it the host has lent the VM's cores to someone else (or
 // a process outside the claim has them), and a claim about what the cores
 // do in parallel would measure that instead. On this project's VM the

@@ -72,8 +72,8 @@ func TestLowestStopsOnceGood(t *testing.T) {
 	}
 }
 
-// TestLentCoresDoNotCount: an attempt before or after which the cores did
-// not compute in parallel (the host lent them away) is measured again and
+// TestLentCoresDoNotCount: an attempt after which the cores did not
+// compute in parallel (the host lent them away) is measured again and
 // does not count, unless it settles the claim; one too short to be slowed
 // is counted.
 func TestLentCoresDoNotCount(t *testing.T) {
@@ -85,7 +85,7 @@ func TestLentCoresDoNotCount(t *testing.T) {
 	looks := 0
 	capacity = func() (float64, bool) {
 		looks++
-		if looks <= 2 { // before and after the first attempt: lent away
+		if looks <= 2 { // after the first attempt, and at the first look of the wait: lent away
 			return 1, true
 		}
 		return float64(runtime.NumCPU()), true
