@@ -5,21 +5,31 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"interleave/internal/timingclaim"
 )
 
 // TestBrowserEngineBadgeAndSwitch opens the locks scenario on the
 // free-threaded CPython: the badge says it has no GIL, a run loses updates
 // and its verdict says why; one click on "The same run on the other build"
-// opens the same settings on the GIL build, whose badge says so; then a
-// comparison on two engines stacks both engines' runs and groups the table
-// by engine. Screenshots go to $INTERLEAVE_SCREENSHOTS.
+// opens the same settings on the GIL build, whose badge says so.
+// Screenshots go to $INTERLEAVE_SCREENSHOTS.
 func TestBrowserEngineBadgeAndSwitch(t *testing.T) {
 	ft := freeThreadedEngine(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t), ft)
+	// Updates are lost only where threads run on two cores at once: the
+	// cores are claimed, and an attempt that lost none is made again once
+	// the machine is quiet (seen in CI: 3 runs in a row lost none while
+	// other packages' tests and the host had the cores).
+	timingclaim.Claim(t)
 	ctx := newBrowser(t)
 	var badge, gil, verdict, href, otherBadge, otherGIL, variant, increments string
 	var lost float64
 	for attempt := 0; attempt < 3 && lost <= 0; attempt++ {
+		if attempt > 0 {
+			t.Logf("attempt %d lost no update: %s", attempt, verdict)
+			timingclaim.WaitQuiet(t)
+		}
 		err := chromedp.Do(ctx,
 			chromedp.Navigate(ts.URL+"/s/locks?engine=python-ft&workers=4&increments=100000&variant=naive"),
 			chromedp.WaitVisible(`.engine-badge`),
@@ -67,12 +77,18 @@ func TestBrowserEngineBadgeAndSwitch(t *testing.T) {
 	if variant != "naive" || increments != "100000" {
 		t.Errorf("the switch lost the settings: variant %q increments %q", variant, increments)
 	}
+}
 
-	// A comparison on two engines: both engines' timelines on one axis and
-	// one column group per engine.
+// TestBrowserCompareTwoEngines: a comparison on two engines stacks both
+// engines' timelines on one axis and groups the table by engine, one
+// column group per engine.
+func TestBrowserCompareTwoEngines(t *testing.T) {
+	ft := freeThreadedEngine(t)
+	ts := newTestServer(t, nil, goEngine(), pythonEngine(t), ft)
+	ctx := newBrowser(t)
 	var groups []string
 	var timelines int
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(ts.URL+"/compare?workload=shared-state&engine=python,python-ft&size=small"),
 		chromedp.WaitVisible(chromedp.ID("compare-run")),
 		chromedp.Click(chromedp.ID("compare-run")),
