@@ -35,14 +35,17 @@ var (
 // process may use do at once, now: the probe of CoreSpeeds runs for window
 // on each CPU alone, then for window on every CPU at once, and each CPU's
 // work at once over its work alone is summed (2 on 2 CPUs that compute in
-// parallel at full speed, 1 where they share one core's time). It takes
-// (CPUs + 1) × window and needs every CPU idle to be fair: call it where
-// nothing else is measured. ok is false where it cannot be measured (one
-// CPU, or no way to pin a thread).
-func ParallelCapacity(window time.Duration) (capacity float64, ok bool) {
+// parallel at full speed, 1 where they share one core's time). speed is
+// the probe's mean rate alone (chunks per second), to compare with another
+// reading of the same process: a host can also slow every CPU alike (seen
+// in CI: work at 59 % of the speed calibrated a second before, with the
+// capacity reading 2.0). It takes (CPUs + 1) × window and needs every CPU
+// idle to be fair: call it where nothing else is measured. ok is false
+// where it cannot be measured (one CPU, or no way to pin a thread).
+func ParallelCapacity(window time.Duration) (capacity, speed float64, ok bool) {
 	cpus := allowedCPUs()
 	if len(cpus) < 2 {
-		return 0, false
+		return 0, 0, false
 	}
 	capacityMu.Lock()
 	defer capacityMu.Unlock()
@@ -53,18 +56,19 @@ func ParallelCapacity(window time.Duration) (capacity float64, ok bool) {
 	for i, cpu := range cpus {
 		n, ok := probeFor([]int{cpu}, capacityTables[i:i+1], window)
 		if !ok || n[0] == 0 {
-			return 0, false
+			return 0, 0, false
 		}
 		alone[i] = n[0]
+		speed += float64(n[0]) / window.Seconds() / float64(len(cpus))
 	}
 	together, ok := probeFor(cpus, capacityTables[:len(cpus)], window)
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
 	for i := range cpus {
 		capacity += float64(together[i]) / float64(alone[i])
 	}
-	return capacity, true
+	return capacity, speed, true
 }
 
 // allowedCPUs lists the CPUs this process may run on.

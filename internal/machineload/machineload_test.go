@@ -248,7 +248,7 @@ func TestCoreSpeeds(t *testing.T) {
 // none and a little over the CPUs there are (a CPU can be quicker with the
 // others busy: turbo, a neighbour gone quiet), on a machine with 2 or more.
 func TestParallelCapacity(t *testing.T) {
-	c, ok := ParallelCapacity(40 * time.Millisecond)
+	c, speed, ok := ParallelCapacity(40 * time.Millisecond)
 	cpus := len(allowedCPUs())
 	if cpus < 2 {
 		if ok {
@@ -256,8 +256,8 @@ func TestParallelCapacity(t *testing.T) {
 		}
 		t.Skip("one CPU")
 	}
-	if !ok || c <= 0 || c > 1.5*float64(cpus) {
-		t.Fatalf("capacity %.2f (ok %v) on %d CPUs", c, ok, cpus)
+	if !ok || c <= 0 || c > 1.5*float64(cpus) || speed <= 0 {
+		t.Fatalf("capacity %.2f, speed %.0f chunks/s (ok %v) on %d CPUs", c, speed, ok, cpus)
 	}
 	t.Logf("%d CPUs computed %.2f CPUs' worth at once", cpus, c)
 }

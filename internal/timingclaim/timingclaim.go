@@ -56,6 +56,7 @@ func Claim(t testing.TB) {
 	if claims == 0 {
 		lockSaying(t, syscall.LOCK_EX, "timing claim")
 	}
+	referenceSpeed.Do(func() { coresLent() })
 	claims++
 	t.Cleanup(func() {
 		mu.Lock()
@@ -188,11 +189,10 @@ func run(t testing.TB, attempts int, measure func() float64, better func(v, best
 		// now, so that an attempt that settles the claim costs nothing (the
 		// host's lending lasts seconds to minutes, so it is still on). As
 		// for the load, an attempt too short to be slowed is not judged.
-		capNow, capKnown := 0.0, false
+		capNow, lent := 0.0, false
 		if long {
-			capNow, capKnown = capacity()
+			capNow, lent = coresLent()
 		}
-		lent := capKnown && capNow < CapacityShare*float64(runtime.NumCPU())
 		t.Logf("attempt %d of %d: %s (other processes used %.2f cores meanwhile; the cores computed %.2f cores' worth at once just after)",
 			i+1, attempts, fmt.Sprint(v), other, capNow)
 		if (busy || lent) && extra < extraAttempts {
@@ -254,7 +254,7 @@ func WaitQuiet(t testing.TB) {
 		if other, known := r.coresSince(); known && other >= BusyCores {
 			continue
 		}
-		if c, known := capacity(); known && c < CapacityShare*float64(runtime.NumCPU()) {
+		if _, lent := coresLent(); lent {
 			continue
 		}
 		t.Logf("the machine was busy: waited %v for it to be quiet", time.Since(start).Round(time.Millisecond))
@@ -276,12 +276,41 @@ const CapacityShare = 0.75
 // about 120 ms per look on 2 cores.
 const capacityWindow = 40 * time.Millisecond
 
-// capacity measures how many cores' worth the cores compute at once now
-// (a variable so that this package's tests can play a host that lends the
-// cores away).
-var capacity = func() (float64, bool) {
-	if runtime.NumCPU() < 2 {
+// SpeedShare is the share of the fastest speed this process has seen the
+// cores compute at (alone, in the capacity probe) below which they count
+// as slowed by the host, as CapacityShare counts them lent.
+const SpeedShare = 0.75
+
+var (
+	speedMu  sync.Mutex
+	topSpeed float64 // the fastest probe of this process (chunks per second)
+)
+
+// coresLent probes the cores and says whether the host has them: they do
+// not compute in parallel (CapacityShare), or compute markedly slower than
+// the fastest this process has seen (SpeedShare). It returns the capacity.
+func coresLent() (float64, bool) {
+	c, speed, ok := capacity()
+	if !ok {
 		return 0, false
+	}
+	speedMu.Lock()
+	defer speedMu.Unlock()
+	topSpeed = max(topSpeed, speed)
+	return c, c < CapacityShare*float64(runtime.NumCPU()) || speed < SpeedShare*topSpeed
+}
+
+// referenceSpeed probes the cores once per process when it first claims
+// them, so that a slowed host is noticed from the first attempt that falls
+// short on.
+var referenceSpeed sync.Once
+
+// capacity measures how many cores' worth the cores compute at once now,
+// and their speed (a variable so that this package's tests can play a host
+// that lends the cores away).
+var capacity = func() (float64, float64, bool) {
+	if runtime.NumCPU() < 2 {
+		return 0, 0, false
 	}
 	return machineload.ParallelCapacity(capacityWindow)
 }

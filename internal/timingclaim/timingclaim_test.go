@@ -82,13 +82,14 @@ func TestLentCoresDoNotCount(t *testing.T) {
 	}
 	real := capacity
 	t.Cleanup(func() { capacity = real })
+	resetTopSpeed(t)
 	looks := 0
-	capacity = func() (float64, bool) {
+	capacity = func() (float64, float64, bool) {
 		looks++
 		if looks <= 2 { // after the first attempt, and at the first look of the wait: lent away
-			return 1, true
+			return 1, 1000, true
 		}
-		return float64(runtime.NumCPU()), true
+		return float64(runtime.NumCPU()), 1000, true
 	}
 	values := []float64{1.1, 1.3, 1.9}
 	calls := 0
@@ -102,6 +103,51 @@ func TestLentCoresDoNotCount(t *testing.T) {
 	if got := Best(t, 2, 5, func() float64 { calls++; return values[calls-1] }); got != 1.3 || calls != 2 {
 		t.Fatalf("Best = %v after %d instant attempts, want 1.3 after 2: an attempt too short to be slowed counts", got, calls)
 	}
+}
+
+// TestSlowedCoresDoNotCount: an attempt after which the cores computed
+// markedly slower than the fastest this process has seen (the host slowed
+// every core alike, so their capacity still reads full) is measured again
+// and does not count.
+func TestSlowedCoresDoNotCount(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("the cores are judged on 2 or more")
+	}
+	real := capacity
+	t.Cleanup(func() { capacity = real })
+	resetTopSpeed(t)
+	looks := 0
+	full := float64(runtime.NumCPU())
+	capacity = func() (float64, float64, bool) {
+		looks++
+		if looks == 2 || looks == 3 { // after the first attempt, and at the first look of the wait: slowed
+			return full, 500, true
+		}
+		return full, 1000, true
+	}
+	if _, lent := coresLent(); lent { // the reference, as a first claim takes it
+		t.Fatal("the first reading counted as lent")
+	}
+	values := []float64{1.1, 1.3, 1.9}
+	calls := 0
+	measure := func() float64 { calls++; time.Sleep(minWindow); return values[calls-1] }
+	if got := Best(t, 2, 1.8, measure); got != 1.9 || calls != 3 {
+		t.Fatalf("Best = %v after %d attempts, want 1.9 after 3: the first, made while the cores were slowed, is not counted", got, calls)
+	}
+}
+
+// resetTopSpeed forgets the speeds this process has seen, for a test that
+// plays the host, and restores them after.
+func resetTopSpeed(t *testing.T) {
+	speedMu.Lock()
+	saved := topSpeed
+	topSpeed = 0
+	speedMu.Unlock()
+	t.Cleanup(func() {
+		speedMu.Lock()
+		topSpeed = saved
+		speedMu.Unlock()
+	})
 }
 
 // TestClaimInsideHeavyOfTheSameProcess checks a test that loads the machine
