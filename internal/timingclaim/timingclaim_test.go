@@ -77,29 +77,16 @@ func TestLowestStopsOnceGood(t *testing.T) {
 // does not count, unless it settles the claim; one too short to be slowed
 // is counted.
 func TestLentCoresDoNotCount(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("the cores' capacity is judged on 2 or more")
-	}
-	real := capacity
-	t.Cleanup(func() { capacity = real })
-	resetTopSpeed(t)
-	looks := 0
-	capacity = func() (float64, float64, bool) {
-		looks++
-		if looks <= 2 { // after the first attempt, and at the first look of the wait: lent away
-			return 1, 1000, true
+	full := float64(runtime.NumCPU())
+	playHost(t, func(look int) (float64, float64) {
+		if look <= 2 { // after the first attempt, and at the first look of the wait: lent away
+			return 1, 1000
 		}
-		return float64(runtime.NumCPU()), 1000, true
-	}
-	values := []float64{1.1, 1.3, 1.9}
+		return full, 1000
+	})
+	firstAttemptDoesNotCount(t)
 	calls := 0
-	// The attempt's length is what is measured here: a run of the claim
-	// lasts at least minWindow.
-	measure := func() float64 { calls++; time.Sleep(minWindow); return values[calls-1] }
-	if got := Best(t, 2, 1.8, measure); got != 1.9 || calls != 3 {
-		t.Fatalf("Best = %v after %d attempts, want 1.9 after 3: the first, made while the cores were lent away, is not counted", got, calls)
-	}
-	looks, calls = 0, 0
+	values := []float64{1.1, 1.3}
 	if got := Best(t, 2, 5, func() float64 { calls++; return values[calls-1] }); got != 1.3 || calls != 2 {
 		t.Fatalf("Best = %v after %d instant attempts, want 1.3 after 2: an attempt too short to be slowed counts", got, calls)
 	}
@@ -110,6 +97,22 @@ func TestLentCoresDoNotCount(t *testing.T) {
 // every core alike, so their capacity still reads full) is measured again
 // and does not count.
 func TestSlowedCoresDoNotCount(t *testing.T) {
+	full := float64(runtime.NumCPU())
+	playHost(t, func(look int) (float64, float64) {
+		if look == 2 || look == 3 { // after the first attempt, and at the first look of the wait: slowed
+			return full, 500
+		}
+		return full, 1000
+	})
+	if _, lent := coresLent(); lent { // the reference, as a first claim takes it
+		t.Fatal("the first reading counted as lent")
+	}
+	firstAttemptDoesNotCount(t)
+}
+
+// playHost makes the capacity probe answer read(n) at its nth look (from
+// 1), with the speeds this process has seen forgotten, until t ends.
+func playHost(t *testing.T, read func(look int) (capacity, speed float64)) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("the cores are judged on 2 or more")
 	}
@@ -117,22 +120,24 @@ func TestSlowedCoresDoNotCount(t *testing.T) {
 	t.Cleanup(func() { capacity = real })
 	resetTopSpeed(t)
 	looks := 0
-	full := float64(runtime.NumCPU())
 	capacity = func() (float64, float64, bool) {
 		looks++
-		if looks == 2 || looks == 3 { // after the first attempt, and at the first look of the wait: slowed
-			return full, 500, true
-		}
-		return full, 1000, true
+		c, speed := read(looks)
+		return c, speed, true
 	}
-	if _, lent := coresLent(); lent { // the reference, as a first claim takes it
-		t.Fatal("the first reading counted as lent")
-	}
+}
+
+// firstAttemptDoesNotCount claims 1.8 with attempts that measure 1.1, 1.3
+// and 1.9, each lasting minWindow (the length of a claim's run, which is
+// what is judged): with the first attempt not counted, 2 attempts reach
+// the third value.
+func firstAttemptDoesNotCount(t *testing.T) {
+	t.Helper()
 	values := []float64{1.1, 1.3, 1.9}
 	calls := 0
 	measure := func() float64 { calls++; time.Sleep(minWindow); return values[calls-1] }
 	if got := Best(t, 2, 1.8, measure); got != 1.9 || calls != 3 {
-		t.Fatalf("Best = %v after %d attempts, want 1.9 after 3: the first, made while the cores were slowed, is not counted", got, calls)
+		t.Fatalf("Best = %v after %d attempts, want 1.9 after 3: the first, made while the host had the cores, is not counted", got, calls)
 	}
 }
 

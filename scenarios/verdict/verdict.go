@@ -90,8 +90,8 @@ const (
 	CauseStarved = "starved"
 	// CauseUnequalCores: the machine's cores compute at different speeds
 	// (metric slowest_core, measured when the server, or the pool runner
-	// that executed the run, started), so work
-	// split evenly finishes when the slowest core's share does.
+	// that executed the run, started), so work split evenly finishes when
+	// the slowest core's share does.
 	CauseUnequalCores = "unequal_cores"
 	// CauseSlowCPU: the work had its cores but took markedly more CPU
 	// time than its calibration counted: the cores computed slower than
@@ -317,9 +317,10 @@ func (j *judge) loadCosts(ideal float64, seqMS float64) []cost {
 }
 
 // cpuCosts returns why CPU-bound work that could use ideal cores for seqMS
-// ms of work lost time to the machine: the measured load of other processes
-// and of the observer when the server measured it, else, from the run's own
-// CPU time over its wall time, the CPU it did not get.
+// ms of work lost time: workers out of tasks (idle); the measured load of
+// other processes and of the observer when the server measured it, else,
+// from the run's own CPU time over its wall time, the CPU it did not get;
+// and the cores' speed (unequal cores, else cores slower than calibrated).
 func (j *judge) cpuCosts(ideal, seqMS float64) []cost {
 	idle := j.idleCosts(ideal)
 	if load := j.loadCosts(ideal, seqMS); len(load) > 0 {
