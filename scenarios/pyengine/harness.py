@@ -152,11 +152,13 @@ def _num(v):
 
 
 
-# The GIL ledger and the measured work (cpu, sleep, busy, Lock...) live in
-# harness_running, which reads the clock base and the encoders above: it is
-# imported here, once they exist, and re-exported for the scenarios.
+# The GIL ledger and the sliced CPU work (cpu, Gaps) live in harness_running,
+# the sleeps, unsliced work and locks (sleep, busy, waiting, Lock) in
+# harness_waits; both read the clock base and the encoders above: they are
+# imported here, once those exist, and re-exported for the scenarios.
 import harness_running as _running  # noqa: E402
-from harness_running import Gaps, Lock, busy, calibrate, cpu, gil_lane, sleep, waiting  # noqa: E402,F401
+from harness_running import Gaps, calibrate, cpu, gil_lane  # noqa: E402,F401
+from harness_waits import Lock, busy, sleep, waiting  # noqa: E402,F401
 
 # --- Transport: the root's ring and the children's relay ---------------------------
 

@@ -1,8 +1,9 @@
 """harness_running: when a lane of a Python scenario is drawn running.
 
 Part of the harness: harness.py re-exports what scenarios use (cpu, Gaps,
-sleep, busy, waiting, Lock, calibrate, gil_lane). A lane is drawn running
-only where the harness measured that it ran:
+calibrate, gil_lane; sleep, busy, waiting and Lock, which read and feed the
+ledger, are in harness_waits.py). A lane is drawn running only where the
+harness measured that it ran:
 
 * CPU work done through cpu() runs in slices of about 100 µs (a quarter of
   the switch interval when that is shorter). After each slice the thread
@@ -93,7 +94,44 @@ _lanes = {}  # lane id -> _LaneRecord, for lanes that run on threads of this pro
 # The ledger: which lane drawn running holds the GIL, as last proved. Only
 # used with a GIL. _proof is written on every slice without the lock (one
 # store, atomic under the GIL); everything else changes under _ledger_lock.
-_ledger_lock = threading.Lock()
+class _YieldingLock:
+    """The ledger's lock under the GIL. A thread that finds it taken does
+    not block on it: it lets the GIL go (sleep(0)) and tries again. A thread
+    can lose the GIL while it holds the lock (CPython may switch threads
+    after any call in the critical section). With a plain lock, the next
+    thread to want it blocks, takes it the moment it is released, and then
+    waits for the GIL while holding it; the first thread's next check blocks
+    on it in turn, and the two threads go on handing the GIL to each other
+    at every check of their work (every 1.5 ms) instead of every switch
+    interval. Measured with testdata/gil_slices.py: runs that fell into it
+    took 2.5-3x as many hand-offs and 10-20 % longer."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self):
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        acquire = self._lock.acquire
+        while not acquire(False):
+            _sleep(0)
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+        return False
+
+
+_sleep = time.sleep
+
+
+def _new_ledger_lock():
+    """Returns the ledger's lock: without a GIL threads run at once and a
+    plain lock is right."""
+    return _YieldingLock() if GIL else threading.Lock()
+
+
+_ledger_lock = _new_ledger_lock()
 _holder = None  # the _LaneRecord drawn running that holds the GIL
 _proof = 0  # absolute ns: the latest instant a thread of this process ran Python, as seen
 _gil = None  # the process's GIL lane (kind cpu), if declared
@@ -104,7 +142,7 @@ _gil_last = 0
 def _reset_ledger():
     global _ledger_lock, _holder, _proof, _gil, _gil_shown, _gil_last
     _lanes.clear()
-    _ledger_lock = threading.Lock()
+    _ledger_lock = _new_ledger_lock()
     _holder, _proof, _gil, _gil_shown, _gil_last = None, 0, None, None, 0
 
 
@@ -229,7 +267,7 @@ def _own_record(lane):
     return rec
 
 
-# --- CPU work, sleeps and locks that measure their own waits -----------------------
+# --- CPU work that measures its own waits ----------------------------------------------
 
 _SLICE_NS = 100_000  # CPU work between two looks at the clock (at most)
 _FULL_EVERY = 16  # slices between two reads of the thread's CPU clock, at most
@@ -470,129 +508,6 @@ def cpu(lane, ms, why="computing", on_gap=None):
         last = check(w, last)
         fast = 0
     return gaps
-
-
-def sleep(lane, seconds, why="sleeping", after="running", after_why=None):
-    """Sleeps on lane and returns how late it woke, in ns. Time past the
-    deadline is time the thread waited to run again (the GIL, or a CPU) and
-    is drawn as such; then the lane goes back to state after."""
-    t0 = _pc()
-    _h.state(lane, "sleep", why, t=t0 - _BASE)
-    time.sleep(seconds)
-    t1 = _pc()
-    late = t1 - t0 - int(seconds * 1e9)
-    if late >= _gap_threshold():
-        if GIL and _proof > t1 - late:  # another thread ran Python after the deadline
-            _h.state(lane, "gil-wait", "woke up; waiting for the GIL to run again", t=t1 - late - _BASE)
-        else:
-            _h.state(lane, "runnable", "woke up; waiting for a CPU", t=t1 - late - _BASE)
-    if after:
-        # Drawn from now, not t1: a thread drawn running is measured from
-        # the moment it draws itself so (a preemption since t1 stays drawn
-        # as the wait above).
-        _h.state(lane, after, after_why)
-    return max(late, 0)
-
-
-class busy:
-    """A context manager for work the harness cannot slice (pickling, the
-    steps of an event loop): the span is drawn when it ends, running from its
-    start if the thread's CPU clock kept up with the wall clock (it was on a
-    core the whole time, within the gap threshold), active otherwise (part
-    of it was spent waiting for a core or the GIL: nobody measured when).
-    The lane keeps its previous state until then. With after, the lane goes
-    to that state when the work ends. t0 and t1 are the span's start and
-    end in run time, for the scenario's own figures. begin() and finish()
-    do the same outside a with block."""
-
-    def __init__(self, lane, why, after=None, after_why=None):
-        self.lane, self.why, self.after, self.after_why = lane, why, after, after_why
-        self.t0 = self.t1 = 0
-
-    def begin(self):
-        self._w, self._c = _pc(), _tt()
-        self.t0 = self._w - _BASE
-        return self
-
-    def finish(self):
-        """Draws the span, ending now."""
-        w, c = _pc(), _tt()
-        lost = (w - self._w) - (c - self._c)
-        self.t1 = w - _BASE
-        _h.state(self.lane, "running" if lost < _gap_threshold() else "active", self.why, t=self.t0)
-        if self.after:
-            _h.state(self.lane, self.after, self.after_why, t=self.t1)
-        return self
-
-    def __enter__(self):
-        return self.begin()
-
-    def __exit__(self, *exc):
-        self.finish()
-        return False
-
-
-class waiting:
-    """A context manager: lane is in state s (io, blocked...) inside the block
-    and back in state after when it ends."""
-
-    def __init__(self, lane, s, why=None, after="running", after_why=None):
-        self.lane, self.s, self.why, self.after, self.after_why = lane, s, why, after, after_why
-
-    def __enter__(self):
-        _h.state(self.lane, self.s, self.why)
-        return self
-
-    def __exit__(self, *exc):
-        if self.after:
-            _h.state(self.lane, self.after, self.after_why)
-        return False
-
-
-class Lock:
-    """A threading.Lock that reports contention: a lane that has to wait for
-    it gets a lock-wait span and want/got events when the wait lasted at least
-    min_wait_ns, or when another thread was drawn running meanwhile (so that
-    two threads are never drawn running at once); shorter waits are counted,
-    not drawn, so a million acquisitions do not become millions of events."""
-
-    def __init__(self, name, min_wait_ns=50_000):
-        self.name = name
-        self.min_wait_ns = min_wait_ns
-        self._lock = threading.Lock()
-        self.waited_ns = 0
-        self.contended = 0
-        self.acquisitions = 0
-
-    def acquire(self, lane, why="in the critical section", gaps=None):
-        """Takes the lock for lane. gaps is the lane's Gaps, if it measures
-        its own waits: a lock wait is not a GIL wait."""
-        self.acquisitions += 1
-        if self._lock.acquire(False):
-            return
-        t0 = _pc()
-        rec = _lanes.get(lane) if GIL else None
-        if rec is not None and rec.ident != _get_ident():
-            rec = None
-        if rec is not None:
-            _leave(rec, t0)
-        self._lock.acquire()
-        t1 = _pc()
-        if gaps is not None:
-            gaps.skip()
-        waited = t1 - t0
-        self.waited_ns += waited
-        self.contended += 1
-        if waited >= self.min_wait_ns or (rec is not None and _proof > t0):
-            _h.lock(lane, self.name, "want", t=t0 - _BASE)
-            _h.state(lane, "lock-wait", "waiting for %s: another thread holds it" % self.name, t=t0 - _BASE)
-            _h.lock(lane, self.name, "got", t=t1 - _BASE)
-            _h.state(lane, "running", why, t=t1 - _BASE)
-        elif rec is not None:
-            _take(rec, t1)
-
-    def release(self):
-        self._lock.release()
 
 
 def _state_at(rec, s, why, at):
