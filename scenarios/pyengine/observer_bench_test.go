@@ -161,10 +161,11 @@ func BenchmarkObserverCost(b *testing.B) {
 // cost of starting a process (10-35 ms on this VM, the playground's a few
 // ms more) is part of both runs but is not the observers' cost while the
 // work runs, and with less work it would weigh more than the bar. 2 CPU threads under the GIL are measured and logged too, not
-// held to the bar: there the wall time is mostly the GIL hand-offs' latency,
-// which on a VM varies between runs of the same plain program by more than
-// the bar, and the playground measured 10-20 % slower on this machine
-// (docs/performance.md) for reasons not found yet.
+// held to the bar: the playground measures 16-19 % slower on this machine.
+// A lock convoy in the GIL ledger was one cause (fixed); what is left is a
+// per-slice cost that appears only when two threads take turns and is not
+// instructions the harness runs (docs/performance.md, "The observer under
+// the GIL"; testdata/gil_slices.py times it slice by slice).
 func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 	timingClaim(t)
 	// Up to pairs alternating pairs (morePairs for the case held to the
