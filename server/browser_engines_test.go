@@ -1,12 +1,15 @@
 package server
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"interleave/internal/timingclaim"
+	"interleave/scenarios/event"
 )
 
 // TestBrowserEngineBadgeAndSwitch opens the locks scenario on the
@@ -85,14 +88,31 @@ func TestBrowserEngineBadgeAndSwitch(t *testing.T) {
 func TestBrowserCompareTwoEngines(t *testing.T) {
 	ft := freeThreadedEngine(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t), ft)
-	ctx := newBrowser(t)
+	ctx := startBrowserFor(t, true, 4*time.Minute)
 	var groups []string
 	var timelines int
+	var status string
+	var unfinished []string
+	start := time.Now()
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(ts.URL+"/compare?workload=shared-state&engine=python,python-ft&size=small"),
 		chromedp.WaitVisible(chromedp.ID("compare-run")),
 		chromedp.Click(chromedp.ID("compare-run")),
-		waitJS(`window.interleave.compare && window.interleave.compare.status === "done"`),
+		// Every model on both engines runs in turn, each with the machine
+		// to itself: on a loaded 2-core machine (CI runs other packages'
+		// tests beside this one) that can take longer than waitJS's minute.
+		waitJSFor(`window.interleave.compare && `+jsList(event.FinalComparisonStatuses)+`.includes(window.interleave.compare.status)`, 3*time.Minute),
+		evalInto(`window.interleave.compare.status`, &status),
+		evalInto(`window.interleave.compare.timelines().filter((t) => t.status !== "done").map((t) => t.model + ": " + t.status)`, &unfinished),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the comparison ended %s after %v", status, time.Since(start).Round(time.Second))
+	if status != "done" {
+		t.Fatalf("the comparison ended %s; models that did not finish: %v", status, unfinished)
+	}
+	err = chromedp.Do(ctx,
 		waitJS(`document.querySelectorAll('#results th[scope=colgroup]').length === 2`),
 		evalInto(`[...document.querySelectorAll('#results th[scope=colgroup]')].map((th) => th.textContent)`, &groups),
 		evalInto(`window.interleave.compare.timelines().filter((t) => t.run).length`, &timelines),
@@ -109,4 +129,13 @@ func TestBrowserCompareTwoEngines(t *testing.T) {
 	if timelines < 4 {
 		t.Errorf("%d timelines with a run, want every model on both engines", timelines)
 	}
+}
+
+// jsList writes strings as a JavaScript array literal.
+func jsList(items []string) string {
+	b, err := json.Marshal(items)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

@@ -51,6 +51,12 @@ var softwareCanvas = []chromedp.ExecAllocatorOption{
 // the browser is part of what it measures, must not).
 func startBrowser(t testing.TB, heavy bool, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
+	return startBrowserFor(t, heavy, 90*time.Second, extra...)
+}
+
+// startBrowserFor is startBrowser with the test's time budget in the browser.
+func startBrowserFor(t testing.TB, heavy bool, budget time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	if testing.Short() {
 		// CI runs every browser test in its go test ./... pass; its -short
 		// pass, under the race detector, checks the Go side without them.
@@ -88,7 +94,7 @@ func startBrowser(t testing.TB, heavy bool, extra ...chromedp.ExecAllocatorOptio
 	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, budget)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
@@ -98,9 +104,17 @@ func startBrowser(t testing.TB, heavy bool, extra ...chromedp.ExecAllocatorOptio
 
 // waitJS polls a JavaScript expression until it is truthy.
 func waitJS(expr string) chromedp.Action[chromedp.Void] {
+	return waitJSFor(expr, 60*time.Second)
+}
+
+// waitJSFor is waitJS with its own time budget.
+func waitJSFor(expr string, budget time.Duration) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))(ctx, t)
-		return err
+		_, err := chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(budget))(ctx, t)
+		if err != nil {
+			return fmt.Errorf("waiting %v for %s: %w", budget, expr, err)
+		}
+		return nil
 	})
 }
 
