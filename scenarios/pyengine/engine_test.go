@@ -1,6 +1,7 @@
 package pyengine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -293,8 +294,17 @@ func TestMultiprocessingTwoProcessesComputeInParallel(t *testing.T) {
 		{"workers": 1.0, "size": 1200.0, "payload_kb": 0.0, "start": "fork"},
 		{"workers": 2.0, "size": 600.0, "payload_kb": 0.0, "start": "fork"},
 	}
+	// The claim is that the two processes compute at the same time: the
+	// stretches their lanes are drawn running overlap for at least 80 % of
+	// the shorter one's. Their CPU per second of wall time (against one
+	// process's) must show more than one core's worth too, but with a bar
+	// that allows for unequal cores: when one core computes at half the
+	// other's speed (this VM's host did that for hours), the quicker worker
+	// finishes its half first and idles, and two processes that computed
+	// in parallel throughout measured 1.55x.
+	const minOverlap, minRatio = 0.8, 1.3
 	best := make([]result, len(configs))
-	ratio := 0.0
+	ratio, overlap := 0.0, 0.0
 	for round := range 4 {
 		for i, params := range configs {
 			if r := runOK(t, "multiprocessing", params); best[i].summary == nil || perCPU(r) < perCPU(best[i]) {
@@ -302,17 +312,21 @@ func TestMultiprocessingTwoProcessesComputeInParallel(t *testing.T) {
 			}
 		}
 		ratio = perCPU(best[0]) / perCPU(best[1])
-		if round >= 1 && ratio >= 1.6 {
+		overlap = runningOverlap(best[1])
+		if round >= 1 && ratio >= minRatio && overlap >= minOverlap {
 			break
 		}
-		t.Logf("round %d: %.2fx so far (a busy machine?)", round+1, ratio)
+		t.Logf("round %d: %.2fx so far, running at once %.0f%% of the time (a busy machine?)", round+1, ratio, 100*overlap)
 		timingclaim.WaitQuiet(t)
 	}
 	one, two := best[0], best[1]
-	t.Logf("1 process: %.0f ms for %.0f ms of CPU; 2 processes: %.0f ms for %.0f ms of CPU: %.2fx the work per second",
-		float64(one.summary.WallNS)/1e6, float64(one.summary.CPUNS)/1e6, float64(two.summary.WallNS)/1e6, float64(two.summary.CPUNS)/1e6, ratio)
-	if ratio < 1.6 {
-		t.Errorf("2 processes did only %.2fx the CPU work per second of 1; want >= 1.6x", ratio)
+	t.Logf("1 process: %.0f ms for %.0f ms of CPU; 2 processes: %.0f ms for %.0f ms of CPU: %.2fx the work per second; the workers ran at once %.0f%% of the shorter one's running time",
+		float64(one.summary.WallNS)/1e6, float64(one.summary.CPUNS)/1e6, float64(two.summary.WallNS)/1e6, float64(two.summary.CPUNS)/1e6, ratio, 100*overlap)
+	if ratio < minRatio {
+		t.Errorf("2 processes did only %.2fx the CPU work per second of 1; want >= %.1fx", ratio, minRatio)
+	}
+	if overlap < minOverlap {
+		t.Errorf("the two workers were drawn running at once for %.0f%% of the shorter one's running time; want >= %.0f%%", 100*overlap, 100*minOverlap)
 	}
 	if got := len(two.lanes(event.LaneProcess)); got != 2 {
 		t.Errorf("%d process lanes, want 2", got)
@@ -851,4 +865,63 @@ func TestEveryProcessReportsItsOwnPeakMemory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runningOverlap returns how much of the shorter of a run's two worker
+// process lanes' running time the two were drawn running at once (0 when
+// the run has not two such lanes).
+func runningOverlap(r result) float64 {
+	var lanes []string
+	for _, l := range r.lanes(event.LaneProcess) {
+		if l.PID != r.pid {
+			lanes = append(lanes, l.ID)
+		}
+	}
+	if len(lanes) != 2 {
+		return 0
+	}
+	a, b := runningSpans(r, lanes[0]), runningSpans(r, lanes[1])
+	var both, ta, tb int64
+	for _, x := range a {
+		ta += x[1] - x[0]
+		for _, y := range b {
+			if lo, hi := max(x[0], y[0]), min(x[1], y[1]); hi > lo {
+				both += hi - lo
+			}
+		}
+	}
+	for _, y := range b {
+		tb += y[1] - y[0]
+	}
+	if shorter := min(ta, tb); shorter > 0 {
+		return float64(both) / float64(shorter)
+	}
+	return 0
+}
+
+// runningSpans returns the stretches a lane was drawn running, as [start,
+// end) in run time: a state lasts until the lane's next state, the last one
+// until the run's last event.
+func runningSpans(r result, lane string) [][2]int64 {
+	var states []event.Event
+	var end int64
+	for _, ev := range r.events {
+		end = max(end, ev.T)
+		if ev.K == event.KindState && ev.Lane == lane {
+			states = append(states, ev)
+		}
+	}
+	slices.SortStableFunc(states, func(a, b event.Event) int { return cmp.Compare(a.T, b.T) })
+	var spans [][2]int64
+	for i, ev := range states {
+		if ev.S != event.Running {
+			continue
+		}
+		until := end
+		if i+1 < len(states) {
+			until = states[i+1].T
+		}
+		spans = append(spans, [2]int64{ev.T, until})
+	}
+	return spans
 }
