@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -69,11 +70,22 @@ func TestTwentyRunsOverTwoRunners(t *testing.T) {
 	var wg sync.WaitGroup
 	recs := make([]*recorded, 20)
 	errs := make([]error, 20)
+	// The server gives every run a deadline (its context ends then, and the
+	// dispatcher then cancels the run and fails it if its runner stays
+	// silent); so does this test, so that a run whose claim or result went
+	// astray fails the test instead of hanging the package (seen once in
+	// a README run: one of the 20 never ended).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	for i := range recs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			recs[i], errs[i] = execute(context.Background(), d, job("subprocess", scenarios.EngineGo, sequentialParams()))
+			j := job("subprocess", scenarios.EngineGo, sequentialParams())
+			recs[i], errs[i] = execute(ctx, d, j)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("run %s: %w", j.ID, errs[i])
+			}
 		}()
 	}
 	wg.Wait()
