@@ -91,9 +91,6 @@ class _LaneRecord:
 
 _lanes = {}  # lane id -> _LaneRecord, for lanes that run on threads of this process
 
-# The ledger: which lane drawn running holds the GIL, as last proved. Only
-# used with a GIL. _proof is written on every slice without the lock (one
-# store, atomic under the GIL); everything else changes under _ledger_lock.
 class _YieldingLock:
     """The ledger's lock under the GIL. A thread that finds it taken does
     not block on it: it lets the GIL go (sleep(0)) and tries again. A thread
@@ -131,6 +128,9 @@ def _new_ledger_lock():
     return _YieldingLock() if GIL else threading.Lock()
 
 
+# The ledger: which lane drawn running holds the GIL, as last proved. Only
+# used with a GIL. _proof is written on every slice without the lock (one
+# store, atomic under the GIL); everything else changes under _ledger_lock.
 _ledger_lock = _new_ledger_lock()
 _holder = None  # the _LaneRecord drawn running that holds the GIL
 _proof = 0  # absolute ns: the latest instant a thread of this process ran Python, as seen
