@@ -31,6 +31,10 @@ type DispatcherConfig struct {
 	// LostAfter is how long a runner holding a run may stay silent before
 	// the run fails with runner.ErrRunnerLost (default DefaultLostAfter).
 	LostAfter time.Duration
+	// StallAfter is how long a run may wait unclaimed while a runner with
+	// its engine has had a free slot throughout before it is offered again
+	// under a new message id (default DefaultStallAfter); see stalled.
+	StallAfter time.Duration
 }
 
 // Dispatcher hands runs to runners through NATS JetStream. It implements
@@ -68,6 +72,10 @@ type Dispatcher struct {
 type runnerSeen struct {
 	hb   Heartbeat
 	seen time.Time
+	// freeSince is since when every heartbeat of the runner had a free
+	// slot, idleSince since when all of them were free (zero when the
+	// latest had none).
+	freeSince, idleSince time.Time
 }
 
 // pendingRun is a run published on the stream, waiting for a runner's claim.
@@ -101,6 +109,12 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	}
 	if cfg.LostAfter < 2*HeartbeatEvery {
 		return nil, fmt.Errorf("lost-after %s: want at least %s (two heartbeats)", cfg.LostAfter, 2*HeartbeatEvery)
+	}
+	if cfg.StallAfter == 0 {
+		cfg.StallAfter = DefaultStallAfter
+	}
+	if cfg.StallAfter < 2*HeartbeatEvery {
+		return nil, fmt.Errorf("stall-after %s: want at least %s (two heartbeats)", cfg.StallAfter, 2*HeartbeatEvery)
 	}
 	d := &Dispatcher{cfg: cfg, logger: cfg.Logger, runners: map[string]*runnerSeen{}, waiting: map[string]*pendingRun{},
 		queued: map[string]int{}, dequeued: make(chan struct{}), disconnected: make(chan struct{}), closed: make(chan struct{})}
@@ -226,7 +240,7 @@ func (d *Dispatcher) heard(m *nats.Msg) {
 		return
 	}
 	d.mu.Lock()
-	d.runners[hb.Name] = &runnerSeen{hb: hb, seen: time.Now()}
+	d.runners[hb.Name] = d.runners[hb.Name].next(hb, time.Now())
 	d.mu.Unlock()
 }
 
@@ -350,7 +364,7 @@ func (d *Dispatcher) Execute(ctx context.Context, job runner.Job, sink runner.Si
 		rec.close()
 	}()
 
-	seq, err := d.publish(ctx, job)
+	seq, err := d.publish(ctx, job, job.ID)
 	if err != nil {
 		return child.Result{}, err
 	}
@@ -382,8 +396,10 @@ func (d *Dispatcher) waitClientTurn(ctx context.Context, client string) error {
 	}
 }
 
-// publish puts job on the stream and returns its sequence there.
-func (d *Dispatcher) publish(ctx context.Context, job runner.Job) (uint64, error) {
+// publish puts job on the stream under the message id msgID (JetStream
+// drops a second message with the same id within its duplicate window) and
+// returns its sequence there.
+func (d *Dispatcher) publish(ctx context.Context, job runner.Job, msgID string) (uint64, error) {
 	d.mu.Lock()
 	ready := d.stream != nil
 	d.mu.Unlock()
@@ -392,7 +408,7 @@ func (d *Dispatcher) publish(ctx context.Context, job runner.Job) (uint64, error
 	}
 	msg := nats.NewMsg(jobSubject(job.Engine))
 	msg.Data = mustJSON(job)
-	msg.Header.Set(jetstream.MsgIDHeader, job.ID)
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	if job.Exclusive {
 		msg.Header.Set(HeaderExclusive, "true")
 	}
@@ -415,6 +431,9 @@ func (d *Dispatcher) follow(ctx context.Context, job runner.Job, p *pendingRun, 
 	defer tick.Stop()
 	var claimedAt time.Time
 	claimed := p.claimed
+	// offeredAt is when the run's message was put on the stream; offers
+	// counts the messages.
+	offeredAt, offers := time.Now(), 1
 	var cancelled <-chan struct{} = ctx.Done()
 	var cancelSent time.Time
 	lost := func(why string) (child.Result, error) {
@@ -462,6 +481,11 @@ func (d *Dispatcher) follow(ctx context.Context, job runner.Job, p *pendingRun, 
 						d.deleteJob(seq)
 						return child.Result{}, fmt.Errorf("%w: no runner has the %s engine any more", runner.ErrUnavailable, job.Engine)
 					}
+				}
+				if free, ok := d.stalled(job, offeredAt); ok {
+					seq = d.offerAgain(ctx, job, seq, free, offeredAt, offers)
+					offeredAt = time.Now()
+					offers++
 				}
 				continue
 			}

@@ -2,10 +2,18 @@ package pool
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"interleave/internal/timingclaim"
 	"interleave/runner"
@@ -239,4 +247,99 @@ func TestNATSUnreachable(t *testing.T) {
 		t.Fatalf("the refusal took %s, want it at once", took)
 	}
 	t.Logf("refused in %s: %v", time.Since(start), err)
+}
+
+// TestAStalledRunIsOfferedAgain: a run whose message JetStream handed to a
+// pull that never takes it up (here a client that holds it and reports
+// progress, so that it never comes back) is offered again once a runner
+// has had a free slot for StallAfter, and runs there; the web node's
+// warning carries the consumer's state.
+func TestAStalledRunIsOfferedAgain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a runner process")
+	}
+	ns := startNATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := createStream(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, StreamName, consumerConfig(scenarios.EngineGo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The holder pulls before the runner exists: JetStream serves waiting
+	// pulls in the order they came, so the run's first message is its. It
+	// holds the message, reporting progress, until the test ends.
+	var heldMu sync.Mutex
+	var held jetstream.Msg
+	stopHolding := make(chan struct{})
+	holding := make(chan struct{})
+	defer func() { close(stopHolding); nc.Close(); <-holding }()
+	go func() {
+		defer close(holding)
+		batch, err := c.Fetch(1, jetstream.FetchMaxWait(50*time.Second))
+		if err != nil {
+			return
+		}
+		for m := range batch.Messages() {
+			heldMu.Lock()
+			held = m
+			heldMu.Unlock()
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-tick.C:
+					_ = m.InProgress()
+				case <-stopHolding:
+					return
+				}
+			}
+		}
+	}()
+	waitFor(t, 10*time.Second, "the holder's pull", func() bool {
+		info, err := c.Info(ctx)
+		return err == nil && info.NumWaiting == 1
+	})
+
+	startRunner(t, ns.URL(), "alpha", "-slots", "1")
+	log := &lockedBuffer{}
+	d, err := NewDispatcher(DispatcherConfig{URL: ns.URL(), StallAfter: 3 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(log, tWriter{t}), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	waitFor(t, 20*time.Second, "alpha's heartbeat", func() bool { return len(d.Runners()) == 1 })
+
+	j := job("subprocess", scenarios.EngineGo, sequentialParams())
+	start := time.Now()
+	rec, err := execute(ctx, d, j)
+	if err != nil {
+		t.Fatalf("the stalled run: %v", err)
+	}
+	t.Logf("the run ended after %v", time.Since(start).Round(time.Millisecond))
+	if rec.runner() != "alpha" || rec.count() < 10 {
+		t.Fatalf("the run went to %q with %d events, want alpha with its events", rec.runner(), rec.count())
+	}
+	heldMu.Lock()
+	m := held
+	heldMu.Unlock()
+	var got runner.Job
+	if m == nil || json.Unmarshal(m.Data(), &got) != nil || got.ID != j.ID {
+		t.Fatalf("the holder did not hold the run %s's first message", j.ID)
+	}
+	if s := log.String(); !strings.Contains(s, "offering it again") || !strings.Contains(s, "delivered and not acknowledged") {
+		t.Fatalf("the web node's log says nothing of the stalled run:\n%s", s)
+	}
 }

@@ -77,6 +77,11 @@ const (
 	// DefaultLostAfter is how long the web node waits without a heartbeat
 	// before it calls a runner lost: three missed heartbeats.
 	DefaultLostAfter = 3 * time.Second
+	// DefaultStallAfter is how long a run may wait unclaimed while a runner
+	// with its engine has a free slot before the web node offers it again:
+	// two AckWaits, so that a message JetStream handed to a pull that
+	// expired (it comes back after AckWait) is not counted as stalled.
+	DefaultStallAfter = 2 * AckWait
 	// AckWait is how long JetStream waits for a runner's acknowledgement
 	// before it offers a run to another runner; a runner reports progress
 	// every AckWait/4 while a run executes, so only a dead runner's run
@@ -108,7 +113,8 @@ type Heartbeat struct {
 	Name string `json:"name"`
 	// Slots is how many runs the runner takes at once (default its cores).
 	Slots int `json:"slots"`
-	// Free is how many of them are free now.
+	// Free is how many of them are free now for a new run (0 while an
+	// exclusive run waits for the runner's other runs to end).
 	Free int `json:"free"`
 	// Cores is the runner's number of CPUs.
 	Cores int `json:"cores"`

@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -137,4 +139,93 @@ func (d *Dispatcher) runnerAlive(name, id string, claimedAt time.Time) bool {
 		return false
 	}
 	return true
+}
+
+// next is what the web node knows of a runner after its heartbeat hb
+// arrived at now (r is what it knew before, nil for a new runner).
+func (r *runnerSeen) next(hb Heartbeat, now time.Time) *runnerSeen {
+	n := &runnerSeen{hb: hb, seen: now}
+	since := func(prev time.Time, holds bool) time.Time {
+		switch {
+		case !holds:
+			return time.Time{}
+		case r != nil && !prev.IsZero():
+			return prev
+		}
+		return now
+	}
+	var free, idle time.Time
+	if r != nil {
+		free, idle = r.freeSince, r.idleSince
+	}
+	n.freeSince = since(free, hb.Free > 0)
+	n.idleSince = since(idle, hb.Free > 0 && hb.Free >= hb.Slots)
+	return n
+}
+
+// stalled says whether a run offered on the stream at offeredAt and not
+// claimed yet should have been taken by now, and names the runner that
+// could have: a live runner with the run's engine has had a free slot
+// (every slot, for an exclusive run) in every heartbeat since StallAfter
+// ago, and the run has waited that long. A runner with a free slot fetches
+// the oldest run of its engine within a second, so such a run's message
+// went astray between JetStream and the runners (a pull whose messages
+// were never seen, a redelivery that did not come).
+func (d *Dispatcher) stalled(job runner.Job, offeredAt time.Time) (string, bool) {
+	if time.Since(offeredAt) < d.cfg.StallAfter {
+		return "", false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	names := make([]string, 0, len(d.runners))
+	for name := range d.runners {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		r := d.runners[name]
+		since := r.freeSince
+		if job.Exclusive {
+			since = r.idleSince
+		}
+		if time.Since(r.seen) < d.cfg.LostAfter && !since.IsZero() && time.Since(since) >= d.cfg.StallAfter &&
+			slices.ContainsFunc(r.hb.Engines, func(e EngineInfo) bool { return e.ID == job.Engine }) {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// offerAgain puts a stalled run on the stream again under a new message
+// id, then removes its previous message (a runner that took that one
+// meanwhile still gets its claim granted; whoever takes the other is
+// refused), and returns the run's sequence in the stream. The warning
+// carries the consumer's state, the evidence of where the run went astray.
+func (d *Dispatcher) offerAgain(ctx context.Context, job runner.Job, seq uint64, free string, offeredAt time.Time, offers int) uint64 {
+	d.logger.Warn("pool: a run waited unclaimed while a runner had a free slot; offering it again",
+		"run", job.ID, "engine", job.Engine, "free_runner", free, "waited", time.Since(offeredAt).Round(time.Millisecond),
+		"offers", offers, "stream_seq", seq, "queue", d.queueState(job.Engine))
+	next, err := d.publish(ctx, job, fmt.Sprintf("%s#%d", job.ID, offers+1))
+	if err != nil {
+		d.logger.Warn("pool: offer a stalled run again", "run", job.ID, "err", err)
+		return seq
+	}
+	d.deleteJob(seq)
+	return next
+}
+
+// queueState describes the consumer of engine's runs, for the log.
+func (d *Dispatcher) queueState(engine string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := d.js.Consumer(ctx, StreamName, consumerName(engine))
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return fmt.Sprintf("%d pending, %d delivered and not acknowledged, %d redelivered, %d pulls waiting",
+		info.NumPending, info.NumAckPending, info.NumRedelivered, info.NumWaiting)
 }

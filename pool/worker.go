@@ -195,6 +195,10 @@ func (r *Runner) heartbeat() Heartbeat {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	hb := Heartbeat{Name: r.cfg.Name, Slots: r.cfg.Slots, Free: r.free, Cores: r.cores, Engines: r.info, Runs: []string{}}
+	if r.draining > 0 {
+		// The free slots wait for an exclusive run: no other run takes them.
+		hb.Free = 0
+	}
 	for id := range r.runs {
 		hb.Runs = append(hb.Runs, id)
 	}
@@ -217,7 +221,19 @@ func (r *Runner) consumer(ctx context.Context, engine string) (jetstream.Consume
 	if _, err := createStream(cctx, r.js); err != nil {
 		return nil, fmt.Errorf("create the runs stream: %w", err)
 	}
-	c, err := r.js.CreateOrUpdateConsumer(cctx, StreamName, jetstream.ConsumerConfig{
+	c, err := r.js.CreateOrUpdateConsumer(cctx, StreamName, consumerConfig(engine))
+	if err != nil {
+		return nil, fmt.Errorf("create the consumer of %s runs: %w", engine, err)
+	}
+	r.mu.Lock()
+	r.consumers[engine] = c
+	r.mu.Unlock()
+	return c, nil
+}
+
+// consumerConfig is the durable pull consumer of engine's runs.
+func consumerConfig(engine string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
 		Durable:       consumerName(engine),
 		Description:   "runners with the " + engine + " engine",
 		FilterSubject: jobSubject(engine),
@@ -227,14 +243,7 @@ func (r *Runner) consumer(ctx context.Context, engine string) (jetstream.Consume
 		// A run is offered again only after its runner died (its claim is
 		// then refused) or after a runner had no free slot for it.
 		MaxDeliver: -1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create the consumer of %s runs: %w", engine, err)
 	}
-	r.mu.Lock()
-	r.consumers[engine] = c
-	r.mu.Unlock()
-	return c, nil
 }
 
 // fetch takes engine's runs from the stream, one at a time, while a slot
