@@ -65,12 +65,6 @@ func TestBrowserCompareSaysWhyItCannotRun(t *testing.T) {
 	}
 }
 
-// pythonStandIn answers to the python engine's name with the flood child,
-// so that the comparison page can be driven end to end without python3.
-type pythonStandIn struct{ floodEngine }
-
-func (*pythonStandIn) Name() string { return scenarios.EnginePython }
-
 func TestBrowserCompareStacksTimelinesOnOneAxis(t *testing.T) {
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	ctx := newBrowser(t)
