@@ -26,6 +26,7 @@ import { editable } from './viewer.js';
 import { readRoom, writeRoom, samePage, viewOf, sameView, PAUSE_KEYS } from './roomstate.js';
 import * as roomQuestions from './roomquestions.js';
 import { el } from './roomdom.js';
+import { drawRuns } from './roomruns.js';
 
 /** PUBLISH_EVERY_MS spaces the presenter's view updates (a drag sends a few a second, the last one always). */
 const PUBLISH_EVERY_MS = 50;
@@ -458,25 +459,8 @@ class Room {
     const key = JSON.stringify(this.runs);
     if (key === this.runsKey) return;
     this.runsKey = key;
-    if (this.runs.length === 0) {
-      box.replaceChildren(el('p', { class: 'empty', text: 'No runs yet.' }));
-      return;
-    }
-    const rows = this.runs.map((r) => el('tr', { 'data-run': r.id, 'data-status': r.status },
-      el('td', { class: 'run-label', text: r.label }),
-      el('td', {}, el('strong', { text: r.scenario }), ' ', el('code', { class: 'run-params', text: paramsText(r) })),
-      el('td', {}, el('span', { class: 'status', 'data-status': r.status, text: r.status === 'queued' && r.position ? `queued (#${r.position})` : r.status })),
-      el('td', { class: 'run-verdict', text: r.verdict || '' }),
-      el('td', {}, el('button', { type: 'button', class: 'room-show', onclick: () => location.assign(`/r/${encodeURIComponent(r.id)}`), text: 'Show' }))));
-    box.replaceChildren(el('table', { id: 'room-runs-table', class: 'runs' },
-      el('thead', {}, el('tr', {}, ...['started by', 'scenario and settings', 'status', 'verdict', ''].map((h) => el('th', { scope: 'col', text: h })))),
-      el('tbody', {}, ...rows)));
+    drawRuns(box, this.runs);
   }
-}
-
-/** paramsText writes a run's settings: engine=go workers=4 … */
-function paramsText(r) {
-  return [`engine=${r.engine}`, ...Object.entries(r.params || {}).map(([k, v]) => `${k}=${v}`)].join(' ');
 }
 
 /** wrap calls after() after every call of obj[name]. */

@@ -185,13 +185,17 @@ func TestNaiveCounterLosesUpdatesWithoutAGIL(t *testing.T) {
 	// two free cores, so the test holds them as a timing claim does.
 	timingClaim(t)
 	params := map[string]any{"variant": "naive", "workers": 4.0, "increments": 100000.0, "lock": false}
-	var lost float64
+	// Best repeats an attempt during which other processes had a core
+	// (seen in a README run: 0 lost in 3 attempts while other packages'
+	// tests computed, the threads' lanes one after another), once the
+	// machine is quiet.
 	var res result
-	for attempt := 1; attempt <= 3 && lost < 1; attempt++ {
+	lost := timingclaim.Best(t, 3, 1, func() float64 {
 		res = runOn(t, ft, "locks", params)
-		lost = res.metric(t, "lost")
-		t.Logf("python-ft attempt %d: %.0f of %.0f lost: %s", attempt, lost, res.metric(t, "expected"), res.summary.Verdict)
-	}
+		lost := res.metric(t, "lost")
+		t.Logf("python-ft: %.0f of %.0f lost: %s", lost, res.metric(t, "expected"), res.summary.Verdict)
+		return lost
+	})
 	if lost < 1 {
 		t.Fatalf("python-ft: no update lost in 3 attempts of 4 × 100,000 counter += 1")
 	}

@@ -50,6 +50,42 @@ def plain(i):
     ends[i] = ts
 
 
+def store(i):
+    """The plain loop plus the fast path's one store to a module global
+    (harness_running._proof), nothing else: MODE=store."""
+    ts = []
+    add = ts.append
+    done = 0
+    while done < UNITS:
+        spin(PIECE)
+        done += PIECE
+        w = pc()
+        add(w)
+        hr._proof = w
+    ends[i] = ts
+
+
+def local(i):
+    """The plain loop plus the fast path's compare and counter, with the
+    proof kept in a local instead of the module: MODE=local."""
+    ts = []
+    add = ts.append
+    done = fast = proof = 0
+    last = pc()
+    quick = 10**9
+    while done < UNITS:
+        spin(PIECE)
+        done += PIECE
+        w = pc()
+        add(w)
+        if w - last < quick and fast < 1 << 30:
+            last = w
+            proof = w
+            fast += 1
+            continue
+    ends[i] = ts
+
+
 def harness(i):
     """harness_running.cpu()'s loop, recording each slice's end."""
     lane = h.thread_lane("t%d" % i, "thread %d" % i)
@@ -81,7 +117,7 @@ def main():
     sys.setswitchinterval(0.005)
     h.calibrate(PER_MS)
     h._await_recorder()  # its start-up (tens of ms) must not fall in the measured window
-    work = {"plain": plain, "harness": harness}[MODE]
+    work = {"plain": plain, "store": store, "local": local, "harness": harness}[MODE]
     barrier = threading.Barrier(THREADS + 1)
 
     def run(i):
