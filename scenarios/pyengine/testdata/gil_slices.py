@@ -8,6 +8,11 @@ interval. Each slice's end is read with perf_counter_ns in both modes:
 * MODE=harness: the loop of harness_running.cpu(), verbatim (the fast path,
   the full check every 16 slices or after a slow slice, the GIL ledger and
   its events), with the slice's end recorded the same way.
+* MODE=store and MODE=local bisect the fast path: the plain loop plus its
+  store to a module global, or plus its compare and counter (on locals).
+
+SPIN=noalloc replaces the work by one that allocates nothing (small ints
+only), in every mode: the allocator's share of a difference.
 
 It prints the median and mean duration of the slices that hold no wait
 (under 1 ms: the thread computed throughout), the slices after a hand-off,
@@ -36,6 +41,14 @@ WAIT_NS = 1_000_000  # a slice longer than this held a wait (a hand-off)
 
 pc = time.perf_counter_ns
 spin = hr._spin
+if os.environ.get("SPIN") == "noalloc":
+    from itertools import repeat
+
+    def spin(n):  # small ints only: nothing allocated
+        x = 0
+        for _ in repeat(None, n):
+            x = (x * 7 + 3) & 255
+        return x
 ends = {}
 
 
