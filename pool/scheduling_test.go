@@ -209,3 +209,50 @@ func spanOf(spans []span, name string) span {
 	}
 	return span{}
 }
+
+// TestStallNeedsAFreeSlotThroughout: a run counts as stalled only once a
+// runner with its engine has had a free slot (every slot, for an exclusive
+// run) in every heartbeat for StallAfter, and the run has waited as long.
+func TestStallNeedsAFreeSlotThroughout(t *testing.T) {
+	d := &Dispatcher{cfg: DispatcherConfig{LostAfter: DefaultLostAfter, StallAfter: 4 * time.Second}, runners: map[string]*runnerSeen{}}
+	goEngine := []EngineInfo{{ID: scenarios.EngineGo}}
+	now := time.Now()
+	hear := func(free int, ago time.Duration) {
+		d.runners["r"] = d.runners["r"].next(Heartbeat{Name: "r", Slots: 2, Free: free, Engines: goEngine}, now.Add(-ago))
+	}
+	run := runner.Job{ID: "x", Engine: scenarios.EngineGo}
+	exclusive := runner.Job{ID: "y", Engine: scenarios.EngineGo, Exclusive: true}
+	offered := now.Add(-10 * time.Second)
+
+	hear(1, 6*time.Second)
+	hear(1, 3*time.Second)
+	hear(1, 0)
+	if name, ok := d.stalled(run, offered); !ok || name != "r" {
+		t.Errorf("a slot free for 6 s: stalled %v (%q), want true naming r", ok, name)
+	}
+	if _, ok := d.stalled(exclusive, offered); ok {
+		t.Error("an exclusive run with one of two slots free counts as stalled")
+	}
+	if _, ok := d.stalled(run, now.Add(-2*time.Second)); ok {
+		t.Error("a run offered 2 s ago counts as stalled")
+	}
+	if _, ok := d.stalled(runner.Job{ID: "z", Engine: scenarios.EnginePython}, offered); ok {
+		t.Error("a python run counts as stalled on a runner without python")
+	}
+
+	hear(0, 2*time.Second) // busy 2 s ago: free only since
+	hear(2, 1*time.Second)
+	hear(2, 0)
+	if _, ok := d.stalled(run, offered); ok {
+		t.Error("a runner busy 2 s ago makes the run stalled")
+	}
+	d.runners["r"].freeSince = now.Add(-5 * time.Second)
+	d.runners["r"].idleSince = now.Add(-5 * time.Second)
+	if _, ok := d.stalled(exclusive, offered); !ok {
+		t.Error("an exclusive run with every slot free for 5 s is not stalled")
+	}
+	d.runners["r"].seen = now.Add(-DefaultLostAfter - time.Second)
+	if _, ok := d.stalled(run, offered); ok {
+		t.Error("a runner not heard from for longer than LostAfter makes the run stalled")
+	}
+}
