@@ -144,23 +144,22 @@ func (d *Dispatcher) runnerAlive(name, id string, claimedAt time.Time) bool {
 // next is what the web node knows of a runner after its heartbeat hb
 // arrived at now (r is what it knew before, nil for a new runner).
 func (r *runnerSeen) next(hb Heartbeat, now time.Time) *runnerSeen {
-	n := &runnerSeen{hb: hb, seen: now}
 	since := func(prev time.Time, holds bool) time.Time {
 		switch {
 		case !holds:
 			return time.Time{}
-		case r != nil && !prev.IsZero():
-			return prev
+		case prev.IsZero():
+			return now
 		}
-		return now
+		return prev
 	}
-	var free, idle time.Time
+	var prev runnerSeen
 	if r != nil {
-		free, idle = r.freeSince, r.idleSince
+		prev = *r
 	}
-	n.freeSince = since(free, hb.Free > 0)
-	n.idleSince = since(idle, hb.Free > 0 && hb.Free >= hb.Slots)
-	return n
+	return &runnerSeen{hb: hb, seen: now,
+		freeSince: since(prev.freeSince, hb.Free > 0),
+		idleSince: since(prev.idleSince, hb.Free > 0 && hb.Free >= hb.Slots)}
 }
 
 // stalled says whether a run offered on the stream at offeredAt and not

@@ -65,6 +65,6 @@ function setText(node, text) {
 }
 
 /** paramsText writes a run's settings: engine=go workers=4 … */
-export function paramsText(r) {
+function paramsText(r) {
   return [`engine=${r.engine}`, ...Object.entries(r.params || {}).map(([k, v]) => `${k}=${v}`)].join(' ');
 }
