@@ -162,10 +162,12 @@ func BenchmarkObserverCost(b *testing.B) {
 // ms more) is part of both runs but is not the observers' cost while the
 // work runs, and with less work it would weigh more than the bar. 2 CPU threads under the GIL are measured and logged too, not
 // held to the bar: the playground measures 16-19 % slower on this machine.
-// A lock convoy in the GIL ledger was one cause (fixed); what is left is a
-// per-slice cost that appears only when two threads take turns and is not
-// instructions the harness runs (docs/performance.md, "The observer under
-// the GIL"; testdata/gil_slices.py times it slice by slice).
+// A lock convoy in the GIL ledger was one cause (fixed). What is left comes
+// with measuring the gaps but follows neither the slices' length nor how
+// often the full check runs, and is not instructions the harness runs: the
+// same work runs slower (docs/performance.md, "The observer under the GIL";
+// testdata/gil_slices.py times it slice by slice, testdata/between_slices.py
+// shows what a little Python between slices costs without the harness).
 func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 	timingClaim(t)
 	// Up to pairs alternating pairs (morePairs for the case held to the
