@@ -15,11 +15,17 @@ import (
 // pingPong makes two labelled goroutines hand a token back and forth n
 // times: the most scheduler transitions a scenario can make.
 func pingPong(n int) {
+	pingPongUntil(func(i int) bool { return i == n })
+}
+
+// pingPongUntil hands the token back and forth until done(i) after the
+// i-th exchange.
+func pingPongUntil(done func(i int) bool) {
 	ping, pong := make(chan int), make(chan int)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		Label(context.Background(), "ping")
-		for range n {
+		for i := 0; !done(i); i++ {
 			ping <- 1
 			<-pong
 		}
@@ -88,23 +94,8 @@ func TestBusyScenarioIsSampled(t *testing.T) {
 	// the race detector, which slows the reader), or give up after 10s.
 	deadline := time.Now().Add(10 * time.Second)
 	resumedYet := func() bool { return marks(rec.events(), "scheduler trace resumed") > 0 }
-	ping, pong := make(chan int), make(chan int)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		Label(context.Background(), "ping")
-		for i := 0; i%10_000 != 0 || !resumedYet() && time.Now().Before(deadline); i++ {
-			ping <- 1
-			<-pong
-		}
-		close(ping)
-	})
-	wg.Go(func() {
-		Label(context.Background(), "pong")
-		for range ping {
-			pong <- 1
-		}
-	})
-	wg.Wait()
+	// Checking every 10,000 exchanges keeps the marks' scan off the hot loop.
+	pingPongUntil(func(i int) bool { return i%10_000 == 0 && i > 0 && (resumedYet() || time.Now().After(deadline)) })
 	stop()
 
 	evs := rec.events()
