@@ -18,8 +18,8 @@ func pingPong(n int) {
 	pingPongUntil(func(i int) bool { return i == n })
 }
 
-// pingPongUntil hands the token back and forth until done(i) after the
-// i-th exchange.
+// pingPongUntil hands the token back and forth until done(i), i being the
+// exchanges made so far.
 func pingPongUntil(done func(i int) bool) {
 	ping, pong := make(chan int), make(chan int)
 	var wg sync.WaitGroup
