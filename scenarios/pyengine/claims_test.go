@@ -279,7 +279,7 @@ func TestHarnessOverhead(t *testing.T) {
 			timingclaim.WaitQuiet(t)
 		}
 		for _, script := range []string{"cpu_plain.py", "cpu_instrumented.py"} {
-			res := runTestScript(t, script, scenarios.Params{"units": int64(5_000_000)})
+			res := runTestScript(t, script, scenarios.Params{"units": int64(11_000_000)})
 			if res.err != nil {
 				t.Fatalf("%s: %v", script, res.err)
 			}

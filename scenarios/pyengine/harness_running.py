@@ -47,6 +47,7 @@ import sys
 import threading
 import time
 import types
+from itertools import repeat as _repeat
 
 import harness as _h
 
@@ -275,9 +276,19 @@ _units_per_ms = 0
 
 
 def _spin(n):
+    """The CPU work: n steps of arithmetic on small ints. It allocates
+    nothing (CPython keeps the ints -5..256 preallocated; x stays under 159
+    and repeat() yields None), so the objects the harness allocates between
+    slices (clock readings, events, the ledger's records) cannot slow it
+    down. The work it replaced, x = (x + i * i) % 1000003 over range(n),
+    allocated an int at every step from the same pymalloc size class as
+    the harness's clock readings; under the GIL, with the harness's take-
+    overs between its slices, it ran 8-13 % slower in the playground than
+    plainly, for harness code taking under 2 % of the time (docs/
+    performance.md, "The observer under the GIL")."""
     x = 0
-    for i in range(n):
-        x = (x + i * i) % 1000003
+    for _ in _repeat(None, n):
+        x = (x * 5 + 3) & 31
     return x
 
 
@@ -310,7 +321,7 @@ def calibrate(units_per_ms=None):
         _units_per_ms = int(units_per_ms)
     if _units_per_ms:
         return _units_per_ms
-    probe = 20000
+    probe = 40000
     _spin(probe)
     best = None
     for _ in range(5):

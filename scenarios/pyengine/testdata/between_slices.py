@@ -1,7 +1,9 @@
 """What a little Python between slices of work costs, without the harness.
 
 threads (env T, default 2) threads compute size (env SIZE, default 800) ms of
-the harness's work function each, in 100 µs slices, under the GIL with a 5 ms
+the harness's former work function each (it allocates an int per step;
+the harness's work now allocates nothing, see gil_slices.py SPIN=alloc),
+in 100 µs slices, under the GIL with a 5 ms
 switch interval, as plain_threads.py does. After every 16th slice each
 thread runs, by MODE:
 
@@ -31,7 +33,7 @@ UNITS, PIECE = int(os.environ.get("SIZE", "800")) * PER_MS, PER_MS // 10
 pc = time.perf_counter_ns
 
 
-def spin(n):  # the harness's work function, verbatim
+def spin(n):  # the harness's work function until 2026-12-04 (an int allocated per step)
     x = 0
     for i in range(n):
         x = (x + i * i) % 1000003

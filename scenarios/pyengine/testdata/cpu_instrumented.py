@@ -6,9 +6,9 @@ import time
 
 import harness as h
 
-UNITS = 20_000_000
-UNITS_PER_MS = 20_000  # fixed, so that both scripts do exactly the same work:
-# harness.cpu then computes slices of 2,000 units (100 µs worth), as cpu_plain.py does
+UNITS = 45_000_000
+UNITS_PER_MS = 45_000  # fixed, so that both scripts do exactly the same work:
+# harness.cpu then computes slices of 4,500 units (100 µs worth), as cpu_plain.py does
 
 
 def main():
