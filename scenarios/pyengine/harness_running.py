@@ -281,11 +281,12 @@ def _spin(n):
     and repeat() yields None), so the objects the harness allocates between
     slices (clock readings, events, the ledger's records) cannot slow it
     down. The work it replaced, x = (x + i * i) % 1000003 over range(n),
-    allocated an int at every step from the same pymalloc size class as
-    the harness's clock readings; under the GIL, with the harness's take-
-    overs between its slices, it ran 8-13 % slower in the playground than
-    plainly, for harness code taking under 2 % of the time (docs/
-    performance.md, "The observer under the GIL")."""
+    allocated an int at every step; under the GIL, with the harness's
+    take-overs between its slices, it ran 7-13 % slower in the playground
+    than plainly, for harness code taking under 2 % of the time, and as
+    much slower next to any Python that allocates at each hand-off (not
+    next to Python that does not). How the allocator passes the cost on
+    is not measured (docs/performance.md, "The observer under the GIL")."""
     x = 0
     for _ in _repeat(None, n):
         x = (x * 5 + 3) & 31
