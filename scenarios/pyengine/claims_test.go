@@ -262,7 +262,7 @@ func TestGILHandOffsFollowTheSwitchInterval(t *testing.T) {
 func TestHarnessOverhead(t *testing.T) {
 	timingClaim(t)
 	needPython(t)
-	// Many short runs (about 200 ms each): the same run takes anything
+	// Many short runs (about 250 ms each): the same run takes anything
 	// from 380 to 500 ms on this VM, whose vCPUs change speed from one
 	// second to the next (another guest on the host's cores); the best of
 	// many short runs catches each script at the cores' quickest.
