@@ -2,7 +2,10 @@ package pyengine
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +18,65 @@ import (
 // the plain script then do exactly the same work, with no calibration noise
 // between them.
 const benchUnitsPerMS = 45_000
+
+// workBody returns the statements of the Python function def (the line
+// that starts it, e.g. "def spin(n):") in src: its indented lines after
+// its docstring, without comments and blank lines.
+func workBody(src, def string) []string {
+	_, rest, ok := strings.Cut(src, "\n"+def)
+	if !ok {
+		return nil
+	}
+	var lines []string
+	for _, line := range strings.Split(rest, "\n")[1:] { // [0]: the rest of the def line
+		if line != "" && !strings.HasPrefix(line, " ") {
+			break // the function ends at the next unindented line
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) > 0 && strings.HasPrefix(strings.TrimSpace(lines[0]), `"""`) {
+		for i, line := range lines {
+			if strings.HasSuffix(line, `"""`) && (i > 0 || len(strings.TrimSpace(line)) > 3) {
+				lines = lines[i+1:]
+				break
+			}
+		}
+	}
+	var body []string
+	for _, line := range lines {
+		if code := strings.TrimSpace(line); code != "" && !strings.HasPrefix(code, "#") {
+			body = append(body, line)
+		}
+	}
+	return body
+}
+
+// TestPlainScriptsComputeTheHarnessWork keeps the plain scripts' copies of
+// the work (they must not import the harness, which starts a recorder)
+// the same as harness_running._spin: the observer benchmarks compare the
+// same work, and the harness's work allocates nothing (a work function
+// that allocates is slowed by the harness's own allocations, see
+// docs/performance.md, "The observer under the GIL").
+func TestPlainScriptsComputeTheHarnessWork(t *testing.T) {
+	harness, err := os.ReadFile("harness_running.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := workBody(string(harness), "def _spin(n):")
+	if len(want) == 0 {
+		t.Fatal("harness_running.py has no def _spin(n):")
+	}
+	for _, name := range []string{"plain_threads.py", "plain_processes.py", "cpu_plain.py"} {
+		src, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.ReplaceAll(strings.Join(workBody(string(src), "def spin(n):"), "\n"), "repeat(", "_repeat(")
+		if got != strings.Join(want, "\n") {
+			t.Errorf("testdata/%s computes\n%s\nwhere the harness computes\n%s", name, got, strings.Join(want, "\n"))
+		}
+	}
+}
 
 // observerCase is one workload of the observer benchmark: a scenario run by
 // the playground (the harness, its recorder, the states it emits, the GIL
@@ -164,7 +226,7 @@ func BenchmarkObserverCost(b *testing.B) {
 // threads under the GIL computing 500 ms each, where the harness measures
 // every hand-off of the GIL (docs/performance.md, "The observer under the
 // GIL": its work function allocates nothing, or the harness's own
-// allocations between slices slow it down by 8-13 %).
+// allocations between slices slow it down by 7-13 %).
 func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 	timingClaim(t)
 	// Up to pairs alternating pairs until the best of each side is within

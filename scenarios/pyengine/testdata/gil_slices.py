@@ -14,7 +14,7 @@ interval. Each slice's end is read with perf_counter_ns in both modes:
 SPIN=alloc replaces the harness's work (which allocates nothing) by the
 one it used until 2026-12-04, x = (x + i * i) % 1000003 over range(n),
 which allocates an int at every step, in every mode: with it the
-harness's slices are 8-13 % slower than plain ones, without it about 2 %.
+harness's slices are 7-13 % slower than plain ones, without it about 1-2 %.
 
 It prints the median and mean duration of the slices that hold no wait
 (under 1 ms: the thread computed throughout), the slices after a hand-off,
@@ -37,13 +37,14 @@ import harness_running as hr
 
 MODE = os.environ.get("MODE", "plain")
 THREADS = int(os.environ.get("T", "2"))
-PER_MS = 45_000 if os.environ.get("SPIN") != "alloc" else 20_000
+ALLOC = os.environ.get("SPIN") == "alloc"
+PER_MS = 20_000 if ALLOC else 45_000  # about a ms of one core here
 UNITS, PIECE = int(os.environ.get("SIZE", "500")) * PER_MS, PER_MS // 10
 WAIT_NS = 1_000_000  # a slice longer than this held a wait (a hand-off)
 
 pc = time.perf_counter_ns
 spin = hr._spin
-if os.environ.get("SPIN") == "alloc":
+if ALLOC:
 
     def spin(n):  # the harness's work until 2026-12-04: an int allocated per step
         x = 0
@@ -51,7 +52,7 @@ if os.environ.get("SPIN") == "alloc":
             x = (x + i * i) % 1000003
         return x
 
-    hr._spin = spin
+
 ends = {}
 
 
