@@ -436,6 +436,11 @@ func (c *converter) mark(lane, label string, t int64) {
 // paused records that the trace is skipped from the latest event on.
 func (c *converter) paused(why string) {
 	c.caughtUp()
+	// Lanes the rate cap held back show a state that is no longer true:
+	// they are brought up to date first, past the cap as at the end of the
+	// trace, or one shown running but no longer so would keep claiming its
+	// core through the pause.
+	c.resync(true)
 	c.mark("", "scheduler trace paused: "+why, c.lastT)
 	// While the trace is off nobody records who is on a core: a lane left
 	// `running` would claim a core it may not hold.

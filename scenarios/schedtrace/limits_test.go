@@ -111,13 +111,51 @@ func TestBusyScenarioIsSampled(t *testing.T) {
 		}
 	}
 	// While paused nobody records who is on a core: a lane left running or
-	// runnable says active instead (one of the two is always on a core or
-	// waiting for one).
-	unrecorded := func(s laneSpan) bool { return s.s == event.Active && strings.Contains(s.why, "paused") }
-	if !slices.ContainsFunc(sp["ping"], unrecorded) && !slices.ContainsFunc(sp["pong"], unrecorded) {
-		t.Error("neither lane says active while the trace is paused")
-	}
+	// runnable at a pause says active instead, from the pause on.
+	pausedLanes(t, evs, "ping", "pong")
 	t.Logf("%d pauses, %d resumes", paused, resumed)
+}
+
+// pausedLanes checks every pause of the trace in evs: each of lanes that
+// was running or runnable when the trace paused says active ("paused")
+// before its next state, since nobody records who is on a core meanwhile.
+// At least one pause must have found such a lane (in a ping-pong one of
+// the two is always on a core or waiting for one, unless both wait on
+// something else, such as the recorder's lock).
+func pausedLanes(t *testing.T, evs []event.Event, lanes ...string) {
+	t.Helper()
+	cur := map[string]event.Event{}
+	owed := map[string]bool{} // lanes that must say active next
+	checked := 0
+	var seen []string // what each pause found, for the log
+	for _, ev := range evs {
+		switch {
+		case ev.K == event.KindMark && strings.HasPrefix(ev.Label, "scheduler trace paused"):
+			var at []string
+			for _, l := range lanes {
+				if c, ok := cur[l]; ok && (c.S == event.Running || c.S == event.Runnable) {
+					owed[l] = true
+				}
+				at = append(at, l+" "+cur[l].S+" ("+cur[l].Why+")")
+			}
+			seen = append(seen, strings.Join(at, ", "))
+		case ev.K == event.KindState && slices.Contains(lanes, ev.Lane):
+			if owed[ev.Lane] {
+				delete(owed, ev.Lane)
+				checked++
+				if ev.S != event.Active || !strings.Contains(ev.Why, "paused") {
+					t.Errorf("lane %s was on a core or waiting for one when the trace paused, then says %s (%s), want active (paused)", ev.Lane, ev.S, ev.Why)
+				}
+			}
+			cur[ev.Lane] = ev
+		}
+	}
+	for l := range owed {
+		t.Errorf("lane %s was on a core or waiting for one at the last pause and never said active", l)
+	}
+	if checked == 0 {
+		t.Errorf("no pause found a lane on a core or waiting for one; the lanes at each pause: %s", strings.Join(seen, "; "))
+	}
 }
 
 // A reader that falls behind drops the backlog with a mark instead of
