@@ -166,24 +166,39 @@ const (
 )
 
 // run is Best and Lowest: better says whether v beats the best so far,
-// done whether the best so far settles the claim. A disturbed attempt that
-// does not settle it is repeated, once the machine is quiet, without
-// counting (up to extraAttempts times).
+// done whether the best so far settles the claim.
 func run(t testing.TB, attempts int, measure func() float64, better func(v, best float64) bool, done func(best float64) bool) float64 {
 	t.Helper()
-	best, extra := 0.0, 0
-	for i := 0; i < attempts; i++ {
-		before := readOthers()
+	best := 0.0
+	Attempts(t, attempts, func(i int) (string, bool) {
 		v := measure()
-		long := time.Since(before.at) >= minWindow
-		other, known := before.coresSince()
-		busy := known && other >= BusyCores
 		if i == 0 || better(v, best) { // a score may be negative (0 at best)
 			best = v
 		}
-		if done(best) {
-			t.Logf("attempt %d of %d: %s (other processes used %.2f cores meanwhile)", i+1, attempts, fmt.Sprint(v), other)
-			break
+		return fmt.Sprint(v), done(best)
+	})
+	return best
+}
+
+// Attempts runs attempt up to n times, until it says the claim is settled,
+// for claims that keep their own best of several attempts (Best and Lowest
+// keep one number). An attempt that does not settle the claim, during
+// which other processes used the cores (BusyCores) or after which the cores
+// did not compute in parallel (CapacityShare), is repeated once the machine
+// is quiet, without counting (up to extraAttempts times). attempt gets how
+// many attempts ran before it and returns what it measured, for the log.
+func Attempts(t testing.TB, n int, attempt func(i int) (measured string, settled bool)) {
+	t.Helper()
+	extra := 0
+	for i := 0; i < n; i++ {
+		before := readOthers()
+		measured, settled := attempt(i + extra)
+		long := time.Since(before.at) >= minWindow
+		other, known := before.coresSince()
+		busy := known && other >= BusyCores
+		if settled {
+			t.Logf("attempt %d of %d: %s (other processes used %.2f cores meanwhile)", i+1, n, measured, other)
+			return
 		}
 		// The attempt fell short: were the cores lent away? Measured only
 		// now, so that an attempt that settles the claim costs nothing (the
@@ -194,14 +209,13 @@ func run(t testing.TB, attempts int, measure func() float64, better func(v, best
 			capNow, lent = coresLent()
 		}
 		t.Logf("attempt %d of %d: %s (other processes used %.2f cores meanwhile; the cores computed %.2f cores' worth at once just after)",
-			i+1, attempts, fmt.Sprint(v), other, capNow)
+			i+1, n, measured, other, capNow)
 		if (busy || lent) && extra < extraAttempts {
 			extra++
 			i--
 			WaitQuiet(t)
 		}
 	}
-	return best
 }
 
 // others is a reading of the CPU time the whole machine and this process

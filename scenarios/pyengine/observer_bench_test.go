@@ -237,7 +237,11 @@ func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var plain, playground time.Duration
 			ratio := func() float64 { return float64(playground) / float64(plain) }
-			for i := range pairs {
+			// A pair during which other processes used the cores, or after
+			// which the host had lent them away, does not count against
+			// the ten (timingclaim.Attempts): in one CI run the host slowed
+			// six pairs in a row by a quarter.
+			timingclaim.Attempts(t, pairs, func(i int) (string, bool) {
 				r := runObserverCase(t, c, i%2 == 0)
 				if i == 0 || r.plain < plain {
 					plain = r.plain
@@ -245,13 +249,10 @@ func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 				if i == 0 || r.playground < playground {
 					playground = r.playground
 				}
-				t.Logf("pair %d: plain %v, playground %v (recorder %v of CPU, CPU ratio %.3f); best so far %.3f",
-					i+1, r.plain.Round(time.Millisecond), r.playground.Round(time.Millisecond), r.recorderCPU.Round(time.Millisecond),
-					float64(r.playgroundCPU)/float64(r.plainCPU), ratio())
-				if i >= 1 && ratio() <= bar {
-					break
-				}
-			}
+				return fmt.Sprintf("plain %v, playground %v (recorder %v of CPU, CPU ratio %.3f); best so far %.3f",
+					r.plain.Round(time.Millisecond), r.playground.Round(time.Millisecond), r.recorderCPU.Round(time.Millisecond),
+					float64(r.playgroundCPU)/float64(r.plainCPU), ratio()), i >= 1 && ratio() <= bar
+			})
 			if ratio() > bar {
 				t.Errorf("the playground took %.1f%% longer than plain CPython on the same work (%v vs %v); want at most %.0f%%",
 					100*(ratio()-1), playground.Round(time.Millisecond), plain.Round(time.Millisecond), 100*(bar-1))
