@@ -12,6 +12,7 @@ import (
 )
 
 func TestBrowserCompareSaysWhyItCannotRun(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil) // no python engine on this server
 	ctx := newBrowser(t)
 	var notice, note string
@@ -66,6 +67,7 @@ func TestBrowserCompareSaysWhyItCannotRun(t *testing.T) {
 }
 
 func TestBrowserCompareStacksTimelinesOnOneAxis(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	ctx := newBrowser(t)
 	var path string

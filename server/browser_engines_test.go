@@ -18,6 +18,7 @@ import (
 // opens the same settings on the GIL build, whose badge says so.
 // Screenshots go to $INTERLEAVE_SCREENSHOTS.
 func TestBrowserEngineBadgeAndSwitch(t *testing.T) {
+	browserTest(t)
 	ft := freeThreadedEngine(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t), ft)
 	// Updates are lost only where threads run on two cores at once: the
@@ -86,6 +87,7 @@ func TestBrowserEngineBadgeAndSwitch(t *testing.T) {
 // engines' timelines on one axis and groups the table by engine, one
 // column group per engine.
 func TestBrowserCompareTwoEngines(t *testing.T) {
+	browserTest(t)
 	ft := freeThreadedEngine(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t), ft)
 	ctx := startBrowserFor(t, true, 4*time.Minute)

@@ -31,6 +31,7 @@ fetch("%[1]s/api/runs", {method: "POST", mode: "no-cors", headers: {"Content-Typ
 // that resolves to it (DNS rebinding): no run starts, and the rebinding
 // name gets a page saying the name is not this server's.
 func TestBrowserHostilePagesStartNothing(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil)
 	port := ts.URL[strings.LastIndex(ts.URL, ":")+1:]
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

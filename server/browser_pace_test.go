@@ -39,6 +39,7 @@ const liveRenders = `(function () {
 })()`
 
 func TestBrowserLivePageDrawsAFewTimesASecond(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil, &floodEngine{events: 2000, sleep: 2 * time.Second})
 	ctx := startBrowser(t, true, softwareCanvas...)
 	var got renderLog
@@ -98,6 +99,7 @@ const showPage = `(function () {
 })()`
 
 func TestBrowserHiddenPageDoesNotDrawUntilShown(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil, &floodEngine{events: 2000, sleep: 1 * time.Second})
 	ctx := newBrowser(t)
 	var whileHidden, afterShown int
@@ -128,6 +130,7 @@ func TestBrowserHiddenPageDoesNotDrawUntilShown(t *testing.T) {
 }
 
 func TestBrowserBusyMachineSaysSoAndRunsAgain(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil, &floodEngine{events: 10, sleep: 800 * time.Millisecond})
 	ctx := newBrowser(t)
 	startSpinner(t)
@@ -184,6 +187,7 @@ func jsString(s string) string {
 // must treat it as over, with the replay bar and its spans closed at the
 // last event, not as a live run waiting for more.
 func TestBrowserInterruptedRunReplaysAsFinished(t *testing.T) {
+	browserTest(t)
 	dir := t.TempDir()
 	st := openTestStore(t, dir, 100, 1<<30)
 	lines := stateLines(200)

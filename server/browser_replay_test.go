@@ -150,6 +150,7 @@ func checkReplayAt(t *testing.T, ctx context.Context, events []event.Event, cut,
 }
 
 func TestBrowserReplayPermalinkOpensAtItsMoment(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil)
 	id, events := recordedRun(t, ts)
 	end := runEnd(events)
@@ -218,6 +219,7 @@ func TestBrowserReplayPermalinkOpensAtItsMoment(t *testing.T) {
 }
 
 func TestBrowserReplayScrubToTheMiddle(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil)
 	id, events := recordedRun(t, ts)
 	end := runEnd(events)

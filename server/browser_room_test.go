@@ -82,6 +82,7 @@ func sameWindow(a, b viewWindow) bool {
 }
 
 func TestBrowserWorkshopRoom(t *testing.T) {
+	browserTest(t)
 	timingclaim.Heavy(t)
 	engines := []scenarios.Engine{goEngine()}
 	_, pyErr := exec.LookPath("python3")

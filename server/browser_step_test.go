@@ -57,6 +57,7 @@ func pressStep(key, want string) chromedp.Action[chromedp.Void] {
 // locals, the URL carries the schedule, and stepping on to the end reaches
 // the verdict that counts the lost update.
 func TestBrowserStepALostUpdateWithTheKeyboard(t *testing.T) {
+	browserTest(t)
 	timingclaim.Heavy(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	ctx := newBrowser(t)
@@ -117,6 +118,7 @@ func TestBrowserStepALostUpdateWithTheKeyboard(t *testing.T) {
 // update" searches, opens the shortest interleaving found as a step run
 // that follows it, and the learner takes the last step that loses it.
 func TestBrowserSearchOpensTheLostUpdate(t *testing.T) {
+	browserTest(t)
 	timingclaim.Heavy(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	ctx := newBrowser(t)

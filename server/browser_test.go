@@ -39,6 +39,35 @@ var softwareCanvas = []chromedp.ExecAllocatorOption{
 	chromedp.Flag("disable-gpu-rasterization", true),
 }
 
+// browserTest skips a browser test, before it sets anything up, where it
+// is not run: under -short (CI runs every browser test in its go test ./...
+// pass; its -short pass, under the race detector, checks the Go side
+// without them) and on a machine without Chromium (unless the browser is
+// required). Each TestBrowser calls it first: their set-up (a server, a
+// recorded run) took about 2.5 s each in the race pass before skipping.
+func browserTest(t testing.TB) {
+	t.Helper()
+	browserPath(t)
+}
+
+// browserPath returns Chromium's path, or skips t as browserTest says.
+func browserPath(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a browser test: run without -short")
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv(requireBrowserEnv) != "" {
+		t.Fatalf("Chromium not found on PATH and %s is set: install it (apt-get install chromium)", requireBrowserEnv)
+	}
+	t.Skip("Chromium not found on PATH: browser test skipped (apt-get install chromium)")
+	return ""
+}
+
 // startBrowser starts Chromium; heavy says whether to take the machine-wide
 // lock as a heavy test (a test that already holds a timing claim, because
 // the browser is part of what it measures, must not).
@@ -50,24 +79,7 @@ func startBrowser(t testing.TB, heavy bool, extra ...chromedp.ExecAllocatorOptio
 // startBrowserFor is startBrowser with the test's time budget in the browser.
 func startBrowserFor(t testing.TB, heavy bool, budget time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	if testing.Short() {
-		// CI runs every browser test in its go test ./... pass; its -short
-		// pass, under the race detector, checks the Go side without them.
-		t.Skip("a browser test: run without -short")
-	}
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv(requireBrowserEnv) != "" {
-			t.Fatalf("Chromium not found on PATH and %s is set: install it (apt-get install chromium)", requireBrowserEnv)
-		}
-		t.Skip("Chromium not found on PATH: browser test skipped (apt-get install chromium)")
-	}
+	path := browserPath(t)
 	if heavy {
 		timingclaim.Heavy(t)
 	}
@@ -162,6 +174,7 @@ func valueInto[S chromedp.Selectable](sel S, dst *string) chromedp.Action[chrome
 }
 
 func TestBrowserRunLocksDrawsTimelineAndSummary(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil)
 	ctx := newBrowser(t)
 	var lanes []struct {
@@ -210,6 +223,7 @@ func TestBrowserRunLocksDrawsTimelineAndSummary(t *testing.T) {
 }
 
 func TestBrowserShareLinkRestoresForm(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil)
 	ctx := newBrowser(t)
 	var workers, lock, increments string
@@ -229,6 +243,7 @@ func TestBrowserShareLinkRestoresForm(t *testing.T) {
 }
 
 func TestBrowserBadLinkShowsTheMessage(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil)
 	resp, err := http.Get(ts.URL + "/s/locks?workers=99")
 	if err != nil {
@@ -254,6 +269,7 @@ func TestBrowserBadLinkShowsTheMessage(t *testing.T) {
 }
 
 func TestBrowserImportShowsTheReasonThenOpensTheRun(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil)
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "not-a-trace.out")
@@ -305,6 +321,7 @@ func TestBrowserImportShowsTheReasonThenOpensTheRun(t *testing.T) {
 // go engine, runs it with its defaults, and checks that lanes and a summary
 // appear, and that the real-scheduler toggle shows the scheduler's lanes.
 func TestBrowserEveryScenarioRunsWithDefaults(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil)
 	ctx := newBrowser(t)
 	for _, sc := range scenarios.All() {
@@ -350,6 +367,7 @@ func TestBrowserEveryScenarioRunsWithDefaults(t *testing.T) {
 
 // TestBrowserEveryScenarioRunsOnCPython does the same on the python engine.
 func TestBrowserEveryScenarioRunsOnCPython(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	ctx := newBrowser(t)
 	for _, sc := range scenarios.All() {

@@ -54,6 +54,7 @@ func observedOf(t *testing.T, raw json.RawMessage) observed {
 //
 //	INTERLEAVE_REQUIRE_BROWSER=1 INTERLEAVE_REQUIRE_PYTHON=1 go test ./server -run TestBrowserWatchingDoesNotSlowTheRun -v
 func TestBrowserWatchingDoesNotSlowTheRun(t *testing.T) {
+	browserTest(t)
 	timingclaim.Claim(t) // the browser is part of the measure: no other test may load the machine
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	ctx := startBrowser(t, false, softwareCanvas...)

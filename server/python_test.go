@@ -59,6 +59,7 @@ func TestMissingPythonIsUnavailableNotBroken(t *testing.T) {
 }
 
 func TestBrowserPythonGILShowsGILWait(t *testing.T) {
+	browserTest(t)
 	ts := newTestServer(t, nil, goEngine(), pythonEngine(t))
 	ctx := newBrowser(t)
 	var gilWaits int

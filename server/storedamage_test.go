@@ -135,6 +135,7 @@ func TestDamagedRecordingFailsExportAndReplay(t *testing.T) {
 // was damaged since it was last read: the replay stops, and the page says
 // the recording is damaged instead of offering to reconnect.
 func TestBrowserDamagedReplaySaysSo(t *testing.T) {
+	browserTest(t)
 	timingclaim.Heavy(t)
 	ts := newTestServer(t, nil, &floodEngine{events: 30_000})
 	id := ts.runToEnd(t, `{"scenario":"locks","engine":"go"}`)
