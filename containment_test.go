@@ -18,6 +18,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"interleave/internal/racedetector"
 	"interleave/internal/timingclaim"
 	"interleave/runs"
 	"interleave/scenarios/child"
@@ -188,6 +189,11 @@ func needPython(t *testing.T) {
 // when its root is gone) can do it. The next start of the program then
 // finds the killed run's record and nothing left to kill.
 func TestKillNineLeavesNoProcessOfARun(t *testing.T) {
+	if racedetector.Enabled && testing.Short() {
+		// It checks processes, not how goroutines share data, and took 49 s
+		// of the race pass (the program it kills is race-built and slow to start).
+		t.Skip("checked without the race detector (go test ./...); the race pass skips it for time")
+	}
 	timingclaim.Heavy(t)
 	type runCase struct {
 		name, body string

@@ -1,6 +1,10 @@
 package server
 
-import "testing"
+import (
+	"testing"
+
+	"interleave/internal/racedetector"
+)
 
 // skipUnderRace skips, in the race pass only, a test that runs many whole
 // runs one after another to check what the store or the limits keep (not
@@ -9,7 +13,7 @@ import "testing"
 // time (these take about 60 s of the server package's 340 s under -race).
 func skipUnderRace(t *testing.T) {
 	t.Helper()
-	if raceDetector && testing.Short() {
+	if racedetector.Enabled && testing.Short() {
 		t.Skip("checked without the race detector (go test ./...); the race pass skips it for time")
 	}
 }
