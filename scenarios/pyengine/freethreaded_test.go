@@ -59,6 +59,10 @@ func TestHarnessRunsWithoutAGIL(t *testing.T) {
 		{"mental-model", nil},
 		{"locks", map[string]any{"lock": true, "increments": 2000.0}},
 		{"multiprocessing", map[string]any{"workers": 2.0, "payload_kb": 16.0, "start": "fork"}},
+		// main, left running after building the payload, starts 4 threads
+		// while the first ones compute on the cores: the OS takes main off
+		// its core, and its lane must not claim it meanwhile.
+		{"multiprocessing", map[string]any{"mode": "threads", "workers": 4.0, "payload_kb": 1024.0, "size": 300.0}},
 		{"pools", map[string]any{"kind": "goroutines"}},
 		{"asyncio", nil},
 		{"subprocess", map[string]any{"command": "compute", "mode": "concurrent"}},
@@ -97,5 +101,32 @@ func TestHarnessRunsWithoutAGIL(t *testing.T) {
 			}
 			checkLaneOrder(t, res)
 		})
+	}
+}
+
+// TestLaneLeftRunningAfterBusyIsMeasured: without a GIL, a lane that stays
+// running after work drawn by busy (a scenario's main thread after
+// building its payload) is measured from the end of that work, so the
+// time the OS kept its thread off a core is drawn when it leaves running.
+// Here main is off its core for 200 ms (a sleep the harness is not told
+// of: wall time without CPU time, as a preemption is) while 2 threads
+// compute on the 2 cores; in a CI run, multiprocessing with mode=threads
+// drew main running for 40 ms while both workers computed (3 lanes
+// running on 2 cores).
+func TestLaneLeftRunningAfterBusyIsMeasured(t *testing.T) {
+	e := freeThreadedEngine(t)
+	if runtime.NumCPU() != 2 {
+		t.Skipf("the 3 threads must outnumber the cores: written for 2 cores, this machine has %d", runtime.NumCPU())
+	}
+	res := runTestScriptOn(t, e, scenarios.EnginePythonFT, "left_running.py", scenarios.Params{"main_ms": int64(200), "size": int64(300)})
+	if res.err != nil || res.summary == nil {
+		t.Fatalf("run failed: %v; stderr: %s", res.err, res.output["stderr"])
+	}
+	rep := invariant.Check(res.events, invariant.Limits{Machine: runtime.NumCPU(), Process: processLimit(res.pid, runtime.NumCPU())})
+	t.Logf("%.2f%% of the run over the machine's cores", 100*rep.Share())
+	if rep.Share() > 0.02 {
+		t.Errorf("more lanes drawn running than cores during %.2f%% of the run (%d at t=%v: %s)", 100*rep.Share(),
+			rep.MaxRunning, time.Duration(rep.Worst), strings.Join(runningAt(res.events, rep.Worst), ", "))
+		logOverlap(t, res.events, rep.Worst)
 	}
 }

@@ -173,7 +173,12 @@ func runScenario(t testing.TB, id string, raw map[string]any, opts ...runOptions
 // spec.
 func runTestScript(t testing.TB, name string, params scenarios.Params, opts ...runOptions) result {
 	t.Helper()
-	e := needPython(t)
+	return runTestScriptOn(t, needPython(t), scenarios.EnginePython, name, params, opts...)
+}
+
+// runTestScriptOn is runTestScript on engine e (whose id is engine).
+func runTestScriptOn(t testing.TB, e *Engine, engine, name string, params scenarios.Params, opts ...runOptions) result {
+	t.Helper()
 	dir := t.TempDir()
 	script, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -187,7 +192,7 @@ func runTestScript(t testing.TB, name string, params scenarios.Params, opts ...r
 	if err := writeScripts(dir); err != nil {
 		t.Fatal(err)
 	}
-	prog, err := e.program(filepath.Join(dir, name), scenarios.Spec{RunID: "test", Scenario: name, Engine: scenarios.EnginePython, Params: params, ClockBase: event.Monotonic(), Cores: runtime.NumCPU()})
+	prog, err := e.program(filepath.Join(dir, name), scenarios.Spec{RunID: "test", Scenario: name, Engine: engine, Params: params, ClockBase: event.Monotonic(), Cores: runtime.NumCPU()})
 	if err != nil {
 		t.Fatal(err)
 	}
