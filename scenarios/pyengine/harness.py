@@ -377,7 +377,15 @@ def state(lane, s, why=None, t=None):
                 _running._reckon(rec, at)
             rec.running = s == "running"
             if not GIL:
-                rec.ran_from = (at, _tt()) if s == "running" and t is None and own else None
+                # Its own thread's lane drawn running is measured from then
+                # on (_reckon draws the time it loses when it leaves
+                # running); drawn for a past moment (busy draws its span
+                # when it ends, a lock wait ends in the past), from now: the
+                # caller measured the time before. Unmeasured, a lane left
+                # running after busy claimed its core: in a CI run main
+                # stayed drawn running for 40 ms while both workers of
+                # multiprocessing mode=threads computed on the 2 cores.
+                rec.ran_from = (at if t is None else _pc(), _tt()) if s == "running" and own else None
         if at > rec.last:
             rec.last = at
         t = at - _BASE

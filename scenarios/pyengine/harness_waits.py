@@ -48,22 +48,6 @@ def sleep(lane, seconds, why="sleeping", after="running", after_why=None):
     return max(late, 0)
 
 
-def _measure_on(lane, w, c=None):
-    """Without a GIL: lane, drawn running from a past moment w (absolute ns;
-    c is the thread's CPU clock then, read now if None), stays running from
-    there, so it is measured from there as a running state drawn at w would
-    be: when its thread draws it out of running, the time it lost since w
-    is drawn too (_reckon). Otherwise a lane left running after busy (the
-    scenario's main thread starting workers) claimed its core unmeasured:
-    in a CI run, main stayed drawn running for 40 ms while both workers of
-    a free-threaded run computed on the 2 cores (the OS had main off its core)."""
-    if GIL:
-        return
-    rec = _r._lanes.get(lane)
-    if rec is not None and rec.running and rec.ident == _get_ident():
-        rec.ran_from = (w, _tt() if c is None else c)
-
-
 class busy:
     """A context manager for work the harness cannot slice (pickling, the
     steps of an event loop): the span is drawn when it ends, running from its
@@ -92,7 +76,6 @@ class busy:
         _h.state(self.lane, "running" if lost < _r._gap_threshold() else "active", self.why, t=self.t0)
         if self.after:
             _h.state(self.lane, self.after, self.after_why, t=self.t1)
-        _measure_on(self.lane, w, c)
         return self
 
     def __enter__(self):
@@ -159,7 +142,6 @@ class Lock:
             _h.state(lane, "lock-wait", "waiting for %s: another thread holds it" % self.name, t=t0 - _BASE)
             _h.lock(lane, self.name, "got", t=t1 - _BASE)
             _h.state(lane, "running", why, t=t1 - _BASE)
-            _measure_on(lane, t1)
         elif rec is not None:
             _r._take(rec, t1)
 
