@@ -234,12 +234,13 @@ func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 	// plain program took 920-1,265 ms in six pairs of one CI run.
 	const bar, pairs = 1.05, 10
 	// hostSlowed is how much slower than its fastest on this machine the
-	// plain work may run before the test says the host slowed the cores
-	// (pairs on a quiet host differ by 2-6 %).
+	// plain work may run in the median pair before the test says the host
+	// slowed the cores (pairs on a quiet host differ by 2-6 %).
 	const hostSlowed = 1.2
 	for _, c := range observerCases(1000, 500) {
 		t.Run(c.name, func(t *testing.T) {
 			var plain, playground time.Duration
+			var plains []time.Duration // every pair's, for the host's speed
 			ratio := func() float64 { return float64(playground) / float64(plain) }
 			// A pair during which other processes used the cores, or after
 			// which the host had lent them away, does not count against
@@ -247,6 +248,7 @@ func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 			// six pairs in a row by a quarter.
 			disturbed := timingclaim.Attempts(t, pairs, func(i int) (string, bool) {
 				r := runObserverCase(t, c, i%2 == 0)
+				plains = append(plains, r.plain)
 				if i == 0 || r.plain < plain {
 					plain = r.plain
 				}
@@ -258,13 +260,16 @@ func TestObserverCostWithEveryCoreBusy(t *testing.T) {
 					float64(r.playgroundCPU)/float64(r.plainCPU), ratio()), i >= 1 && ratio() <= bar
 			})
 			// The fastest the plain work has run on this machine: the
-			// same work markedly slower now means the host slowed the
-			// cores for the whole test (in CI: 1.4-1.7 s for minutes where
-			// it takes 1.05 s, and the playground 5-7 % longer still).
+			// same work markedly slower in the typical pair (the median)
+			// means the host slowed the cores for the test (in CI: 1.5-1.65
+			// s for minutes where it takes 1.05 s; one lucky 1.24 s plain
+			// run then made the best ratio 1.27).
 			fastest := timingclaim.Fastest("observer-plain-"+c.name, plain)
-			if slowed := float64(plain) / float64(fastest); ratio() > bar && (disturbed || slowed > hostSlowed) {
-				t.Skipf("inconclusive: the host slowed or lent the cores (the plain work took %v at best, %.0f%% longer than its fastest on this machine, %v), which measures the host, not the observer; best ratio %.3f (%v vs %v)",
-					plain.Round(time.Millisecond), 100*(slowed-1), fastest.Round(time.Millisecond), ratio(), playground.Round(time.Millisecond), plain.Round(time.Millisecond))
+			slices.Sort(plains)
+			typical := plains[len(plains)/2]
+			if slowed := float64(typical) / float64(fastest); ratio() > bar && (disturbed || slowed > hostSlowed) {
+				t.Skipf("inconclusive: the host slowed or lent the cores (the plain work took %v in the median pair, %.0f%% longer than its fastest on this machine, %v), which measures the host, not the observer; best ratio %.3f (%v vs %v)",
+					typical.Round(time.Millisecond), 100*(slowed-1), fastest.Round(time.Millisecond), ratio(), playground.Round(time.Millisecond), plain.Round(time.Millisecond))
 			}
 			if ratio() > bar {
 				t.Errorf("the playground took %.1f%% longer than plain CPython on the same work (%v vs %v); want at most %.0f%%",
